@@ -1,0 +1,80 @@
+//! One error shape for every HTTP answer: a status and `{"message": "..."}`, the
+//! way Marathon answers, with the field path in the message for bad input.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::master::raft::ProposeError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
+    }
+
+    pub fn from_json_rejection(r: JsonRejection) -> Self {
+        Self::new(r.status(), r.body_text())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "message": self.message }))).into_response()
+    }
+}
+
+/// Maps a failed proposal to the answer a client can act on: 503 means "retry,
+/// perhaps elsewhere", 409 a conflicting change in flight.
+pub fn propose_error(e: ProposeError) -> ApiError {
+    match e {
+        ProposeError::Rejected(_) => ApiError::conflict(e.to_string()),
+        ProposeError::Timeout(_) => ApiError::new(StatusCode::GATEWAY_TIMEOUT, e.to_string()),
+        ProposeError::NoLeader
+        | ProposeError::LeadershipLost
+        | ProposeError::Stopped => ApiError::unavailable(e.to_string()),
+    }
+}
+
+/// Parses a JSON body; a failure names the field path (`[2].weight: ...`).
+pub fn parse_json<T: DeserializeOwned>(body: &[u8], prefix: &str) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        let full = format!("{prefix}{path}");
+        let inner = e.into_inner();
+        if full.is_empty() {
+            ApiError::bad_request(format!("invalid JSON body: {inner}"))
+        } else {
+            ApiError::bad_request(format!("{full}: {inner}"))
+        }
+    })
+}

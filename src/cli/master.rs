@@ -1,0 +1,69 @@
+//! `meso master` and `meso node`: run a long-lived node in the foreground.
+
+use clap::Args;
+
+use crate::config::{Extra, MasterFlags, NodeFlags, Settings};
+use crate::node;
+
+#[derive(Args)]
+pub struct MasterArgs {
+    #[command(flatten)]
+    node: NodeFlags,
+    #[command(flatten)]
+    master: MasterFlags,
+}
+
+#[derive(Args)]
+pub struct NodeArgs {
+    /// Roles to run, comma-separated: master, agent, scheduler, dns
+    #[arg(long, env = "MESO_ROLES", value_name = "ROLES")]
+    roles: Option<String>,
+    #[command(flatten)]
+    node: NodeFlags,
+    #[command(flatten)]
+    master: MasterFlags,
+}
+
+pub async fn run_master(args: MasterArgs) -> anyhow::Result<()> {
+    let settings = Settings::resolve(
+        &args.node,
+        Extra {
+            master: args.master,
+            roles: Some("master".into()),
+            default_log: "info",
+            ..Default::default()
+        },
+    )?;
+    serve(settings).await
+}
+
+pub async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
+    let settings = Settings::resolve(
+        &args.node,
+        Extra {
+            master: args.master,
+            roles: args.roles,
+            default_log: "info",
+            ..Default::default()
+        },
+    )?;
+    serve(settings).await
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    super::init_logging(&settings.log);
+    let bound = node::bind(settings).await?;
+    let node = bound.start(None).await?;
+    if let Some(m) = &node.master {
+        tracing::info!(
+            id = m.id,
+            http = %m.advertise_http,
+            raft = %m.advertise_raft,
+            "master started"
+        );
+    }
+    super::interrupted().await;
+    tracing::info!("shutting down");
+    node.shutdown().await;
+    Ok(())
+}

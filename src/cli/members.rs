@@ -1,0 +1,83 @@
+//! `meso members list|remove`: the Raft membership, seen and changed over HTTP.
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde_json::Value;
+
+use crate::api::base_url;
+
+#[derive(Args)]
+pub struct Target {
+    /// HTTP address of any master
+    #[arg(long, env = "MESOS_MASTER", default_value = "127.0.0.1:5050")]
+    master: String,
+}
+
+#[derive(Subcommand)]
+pub enum MembersCommand {
+    /// List the masters: id, addresses, voter, leader
+    List {
+        #[command(flatten)]
+        target: Target,
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a (dead) master from the Raft group
+    Remove {
+        /// The master's id
+        id: u64,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+pub async fn run(cmd: MembersCommand) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    match cmd {
+        MembersCommand::List { target, json } => {
+            let url = format!("{}/master/members", base_url(&target.master));
+            let resp = client.get(&url).send().await.with_context(|| hint(&target.master))?;
+            let members: Value = check(resp).await?.json().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&members)?);
+                return Ok(());
+            }
+            println!("{:<4} {:<22} {:<22} ROLE", "ID", "RAFT", "HTTP");
+            for m in members.as_array().into_iter().flatten() {
+                let role = match (m["leader"].as_bool(), m["voter"].as_bool()) {
+                    (Some(true), _) => "leader",
+                    (_, Some(true)) => "follower",
+                    _ => "non-voter",
+                };
+                println!(
+                    "{:<4} {:<22} {:<22} {role}",
+                    m["id"],
+                    m["raft_addr"].as_str().unwrap_or("-"),
+                    m["http_addr"].as_str().unwrap_or("-"),
+                );
+            }
+        }
+        MembersCommand::Remove { id, target } => {
+            let url = format!("{}/master/members/{id}", base_url(&target.master));
+            let resp = client.delete(&url).send().await.with_context(|| hint(&target.master))?;
+            check(resp).await?;
+            println!("removed master {id}");
+        }
+    }
+    Ok(())
+}
+
+fn hint(addr: &str) -> String {
+    format!("no cluster at {addr} (start one with `meso up`, or pass --master)")
+}
+
+async fn check(resp: reqwest::Response) -> anyhow::Result<reqwest::Response> {
+    if resp.status().is_success() {
+        return Ok(resp);
+    }
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    let message = body["message"].as_str().unwrap_or("no details");
+    bail!("{status}: {message}")
+}

@@ -1,0 +1,99 @@
+//! The command line: one file per command family. Errors end here as one line
+//! on stderr (`error: what: why`) and exit code 1; usage errors exit 2 (clap).
+
+mod master;
+mod members;
+mod up;
+mod version;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "meso",
+    version,
+    about = "A whole Mesos-style cluster in one binary",
+    propagate_version = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start a whole local cluster in this process and keep it in the foreground
+    Up(up::UpArgs),
+    /// Run a master (with the scheduler and DNS roles once they exist)
+    Master(master::MasterArgs),
+    /// Run the roles named by --roles (master, agent, scheduler, dns)
+    Node(master::NodeArgs),
+    /// List the masters of a cluster, or remove a dead one
+    #[command(subcommand)]
+    Members(members::MembersCommand),
+    /// Print the version
+    Version(version::VersionArgs),
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Up(args) => up::run(args).await,
+            Command::Master(args) => master::run_master(args).await,
+            Command::Node(args) => master::run_node(args).await,
+            Command::Members(cmd) => members::run(cmd).await,
+            Command::Version(args) => version::run(args),
+        }
+    });
+    // Background tasks may still hold sockets; do not wait on them.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&format!("{e:#}")));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Logs go to stderr, coloured only on a terminal.
+pub fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

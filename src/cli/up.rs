@@ -1,0 +1,200 @@
+//! `meso up`: a whole local cluster in this process.
+//!
+//! Master N keeps its state in `<data-dir>/master-N`; master 1 listens on
+//! `--http`, master N on the next ports up (or a free port when `--http` asks for
+//! port 0); Raft ports are always picked free, since only this process uses them.
+//! The steps show on a progress display (a terminal only); the endpoints go to
+//! stdout as `export` lines, for `eval "$(meso up ...)"`-style use by scripts.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::config::{Extra, MasterFlags, NodeFlags, Settings};
+use crate::node::{self, Node};
+
+#[derive(Args)]
+pub struct UpArgs {
+    /// How many masters (Raft members) to run
+    #[arg(long, env = "MESO_MASTERS")]
+    masters: Option<usize>,
+    #[command(flatten)]
+    node: NodeFlags,
+}
+
+struct Steps {
+    bar: ProgressBar,
+    started: Instant,
+    step_started: Instant,
+}
+
+impl Steps {
+    fn new() -> Self {
+        let target = if std::io::stderr().is_terminal() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        let bar = ProgressBar::with_draw_target(None, target);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner:.cyan} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(80));
+        let now = Instant::now();
+        Self {
+            bar,
+            started: now,
+            step_started: now,
+        }
+    }
+
+    fn begin(&mut self, what: &str) {
+        self.step_started = Instant::now();
+        self.bar.set_message(what.to_string());
+    }
+
+    fn done(&mut self, what: &str) {
+        let ms = self.step_started.elapsed().as_secs_f64() * 1000.0;
+        self.bar.println(format!("  ✓ {what} ({ms:.0} ms)"));
+    }
+
+    fn finish(&self) {
+        let ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        self.bar.finish_and_clear();
+        if std::io::stderr().is_terminal() {
+            eprintln!("  cluster ready in {ms:.0} ms; Ctrl-C stops it");
+        }
+    }
+}
+
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    let settings = Settings::resolve(
+        &args.node,
+        Extra {
+            master: MasterFlags::default(),
+            masters: args.masters,
+            default_log: "warn",
+            default_preset: Some("local"),
+            ..Default::default()
+        },
+    )?;
+    super::init_logging(&settings.log);
+    let mut steps = Steps::new();
+    let masters = settings.masters;
+
+    steps.begin("checking the data dir");
+    check_root(&settings.data_dir)?;
+    steps.done(&format!("data dir {}", settings.data_dir.display()));
+
+    steps.begin("binding ports");
+    let mut bound = Vec::new();
+    for n in 1..=masters {
+        let mut s = settings.clone();
+        s.id = Some(n as u64);
+        s.data_dir = settings.data_dir.join(format!("master-{n}"));
+        s.http = nth_http(&settings.http, n)?;
+        s.raft_addr = raft_host(&settings.http);
+        s.peers = BTreeMap::new();
+        bound.push(node::bind(s).await?);
+    }
+    let peers: BTreeMap<u64, String> = bound
+        .iter()
+        .enumerate()
+        .filter_map(|(i, b)| b.raft_addr.map(|a| (i as u64 + 1, a.to_string())))
+        .collect();
+    steps.done(&format!("API listening on {}", bound[0].http_addr));
+
+    steps.begin("opening storage");
+    let mut nodes: Vec<Node> = Vec::new();
+    for b in bound {
+        match b.start(Some(peers.clone())).await {
+            Ok(n) => nodes.push(n),
+            Err(e) => {
+                stop_all(nodes).await;
+                return Err(e);
+            }
+        }
+    }
+    steps.done(&format!("storage opened ({masters} master{})", if masters == 1 { "" } else { "s" }));
+
+    steps.begin("electing a leader");
+    let first = nodes[0].master.clone().expect("up runs masters");
+    if let Err(e) = first.ready(Duration::from_secs(15)).await {
+        stop_all(nodes).await;
+        return Err(e);
+    }
+    let leader = first.status().leader.unwrap_or(0);
+    steps.done(&format!("leader elected: master {leader}"));
+    steps.finish();
+
+    let api = nodes[0].advertised_http();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "export MESOS_MASTER={api}")?;
+    writeln!(out, "export MARATHON_URL=http://{api}")?;
+    if nodes.len() > 1 {
+        let all: Vec<String> = nodes.iter().map(Node::advertised_http).collect();
+        writeln!(out, "# masters: {}", all.join(" "))?;
+    }
+    out.flush()?;
+    drop(out);
+
+    super::interrupted().await;
+    eprintln!("stopping…");
+    stop_all(nodes).await;
+    Ok(())
+}
+
+async fn stop_all(nodes: Vec<Node>) {
+    futures::future::join_all(nodes.into_iter().map(Node::shutdown)).await;
+}
+
+/// Master 1 on `--http`, master N on the port N-1 above it (a free one if 0).
+fn nth_http(base: &str, n: usize) -> anyhow::Result<String> {
+    let (host, port) = base
+        .rsplit_once(':')
+        .with_context(|| format!("http: '{base}' is not HOST:PORT"))?;
+    let port: u16 = port
+        .parse()
+        .with_context(|| format!("http: '{port}' in '{base}' is not a port"))?;
+    if port == 0 {
+        return Ok(format!("{host}:0"));
+    }
+    let nth = port as usize + n - 1;
+    if nth > u16::MAX as usize {
+        bail!("http: no room above port {port} for {n} masters");
+    }
+    Ok(format!("{host}:{nth}"))
+}
+
+fn raft_host(http: &str) -> String {
+    let host = http.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");
+    format!("{host}:0")
+}
+
+/// `meso up`'s data dir holds one `master-N` directory per master, nothing else.
+fn check_root(root: &Path) -> anyhow::Result<()> {
+    if root.exists() && !root.is_dir() {
+        bail!("data dir {} is not a directory", root.display());
+    }
+    fs::create_dir_all(root).with_context(|| format!("cannot create data dir {}", root.display()))?;
+    for entry in fs::read_dir(root).with_context(|| format!("cannot read data dir {}", root.display()))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        let ours = name
+            .strip_prefix("master-")
+            .is_some_and(|n| n.parse::<u64>().is_ok());
+        if !ours {
+            bail!(
+                "data dir {} is not a meso data dir (it holds {name:?}); choose an empty or new directory",
+                root.display()
+            );
+        }
+    }
+    Ok(())
+}

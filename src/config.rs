@@ -1,0 +1,356 @@
+//! Node configuration: flags, `MESO_*` environment variables and YAML files, in
+//! that order of precedence, over built-in defaults.
+//!
+//! A YAML file comes from `--config FILE` or `--preset NAME|FILE` (the presets
+//! `local`, `ci` and `ha` are compiled in from `presets/`, so they work from any
+//! directory; a preset is read first and a `--config` file over it). Every key is
+//! known: an unknown one is refused with its path and the file's name.
+//!
+//! Keys (all optional):
+//!
+//! | key | flag | env | default |
+//! |---|---|---|---|
+//! | `cluster` | `--cluster` | `MESO_CLUSTER` | `meso` |
+//! | `data_dir` | `--data-dir` | `MESO_DATA_DIR` | `./.meso` |
+//! | `http` | `--http` | `MESO_HTTP` | `127.0.0.1:5050` |
+//! | `hostname` | `--hostname` | `MESO_HOSTNAME` | the machine's hostname |
+//! | `log` | `--log` | `MESO_LOG` | `info` (`warn` for `meso up`) |
+//! | `masters` | `--masters` | `MESO_MASTERS` | 1 (`meso up` only) |
+//! | `id` | `--id` | `MESO_ID` | 1, or the store's, or the leader's choice on `--join` |
+//! | `peers` | `--peers` | `MESO_PEERS` | `ID=HOST:PORT,...` Raft addresses; none: this master alone |
+//! | `raft_addr` | `--raft` | `MESO_RAFT` | this id's entry in `peers`, else the HTTP host on port 5051 (0 if HTTP's port is 0) |
+//! | `join` | `--join` | `MESO_JOIN` | HTTP address of a running member to join |
+//! | `roles` | `--roles` | `MESO_ROLES` | `master` |
+//! | `raft.tick_ms` | | | 25 |
+//! | `raft.election_ticks` | | | 10 (elections after 10–20 ticks of silence) |
+//! | `raft.heartbeat_ticks` | | | 2 |
+//! | `raft.snapshot_every` | | | 10000 entries between snapshots |
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use clap::Args;
+use serde::Deserialize;
+
+use crate::master::raft::RaftOptions;
+
+const BUILTIN_PRESETS: &[(&str, &str)] = &[
+    ("local", include_str!("../presets/local.yaml")),
+    ("ci", include_str!("../presets/ci.yaml")),
+    ("ha", include_str!("../presets/ha.yaml")),
+];
+
+/// The flags every node-starting command shares (each also read from `MESO_*`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct NodeFlags {
+    /// YAML configuration file (keys as in `presets/`)
+    #[arg(long, env = "MESO_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// A built-in preset (local, ci, ha) or a YAML file, read before --config
+    #[arg(long, env = "MESO_PRESET", value_name = "NAME|FILE")]
+    pub preset: Option<String>,
+    /// Cluster name, shown as `cluster` in /master/state
+    #[arg(long, env = "MESO_CLUSTER")]
+    pub cluster: Option<String>,
+    /// Where this node keeps its state
+    #[arg(long, env = "MESO_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// HTTP listen address (port 0 picks a free port)
+    #[arg(long, env = "MESO_HTTP", value_name = "ADDR")]
+    pub http: Option<String>,
+    /// Hostname this node advertises
+    #[arg(long, env = "MESO_HOSTNAME")]
+    pub hostname: Option<String>,
+    /// Log filter (error, warn, info, debug, or a tracing filter)
+    #[arg(long, env = "MESO_LOG")]
+    pub log: Option<String>,
+}
+
+/// Flags of a master (`meso master`, `meso node`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct MasterFlags {
+    /// This master's id in the Raft group
+    #[arg(long, env = "MESO_ID")]
+    pub id: Option<u64>,
+    /// Static membership: ID=HOST:PORT of every master's Raft address, comma-separated
+    #[arg(long, env = "MESO_PEERS", value_name = "ID=ADDR,...")]
+    pub peers: Option<String>,
+    /// Raft listen address
+    #[arg(long = "raft", env = "MESO_RAFT", value_name = "ADDR")]
+    pub raft_addr: Option<String>,
+    /// Join the running cluster that answers at this HTTP address
+    #[arg(long, env = "MESO_JOIN", value_name = "ADDR")]
+    pub join: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    cluster: Option<String>,
+    data_dir: Option<PathBuf>,
+    http: Option<String>,
+    hostname: Option<String>,
+    log: Option<String>,
+    masters: Option<usize>,
+    id: Option<u64>,
+    peers: Option<String>,
+    raft_addr: Option<String>,
+    join: Option<String>,
+    roles: Option<String>,
+    #[serde(default)]
+    raft: RaftFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RaftFile {
+    tick_ms: Option<u64>,
+    election_ticks: Option<usize>,
+    heartbeat_ticks: Option<usize>,
+    snapshot_every: Option<u64>,
+}
+
+/// The roles a node can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Master,
+}
+
+/// A node's configuration after every layer is applied.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub cluster: String,
+    pub data_dir: PathBuf,
+    pub http: String,
+    pub hostname: String,
+    pub log: String,
+    pub masters: usize,
+    pub id: Option<u64>,
+    pub peers: BTreeMap<u64, String>,
+    pub raft_addr: String,
+    pub join: Option<String>,
+    pub roles: Vec<Role>,
+    pub raft: RaftOptions,
+}
+
+/// What a command adds to the shared flags.
+#[derive(Debug, Default)]
+pub struct Extra {
+    pub master: MasterFlags,
+    pub masters: Option<usize>,
+    pub roles: Option<String>,
+    pub default_log: &'static str,
+    pub default_preset: Option<&'static str>,
+}
+
+impl Settings {
+    pub fn resolve(flags: &NodeFlags, extra: Extra) -> anyhow::Result<Self> {
+        let mut file = FileConfig::default();
+        if let Some(preset) = flags.preset.as_deref().or(extra.default_preset) {
+            let (name, text) = preset_text(preset)?;
+            layer(&mut file, parse_file(&text, &name)?);
+        }
+        if let Some(path) = &flags.config {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config file {}", path.display()))?;
+            layer(&mut file, parse_file(&text, &path.display().to_string())?);
+        }
+        let m = &extra.master;
+        let http = flags.http.clone().or(file.http).unwrap_or_else(|| "127.0.0.1:5050".into());
+        let peers_text = m.peers.clone().or(file.peers);
+        let peers = match &peers_text {
+            Some(text) => parse_peers(text)?,
+            None => BTreeMap::new(),
+        };
+        let id = m.id.or(file.id);
+        let raft_addr = m
+            .raft_addr
+            .clone()
+            .or(file.raft_addr)
+            .or_else(|| id.or(Some(1)).and_then(|i| peers.get(&i).cloned()))
+            .unwrap_or_else(|| default_raft_addr(&http));
+        let roles = parse_roles(extra.roles.as_deref().or(file.roles.as_deref()).unwrap_or("master"))?;
+        let masters = extra.masters.or(file.masters).unwrap_or(1);
+        if masters == 0 {
+            bail!("masters: must be at least 1");
+        }
+        let raft = RaftOptions {
+            tick: Duration::from_millis(file.raft.tick_ms.unwrap_or(25).max(1)),
+            election_ticks: file.raft.election_ticks.unwrap_or(10),
+            heartbeat_ticks: file.raft.heartbeat_ticks.unwrap_or(2),
+            snapshot_every: file.raft.snapshot_every.unwrap_or(10_000).max(1),
+        };
+        if raft.heartbeat_ticks == 0 || raft.election_ticks <= raft.heartbeat_ticks {
+            bail!("raft.election_ticks must be greater than raft.heartbeat_ticks, which must be at least 1");
+        }
+        Ok(Self {
+            cluster: flags.cluster.clone().or(file.cluster).unwrap_or_else(|| "meso".into()),
+            data_dir: flags.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./.meso")),
+            http,
+            hostname: flags
+                .hostname
+                .clone()
+                .or(file.hostname)
+                .unwrap_or_else(system_hostname),
+            log: flags.log.clone().or(file.log).unwrap_or_else(|| extra.default_log.into()),
+            masters,
+            id,
+            peers,
+            raft_addr,
+            join: m.join.clone().or(file.join),
+            roles,
+            raft,
+        })
+    }
+}
+
+fn layer(base: &mut FileConfig, over: FileConfig) {
+    macro_rules! take {
+        ($($f:ident),*) => { $( if over.$f.is_some() { base.$f = over.$f; } )* };
+    }
+    take!(cluster, data_dir, http, hostname, log, masters, id, peers, raft_addr, join, roles);
+    let (b, o) = (&mut base.raft, over.raft);
+    if o.tick_ms.is_some() { b.tick_ms = o.tick_ms; }
+    if o.election_ticks.is_some() { b.election_ticks = o.election_ticks; }
+    if o.heartbeat_ticks.is_some() { b.heartbeat_ticks = o.heartbeat_ticks; }
+    if o.snapshot_every.is_some() { b.snapshot_every = o.snapshot_every; }
+}
+
+fn preset_text(preset: &str) -> anyhow::Result<(String, String)> {
+    if let Some((name, text)) = BUILTIN_PRESETS.iter().find(|(n, _)| *n == preset) {
+        return Ok((format!("preset {name}"), text.to_string()));
+    }
+    let path = Path::new(preset);
+    if path.exists() {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read preset file {}", path.display()))?;
+        return Ok((path.display().to_string(), text));
+    }
+    let names: Vec<&str> = BUILTIN_PRESETS.iter().map(|(n, _)| *n).collect();
+    bail!(
+        "unknown preset '{preset}': not a built-in one ({}) nor a file",
+        names.join(", ")
+    )
+}
+
+fn parse_file(text: &str, origin: &str) -> anyhow::Result<FileConfig> {
+    if text.trim().is_empty() {
+        return Ok(FileConfig::default());
+    }
+    let de = yaml_serde::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            anyhow!("config {origin}: {inner}")
+        } else {
+            anyhow!("config {origin}: {path}: {inner}")
+        }
+    })
+}
+
+/// `1=10.0.0.1:5051,2=10.0.0.2:5051` into ids and addresses.
+pub fn parse_peers(text: &str) -> anyhow::Result<BTreeMap<u64, String>> {
+    let mut peers = BTreeMap::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (id, addr) = part
+            .split_once('=')
+            .ok_or_else(|| anyhow!("peers: '{part}' is not ID=HOST:PORT"))?;
+        let id: u64 = id
+            .trim()
+            .parse()
+            .ok()
+            .filter(|i| *i > 0)
+            .ok_or_else(|| anyhow!("peers: '{id}' in '{part}' is not a master id (a number from 1)"))?;
+        let addr = addr.trim();
+        if addr.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
+            bail!("peers: '{addr}' in '{part}' is not HOST:PORT");
+        }
+        if peers.insert(id, addr.to_string()).is_some() {
+            bail!("peers: master {id} is named twice");
+        }
+    }
+    Ok(peers)
+}
+
+fn parse_roles(text: &str) -> anyhow::Result<Vec<Role>> {
+    let mut roles = Vec::new();
+    for r in text.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+        match r {
+            "master" => roles.push(Role::Master),
+            "agent" | "scheduler" | "dns" => {
+                bail!("roles: '{r}' is not part of this build yet; available: master")
+            }
+            other => bail!("roles: unknown role '{other}'; known: master, agent, scheduler, dns"),
+        }
+    }
+    if roles.is_empty() {
+        bail!("roles: name at least one role");
+    }
+    roles.dedup();
+    Ok(roles)
+}
+
+fn default_raft_addr(http: &str) -> String {
+    match http.rsplit_once(':') {
+        Some((host, "0")) => format!("{host}:0"),
+        Some((host, _)) => format!("{host}:5051"),
+        None => "127.0.0.1:5051".into(),
+    }
+}
+
+fn system_hostname() -> String {
+    hostname::get()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_presets_parse() {
+        for (name, text) in BUILTIN_PRESETS {
+            parse_file(text, name).unwrap();
+        }
+    }
+
+    #[test]
+    fn unknown_keys_name_the_key_and_the_file() {
+        let err = parse_file("raft:\n  tikc_ms: 5\n", "my.yaml").unwrap_err().to_string();
+        assert!(err.contains("my.yaml"), "{err}");
+        assert!(err.contains("tikc_ms"), "{err}");
+        let err = parse_file("colour: blue\n", "x.yaml").unwrap_err().to_string();
+        assert!(err.contains("colour") && err.contains("x.yaml"), "{err}");
+    }
+
+    #[test]
+    fn flags_beat_files_and_files_beat_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("c.yaml");
+        std::fs::write(&cfg, "cluster: fromfile\nhttp: 127.0.0.1:7000\nraft:\n  tick_ms: 7\n").unwrap();
+        let flags = NodeFlags {
+            config: Some(cfg),
+            http: Some("127.0.0.1:7001".into()),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&flags, Extra::default()).unwrap();
+        assert_eq!(s.http, "127.0.0.1:7001");
+        assert_eq!(s.cluster, "fromfile");
+        assert_eq!(s.raft.tick, Duration::from_millis(7));
+        assert_eq!(s.raft_addr, "127.0.0.1:5051");
+    }
+
+    #[test]
+    fn peers_are_checked() {
+        let p = parse_peers("1=a:1, 2=b:2").unwrap();
+        assert_eq!(p.get(&2).map(String::as_str), Some("b:2"));
+        assert!(parse_peers("1=a").unwrap_err().to_string().contains("HOST:PORT"));
+        assert!(parse_peers("x=a:1").is_err());
+        assert!(parse_peers("1=a:1,1=b:2").unwrap_err().to_string().contains("twice"));
+    }
+}

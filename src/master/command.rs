@@ -1,0 +1,60 @@
+//! The typed commands of the replicated log. Nothing writes registry state except
+//! [`Registry::apply`](super::registry::Registry::apply) of one of these, in log
+//! order, on every master. A feature adds a variant here and a match arm in the
+//! registry; the consensus code never changes.
+//!
+//! Entries are JSON: readable in a debugger, and tolerant of fields added later
+//! (`#[serde(default)]`) so a newer binary reads an older log.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Member, WeightInfo};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Command {
+    /// First write of a new cluster's first leader: fixes the cluster's identity.
+    InitCluster { cluster_id: String },
+    /// A member says where it listens (after start, after a restart on new ports).
+    AnnounceMember { member: Member },
+    /// Mesos `UPDATE_WEIGHTS`: set the weight of each named role.
+    UpdateWeights { weights: Vec<WeightInfo> },
+}
+
+/// What travels in a log entry: the command and who proposed it, so the proposer
+/// (and only it) can answer the client that is waiting.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Envelope {
+    /// A random number per driver incarnation, so a restarted node never mistakes
+    /// an old entry for a proposal of its own.
+    pub origin: u64,
+    pub seq: u64,
+    pub command: Command,
+}
+
+/// The context of a membership change entry: who is added, or removed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MembershipContext {
+    pub origin: u64,
+    pub seq: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<Member>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_round_trip_as_tagged_json() {
+        let cmd = Command::UpdateWeights {
+            weights: vec![WeightInfo {
+                role: "web".into(),
+                weight: 2.0,
+            }],
+        };
+        let text = serde_json::to_string(&cmd).unwrap();
+        assert!(text.starts_with(r#"{"type":"UPDATE_WEIGHTS""#), "{text}");
+        assert_eq!(serde_json::from_str::<Command>(&text).unwrap(), cmd);
+    }
+}

@@ -1,0 +1,602 @@
+//! The consensus driver: one tokio task per master owns a raft-rs `RawNode` and
+//! runs the Ready loop.
+//!
+//! ```text
+//!  ticker ─┐
+//!  inbox  ─┼─▶ step / tick / propose (drain everything waiting: a batch)
+//!  API    ─┘        │
+//!                   ▼
+//!              Ready ─▶ messages to peers (leader: before the write)
+//!                    ─▶ one durable redb write: snapshot + entries + hard state
+//!                    ─▶ persisted messages (follower votes and acks: after it)
+//!                    ─▶ committed entries ─▶ Registry::apply ─▶ change bus
+//!                                                           └▶ answer the proposer
+//! ```
+//!
+//! Proposals carry an (origin, seq) pair; the node that proposed an entry answers
+//! its caller when it applies it, so an acknowledged write is committed on a
+//! quorum and applied here. A leader that loses its leadership fails what it had
+//! pending (the client retries; a retry of the same write is harmless because
+//! commands set values rather than add to them). Every `snapshot_every` entries
+//! the registry is snapshotted and the log compacted.
+
+mod logger;
+pub mod storage;
+pub mod transport;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use protobuf::Message as _;
+use raft::prelude::*;
+use raft::{StateRole, Storage};
+use thiserror::Error;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::command::{Command, Envelope, MembershipContext};
+use super::registry::{Change, Registry};
+use crate::model::Member;
+use storage::RaftStore;
+use transport::Transport;
+
+/// Timing and compaction knobs (see `raft:` in the config schema).
+#[derive(Debug, Clone)]
+pub struct RaftOptions {
+    pub tick: Duration,
+    pub election_ticks: usize,
+    pub heartbeat_ticks: usize,
+    pub snapshot_every: u64,
+}
+
+/// How long a proposal may wait for its entry before the caller hears "timeout".
+const PROPOSAL_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum ProposeError {
+    #[error("no leader elected")]
+    NoLeader,
+    #[error("leadership changed before the write committed; retry")]
+    LeadershipLost,
+    #[error("the write did not commit within {0:?}")]
+    Timeout(Duration),
+    #[error("rejected by raft: {0}")]
+    Rejected(String),
+    #[error("this master is shutting down")]
+    Stopped,
+}
+
+/// What the rest of the node sees of consensus, republished after every Ready.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RaftStatus {
+    pub id: u64,
+    pub leader: Option<u64>,
+    pub term: u64,
+    pub is_leader: bool,
+    pub commit: u64,
+    pub applied: u64,
+    pub voters: Vec<u64>,
+    pub elected_at: Option<SystemTime>,
+    pub leader_changes: u64,
+    pub removed: bool,
+}
+
+enum Request {
+    Propose(Command, oneshot::Sender<Result<(), ProposeError>>),
+    AddMember(Member, oneshot::Sender<Result<(), ProposeError>>),
+    RemoveMember(u64, oneshot::Sender<Result<(), ProposeError>>),
+}
+
+/// The handle the API and the other roles hold.
+#[derive(Clone)]
+pub struct RaftHandle {
+    requests: mpsc::Sender<Request>,
+    status: watch::Receiver<RaftStatus>,
+}
+
+impl RaftHandle {
+    /// Proposes a command and returns once it is committed and applied here.
+    pub async fn propose(&self, command: Command) -> Result<(), ProposeError> {
+        self.call(|tx| Request::Propose(command, tx)).await
+    }
+
+    pub async fn add_member(&self, member: Member) -> Result<(), ProposeError> {
+        self.call(|tx| Request::AddMember(member, tx)).await
+    }
+
+    pub async fn remove_member(&self, id: u64) -> Result<(), ProposeError> {
+        self.call(|tx| Request::RemoveMember(id, tx)).await
+    }
+
+    async fn call(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<(), ProposeError>>) -> Request,
+    ) -> Result<(), ProposeError> {
+        let (tx, rx) = oneshot::channel();
+        self.requests
+            .send(make(tx))
+            .await
+            .map_err(|_| ProposeError::Stopped)?;
+        rx.await.map_err(|_| ProposeError::Stopped)?
+    }
+
+    pub fn status(&self) -> RaftStatus {
+        self.status.borrow().clone()
+    }
+
+    pub fn watch(&self) -> watch::Receiver<RaftStatus> {
+        self.status.clone()
+    }
+}
+
+struct Pending {
+    reply: oneshot::Sender<Result<(), ProposeError>>,
+    since: Instant,
+}
+
+pub struct Driver {
+    raw: RawNode<RaftStore>,
+    id: u64,
+    origin: u64,
+    seq: u64,
+    pending: HashMap<u64, Pending>,
+    registry: Arc<RwLock<Registry>>,
+    changes: broadcast::Sender<Change>,
+    transport: Transport,
+    status: watch::Sender<RaftStatus>,
+    options: RaftOptions,
+    inbox: mpsc::Receiver<Message>,
+    requests: mpsc::Receiver<Request>,
+    metric_node: String,
+}
+
+/// Everything a driver needs, gathered by the node at start.
+pub struct DriverParts {
+    pub id: u64,
+    pub store: RaftStore,
+    pub registry: Arc<RwLock<Registry>>,
+    pub changes: broadcast::Sender<Change>,
+    pub transport: Transport,
+    pub inbox: mpsc::Receiver<Message>,
+    pub options: RaftOptions,
+}
+
+impl Driver {
+    pub fn new(parts: DriverParts) -> anyhow::Result<(Self, RaftHandle)> {
+        let DriverParts {
+            id,
+            store,
+            registry,
+            changes,
+            transport,
+            inbox,
+            options,
+        } = parts;
+        // The registry starts from the snapshot; the log after it is replayed as
+        // committed entries by the first Readys.
+        let snapshot = store.snapshot_ref();
+        let restored = Registry::from_snapshot(snapshot.get_data()).map_err(|e| {
+            anyhow::anyhow!("store {} holds an unreadable snapshot: {e}", store.path().display())
+        })?;
+        let applied = snapshot.get_metadata().index;
+        for m in restored.members.values() {
+            transport.set_peer(m.id, &m.raft_addr);
+        }
+        *registry.write().expect("registry lock") = restored;
+
+        let config = Config {
+            id,
+            election_tick: options.election_ticks,
+            heartbeat_tick: options.heartbeat_ticks,
+            applied,
+            check_quorum: true,
+            pre_vote: true,
+            max_size_per_msg: 1024 * 1024,
+            max_inflight_msgs: 256,
+            ..Default::default()
+        };
+        config
+            .validate()
+            .map_err(|e| anyhow::anyhow!("raft settings: {e}"))?;
+        let raw = RawNode::new(&config, store, &logger::raft_logger(id))?;
+        let (req_tx, req_rx) = mpsc::channel(4096);
+        let (status_tx, status_rx) = watch::channel(RaftStatus {
+            id,
+            applied,
+            ..Default::default()
+        });
+        let driver = Self {
+            raw,
+            id,
+            origin: rand_u64(),
+            seq: 0,
+            pending: HashMap::new(),
+            registry,
+            changes,
+            transport,
+            status: status_tx,
+            options,
+            inbox,
+            requests: req_rx,
+            metric_node: id.to_string(),
+        };
+        let handle = RaftHandle {
+            requests: req_tx,
+            status: status_rx,
+        };
+        Ok((driver, handle))
+    }
+
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut ticker = tokio::time::interval(self.options.tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_sweep = Instant::now();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = ticker.tick() => { self.raw.tick(); }
+                Some(msg) = self.inbox.recv() => self.step(msg),
+                Some(req) = self.requests.recv() => self.handle(req),
+            }
+            // Take everything else that is waiting, so one Ready (one fsync)
+            // carries as many proposals and acks as possible.
+            for _ in 0..4096 {
+                if let Ok(msg) = self.inbox.try_recv() {
+                    self.step(msg);
+                } else if let Ok(req) = self.requests.try_recv() {
+                    self.handle(req);
+                } else {
+                    break;
+                }
+            }
+            if let Err(e) = self.on_ready() {
+                // A failed disk write must not be acknowledged; stop this master
+                // rather than diverge from what is on disk.
+                tracing::error!(node = self.id, error = %format!("{e:#}"), "raft storage failed; stopping this master");
+                break;
+            }
+            if !self.pending.is_empty() && last_sweep.elapsed() > Duration::from_secs(1) {
+                last_sweep = Instant::now();
+                self.expire_pending();
+            }
+        }
+        for (_, p) in self.pending.drain() {
+            let _ = p.reply.send(Err(ProposeError::Stopped));
+        }
+    }
+
+    fn step(&mut self, msg: Message) {
+        if let Err(e) = self.raw.step(msg) {
+            tracing::debug!(node = self.id, error = %e, "raft step");
+        }
+    }
+
+    fn handle(&mut self, req: Request) {
+        if self.raw.raft.leader_id == raft::INVALID_ID {
+            let reply = match req {
+                Request::Propose(_, r) | Request::AddMember(_, r) | Request::RemoveMember(_, r) => r,
+            };
+            let _ = reply.send(Err(ProposeError::NoLeader));
+            return;
+        }
+        self.seq += 1;
+        let seq = self.seq;
+        let (result, reply) = match req {
+            Request::Propose(command, reply) => {
+                let envelope = Envelope {
+                    origin: self.origin,
+                    seq,
+                    command,
+                };
+                let data = serde_json::to_vec(&envelope).expect("commands serialize");
+                (self.raw.propose(vec![], data), reply)
+            }
+            Request::AddMember(member, reply) => {
+                let cc = single_change(member.id, ConfChangeType::AddNode);
+                let ctx = self.membership_context(seq, Some(member));
+                (self.raw.propose_conf_change(ctx, cc), reply)
+            }
+            Request::RemoveMember(id, reply) => {
+                let cc = single_change(id, ConfChangeType::RemoveNode);
+                let ctx = self.membership_context(seq, None);
+                (self.raw.propose_conf_change(ctx, cc), reply)
+            }
+        };
+        match result {
+            Ok(()) => {
+                self.pending.insert(
+                    seq,
+                    Pending {
+                        reply,
+                        since: Instant::now(),
+                    },
+                );
+            }
+            Err(e) => {
+                let _ = reply.send(Err(ProposeError::Rejected(e.to_string())));
+            }
+        }
+    }
+
+    fn membership_context(&self, seq: u64, member: Option<Member>) -> Vec<u8> {
+        serde_json::to_vec(&MembershipContext {
+            origin: self.origin,
+            seq,
+            member,
+        })
+        .expect("membership context serializes")
+    }
+
+    fn on_ready(&mut self) -> anyhow::Result<()> {
+        if !self.raw.has_ready() {
+            self.publish_status();
+            return Ok(());
+        }
+        let was_leader = self.raw.raft.state == StateRole::Leader;
+        let mut ready = self.raw.ready();
+        self.transport.send(ready.take_messages());
+
+        let snapshot = (!ready.snapshot().is_empty()).then(|| ready.snapshot().clone());
+        if let Some(snap) = &snapshot {
+            self.restore(snap)?;
+        }
+        let committed = ready.take_committed_entries();
+        let hs = ready.hs().cloned();
+        tokio::task::block_in_place(|| {
+            self.raw
+                .mut_store()
+                .persist(snapshot.as_ref(), ready.entries(), hs.as_ref())
+        })?;
+        self.apply(committed)?;
+        self.transport.send(ready.take_persisted_messages());
+
+        let mut light = self.raw.advance(ready);
+        if let Some(commit) = light.commit_index() {
+            self.raw.mut_store().set_commit(commit);
+        }
+        self.transport.send(light.take_messages());
+        self.apply(light.take_committed_entries())?;
+        self.raw.advance_apply();
+
+        if was_leader && self.raw.raft.state != StateRole::Leader {
+            for (_, p) in self.pending.drain() {
+                let _ = p.reply.send(Err(ProposeError::LeadershipLost));
+            }
+        }
+        self.maybe_compact()?;
+        self.publish_status();
+        Ok(())
+    }
+
+    fn restore(&mut self, snap: &Snapshot) -> anyhow::Result<()> {
+        let registry = Registry::from_snapshot(snap.get_data())
+            .map_err(|e| anyhow::anyhow!("snapshot from the leader is unreadable: {e}"))?;
+        for m in registry.members.values() {
+            self.transport.set_peer(m.id, &m.raft_addr);
+        }
+        *self.registry.write().expect("registry lock") = registry;
+        let _ = self.changes.send(Change::Restored);
+        Ok(())
+    }
+
+    fn apply(&mut self, entries: Vec<Entry>) -> anyhow::Result<()> {
+        for entry in entries {
+            let index = entry.index;
+            match entry.get_entry_type() {
+                EntryType::EntryNormal if entry.data.is_empty() => {
+                    // A new leader's empty entry: nothing to apply.
+                    self.registry.write().expect("registry lock").applied_index = index;
+                }
+                EntryType::EntryNormal => self.apply_command(index, &entry.data),
+                EntryType::EntryConfChange => {
+                    let cc = ConfChange::parse_from_bytes(&entry.data)?;
+                    self.apply_conf_change(index, single_change(cc.node_id, cc.get_change_type()), &entry.context)?;
+                }
+                EntryType::EntryConfChangeV2 => {
+                    let cc = ConfChangeV2::parse_from_bytes(&entry.data)?;
+                    self.apply_conf_change(index, cc, &entry.context)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_command(&mut self, index: u64, data: &[u8]) {
+        let envelope: Envelope = match serde_json::from_slice(data) {
+            Ok(e) => e,
+            Err(e) => {
+                // Every master skips the same unreadable entry, so they stay equal.
+                tracing::error!(node = self.id, index, error = %e, "skipping an unreadable log entry");
+                self.registry.write().expect("registry lock").applied_index = index;
+                return;
+            }
+        };
+        let changes = {
+            let mut registry = self.registry.write().expect("registry lock");
+            let changes = registry.apply(index, &envelope.command);
+            for c in &changes {
+                if let Change::MemberChanged { id } = c {
+                    if let Some(m) = registry.members.get(id) {
+                        self.transport.set_peer(*id, &m.raft_addr);
+                    }
+                }
+            }
+            changes
+        };
+        for c in changes {
+            let _ = self.changes.send(c);
+        }
+        self.answer(envelope.origin, envelope.seq);
+    }
+
+    fn apply_conf_change(
+        &mut self,
+        index: u64,
+        cc: ConfChangeV2,
+        context: &[u8],
+    ) -> anyhow::Result<()> {
+        let ctx: Option<MembershipContext> = serde_json::from_slice(context).ok();
+        let cs = match self.raw.apply_conf_change(&cc) {
+            Ok(cs) => cs,
+            Err(e) => {
+                tracing::warn!(node = self.id, index, error = %e, "membership change refused");
+                if let Some(ctx) = &ctx {
+                    self.answer_with(ctx.origin, ctx.seq, Err(ProposeError::Rejected(e.to_string())));
+                }
+                return Ok(());
+            }
+        };
+        tokio::task::block_in_place(|| self.raw.mut_store().set_conf_state(cs))?;
+        let mut changes = Vec::new();
+        for single in cc.get_changes() {
+            let id = single.node_id;
+            match single.get_change_type() {
+                ConfChangeType::AddNode | ConfChangeType::AddLearnerNode => {
+                    let member = ctx
+                        .as_ref()
+                        .and_then(|c| c.member.clone())
+                        .filter(|m| m.id == id);
+                    if let Some(member) = member {
+                        self.transport.set_peer(id, &member.raft_addr);
+                        changes.extend(
+                            self.registry
+                                .write()
+                                .expect("registry lock")
+                                .apply_member_added(index, member),
+                        );
+                    }
+                }
+                ConfChangeType::RemoveNode => {
+                    self.transport.remove_peer(id);
+                    changes.extend(
+                        self.registry
+                            .write()
+                            .expect("registry lock")
+                            .apply_member_removed(index, id),
+                    );
+                }
+            }
+        }
+        self.registry.write().expect("registry lock").applied_index = index;
+        for c in changes {
+            let _ = self.changes.send(c);
+        }
+        if let Some(ctx) = ctx {
+            self.answer(ctx.origin, ctx.seq);
+        }
+        Ok(())
+    }
+
+    fn answer(&mut self, origin: u64, seq: u64) {
+        self.answer_with(origin, seq, Ok(()));
+    }
+
+    fn answer_with(&mut self, origin: u64, seq: u64, result: Result<(), ProposeError>) {
+        if origin != self.origin {
+            return;
+        }
+        if let Some(p) = self.pending.remove(&seq) {
+            metrics::histogram!("meso_raft_proposal_duration_seconds", "node" => self.metric_node.clone())
+                .record(p.since.elapsed().as_secs_f64());
+            let _ = p.reply.send(result);
+        }
+    }
+
+    fn expire_pending(&mut self) {
+        let expired: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.since.elapsed() > PROPOSAL_TIMEOUT)
+            .map(|(seq, _)| *seq)
+            .collect();
+        for seq in expired {
+            if let Some(p) = self.pending.remove(&seq) {
+                let _ = p.reply.send(Err(ProposeError::Timeout(PROPOSAL_TIMEOUT)));
+            }
+        }
+    }
+
+    fn maybe_compact(&mut self) -> anyhow::Result<()> {
+        let applied = self.raw.raft.raft_log.applied;
+        let snap_index = self.raw.store().snapshot_ref().get_metadata().index;
+        if applied < snap_index + self.options.snapshot_every {
+            return Ok(());
+        }
+        let data = self.registry.read().expect("registry lock").to_snapshot();
+        tokio::task::block_in_place(|| self.raw.mut_store().compact(applied, data))?;
+        tracing::debug!(node = self.id, applied, "snapshot taken, log compacted");
+        Ok(())
+    }
+
+    fn publish_status(&mut self) {
+        let raft = &self.raw.raft;
+        let leader = (raft.leader_id != raft::INVALID_ID).then_some(raft.leader_id);
+        let is_leader = raft.state == StateRole::Leader;
+        let commit = raft.raft_log.committed;
+        let applied = raft.raft_log.applied;
+        let term = raft.term;
+        let voters: Vec<u64> = {
+            let mut v: Vec<u64> = raft.prs().conf().voters().ids().iter().collect();
+            v.sort_unstable();
+            v
+        };
+        let removed = !voters.is_empty() && !voters.contains(&self.id) && self.raw.store().is_initialised();
+        let node = self.metric_node.clone();
+        self.status.send_if_modified(|s| {
+            let mut changed = false;
+            if s.leader != leader {
+                s.leader = leader;
+                if leader.is_some() {
+                    s.leader_changes += 1;
+                    metrics::counter!("meso_raft_leader_changes_total", "node" => node.clone()).increment(1);
+                }
+                changed = true;
+            }
+            if s.is_leader != is_leader {
+                s.is_leader = is_leader;
+                s.elected_at = is_leader.then(SystemTime::now);
+                changed = true;
+            }
+            if (s.term, s.commit, s.applied) != (term, commit, applied) || s.voters != voters || s.removed != removed {
+                s.term = term;
+                s.commit = commit;
+                s.applied = applied;
+                s.voters = voters;
+                s.removed = removed;
+                changed = true;
+            }
+            changed
+        });
+        metrics::gauge!("meso_raft_term", "node" => node.clone()).set(term as f64);
+        metrics::gauge!("meso_raft_commit_index", "node" => node.clone()).set(commit as f64);
+        metrics::gauge!("meso_raft_applied_index", "node" => node.clone()).set(applied as f64);
+        metrics::gauge!("meso_raft_is_leader", "node" => node).set(if is_leader { 1.0 } else { 0.0 });
+    }
+}
+
+fn single_change(id: u64, ty: ConfChangeType) -> ConfChangeV2 {
+    let mut single = ConfChangeSingle::default();
+    single.node_id = id;
+    single.set_change_type(ty);
+    let mut cc = ConfChangeV2::default();
+    cc.mut_changes().push(single);
+    cc
+}
+
+fn rand_u64() -> u64 {
+    let (hi, lo) = uuid::Uuid::new_v4().as_u64_pair();
+    hi ^ lo
+}
+
+/// The voters a store holds, for checking a `--peers` list against it.
+pub fn stored_voters(store: &RaftStore) -> Vec<u64> {
+    let mut v = store.conf_state().voters.clone();
+    v.sort_unstable();
+    v
+}
+
+/// True when the store has nothing yet (a new node).
+pub fn is_new(store: &RaftStore) -> bool {
+    !store.is_initialised() && store.last_index().unwrap_or(0) == 0
+}

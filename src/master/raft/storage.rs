@@ -1,0 +1,477 @@
+//! Durable Raft state in redb: the log, the hard state, the conf state and the
+//! latest snapshot (the serialized registry), all in one file `registry.redb`
+//! under the node's data dir.
+//!
+//! The whole log after the snapshot is also kept in memory (it is bounded by
+//! compaction every `snapshot_every` entries), so raft-rs reads never touch disk;
+//! every Ready is one redb write transaction, fsynced before its messages go out.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, anyhow, bail};
+use protobuf::Message as _;
+use raft::prelude::*;
+use raft::{GetEntriesContext, RaftState, Storage, StorageError};
+use redb::{Database, ReadableDatabase, TableDefinition};
+
+pub const STORE_FILE: &str = "registry.redb";
+const FORMAT: &[u8] = b"meso-registry/1";
+
+const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+const KEY_FORMAT: &str = "format";
+const KEY_NODE_ID: &str = "node_id";
+const KEY_HARD_STATE: &str = "hard_state";
+const KEY_CONF_STATE: &str = "conf_state";
+const KEY_SNAPSHOT: &str = "snapshot";
+
+pub struct RaftStore {
+    db: Database,
+    path: PathBuf,
+    node_id: u64,
+    hard_state: HardState,
+    conf_state: ConfState,
+    snapshot: Snapshot,
+    /// Entries after `snapshot.metadata.index`, in order, without gaps.
+    entries: Vec<Entry>,
+}
+
+impl RaftStore {
+    /// Opens (or creates) the store of node `node_id` in `data_dir`. Refuses a data
+    /// dir that holds something else, a store of another node, and a corrupt file,
+    /// each with a one-line error naming the path; it never deletes anything.
+    /// With `node_id` None the store must exist already (a restart that reads its
+    /// own id back).
+    pub fn open(data_dir: &Path, node_id: Option<u64>) -> anyhow::Result<Self> {
+        prepare_data_dir(data_dir)?;
+        let path = data_dir.join(STORE_FILE);
+        let db = Database::create(&path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => anyhow!(
+                "store {} is in use by another meso process",
+                path.display()
+            ),
+            redb::DatabaseError::Storage(redb::StorageError::Io(io)) => {
+                anyhow!("cannot open store {}: {io}", path.display())
+            }
+            other => anyhow!("store {} is corrupt or unreadable: {other}", path.display()),
+        })?;
+        let mut store = Self {
+            db,
+            path,
+            node_id: 0,
+            hard_state: HardState::default(),
+            conf_state: ConfState::default(),
+            snapshot: Snapshot::default(),
+            entries: Vec::new(),
+        };
+        store.load(node_id)?;
+        Ok(store)
+    }
+
+    fn corrupt(&self, what: impl std::fmt::Display) -> anyhow::Error {
+        anyhow!("store {} is corrupt: {what}", self.path.display())
+    }
+
+    fn load(&mut self, node_id: Option<u64>) -> anyhow::Result<()> {
+        let read = self.db.begin_read().map_err(|e| self.corrupt(e))?;
+        let meta = match read.open_table(META) {
+            Ok(t) => Some(t),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(self.corrupt(e)),
+        };
+        let Some(meta) = meta else {
+            drop(read);
+            let id = node_id.ok_or_else(|| {
+                anyhow!("store {} is empty and no master id was given", self.path.display())
+            })?;
+            return self.initialise(id);
+        };
+        let get = |key: &str| -> anyhow::Result<Option<Vec<u8>>> {
+            Ok(meta
+                .get(key)
+                .map_err(|e| self.corrupt(e))?
+                .map(|v| v.value().to_vec()))
+        };
+        match get(KEY_FORMAT)? {
+            Some(f) if f == FORMAT => {}
+            Some(f) => bail!(
+                "store {} has format {:?}, this meso reads {:?}",
+                self.path.display(),
+                String::from_utf8_lossy(&f),
+                String::from_utf8_lossy(FORMAT)
+            ),
+            None => bail!("{} is not a meso store", self.path.display()),
+        }
+        let stored_id = get(KEY_NODE_ID)?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(|| self.corrupt("no node id"))?;
+        let node_id = node_id.unwrap_or(stored_id);
+        if stored_id != node_id {
+            bail!(
+                "data dir {} belongs to master {stored_id}, not {node_id}; pass --id {stored_id} or use another --data-dir",
+                self.path.parent().unwrap_or(&self.path).display()
+            );
+        }
+        let hard_state = get(KEY_HARD_STATE)?;
+        let conf_state = get(KEY_CONF_STATE)?;
+        let snapshot = get(KEY_SNAPSHOT)?;
+        self.node_id = stored_id;
+        if let Some(b) = hard_state {
+            self.hard_state = HardState::parse_from_bytes(&b).map_err(|e| self.corrupt(e))?;
+        }
+        if let Some(b) = conf_state {
+            self.conf_state = ConfState::parse_from_bytes(&b).map_err(|e| self.corrupt(e))?;
+        }
+        if let Some(b) = snapshot {
+            self.snapshot = Snapshot::parse_from_bytes(&b).map_err(|e| self.corrupt(e))?;
+        }
+        let log = read.open_table(LOG).map_err(|e| self.corrupt(e))?;
+        let after = self.snapshot.get_metadata().index + 1;
+        let mut expected = after;
+        for row in log.range(after..).map_err(|e| self.corrupt(e))? {
+            let (k, v) = row.map_err(|e| self.corrupt(e))?;
+            if k.value() != expected {
+                return Err(self.corrupt(format!("log gap at index {expected}")));
+            }
+            self.entries
+                .push(Entry::parse_from_bytes(v.value()).map_err(|e| self.corrupt(e))?);
+            expected += 1;
+        }
+        Ok(())
+    }
+
+    fn initialise(&mut self, node_id: u64) -> anyhow::Result<()> {
+        self.node_id = node_id;
+        let txn = self.db.begin_write().map_err(|e| self.corrupt(e))?;
+        {
+            let mut meta = txn.open_table(META).map_err(|e| self.corrupt(e))?;
+            meta.insert(KEY_FORMAT, FORMAT).map_err(|e| self.corrupt(e))?;
+            meta.insert(KEY_NODE_ID, &node_id.to_be_bytes()[..])
+                .map_err(|e| self.corrupt(e))?;
+            txn.open_table(LOG).map_err(|e| self.corrupt(e))?;
+        }
+        txn.commit().map_err(|e| self.corrupt(e))?;
+        Ok(())
+    }
+
+    pub fn node_id(&self) -> u64 {
+        self.node_id
+    }
+
+    /// True once this node holds a membership: bootstrapped, or caught up by a leader.
+    pub fn is_initialised(&self) -> bool {
+        !self.conf_state.voters.is_empty() || !self.conf_state.learners.is_empty()
+    }
+
+    pub fn conf_state(&self) -> &ConfState {
+        &self.conf_state
+    }
+
+    pub fn snapshot_ref(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A new cluster's first state: these voters, at index 1 and term 1, as raft-rs's
+    /// own `initialize_with_conf_state` does, so joining nodes catch up by snapshot.
+    pub fn bootstrap(&mut self, voters: Vec<u64>) -> anyhow::Result<()> {
+        let mut snapshot = Snapshot::default();
+        let meta = snapshot.mut_metadata();
+        meta.index = 1;
+        meta.term = 1;
+        meta.mut_conf_state().voters = voters;
+        self.apply_snapshot(snapshot)
+    }
+
+    /// Persists one Ready: its snapshot, its entries and its hard state, in one
+    /// durable transaction.
+    pub fn persist(
+        &mut self,
+        snapshot: Option<&Snapshot>,
+        entries: &[Entry],
+        hard_state: Option<&HardState>,
+    ) -> anyhow::Result<()> {
+        if let Some(snap) = snapshot {
+            self.install_snapshot_in_memory(snap.clone());
+        }
+        if let Some(first) = entries.first() {
+            let base = self.snapshot.get_metadata().index + 1;
+            let keep = first.index.saturating_sub(base) as usize;
+            self.entries.truncate(keep);
+            self.entries.extend_from_slice(entries);
+        }
+        if let Some(hs) = hard_state {
+            self.hard_state = hs.clone();
+        }
+        let txn = self.db.begin_write()?;
+        {
+            let mut log = txn.open_table(LOG)?;
+            let mut meta = txn.open_table(META)?;
+            if let Some(snap) = snapshot {
+                log.retain(|_, _| false)?;
+                meta.insert(KEY_SNAPSHOT, snap.write_to_bytes()?.as_slice())?;
+                meta.insert(
+                    KEY_CONF_STATE,
+                    self.conf_state.write_to_bytes()?.as_slice(),
+                )?;
+            }
+            if let Some(first) = entries.first() {
+                // A new leader may overwrite a suffix: drop what follows first.
+                log.retain_in(first.index.., |_, _| false)?;
+                for e in entries {
+                    log.insert(e.index, e.write_to_bytes()?.as_slice())?;
+                }
+            }
+            if hard_state.is_some() || snapshot.is_some() {
+                meta.insert(
+                    KEY_HARD_STATE,
+                    self.hard_state.write_to_bytes()?.as_slice(),
+                )?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    fn apply_snapshot(&mut self, snapshot: Snapshot) -> anyhow::Result<()> {
+        self.persist(Some(&snapshot), &[], None)
+    }
+
+    fn install_snapshot_in_memory(&mut self, snapshot: Snapshot) {
+        let meta = snapshot.get_metadata();
+        self.hard_state.commit = self.hard_state.commit.max(meta.index);
+        self.hard_state.term = self.hard_state.term.max(meta.term);
+        self.conf_state = meta.get_conf_state().clone();
+        self.entries.clear();
+        self.snapshot = snapshot;
+    }
+
+    /// Records a commit index learnt after a Ready; it reaches disk with the next
+    /// write (a restarted node relearns it from the leader).
+    pub fn set_commit(&mut self, commit: u64) {
+        self.hard_state.commit = commit;
+    }
+
+    /// A membership change was applied: remember the new voters durably.
+    pub fn set_conf_state(&mut self, cs: ConfState) -> anyhow::Result<()> {
+        self.conf_state = cs;
+        let txn = self.db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            meta.insert(
+                KEY_CONF_STATE,
+                self.conf_state.write_to_bytes()?.as_slice(),
+            )?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Takes a snapshot of the registry at `applied` and drops the log up to it.
+    pub fn compact(&mut self, applied: u64, data: Vec<u8>) -> anyhow::Result<()> {
+        let term = self.term(applied).context("term of the snapshot index")?;
+        let mut snapshot = Snapshot::default();
+        snapshot.set_data(data.into());
+        let meta = snapshot.mut_metadata();
+        meta.index = applied;
+        meta.term = term;
+        meta.set_conf_state(self.conf_state.clone());
+        let drop_count = (applied - self.snapshot.get_metadata().index) as usize;
+        let txn = self.db.begin_write()?;
+        {
+            let mut log = txn.open_table(LOG)?;
+            let mut meta = txn.open_table(META)?;
+            log.retain_in(..=applied, |_, _| false)?;
+            meta.insert(KEY_SNAPSHOT, snapshot.write_to_bytes()?.as_slice())?;
+        }
+        txn.commit()?;
+        self.entries.drain(..drop_count.min(self.entries.len()));
+        self.snapshot = snapshot;
+        Ok(())
+    }
+
+    fn first(&self) -> u64 {
+        self.snapshot.get_metadata().index + 1
+    }
+
+    fn last(&self) -> u64 {
+        self.snapshot.get_metadata().index + self.entries.len() as u64
+    }
+}
+
+impl Storage for RaftStore {
+    fn initial_state(&self) -> raft::Result<RaftState> {
+        let mut hard_state = self.hard_state.clone();
+        hard_state.commit = hard_state.commit.max(self.snapshot.get_metadata().index);
+        Ok(RaftState {
+            hard_state,
+            conf_state: self.conf_state.clone(),
+        })
+    }
+
+    fn entries(
+        &self,
+        low: u64,
+        high: u64,
+        max_size: impl Into<Option<u64>>,
+        _context: GetEntriesContext,
+    ) -> raft::Result<Vec<Entry>> {
+        if low < self.first() {
+            return Err(raft::Error::Store(StorageError::Compacted));
+        }
+        if high > self.last() + 1 {
+            return Err(raft::Error::Store(StorageError::Unavailable));
+        }
+        let offset = self.first();
+        let mut ents = self.entries[(low - offset) as usize..(high - offset) as usize].to_vec();
+        raft::util::limit_size(&mut ents, max_size.into());
+        Ok(ents)
+    }
+
+    fn term(&self, idx: u64) -> raft::Result<u64> {
+        let meta = self.snapshot.get_metadata();
+        if idx == meta.index {
+            return Ok(meta.term);
+        }
+        if idx < self.first() {
+            return Err(raft::Error::Store(StorageError::Compacted));
+        }
+        if idx > self.last() {
+            return Err(raft::Error::Store(StorageError::Unavailable));
+        }
+        Ok(self.entries[(idx - self.first()) as usize].term)
+    }
+
+    fn first_index(&self) -> raft::Result<u64> {
+        Ok(self.first())
+    }
+
+    fn last_index(&self) -> raft::Result<u64> {
+        Ok(self.last())
+    }
+
+    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+        if self.snapshot.get_metadata().index < request_index {
+            return Err(raft::Error::Store(
+                StorageError::SnapshotTemporarilyUnavailable,
+            ));
+        }
+        Ok(self.snapshot.clone())
+    }
+}
+
+/// Creates the data dir if missing; refuses a path that is not a directory, or a
+/// directory that holds files but no meso store (someone else's data).
+pub(crate) fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        bail!("data dir {} is not a directory", dir.display());
+    }
+    fs::create_dir_all(dir).with_context(|| format!("cannot create data dir {}", dir.display()))?;
+    let entries = fs::read_dir(dir).with_context(|| format!("cannot read data dir {}", dir.display()))?;
+    let mut foreign = None;
+    let mut ours = false;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot read data dir {}", dir.display()))?;
+        let name = entry.file_name();
+        if name == STORE_FILE {
+            ours = true;
+        } else if foreign.is_none() {
+            foreign = Some(name.to_string_lossy().into_owned());
+        }
+    }
+    if let (false, Some(name)) = (ours, foreign) {
+        bail!(
+            "data dir {} is not a meso data dir (it holds {name:?}); choose an empty or new directory",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(index: u64, term: u64) -> Entry {
+        let mut e = Entry::default();
+        e.index = index;
+        e.term = term;
+        e.data = format!("e{index}").into_bytes().into();
+        e
+    }
+
+    #[test]
+    fn a_restart_reads_back_what_was_written() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = RaftStore::open(dir.path(), Some(1)).unwrap();
+            s.bootstrap(vec![1, 2, 3]).unwrap();
+            let mut hs = HardState::default();
+            hs.term = 2;
+            hs.vote = 1;
+            hs.commit = 3;
+            s.persist(None, &[entry(2, 1), entry(3, 2), entry(4, 2)], Some(&hs))
+                .unwrap();
+            // A new leader overwrites index 4.
+            s.persist(None, &[entry(4, 3)], None).unwrap();
+        }
+        let s = RaftStore::open(dir.path(), Some(1)).unwrap();
+        assert_eq!(s.conf_state().voters, vec![1, 2, 3]);
+        assert_eq!(s.first_index().unwrap(), 2);
+        assert_eq!(s.last_index().unwrap(), 4);
+        assert_eq!(s.term(4).unwrap(), 3);
+        assert_eq!(s.initial_state().unwrap().hard_state.vote, 1);
+    }
+
+    #[test]
+    fn compaction_keeps_the_tail_and_the_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = RaftStore::open(dir.path(), Some(1)).unwrap();
+            s.bootstrap(vec![1]).unwrap();
+            let ents: Vec<_> = (2..=10).map(|i| entry(i, 1)).collect();
+            s.persist(None, &ents, None).unwrap();
+            s.compact(7, b"registry at 7".to_vec()).unwrap();
+            assert_eq!(s.first_index().unwrap(), 8);
+            assert!(matches!(
+                s.entries(5, 8, None, GetEntriesContext::empty(false)),
+                Err(raft::Error::Store(StorageError::Compacted))
+            ));
+        }
+        let s = RaftStore::open(dir.path(), Some(1)).unwrap();
+        assert_eq!(s.first_index().unwrap(), 8);
+        assert_eq!(s.last_index().unwrap(), 10);
+        assert_eq!(s.snapshot(0, 0).unwrap().get_data(), b"registry at 7");
+        assert_eq!(s.initial_state().unwrap().hard_state.commit, 7);
+    }
+
+    #[test]
+    fn refuses_another_nodes_store_and_foreign_dirs() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(RaftStore::open(dir.path(), Some(1)).unwrap());
+        let err = RaftStore::open(dir.path(), Some(2)).err().unwrap().to_string();
+        assert!(err.contains("belongs to master 1"), "{err}");
+
+        let foreign = tempfile::tempdir().unwrap();
+        fs::write(foreign.path().join("notes.txt"), "mine").unwrap();
+        let err = RaftStore::open(foreign.path(), Some(1)).err().unwrap().to_string();
+        assert!(err.contains("not a meso data dir"), "{err}");
+        assert!(foreign.path().join("notes.txt").exists());
+    }
+
+    #[test]
+    fn a_corrupt_file_is_reported_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STORE_FILE);
+        fs::write(&path, vec![0xAB; 8192]).unwrap();
+        let err = RaftStore::open(dir.path(), Some(1)).err().unwrap().to_string();
+        assert!(err.contains("corrupt"), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), vec![0xAB; 8192]);
+    }
+}

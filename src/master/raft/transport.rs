@@ -1,0 +1,248 @@
+//! Raft traffic between masters: one TCP stream per peer and direction, each a
+//! sequence of length-delimited frames (4-byte big-endian length, then a
+//! protobuf-encoded raft `Message`).
+//!
+//! ```text
+//!  driver ──send(msgs)──▶ per-peer queue ──▶ writer task: feed every queued frame,
+//!                                             then one flush (a batch per syscall)
+//!  listener ──accept──▶ reader task per connection ──▶ driver inbox
+//! ```
+//!
+//! Raft tolerates loss, so a full queue or a broken connection drops messages
+//! instead of blocking the driver; the writer reconnects with a short backoff.
+//! Each stream opens with a hello frame naming the protocol and the sender's id.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use protobuf::Message as _;
+use raft::prelude::Message;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
+use tokio_util::sync::CancellationToken;
+
+const HELLO: &[u8] = b"meso-raft/1";
+const QUEUE: usize = 4096;
+/// Large enough for a snapshot of a big registry.
+const MAX_FRAME: usize = 512 * 1024 * 1024;
+
+fn codec() -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .max_frame_length(MAX_FRAME)
+        .new_codec()
+}
+
+#[derive(Clone)]
+pub struct Transport {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    self_id: u64,
+    peers: Mutex<HashMap<u64, Peer>>,
+    shutdown: CancellationToken,
+}
+
+struct Peer {
+    addr: String,
+    /// Given on this node's command line: the registry's (possibly older) record
+    /// of the address must not override it, or a restarted cluster whose ports
+    /// changed could never reach itself to elect the leader that records them.
+    pinned: bool,
+    queue: mpsc::Sender<Message>,
+}
+
+impl Transport {
+    pub fn new(self_id: u64, shutdown: CancellationToken) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                self_id,
+                peers: Mutex::new(HashMap::new()),
+                shutdown,
+            }),
+        }
+    }
+
+    /// Points peer `id` at `addr` as the registry knows it, unless the command
+    /// line pinned it elsewhere.
+    pub fn set_peer(&self, id: u64, addr: &str) {
+        self.point(id, addr, false);
+    }
+
+    /// Points peer `id` at `addr` for good: an address given by the operator.
+    pub fn pin_peer(&self, id: u64, addr: &str) {
+        self.point(id, addr, true);
+    }
+
+    fn point(&self, id: u64, addr: &str, pinned: bool) {
+        if id == self.inner.self_id {
+            return;
+        }
+        let mut peers = self.inner.peers.lock().expect("peer map lock");
+        if let Some(p) = peers.get_mut(&id) {
+            if p.addr == addr || (p.pinned && !pinned) {
+                p.pinned |= pinned;
+                return;
+            }
+        }
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(write_loop(
+            self.inner.self_id,
+            addr.to_string(),
+            rx,
+            self.inner.shutdown.clone(),
+        ));
+        // Replacing the entry drops the old sender, which ends the old writer.
+        peers.insert(
+            id,
+            Peer {
+                addr: addr.to_string(),
+                pinned,
+                queue: tx,
+            },
+        );
+    }
+
+    pub fn remove_peer(&self, id: u64) {
+        self.inner.peers.lock().expect("peer map lock").remove(&id);
+    }
+
+    pub fn send(&self, msgs: Vec<Message>) {
+        if msgs.is_empty() {
+            return;
+        }
+        let peers = self.inner.peers.lock().expect("peer map lock");
+        for m in msgs {
+            if let Some(peer) = peers.get(&m.to) {
+                // Full queue: the peer is slow or gone; Raft resends what matters.
+                let _ = peer.queue.try_send(m);
+            }
+        }
+    }
+}
+
+async fn write_loop(
+    self_id: u64,
+    addr: String,
+    mut rx: mpsc::Receiver<Message>,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let stream = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            s = TcpStream::connect(&addr) => s,
+        };
+        let stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(%addr, error = %e, "raft peer not reachable");
+                // Drop what queued up meanwhile: stale heartbeats help nobody.
+                while rx.try_recv().is_ok() {}
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_millis(500));
+                if rx.is_closed() {
+                    return;
+                }
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(10);
+        let _ = stream.set_nodelay(true);
+        let mut frames = FramedWrite::new(stream, codec());
+        let mut hello = HELLO.to_vec();
+        hello.extend_from_slice(&self_id.to_be_bytes());
+        if frames.send(Bytes::from(hello)).await.is_err() {
+            continue;
+        }
+        loop {
+            let first = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                m = rx.recv() => match m {
+                    Some(m) => m,
+                    None => return,
+                },
+            };
+            let mut batch = vec![first];
+            while batch.len() < 256 {
+                match rx.try_recv() {
+                    Ok(m) => batch.push(m),
+                    Err(_) => break,
+                }
+            }
+            let mut failed = false;
+            for m in &batch {
+                let bytes = match m.write_to_bytes() {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot encode raft message");
+                        continue;
+                    }
+                };
+                if frames.feed(Bytes::from(bytes)).await.is_err() {
+                    failed = true;
+                    break;
+                }
+            }
+            if failed || SinkExt::<Bytes>::flush(&mut frames).await.is_err() {
+                tracing::debug!(%addr, "raft stream broke; reconnecting");
+                break;
+            }
+        }
+    }
+}
+
+/// Accepts peers' streams and feeds their messages to the driver's inbox.
+pub async fn serve(listener: TcpListener, inbox: mpsc::Sender<Message>, shutdown: CancellationToken) {
+    loop {
+        let (stream, from) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "raft accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let inbox = inbox.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let mut frames = FramedRead::new(stream, codec());
+            match frames.next().await {
+                Some(Ok(h)) if h.len() == HELLO.len() + 8 && h.starts_with(HELLO) => {}
+                _ => {
+                    tracing::warn!(%from, "dropped a raft connection without a meso hello");
+                    return;
+                }
+            }
+            loop {
+                let frame = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    f = frames.next() => f,
+                };
+                let Some(Ok(frame)) = frame else { return };
+                match Message::parse_from_bytes(&frame) {
+                    Ok(m) => {
+                        if inbox.send(m).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(%from, error = %e, "dropped a malformed raft frame");
+                        return;
+                    }
+                }
+            }
+        });
+    }
+}

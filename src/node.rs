@@ -1,0 +1,140 @@
+//! A node: the roles one process runs for one configuration, behind one HTTP
+//! listener, with one shutdown path for all of them.
+//!
+//! Starting is two steps so that `meso up --masters 3` can learn every member's
+//! Raft address before any member starts: [`bind`] claims the ports (a clash is
+//! reported here, before any state is touched), [`Bound::start`] opens storage
+//! and starts the roles.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Role, Settings};
+use crate::master::{Master, MasterOptions};
+
+pub struct Bound {
+    settings: Settings,
+    http: TcpListener,
+    raft: Option<TcpListener>,
+    pub http_addr: SocketAddr,
+    pub raft_addr: Option<SocketAddr>,
+}
+
+pub struct Node {
+    pub http_addr: SocketAddr,
+    pub master: Option<Arc<Master>>,
+    shutdown: CancellationToken,
+    server: JoinHandle<()>,
+}
+
+async fn listen(addr: &str, what: &str) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for {what}"))?;
+    Ok(listener)
+}
+
+/// Claims the node's ports.
+pub async fn bind(settings: Settings) -> anyhow::Result<Bound> {
+    let http = listen(&settings.http, "HTTP").await?;
+    let raft = if settings.roles.contains(&Role::Master) {
+        Some(listen(&settings.raft_addr, "Raft").await?)
+    } else {
+        None
+    };
+    Ok(Bound {
+        http_addr: http.local_addr()?,
+        raft_addr: raft.as_ref().map(|l| l.local_addr()).transpose()?,
+        settings,
+        http,
+        raft,
+    })
+}
+
+/// The address others should use for a bound socket: a wildcard bind is
+/// advertised under the node's hostname.
+fn advertise(addr: SocketAddr, hostname: &str) -> String {
+    if addr.ip().is_unspecified() {
+        format!("{hostname}:{}", addr.port())
+    } else {
+        addr.to_string()
+    }
+}
+
+impl Bound {
+    /// Starts the roles. `peers` overrides the configured Raft peers (used by
+    /// `meso up`, which knows its members' ports only after binding them).
+    pub async fn start(self, peers: Option<BTreeMap<u64, String>>) -> anyhow::Result<Node> {
+        crate::api::metrics::handle();
+        let shutdown = CancellationToken::new();
+        let s = self.settings;
+        let master = match self.raft {
+            Some(raft_listener) => {
+                let raft_addr = self.raft_addr.expect("bound with the listener");
+                let opts = MasterOptions {
+                    id: s.id,
+                    data_dir: s.data_dir.clone(),
+                    peers: peers.unwrap_or(s.peers.clone()),
+                    join: s.join.clone(),
+                    raft: s.raft.clone(),
+                    cluster_name: s.cluster.clone(),
+                    hostname: s.hostname.clone(),
+                    advertise_raft: advertise(raft_addr, &s.hostname),
+                    advertise_http: advertise(self.http_addr, &s.hostname),
+                };
+                match Master::start(opts, raft_listener, shutdown.clone()).await {
+                    Ok(m) => Some(m),
+                    Err(e) => {
+                        shutdown.cancel();
+                        return Err(e);
+                    }
+                }
+            }
+            None => None,
+        };
+        let router = crate::api::router(master.clone());
+        let stop = shutdown.clone();
+        let http = self.http;
+        let server = tokio::spawn(async move {
+            let serve = axum::serve(http, router).with_graceful_shutdown(async move {
+                stop.cancelled().await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "HTTP server stopped");
+            }
+        });
+        Ok(Node {
+            http_addr: self.http_addr,
+            master,
+            shutdown,
+            server,
+        })
+    }
+}
+
+impl Node {
+    /// Stops every role and waits for the HTTP server to drain.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        let drain = async {
+            let _ = self.server.await;
+            if let Some(m) = &self.master {
+                m.stopped().await;
+            }
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
+    }
+
+    pub fn advertised_http(&self) -> String {
+        match &self.master {
+            Some(m) => m.advertise_http.clone(),
+            None => self.http_addr.to_string(),
+        }
+    }
+}
