@@ -54,13 +54,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     super::init_logging(&settings.log);
     let bound = node::bind(settings).await?;
     let node = bound.start(None).await?;
+    // The addresses as bound (port 0 resolved), for scripts and tests.
+    println!("export MESOS_MASTER={}", node.advertised_http());
     if let Some(m) = &node.master {
-        tracing::info!(
-            id = m.id,
-            http = %m.advertise_http,
-            raft = %m.advertise_raft,
-            "master started"
-        );
+        println!("export MESO_RAFT={}", m.advertise_raft);
+        println!("export MESO_ID={}", m.id);
+        tracing::info!(id = m.id, http = %m.advertise_http, raft = %m.advertise_raft, "master started");
     }
     super::interrupted().await;
     tracing::info!("shutting down");
