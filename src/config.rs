@@ -158,7 +158,11 @@ impl Settings {
             layer(&mut file, parse_file(&text, &path.display().to_string())?);
         }
         let m = &extra.master;
-        let http = flags.http.clone().or(file.http).unwrap_or_else(|| "127.0.0.1:5050".into());
+        let http = flags
+            .http
+            .clone()
+            .or(file.http)
+            .unwrap_or_else(|| "127.0.0.1:5050".into());
         let peers_text = m.peers.clone().or(file.peers);
         let peers = match &peers_text {
             Some(text) => parse_peers(text)?,
@@ -171,7 +175,13 @@ impl Settings {
             .or(file.raft_addr)
             .or_else(|| id.or(Some(1)).and_then(|i| peers.get(&i).cloned()))
             .unwrap_or_else(|| default_raft_addr(&http));
-        let roles = parse_roles(extra.roles.as_deref().or(file.roles.as_deref()).unwrap_or("master"))?;
+        let roles = parse_roles(
+            extra
+                .roles
+                .as_deref()
+                .or(file.roles.as_deref())
+                .unwrap_or("master"),
+        )?;
         let masters = extra.masters.or(file.masters).unwrap_or(1);
         if masters == 0 {
             bail!("masters: must be at least 1");
@@ -183,18 +193,32 @@ impl Settings {
             snapshot_every: file.raft.snapshot_every.unwrap_or(10_000).max(1),
         };
         if raft.heartbeat_ticks == 0 || raft.election_ticks <= raft.heartbeat_ticks {
-            bail!("raft.election_ticks must be greater than raft.heartbeat_ticks, which must be at least 1");
+            bail!(
+                "raft.election_ticks must be greater than raft.heartbeat_ticks, which must be at least 1"
+            );
         }
         Ok(Self {
-            cluster: flags.cluster.clone().or(file.cluster).unwrap_or_else(|| "meso".into()),
-            data_dir: flags.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./.meso")),
+            cluster: flags
+                .cluster
+                .clone()
+                .or(file.cluster)
+                .unwrap_or_else(|| "meso".into()),
+            data_dir: flags
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("./.meso")),
             http,
             hostname: flags
                 .hostname
                 .clone()
                 .or(file.hostname)
                 .unwrap_or_else(system_hostname),
-            log: flags.log.clone().or(file.log).unwrap_or_else(|| extra.default_log.into()),
+            log: flags
+                .log
+                .clone()
+                .or(file.log)
+                .unwrap_or_else(|| extra.default_log.into()),
             masters,
             id,
             peers,
@@ -210,12 +234,22 @@ fn layer(base: &mut FileConfig, over: FileConfig) {
     macro_rules! take {
         ($($f:ident),*) => { $( if over.$f.is_some() { base.$f = over.$f; } )* };
     }
-    take!(cluster, data_dir, http, hostname, log, masters, id, peers, raft_addr, join, roles);
+    take!(
+        cluster, data_dir, http, hostname, log, masters, id, peers, raft_addr, join, roles
+    );
     let (b, o) = (&mut base.raft, over.raft);
-    if o.tick_ms.is_some() { b.tick_ms = o.tick_ms; }
-    if o.election_ticks.is_some() { b.election_ticks = o.election_ticks; }
-    if o.heartbeat_ticks.is_some() { b.heartbeat_ticks = o.heartbeat_ticks; }
-    if o.snapshot_every.is_some() { b.snapshot_every = o.snapshot_every; }
+    if o.tick_ms.is_some() {
+        b.tick_ms = o.tick_ms;
+    }
+    if o.election_ticks.is_some() {
+        b.election_ticks = o.election_ticks;
+    }
+    if o.heartbeat_ticks.is_some() {
+        b.heartbeat_ticks = o.heartbeat_ticks;
+    }
+    if o.snapshot_every.is_some() {
+        b.snapshot_every = o.snapshot_every;
+    }
 }
 
 fn preset_text(preset: &str) -> anyhow::Result<(String, String)> {
@@ -258,14 +292,15 @@ pub fn parse_peers(text: &str) -> anyhow::Result<BTreeMap<u64, String>> {
         let (id, addr) = part
             .split_once('=')
             .ok_or_else(|| anyhow!("peers: '{part}' is not ID=HOST:PORT"))?;
-        let id: u64 = id
-            .trim()
-            .parse()
-            .ok()
-            .filter(|i| *i > 0)
-            .ok_or_else(|| anyhow!("peers: '{id}' in '{part}' is not a master id (a number from 1)"))?;
+        let id: u64 = id.trim().parse().ok().filter(|i| *i > 0).ok_or_else(|| {
+            anyhow!("peers: '{id}' in '{part}' is not a master id (a number from 1)")
+        })?;
         let addr = addr.trim();
-        if addr.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
+        if addr
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .is_none()
+        {
             bail!("peers: '{addr}' in '{part}' is not HOST:PORT");
         }
         if peers.insert(id, addr.to_string()).is_some() {
@@ -321,10 +356,14 @@ mod tests {
 
     #[test]
     fn unknown_keys_name_the_key_and_the_file() {
-        let err = parse_file("raft:\n  tikc_ms: 5\n", "my.yaml").unwrap_err().to_string();
+        let err = parse_file("raft:\n  tikc_ms: 5\n", "my.yaml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("my.yaml"), "{err}");
         assert!(err.contains("tikc_ms"), "{err}");
-        let err = parse_file("colour: blue\n", "x.yaml").unwrap_err().to_string();
+        let err = parse_file("colour: blue\n", "x.yaml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("colour") && err.contains("x.yaml"), "{err}");
     }
 
@@ -332,7 +371,11 @@ mod tests {
     fn flags_beat_files_and_files_beat_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("c.yaml");
-        std::fs::write(&cfg, "cluster: fromfile\nhttp: 127.0.0.1:7000\nraft:\n  tick_ms: 7\n").unwrap();
+        std::fs::write(
+            &cfg,
+            "cluster: fromfile\nhttp: 127.0.0.1:7000\nraft:\n  tick_ms: 7\n",
+        )
+        .unwrap();
         let flags = NodeFlags {
             config: Some(cfg),
             http: Some("127.0.0.1:7001".into()),
@@ -349,8 +392,18 @@ mod tests {
     fn peers_are_checked() {
         let p = parse_peers("1=a:1, 2=b:2").unwrap();
         assert_eq!(p.get(&2).map(String::as_str), Some("b:2"));
-        assert!(parse_peers("1=a").unwrap_err().to_string().contains("HOST:PORT"));
+        assert!(
+            parse_peers("1=a")
+                .unwrap_err()
+                .to_string()
+                .contains("HOST:PORT")
+        );
         assert!(parse_peers("x=a:1").is_err());
-        assert!(parse_peers("1=a:1,1=b:2").unwrap_err().to_string().contains("twice"));
+        assert!(
+            parse_peers("1=a:1,1=b:2")
+                .unwrap_err()
+                .to_string()
+                .contains("twice")
+        );
     }
 }

@@ -57,9 +57,9 @@ pub fn propose_error(e: ProposeError) -> ApiError {
     match e {
         ProposeError::Rejected(_) => ApiError::conflict(e.to_string()),
         ProposeError::Timeout(_) => ApiError::new(StatusCode::GATEWAY_TIMEOUT, e.to_string()),
-        ProposeError::NoLeader
-        | ProposeError::LeadershipLost
-        | ProposeError::Stopped => ApiError::unavailable(e.to_string()),
+        ProposeError::NoLeader | ProposeError::LeadershipLost | ProposeError::Stopped => {
+            ApiError::unavailable(e.to_string())
+        }
     }
 }
 

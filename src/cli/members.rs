@@ -37,7 +37,11 @@ pub async fn run(cmd: MembersCommand) -> anyhow::Result<()> {
     match cmd {
         MembersCommand::List { target, json } => {
             let url = format!("{}/master/members", base_url(&target.master));
-            let resp = client.get(&url).send().await.with_context(|| hint(&target.master))?;
+            let resp = client
+                .get(&url)
+                .send()
+                .await
+                .with_context(|| hint(&target.master))?;
             let members: Value = check(resp).await?.json().await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&members)?);
@@ -60,7 +64,11 @@ pub async fn run(cmd: MembersCommand) -> anyhow::Result<()> {
         }
         MembersCommand::Remove { id, target } => {
             let url = format!("{}/master/members/{id}", base_url(&target.master));
-            let resp = client.delete(&url).send().await.with_context(|| hint(&target.master))?;
+            let resp = client
+                .delete(&url)
+                .send()
+                .await
+                .with_context(|| hint(&target.master))?;
             check(resp).await?;
             println!("removed master {id}");
         }

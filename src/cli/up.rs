@@ -122,7 +122,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             }
         }
     }
-    steps.done(&format!("storage opened ({masters} master{})", if masters == 1 { "" } else { "s" }));
+    steps.done(&format!(
+        "storage opened ({masters} master{})",
+        if masters == 1 { "" } else { "s" }
+    ));
 
     steps.begin("electing a leader");
     let first = nodes[0].master.clone().expect("up runs masters");
@@ -183,8 +186,11 @@ fn check_root(root: &Path) -> anyhow::Result<()> {
     if root.exists() && !root.is_dir() {
         bail!("data dir {} is not a directory", root.display());
     }
-    fs::create_dir_all(root).with_context(|| format!("cannot create data dir {}", root.display()))?;
-    for entry in fs::read_dir(root).with_context(|| format!("cannot read data dir {}", root.display()))? {
+    fs::create_dir_all(root)
+        .with_context(|| format!("cannot create data dir {}", root.display()))?;
+    for entry in
+        fs::read_dir(root).with_context(|| format!("cannot read data dir {}", root.display()))?
+    {
         let name = entry?.file_name().to_string_lossy().into_owned();
         let ours = name
             .strip_prefix("master-")

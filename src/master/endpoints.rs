@@ -82,7 +82,9 @@ async fn marathon_leader(State(master): State<Arc<Master>>) -> Response {
 }
 
 fn secs(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// `master@ip:port`, Mesos's libprocess pid of a master.
@@ -142,7 +144,10 @@ async fn state(State(master): State<Arc<Master>>) -> Json<Value> {
         let addr = if leader == master.id {
             Some(master.advertise_http.clone())
         } else {
-            registry.members.get(&leader).and_then(|m| m.http_addr.clone())
+            registry
+                .members
+                .get(&leader)
+                .and_then(|m| m.http_addr.clone())
         };
         if let Some(addr) = addr {
             let hostname = registry

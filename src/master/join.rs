@@ -32,18 +32,20 @@ pub async fn request(seed: &str, me: &Member) -> anyhow::Result<JoinAnswer> {
         let response = client.post(&url).json(me).send().await;
         let retry_reason = match response {
             Ok(r) if r.status().is_success() => {
-                return r
-                    .json::<JoinAnswer>()
-                    .await
-                    .map_err(|e| anyhow!("cannot join the cluster at {seed}: unreadable answer: {e}"));
+                return r.json::<JoinAnswer>().await.map_err(|e| {
+                    anyhow!("cannot join the cluster at {seed}: unreadable answer: {e}")
+                });
             }
             Ok(r) if r.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE => {
-                format!("{}", r.text().await.unwrap_or_default())
+                r.text().await.unwrap_or_default().to_string()
             }
             Ok(r) => {
                 let status = r.status();
                 let body = r.text().await.unwrap_or_default();
-                bail!("cannot join the cluster at {seed}: {status}: {}", body.trim());
+                bail!(
+                    "cannot join the cluster at {seed}: {status}: {}",
+                    body.trim()
+                );
             }
             Err(e) => format!("{e}"),
         };

@@ -58,7 +58,12 @@ pub async fn add(
     let status = master.status();
     let existing: Vec<u64> = {
         let registry = master.registry();
-        registry.members.keys().copied().chain(status.voters.iter().copied()).collect()
+        registry
+            .members
+            .keys()
+            .copied()
+            .chain(status.voters.iter().copied())
+            .collect()
     };
     if member.id == 0 {
         member.id = existing.iter().max().copied().unwrap_or(0) + 1;

@@ -265,22 +265,30 @@ async fn announce_loop(master: Arc<Master>, shutdown: CancellationToken) {
         if s.leader.is_some() && !s.removed {
             if s.is_leader && master.registry().cluster_id.is_none() {
                 let cluster_id = uuid::Uuid::new_v4().to_string();
-                if let Err(e) = master.raft.propose(Command::InitCluster { cluster_id }).await {
+                if let Err(e) = master
+                    .raft
+                    .propose(Command::InitCluster { cluster_id })
+                    .await
+                {
                     tracing::debug!(error = %e, "cluster id not recorded yet");
                 }
             }
             let me = master.me();
             let known = master.registry().members.get(&master.id) == Some(&me);
             let voter = s.voters.contains(&master.id);
-            if !known && voter {
-                if let Err(e) = master.raft.propose(Command::AnnounceMember { member: me }).await {
-                    tracing::debug!(error = %e, "address not announced yet");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-                    }
-                    continue;
+            if !known
+                && voter
+                && let Err(e) = master
+                    .raft
+                    .propose(Command::AnnounceMember { member: me })
+                    .await
+            {
+                tracing::debug!(error = %e, "address not announced yet");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(50)) => {}
                 }
+                continue;
             }
         }
         tokio::select! {

@@ -30,7 +30,9 @@ pub async fn call(State(master): State<Arc<Master>>, body: Bytes) -> Result<Resp
         .kind
         .ok_or_else(|| ApiError::bad_request("type: missing; expected e.g. GET_HEALTH"))?;
     let answer = match kind.as_str() {
-        "GET_HEALTH" => json!({"type": kind, "get_health": {"healthy": master.status().leader.is_some()}}),
+        "GET_HEALTH" => {
+            json!({"type": kind, "get_health": {"healthy": master.status().leader.is_some()}})
+        }
         "GET_VERSION" => json!({"type": kind, "get_version": {"version_info": {
             "version": MESOS_API_VERSION,
             "build_user": "meso",
@@ -51,17 +53,17 @@ pub async fn call(State(master): State<Arc<Master>>, body: Bytes) -> Result<Resp
             }
             json!({"type": kind, "get_master": get_master})
         }
-        "GET_WEIGHTS" => json!({"type": kind, "get_weights": {"weight_infos": master.registry().weights()}}),
+        "GET_WEIGHTS" => {
+            json!({"type": kind, "get_weights": {"weight_infos": master.registry().weights()}})
+        }
         "UPDATE_WEIGHTS" => {
             let infos = call
                 .update_weights
                 .as_ref()
                 .and_then(|u| u.get("weight_infos"))
                 .ok_or_else(|| ApiError::bad_request("update_weights.weight_infos: missing"))?;
-            let weights = parse_weights(
-                infos.to_string().as_bytes(),
-                "update_weights.weight_infos",
-            )?;
+            let weights =
+                parse_weights(infos.to_string().as_bytes(), "update_weights.weight_infos")?;
             master
                 .raft
                 .propose(Command::UpdateWeights { weights })

@@ -28,10 +28,18 @@ pub struct Registry {
 /// What an apply changed, published to every subscriber (scheduler, DNS, events).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
-    ClusterInitialized { cluster_id: String },
-    MemberChanged { id: u64 },
-    MemberRemoved { id: u64 },
-    WeightsUpdated { roles: Vec<String> },
+    ClusterInitialized {
+        cluster_id: String,
+    },
+    MemberChanged {
+        id: u64,
+    },
+    MemberRemoved {
+        id: u64,
+    },
+    WeightsUpdated {
+        roles: Vec<String>,
+    },
     /// The whole registry was replaced from a snapshot: rebuild every view.
     Restored,
 }

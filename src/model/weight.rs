@@ -55,7 +55,12 @@ mod tests {
             w("", 1.0).validate("[3]").unwrap_err(),
             "[3].role: must not be empty"
         );
-        assert!(w("a", 0.0).validate("[0]").unwrap_err().starts_with("[0].weight"));
+        assert!(
+            w("a", 0.0)
+                .validate("[0]")
+                .unwrap_err()
+                .starts_with("[0].weight")
+        );
         assert!(w("a", f64::NAN).validate("[0]").is_err());
         assert!(w("a b", 1.0).validate("[0]").is_err());
         assert!(w("..", 1.0).validate("[0]").is_err());

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use slog::{Drain, Key, Level, OwnedKVList, Record, Serializer, KV};
+use slog::{Drain, KV, Key, Level, OwnedKVList, Record, Serializer};
 
 pub fn raft_logger(node_id: u64) -> slog::Logger {
     slog::Logger::root(TracingDrain.fuse(), slog::o!("raft_id" => node_id))

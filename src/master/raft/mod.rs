@@ -177,7 +177,10 @@ impl Driver {
         // committed entries by the first Readys.
         let snapshot = store.snapshot_ref();
         let restored = Registry::from_snapshot(snapshot.get_data()).map_err(|e| {
-            anyhow::anyhow!("store {} holds an unreadable snapshot: {e}", store.path().display())
+            anyhow::anyhow!(
+                "store {} holds an unreadable snapshot: {e}",
+                store.path().display()
+            )
         })?;
         let applied = snapshot.get_metadata().index;
         for m in restored.members.values() {
@@ -275,7 +278,9 @@ impl Driver {
     fn handle(&mut self, req: Request) {
         if self.raw.raft.leader_id == raft::INVALID_ID {
             let reply = match req {
-                Request::Propose(_, r) | Request::AddMember(_, r) | Request::RemoveMember(_, r) => r,
+                Request::Propose(_, r) | Request::AddMember(_, r) | Request::RemoveMember(_, r) => {
+                    r
+                }
             };
             let _ = reply.send(Err(ProposeError::NoLeader));
             return;
@@ -391,7 +396,11 @@ impl Driver {
                 EntryType::EntryNormal => self.apply_command(index, &entry.data),
                 EntryType::EntryConfChange => {
                     let cc = ConfChange::parse_from_bytes(&entry.data)?;
-                    self.apply_conf_change(index, single_change(cc.node_id, cc.get_change_type()), &entry.context)?;
+                    self.apply_conf_change(
+                        index,
+                        single_change(cc.node_id, cc.get_change_type()),
+                        &entry.context,
+                    )?;
                 }
                 EntryType::EntryConfChangeV2 => {
                     let cc = ConfChangeV2::parse_from_bytes(&entry.data)?;
@@ -416,10 +425,10 @@ impl Driver {
             let mut registry = self.registry.write().expect("registry lock");
             let changes = registry.apply(index, &envelope.command);
             for c in &changes {
-                if let Change::MemberChanged { id } = c {
-                    if let Some(m) = registry.members.get(id) {
-                        self.transport.set_peer(*id, &m.raft_addr);
-                    }
+                if let Change::MemberChanged { id } = c
+                    && let Some(m) = registry.members.get(id)
+                {
+                    self.transport.set_peer(*id, &m.raft_addr);
                 }
             }
             changes
@@ -442,7 +451,11 @@ impl Driver {
             Err(e) => {
                 tracing::warn!(node = self.id, index, error = %e, "membership change refused");
                 if let Some(ctx) = &ctx {
-                    self.answer_with(ctx.origin, ctx.seq, Err(ProposeError::Rejected(e.to_string())));
+                    self.answer_with(
+                        ctx.origin,
+                        ctx.seq,
+                        Err(ProposeError::Rejected(e.to_string())),
+                    );
                 }
                 return Ok(());
             }
@@ -541,7 +554,8 @@ impl Driver {
             v.sort_unstable();
             v
         };
-        let removed = !voters.is_empty() && !voters.contains(&self.id) && self.raw.store().is_initialised();
+        let removed =
+            !voters.is_empty() && !voters.contains(&self.id) && self.raw.store().is_initialised();
         let node = self.metric_node.clone();
         self.status.send_if_modified(|s| {
             let mut changed = false;
@@ -549,7 +563,8 @@ impl Driver {
                 s.leader = leader;
                 if leader.is_some() {
                     s.leader_changes += 1;
-                    metrics::counter!("meso_raft_leader_changes_total", "node" => node.clone()).increment(1);
+                    metrics::counter!("meso_raft_leader_changes_total", "node" => node.clone())
+                        .increment(1);
                 }
                 changed = true;
             }
@@ -558,7 +573,10 @@ impl Driver {
                 s.elected_at = is_leader.then(SystemTime::now);
                 changed = true;
             }
-            if (s.term, s.commit, s.applied) != (term, commit, applied) || s.voters != voters || s.removed != removed {
+            if (s.term, s.commit, s.applied) != (term, commit, applied)
+                || s.voters != voters
+                || s.removed != removed
+            {
                 s.term = term;
                 s.commit = commit;
                 s.applied = applied;
@@ -571,13 +589,19 @@ impl Driver {
         metrics::gauge!("meso_raft_term", "node" => node.clone()).set(term as f64);
         metrics::gauge!("meso_raft_commit_index", "node" => node.clone()).set(commit as f64);
         metrics::gauge!("meso_raft_applied_index", "node" => node.clone()).set(applied as f64);
-        metrics::gauge!("meso_raft_is_leader", "node" => node).set(if is_leader { 1.0 } else { 0.0 });
+        metrics::gauge!("meso_raft_is_leader", "node" => node).set(if is_leader {
+            1.0
+        } else {
+            0.0
+        });
     }
 }
 
 fn single_change(id: u64, ty: ConfChangeType) -> ConfChangeV2 {
-    let mut single = ConfChangeSingle::default();
-    single.node_id = id;
+    let mut single = ConfChangeSingle {
+        node_id: id,
+        ..Default::default()
+    };
     single.set_change_type(ty);
     let mut cc = ConfChangeV2::default();
     cc.mut_changes().push(single);

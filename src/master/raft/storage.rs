@@ -48,11 +48,12 @@ impl RaftStore {
         prepare_data_dir(data_dir)?;
         let path = data_dir.join(STORE_FILE);
         let db = Database::create(&path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => anyhow!(
-                "store {} is in use by another meso process",
-                path.display()
-            ),
-            redb::DatabaseError::Storage(redb::StorageError::Io(io)) => {
+            redb::DatabaseError::DatabaseAlreadyOpen => {
+                anyhow!("store {} is in use by another meso process", path.display())
+            }
+            redb::DatabaseError::Storage(redb::StorageError::Io(io))
+                if io.kind() != std::io::ErrorKind::InvalidData =>
+            {
                 anyhow!("cannot open store {}: {io}", path.display())
             }
             other => anyhow!("store {} is corrupt or unreadable: {other}", path.display()),
@@ -84,7 +85,10 @@ impl RaftStore {
         let Some(meta) = meta else {
             drop(read);
             let id = node_id.ok_or_else(|| {
-                anyhow!("store {} is empty and no master id was given", self.path.display())
+                anyhow!(
+                    "store {} is empty and no master id was given",
+                    self.path.display()
+                )
             })?;
             return self.initialise(id);
         };
@@ -130,15 +134,14 @@ impl RaftStore {
         }
         let log = read.open_table(LOG).map_err(|e| self.corrupt(e))?;
         let after = self.snapshot.get_metadata().index + 1;
-        let mut expected = after;
-        for row in log.range(after..).map_err(|e| self.corrupt(e))? {
+        let rows = log.range(after..).map_err(|e| self.corrupt(e))?;
+        for (expected, row) in (after..).zip(rows) {
             let (k, v) = row.map_err(|e| self.corrupt(e))?;
             if k.value() != expected {
                 return Err(self.corrupt(format!("log gap at index {expected}")));
             }
             self.entries
                 .push(Entry::parse_from_bytes(v.value()).map_err(|e| self.corrupt(e))?);
-            expected += 1;
         }
         Ok(())
     }
@@ -148,7 +151,8 @@ impl RaftStore {
         let txn = self.db.begin_write().map_err(|e| self.corrupt(e))?;
         {
             let mut meta = txn.open_table(META).map_err(|e| self.corrupt(e))?;
-            meta.insert(KEY_FORMAT, FORMAT).map_err(|e| self.corrupt(e))?;
+            meta.insert(KEY_FORMAT, FORMAT)
+                .map_err(|e| self.corrupt(e))?;
             meta.insert(KEY_NODE_ID, &node_id.to_be_bytes()[..])
                 .map_err(|e| self.corrupt(e))?;
             txn.open_table(LOG).map_err(|e| self.corrupt(e))?;
@@ -216,10 +220,7 @@ impl RaftStore {
             if let Some(snap) = snapshot {
                 log.retain(|_, _| false)?;
                 meta.insert(KEY_SNAPSHOT, snap.write_to_bytes()?.as_slice())?;
-                meta.insert(
-                    KEY_CONF_STATE,
-                    self.conf_state.write_to_bytes()?.as_slice(),
-                )?;
+                meta.insert(KEY_CONF_STATE, self.conf_state.write_to_bytes()?.as_slice())?;
             }
             if let Some(first) = entries.first() {
                 // A new leader may overwrite a suffix: drop what follows first.
@@ -229,10 +230,7 @@ impl RaftStore {
                 }
             }
             if hard_state.is_some() || snapshot.is_some() {
-                meta.insert(
-                    KEY_HARD_STATE,
-                    self.hard_state.write_to_bytes()?.as_slice(),
-                )?;
+                meta.insert(KEY_HARD_STATE, self.hard_state.write_to_bytes()?.as_slice())?;
             }
         }
         txn.commit()?;
@@ -264,10 +262,7 @@ impl RaftStore {
         let txn = self.db.begin_write()?;
         {
             let mut meta = txn.open_table(META)?;
-            meta.insert(
-                KEY_CONF_STATE,
-                self.conf_state.write_to_bytes()?.as_slice(),
-            )?;
+            meta.insert(KEY_CONF_STATE, self.conf_state.write_to_bytes()?.as_slice())?;
         }
         txn.commit()?;
         Ok(())
@@ -373,7 +368,8 @@ pub(crate) fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
         bail!("data dir {} is not a directory", dir.display());
     }
     fs::create_dir_all(dir).with_context(|| format!("cannot create data dir {}", dir.display()))?;
-    let entries = fs::read_dir(dir).with_context(|| format!("cannot read data dir {}", dir.display()))?;
+    let entries =
+        fs::read_dir(dir).with_context(|| format!("cannot read data dir {}", dir.display()))?;
     let mut foreign = None;
     let mut ours = false;
     for entry in entries {
@@ -455,12 +451,18 @@ mod tests {
     fn refuses_another_nodes_store_and_foreign_dirs() {
         let dir = tempfile::tempdir().unwrap();
         drop(RaftStore::open(dir.path(), Some(1)).unwrap());
-        let err = RaftStore::open(dir.path(), Some(2)).err().unwrap().to_string();
+        let err = RaftStore::open(dir.path(), Some(2))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("belongs to master 1"), "{err}");
 
         let foreign = tempfile::tempdir().unwrap();
         fs::write(foreign.path().join("notes.txt"), "mine").unwrap();
-        let err = RaftStore::open(foreign.path(), Some(1)).err().unwrap().to_string();
+        let err = RaftStore::open(foreign.path(), Some(1))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("not a meso data dir"), "{err}");
         assert!(foreign.path().join("notes.txt").exists());
     }
@@ -470,7 +472,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(STORE_FILE);
         fs::write(&path, vec![0xAB; 8192]).unwrap();
-        let err = RaftStore::open(dir.path(), Some(1)).err().unwrap().to_string();
+        let err = RaftStore::open(dir.path(), Some(1))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("corrupt"), "{err}");
         assert_eq!(fs::read(&path).unwrap(), vec![0xAB; 8192]);
     }

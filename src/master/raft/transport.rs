@@ -83,11 +83,11 @@ impl Transport {
             return;
         }
         let mut peers = self.inner.peers.lock().expect("peer map lock");
-        if let Some(p) = peers.get_mut(&id) {
-            if p.addr == addr || (p.pinned && !pinned) {
-                p.pinned |= pinned;
-                return;
-            }
+        if let Some(p) = peers.get_mut(&id)
+            && (p.addr == addr || (p.pinned && !pinned))
+        {
+            p.pinned |= pinned;
+            return;
         }
         let (tx, rx) = mpsc::channel(QUEUE);
         tokio::spawn(write_loop(
@@ -200,7 +200,11 @@ async fn write_loop(
 }
 
 /// Accepts peers' streams and feeds their messages to the driver's inbox.
-pub async fn serve(listener: TcpListener, inbox: mpsc::Sender<Message>, shutdown: CancellationToken) {
+pub async fn serve(
+    listener: TcpListener,
+    inbox: mpsc::Sender<Message>,
+    shutdown: CancellationToken,
+) {
     loop {
         let (stream, from) = tokio::select! {
             _ = shutdown.cancelled() => return,
