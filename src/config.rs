@@ -133,6 +133,8 @@ pub struct Settings {
     pub join: Option<String>,
     pub roles: Vec<Role>,
     pub raft: RaftOptions,
+    /// Set by `meso up` for its first master; see `MasterOptions::campaign_now`.
+    pub campaign_now: bool,
 }
 
 /// What a command adds to the shared flags.
@@ -226,6 +228,7 @@ impl Settings {
             join: m.join.clone().or(file.join),
             roles,
             raft,
+            campaign_now: false,
         })
     }
 }

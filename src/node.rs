@@ -87,6 +87,7 @@ impl Bound {
                     hostname: s.hostname.clone(),
                     advertise_raft: advertise(raft_addr, &s.hostname),
                     advertise_http: advertise(self.http_addr, &s.hostname),
+                    campaign_now: s.campaign_now,
                 };
                 match Master::start(opts, raft_listener, shutdown.clone()).await {
                     Ok(m) => Some(m),

@@ -102,6 +102,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         s.http = nth_http(&settings.http, n)?;
         s.raft_addr = raft_host(&settings.http);
         s.peers = BTreeMap::new();
+        s.campaign_now = n == 1;
         bound.push(node::bind(s).await?);
     }
     let peers: BTreeMap<u64, String> = bound

@@ -62,6 +62,8 @@ pub struct MasterOptions {
     /// Where peers and clients reach this master.
     pub advertise_raft: String,
     pub advertise_http: String,
+    /// Campaign at start (`meso up` asks it of its first master).
+    pub campaign_now: bool,
 }
 
 pub struct Master {
@@ -124,6 +126,7 @@ impl Master {
             transport: transport.clone(),
             inbox: inbox_rx,
             options: opts.raft.clone(),
+            campaign_now: opts.campaign_now || opts.peers.len() <= 1 && opts.join.is_none(),
         })?;
         for (peer, addr) in &opts.peers {
             transport.pin_peer(*peer, addr);
@@ -291,10 +294,22 @@ async fn announce_loop(master: Arc<Master>, shutdown: CancellationToken) {
                 continue;
             }
         }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            r = status.changed() => if r.is_err() { return },
-            r = changes.recv() => if let Err(broadcast::error::RecvError::Closed) = r { return },
+        // Sleep until leadership or membership moves; commits alone change nothing here.
+        let seen = (s.leader, s.is_leader, s.voters.clone());
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                r = status.changed() => {
+                    if r.is_err() { return }
+                    let now = status.borrow_and_update().clone();
+                    if (now.leader, now.is_leader, now.voters) != seen { break }
+                }
+                r = changes.recv() => match r {
+                    Err(broadcast::error::RecvError::Closed) => return,
+                    Ok(Change::WeightsUpdated { .. }) => {}
+                    _ => break,
+                },
+            }
         }
     }
 }

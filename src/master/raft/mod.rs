@@ -160,6 +160,10 @@ pub struct DriverParts {
     pub transport: Transport,
     pub inbox: mpsc::Receiver<Message>,
     pub options: RaftOptions,
+    /// Start an election at once instead of after an election timeout: safe
+    /// (pre-vote keeps it from disturbing a sitting leader) and it saves a
+    /// quarter second for a lone master or a `meso up` cluster starting together.
+    pub campaign_now: bool,
 }
 
 impl Driver {
@@ -172,6 +176,7 @@ impl Driver {
             transport,
             inbox,
             options,
+            campaign_now,
         } = parts;
         // The registry starts from the snapshot; the log after it is replayed as
         // committed entries by the first Readys.
@@ -202,7 +207,10 @@ impl Driver {
         config
             .validate()
             .map_err(|e| anyhow::anyhow!("raft settings: {e}"))?;
-        let raw = RawNode::new(&config, store, &logger::raft_logger(id))?;
+        let mut raw = RawNode::new(&config, store, &logger::raft_logger(id))?;
+        if campaign_now && raw.raft.promotable() {
+            raw.campaign()?;
+        }
         let (req_tx, req_rx) = mpsc::channel(4096);
         let (status_tx, status_rx) = watch::channel(RaftStatus {
             id,
