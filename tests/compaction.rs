@@ -1,0 +1,126 @@
+//! Snapshots and log compaction, in process: a master that compacts every few
+//! entries restarts from its snapshot, and a member that fell behind the
+//! compaction point catches up by receiving the leader's snapshot.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use meso::config::{Extra, NodeFlags, Settings};
+use meso::master::command::Command;
+use meso::master::raft::storage::RaftStore;
+use meso::model::WeightInfo;
+use meso::node::{self, Node};
+use raft::Storage;
+
+fn settings(dir: &Path, id: u64) -> Settings {
+    let cfg = dir.join(format!("meso-{id}.yaml"));
+    std::fs::write(&cfg, "raft:\n  tick_ms: 10\n  snapshot_every: 5\nlog: warn\n").unwrap();
+    let flags = NodeFlags {
+        config: Some(cfg),
+        data_dir: Some(dir.join(format!("master-{id}"))),
+        http: Some("127.0.0.1:0".into()),
+        ..Default::default()
+    };
+    let mut s = Settings::resolve(&flags, Extra::default()).unwrap();
+    s.id = Some(id);
+    s.raft_addr = "127.0.0.1:0".into();
+    s
+}
+
+fn weight(role: &str) -> Command {
+    Command::UpdateWeights {
+        weights: vec![WeightInfo {
+            role: role.into(),
+            weight: 1.0,
+        }],
+    }
+}
+
+/// Writes through whichever node leads (the in-process API has no forwarding).
+async fn write(nodes: &[&Node], role: &str) {
+    for _ in 0..200 {
+        for node in nodes {
+            let master = node.master.as_ref().unwrap();
+            if master.status().is_leader && master.raft.propose(weight(role)).await.is_ok() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("write {role} never committed");
+}
+
+async fn wait_for_roles(node: &Node, n: usize) {
+    for _ in 0..500 {
+        if node.master.as_ref().unwrap().registry().weights.len() == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let have = node.master.as_ref().unwrap().registry().weights.len();
+    panic!("expected {n} roles, the node has {have}");
+}
+
+async fn start(s: Settings, peers: Option<BTreeMap<u64, String>>) -> Node {
+    node::bind(s).await.unwrap().start(peers).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_restarts_from_its_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(settings(dir.path(), 1), None).await;
+    let master = node.master.clone().unwrap();
+    master.ready(Duration::from_secs(5)).await.unwrap();
+    for i in 0..23 {
+        write(&[&node], &format!("role-{i}")).await;
+    }
+    node.shutdown().await;
+    drop(master);
+
+    let store = RaftStore::open(&dir.path().join("master-1"), None).unwrap();
+    let first = store.first_index().unwrap();
+    assert!(first > 10, "the log was compacted (first index {first})");
+    drop(store);
+
+    let node = start(settings(dir.path(), 1), None).await;
+    wait_for_roles(&node, 23).await;
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_member_catches_up_by_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bound = Vec::new();
+    for id in 1..=3 {
+        bound.push(node::bind(settings(dir.path(), id)).await.unwrap());
+    }
+    let peers: BTreeMap<u64, String> = bound
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (i as u64 + 1, b.raft_addr.unwrap().to_string()))
+        .collect();
+    let mut nodes = Vec::new();
+    for b in bound {
+        nodes.push(b.start(Some(peers.clone())).await.unwrap());
+    }
+    let first = nodes[0].master.clone().unwrap();
+    first.ready(Duration::from_secs(5)).await.unwrap();
+
+    // Stop master 3, write far past the compaction point, then bring it back:
+    // the entries it misses are gone from every log, so only a snapshot helps.
+    let third = nodes.pop().unwrap();
+    third.shutdown().await;
+    let live: Vec<&Node> = nodes.iter().collect();
+    for i in 0..40 {
+        write(&live, &format!("role-{i}")).await;
+    }
+    let mut s3 = settings(dir.path(), 3);
+    s3.raft_addr = peers[&3].clone();
+    let third = start(s3, Some(peers.clone())).await;
+    wait_for_roles(&third, 40).await;
+    third.shutdown().await;
+    for n in nodes {
+        n.shutdown().await;
+    }
+}
