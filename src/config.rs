@@ -21,9 +21,9 @@
 //! | `raft_addr` | `--raft` | `MESO_RAFT` | this id's entry in `peers`, else the HTTP host on port 5051 (0 if HTTP's port is 0) |
 //! | `join` | `--join` | `MESO_JOIN` | HTTP address of a running member to join |
 //! | `roles` | `--roles` | `MESO_ROLES` | `master` |
-//! | `raft.tick_ms` | | | 25 |
-//! | `raft.election_ticks` | | | 10 (elections after 10–20 ticks of silence) |
-//! | `raft.heartbeat_ticks` | | | 2 |
+//! | `raft.tick_ms` | | | 10 |
+//! | `raft.election_ticks` | | | 20 (elections after 20–40 ticks of silence: 200–400 ms) |
+//! | `raft.heartbeat_ticks` | | | 5 |
 //! | `raft.snapshot_every` | | | 10000 entries between snapshots |
 
 use std::collections::BTreeMap;
@@ -189,9 +189,9 @@ impl Settings {
             bail!("masters: must be at least 1");
         }
         let raft = RaftOptions {
-            tick: Duration::from_millis(file.raft.tick_ms.unwrap_or(25).max(1)),
-            election_ticks: file.raft.election_ticks.unwrap_or(10),
-            heartbeat_ticks: file.raft.heartbeat_ticks.unwrap_or(2),
+            tick: Duration::from_millis(file.raft.tick_ms.unwrap_or(10).max(1)),
+            election_ticks: file.raft.election_ticks.unwrap_or(20),
+            heartbeat_ticks: file.raft.heartbeat_ticks.unwrap_or(5),
             snapshot_every: file.raft.snapshot_every.unwrap_or(10_000).max(1),
         };
         if raft.heartbeat_ticks == 0 || raft.election_ticks <= raft.heartbeat_ticks {

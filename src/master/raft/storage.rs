@@ -229,7 +229,7 @@ impl RaftStore {
                     log.insert(e.index, e.write_to_bytes()?.as_slice())?;
                 }
             }
-            if hard_state.is_some() || snapshot.is_some() {
+            if hard_state.is_some() || snapshot.is_some() || !entries.is_empty() {
                 meta.insert(KEY_HARD_STATE, self.hard_state.write_to_bytes()?.as_slice())?;
             }
         }
@@ -253,7 +253,7 @@ impl RaftStore {
     /// Records a commit index learnt after a Ready; it reaches disk with the next
     /// write (a restarted node relearns it from the leader).
     pub fn set_commit(&mut self, commit: u64) {
-        self.hard_state.commit = commit;
+        self.hard_state.commit = self.hard_state.commit.max(commit);
     }
 
     /// A membership change was applied: remember the new voters durably.
@@ -351,8 +351,12 @@ impl Storage for RaftStore {
         Ok(self.last())
     }
 
-    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
-        if self.snapshot.get_metadata().index < request_index {
+    fn snapshot(&self, request_index: u64, to: u64) -> raft::Result<Snapshot> {
+        // A snapshot from before `to` was added would be refused by it; the
+        // driver takes a newer one once the addition is applied.
+        let cs = self.snapshot.get_metadata().get_conf_state();
+        let has_to = cs.voters.contains(&to) || cs.learners.contains(&to);
+        if self.snapshot.get_metadata().index < request_index || !has_to {
             return Err(raft::Error::Store(
                 StorageError::SnapshotTemporarilyUnavailable,
             ));
@@ -443,7 +447,7 @@ mod tests {
         let s = RaftStore::open(dir.path(), Some(1)).unwrap();
         assert_eq!(s.first_index().unwrap(), 8);
         assert_eq!(s.last_index().unwrap(), 10);
-        assert_eq!(s.snapshot(0, 0).unwrap().get_data(), b"registry at 7");
+        assert_eq!(s.snapshot(0, 1).unwrap().get_data(), b"registry at 7");
         assert_eq!(s.initial_state().unwrap().hard_state.commit, 7);
     }
 

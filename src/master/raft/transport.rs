@@ -20,6 +20,7 @@ use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use protobuf::Message as _;
 use raft::prelude::Message;
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
@@ -132,6 +133,10 @@ async fn write_loop(
     shutdown: CancellationToken,
 ) {
     let mut backoff = Duration::from_millis(10);
+    // A batch whose write failed is sent again once on the next connection: the
+    // first write after a peer restarts lands in the dead socket and fails only
+    // on the next one, and losing that batch (often a vote) costs an election.
+    let mut unsent: Vec<Message> = Vec::new();
     loop {
         let stream = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -142,12 +147,13 @@ async fn write_loop(
             Err(e) => {
                 tracing::debug!(%addr, error = %e, "raft peer not reachable");
                 // Drop what queued up meanwhile: stale heartbeats help nobody.
+                unsent.clear();
                 while rx.try_recv().is_ok() {}
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = tokio::time::sleep(backoff) => {}
                 }
-                backoff = (backoff * 2).min(Duration::from_millis(500));
+                backoff = (backoff * 2).min(Duration::from_millis(200));
                 if rx.is_closed() {
                     return;
                 }
@@ -156,47 +162,58 @@ async fn write_loop(
         };
         backoff = Duration::from_millis(10);
         let _ = stream.set_nodelay(true);
-        let mut frames = FramedWrite::new(stream, codec());
+        let (mut read_half, write_half) = stream.into_split();
+        let mut frames = FramedWrite::new(write_half, codec());
         let mut hello = HELLO.to_vec();
         hello.extend_from_slice(&self_id.to_be_bytes());
         if frames.send(Bytes::from(hello)).await.is_err() {
             continue;
         }
+        let mut probe = [0u8; 1];
         loop {
-            let first = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                m = rx.recv() => match m {
-                    Some(m) => m,
-                    None => return,
-                },
-            };
-            let mut batch = vec![first];
+            let mut batch = std::mem::take(&mut unsent);
+            if batch.is_empty() {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    // The peer never writes on this stream: a read returning means
+                    // it closed (it died or restarted). Reconnect now, before a
+                    // message is lost in a dead socket.
+                    _ = read_half.read(&mut probe) => {
+                        tracing::debug!(%addr, "raft peer closed the stream; reconnecting");
+                        break;
+                    }
+                    m = rx.recv() => match m {
+                        Some(m) => batch.push(m),
+                        None => return,
+                    },
+                }
+            }
             while batch.len() < 256 {
                 match rx.try_recv() {
                     Ok(m) => batch.push(m),
                     Err(_) => break,
                 }
             }
-            let mut failed = false;
-            for m in &batch {
-                let bytes = match m.write_to_bytes() {
-                    Ok(b) => b,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot encode raft message");
-                        continue;
-                    }
-                };
-                if frames.feed(Bytes::from(bytes)).await.is_err() {
-                    failed = true;
-                    break;
-                }
-            }
-            if failed || SinkExt::<Bytes>::flush(&mut frames).await.is_err() {
-                tracing::debug!(%addr, "raft stream broke; reconnecting");
+            if let Err(e) = write_batch(&mut frames, &batch).await {
+                tracing::debug!(%addr, error = %e, "raft stream broke; reconnecting");
+                unsent = batch;
                 break;
             }
         }
     }
+}
+
+async fn write_batch(
+    frames: &mut FramedWrite<tokio::net::tcp::OwnedWriteHalf, LengthDelimitedCodec>,
+    batch: &[Message],
+) -> std::io::Result<()> {
+    for m in batch {
+        match m.write_to_bytes() {
+            Ok(bytes) => frames.feed(Bytes::from(bytes)).await?,
+            Err(e) => tracing::error!(error = %e, "cannot encode raft message"),
+        }
+    }
+    SinkExt::<Bytes>::flush(frames).await
 }
 
 /// Accepts peers' streams and feeds their messages to the driver's inbox.
