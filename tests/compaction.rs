@@ -15,7 +15,11 @@ use raft::Storage;
 
 fn settings(dir: &Path, id: u64) -> Settings {
     let cfg = dir.join(format!("meso-{id}.yaml"));
-    std::fs::write(&cfg, "raft:\n  tick_ms: 10\n  snapshot_every: 5\nlog: warn\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "raft:\n  tick_ms: 10\n  snapshot_every: 5\nlog: warn\n",
+    )
+    .unwrap();
     let flags = NodeFlags {
         config: Some(cfg),
         data_dir: Some(dir.join(format!("master-{id}"))),

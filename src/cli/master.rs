@@ -52,6 +52,7 @@ pub async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     super::init_logging(&settings.log);
+    let interrupted = super::interrupted();
     let bound = node::bind(settings).await?;
     let node = bound.start(None).await?;
     // The addresses as bound (port 0 resolved), for scripts and tests.
@@ -61,7 +62,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         println!("export MESO_ID={}", m.id);
         tracing::info!(id = m.id, http = %m.advertise_http, raft = %m.advertise_raft, "master started");
     }
-    super::interrupted().await;
+    interrupted.await;
     tracing::info!("shutting down");
     node.shutdown().await;
     Ok(())

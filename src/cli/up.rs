@@ -86,6 +86,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         },
     )?;
     super::init_logging(&settings.log);
+    let interrupted = super::interrupted();
     let mut steps = Steps::new();
     let masters = settings.masters;
 
@@ -93,6 +94,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     check_root(&settings.data_dir)?;
     steps.done(&format!("data dir {}", settings.data_dir.display()));
 
+    // Ports first: a clash is reported before anything is created on disk.
     steps.begin("binding ports");
     let mut bound = Vec::new();
     for n in 1..=masters {
@@ -149,7 +151,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     out.flush()?;
     drop(out);
 
-    super::interrupted().await;
+    interrupted.await;
     eprintln!("stopping…");
     stop_all(nodes).await;
     Ok(())
@@ -182,13 +184,16 @@ fn raft_host(http: &str) -> String {
     format!("{host}:0")
 }
 
-/// `meso up`'s data dir holds one `master-N` directory per master, nothing else.
+/// `meso up`'s data dir holds one `master-N` directory per master, nothing
+/// else. Checked without creating anything: the masters create their dirs once
+/// every port is bound.
 fn check_root(root: &Path) -> anyhow::Result<()> {
     if root.exists() && !root.is_dir() {
         bail!("data dir {} is not a directory", root.display());
     }
-    fs::create_dir_all(root)
-        .with_context(|| format!("cannot create data dir {}", root.display()))?;
+    if !root.exists() {
+        return Ok(());
+    }
     for entry in
         fs::read_dir(root).with_context(|| format!("cannot read data dir {}", root.display()))?
     {

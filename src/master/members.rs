@@ -56,20 +56,12 @@ pub async fn add(
         return Err(ApiError::bad_request("raft_addr: must not be empty"));
     }
     let status = master.status();
-    let existing: Vec<u64> = {
-        let registry = master.registry();
-        registry
-            .members
-            .keys()
-            .copied()
-            .chain(status.voters.iter().copied())
-            .collect()
-    };
+    let removed = master.registry().removed_members.contains(&member.id);
     if member.id == 0 {
-        member.id = existing.iter().max().copied().unwrap_or(0) + 1;
-    } else if status.voters.contains(&member.id) {
+        member.id = master.registry().next_member_id(&status.voters);
+    } else if status.voters.contains(&member.id) || removed {
         return Err(ApiError::conflict(format!(
-            "id: master {} is already a member; remove it first or pick another id",
+            "id: master {} is or was a member; ids are never reused, pick another or omit it",
             member.id
         )));
     }

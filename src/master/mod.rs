@@ -106,7 +106,20 @@ impl Master {
                 (store, answer.members)
             }
             _ => {
-                let id = opts.id.or(if store_exists { None } else { Some(1) });
+                // Everything that can refuse the start is checked before the
+                // store is opened for writing, so a refused start changes nothing.
+                // (A store left unclean by kill -9 can be read only once
+                // repaired; then the id comes from it and the checks follow.)
+                let info = raft::storage::inspect(&opts.data_dir)?;
+                let id = match (opts.id, &info) {
+                    (Some(id), _) => Some(id),
+                    (None, Some(info)) => Some(info.node_id),
+                    (None, None) if store_exists => None,
+                    (None, None) => Some(1),
+                };
+                if let Some(id) = id {
+                    check_peers(&opts, id, info.as_ref().map(|i| i.voters.as_slice()))?;
+                }
                 let mut store = RaftStore::open(&opts.data_dir, id)?;
                 prepare_static(&mut store, &opts)?;
                 (store, Vec::new())
@@ -116,7 +129,7 @@ impl Master {
 
         let registry = Arc::new(RwLock::new(Registry::default()));
         let (changes, _) = broadcast::channel(4096);
-        let transport = Transport::new(id, shutdown.clone());
+        let transport = Transport::new(id, opts.advertise_raft.clone(), shutdown.clone());
         let (inbox_tx, inbox_rx) = mpsc::channel(8192);
         let (driver, handle) = Driver::new(DriverParts {
             id,
@@ -134,7 +147,12 @@ impl Master {
         for m in &join_peers {
             transport.set_peer(m.id, &m.raft_addr);
         }
-        tokio::spawn(transport::serve(raft_listener, inbox_tx, shutdown.clone()));
+        tokio::spawn(transport::serve(
+            transport.clone(),
+            raft_listener,
+            inbox_tx,
+            shutdown.clone(),
+        ));
         let driver = tokio::spawn(driver.run(shutdown.clone()));
 
         let master = Arc::new(Self {
@@ -218,39 +236,45 @@ impl Master {
     }
 }
 
-/// A static (`--peers`) start: bootstrap a new store, or check that the peers the
-/// operator named are the membership the store holds.
+/// Checks a static (`--peers`) start: the peers must name this master, and, on
+/// a store that holds a membership, name exactly its voters.
+fn check_peers(opts: &MasterOptions, id: u64, stored: Option<&[u64]>) -> anyhow::Result<()> {
+    if opts.peers.is_empty() || opts.join.is_some() {
+        return Ok(());
+    }
+    let given: Vec<u64> = opts.peers.keys().copied().collect();
+    match stored {
+        Some(stored) if !stored.is_empty() && given != stored => bail!(
+            "--peers names masters {} but the store in {} holds membership {}; pass the stored membership or omit --peers",
+            list(&given),
+            opts.data_dir.display(),
+            list(stored)
+        ),
+        Some(stored) if !stored.is_empty() => Ok(()),
+        _ if !given.contains(&id) => bail!(
+            "--peers names masters {} but not this master's id {id}",
+            list(&given)
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Bootstraps a new store from `--peers` (or as a lone master), and checks a
+/// store that could only be read once repaired against them.
 fn prepare_static(store: &mut RaftStore, opts: &MasterOptions) -> anyhow::Result<()> {
     let id = store.node_id();
-    if raft::is_new(store) {
-        if opts.join.is_some() {
-            return Ok(());
-        }
-        let mut voters: Vec<u64> = opts.peers.keys().copied().collect();
-        if voters.is_empty() {
-            voters.push(id);
-        }
-        if !voters.contains(&id) {
-            bail!(
-                "--peers names masters {} but not this master's id {id}",
-                list(&voters)
-            );
-        }
-        return store.bootstrap(voters);
+    if !raft::is_new(store) {
+        return check_peers(opts, id, Some(&raft::stored_voters(store)));
     }
-    let stored = raft::stored_voters(store);
-    if !opts.peers.is_empty() && !stored.is_empty() {
-        let given: Vec<u64> = opts.peers.keys().copied().collect();
-        if given != stored {
-            bail!(
-                "--peers names masters {} but the store {} holds membership {}; pass the stored membership or omit --peers",
-                list(&given),
-                store.path().display(),
-                list(&stored)
-            );
-        }
+    if opts.join.is_some() {
+        return Ok(());
     }
-    Ok(())
+    let mut voters: Vec<u64> = opts.peers.keys().copied().collect();
+    if voters.is_empty() {
+        voters.push(id);
+    }
+    check_peers(opts, id, None)?;
+    store.bootstrap(voters)
 }
 
 fn list(ids: &[u64]) -> String {

@@ -5,7 +5,7 @@
 //! applies the same log holds the same registry. Each apply returns the
 //! [`Change`]s it made; the Raft driver publishes them on the event bus.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +20,10 @@ pub struct Registry {
     /// Members of the Raft group, by node id (the voters are in the Raft conf state;
     /// this holds their addresses).
     pub members: BTreeMap<u64, Member>,
+    /// Ids of removed masters. Never given out again (a removed master still
+    /// running would pass for the newcomer), and their late announcements are
+    /// ignored.
+    pub removed_members: BTreeSet<u64>,
     pub weights: BTreeMap<String, f64>,
     /// Index of the last entry applied, so a snapshot knows where it stands.
     pub applied_index: u64,
@@ -59,7 +63,12 @@ impl Registry {
                 }]
             }
             Command::AnnounceMember { member } => {
-                if self.members.get(&member.id) == Some(member) {
+                // An announcement can commit after its master's removal (it was
+                // proposed just before, or by the removed master, which may never
+                // learn of its removal): it must not bring the master back.
+                if self.removed_members.contains(&member.id)
+                    || self.members.get(&member.id) == Some(member)
+                {
                     return vec![];
                 }
                 self.members.insert(member.id, member.clone());
@@ -88,7 +97,21 @@ impl Registry {
     pub fn apply_member_removed(&mut self, index: u64, id: u64) -> Vec<Change> {
         self.applied_index = index;
         self.members.remove(&id);
+        self.removed_members.insert(id);
         vec![Change::MemberRemoved { id }]
+    }
+
+    /// The id for a new master: above every id ever used, removed ones included.
+    pub fn next_member_id(&self, voters: &[u64]) -> u64 {
+        let highest = self
+            .members
+            .keys()
+            .chain(self.removed_members.iter())
+            .chain(voters.iter())
+            .max()
+            .copied()
+            .unwrap_or(0);
+        highest + 1
     }
 
     pub fn weights(&self) -> Vec<WeightInfo> {
@@ -175,5 +198,24 @@ mod tests {
         let cmd = Command::AnnounceMember { member: m };
         assert_eq!(reg.apply(1, &cmd).len(), 1);
         assert!(reg.apply(2, &cmd).is_empty());
+    }
+
+    #[test]
+    fn a_removed_master_stays_removed_and_its_id_unused() {
+        let mut reg = Registry::default();
+        let m = Member {
+            id: 4,
+            raft_addr: "127.0.0.1:4".into(),
+            http_addr: None,
+            hostname: None,
+        };
+        reg.apply_member_added(1, m.clone());
+        reg.apply_member_removed(2, 4);
+        assert!(
+            reg.apply(3, &Command::AnnounceMember { member: m })
+                .is_empty()
+        );
+        assert!(!reg.members.contains_key(&4));
+        assert_eq!(reg.next_member_id(&[1, 2, 3]), 5);
     }
 }

@@ -46,18 +46,12 @@ impl RaftStore {
     /// own id back).
     pub fn open(data_dir: &Path, node_id: Option<u64>) -> anyhow::Result<Self> {
         prepare_data_dir(data_dir)?;
+        // Refuse another master's store before a writable open touches the file.
+        if let (Some(info), Some(id)) = (inspect(data_dir)?, node_id) {
+            check_owner(data_dir, info.node_id, id)?;
+        }
         let path = data_dir.join(STORE_FILE);
-        let db = Database::create(&path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => {
-                anyhow!("store {} is in use by another meso process", path.display())
-            }
-            redb::DatabaseError::Storage(redb::StorageError::Io(io))
-                if io.kind() != std::io::ErrorKind::InvalidData =>
-            {
-                anyhow!("cannot open store {}: {io}", path.display())
-            }
-            other => anyhow!("store {} is corrupt or unreadable: {other}", path.display()),
-        })?;
+        let db = Database::create(&path).map_err(|e| open_error(&path, e))?;
         let mut store = Self {
             db,
             path,
@@ -112,12 +106,8 @@ impl RaftStore {
             .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
             .map(u64::from_be_bytes)
             .ok_or_else(|| self.corrupt("no node id"))?;
-        let node_id = node_id.unwrap_or(stored_id);
-        if stored_id != node_id {
-            bail!(
-                "data dir {} belongs to master {stored_id}, not {node_id}; pass --id {stored_id} or use another --data-dir",
-                self.path.parent().unwrap_or(&self.path).display()
-            );
+        if let Some(id) = node_id {
+            check_owner(self.path.parent().unwrap_or(&self.path), stored_id, id)?;
         }
         let hard_state = get(KEY_HARD_STATE)?;
         let conf_state = get(KEY_CONF_STATE)?;
@@ -365,6 +355,84 @@ impl Storage for RaftStore {
     }
 }
 
+/// What a store says of itself, read without writing a byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreInfo {
+    pub node_id: u64,
+    pub voters: Vec<u64>,
+}
+
+/// Reads a store's identity and membership read-only, so that a store can be
+/// refused (wrong id, peers that disagree) without being changed. None: no
+/// store yet, or one that must be repaired first (not closed cleanly), which
+/// only a writable open may do.
+pub fn inspect(data_dir: &Path) -> anyhow::Result<Option<StoreInfo>> {
+    let path = data_dir.join(STORE_FILE);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let db = match redb::ReadOnlyDatabase::open(&path) {
+        Ok(db) => db,
+        Err(redb::DatabaseError::RepairAborted) => return Ok(None),
+        Err(e) => return Err(open_error(&path, e)),
+    };
+    let corrupt = |e: &dyn std::fmt::Display| anyhow!("store {} is corrupt: {e}", path.display());
+    let read = db.begin_read().map_err(|e| corrupt(&e))?;
+    let meta = match read.open_table(META) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(corrupt(&e)),
+    };
+    let get = |key: &str| -> anyhow::Result<Option<Vec<u8>>> {
+        Ok(meta
+            .get(key)
+            .map_err(|e| corrupt(&e))?
+            .map(|v| v.value().to_vec()))
+    };
+    match get(KEY_FORMAT)? {
+        Some(f) if f == FORMAT => {}
+        _ => bail!("{} is not a meso store", path.display()),
+    }
+    let node_id = get(KEY_NODE_ID)?
+        .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| corrupt(&"no node id"))?;
+    let mut voters = match get(KEY_CONF_STATE)? {
+        Some(b) => {
+            ConfState::parse_from_bytes(&b)
+                .map_err(|e| corrupt(&e))?
+                .voters
+        }
+        None => Vec::new(),
+    };
+    voters.sort_unstable();
+    Ok(Some(StoreInfo { node_id, voters }))
+}
+
+fn check_owner(data_dir: &Path, stored: u64, wanted: u64) -> anyhow::Result<()> {
+    if stored != wanted {
+        bail!(
+            "data dir {} belongs to master {stored}, not {wanted}; pass --id {stored} or use another --data-dir",
+            data_dir.display()
+        );
+    }
+    Ok(())
+}
+
+fn open_error(path: &Path, e: redb::DatabaseError) -> anyhow::Error {
+    match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => {
+            anyhow!("store {} is in use by another meso process", path.display())
+        }
+        redb::DatabaseError::Storage(redb::StorageError::Io(io))
+            if io.kind() != std::io::ErrorKind::InvalidData =>
+        {
+            anyhow!("cannot open store {}: {io}", path.display())
+        }
+        other => anyhow!("store {} is corrupt or unreadable: {other}", path.display()),
+    }
+}
+
 /// Creates the data dir if missing; refuses a path that is not a directory, or a
 /// directory that holds files but no meso store (someone else's data).
 pub(crate) fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
@@ -399,11 +467,12 @@ mod tests {
     use super::*;
 
     fn entry(index: u64, term: u64) -> Entry {
-        let mut e = Entry::default();
-        e.index = index;
-        e.term = term;
-        e.data = format!("e{index}").into_bytes().into();
-        e
+        Entry {
+            index,
+            term,
+            data: format!("e{index}").into_bytes().into(),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -412,10 +481,12 @@ mod tests {
         {
             let mut s = RaftStore::open(dir.path(), Some(1)).unwrap();
             s.bootstrap(vec![1, 2, 3]).unwrap();
-            let mut hs = HardState::default();
-            hs.term = 2;
-            hs.vote = 1;
-            hs.commit = 3;
+            let hs = HardState {
+                term: 2,
+                vote: 1,
+                commit: 3,
+                ..Default::default()
+            };
             s.persist(None, &[entry(2, 1), entry(3, 2), entry(4, 2)], Some(&hs))
                 .unwrap();
             // A new leader overwrites index 4.

@@ -44,6 +44,8 @@ pub struct Transport {
 
 struct Inner {
     self_id: u64,
+    /// Our own Raft address, sent in every hello.
+    self_addr: String,
     peers: Mutex<HashMap<u64, Peer>>,
     shutdown: CancellationToken,
 }
@@ -58,10 +60,11 @@ struct Peer {
 }
 
 impl Transport {
-    pub fn new(self_id: u64, shutdown: CancellationToken) -> Self {
+    pub fn new(self_id: u64, self_addr: String, shutdown: CancellationToken) -> Self {
         Self {
             inner: Arc::new(Inner {
                 self_id,
+                self_addr,
                 peers: Mutex::new(HashMap::new()),
                 shutdown,
             }),
@@ -92,7 +95,7 @@ impl Transport {
         }
         let (tx, rx) = mpsc::channel(QUEUE);
         tokio::spawn(write_loop(
-            self.inner.self_id,
+            hello(self.inner.self_id, &self.inner.self_addr),
             addr.to_string(),
             rx,
             self.inner.shutdown.clone(),
@@ -126,8 +129,23 @@ impl Transport {
     }
 }
 
+/// `meso-raft/1`, the sender's id (8 bytes, big-endian), its Raft address.
+fn hello(self_id: u64, self_addr: &str) -> Bytes {
+    let mut hello = HELLO.to_vec();
+    hello.extend_from_slice(&self_id.to_be_bytes());
+    hello.extend_from_slice(self_addr.as_bytes());
+    Bytes::from(hello)
+}
+
+fn parse_hello(frame: &[u8]) -> Option<(u64, String)> {
+    let rest = frame.strip_prefix(HELLO)?;
+    let id = u64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
+    let addr = std::str::from_utf8(rest.get(8..)?).ok()?;
+    Some((id, addr.to_string()))
+}
+
 async fn write_loop(
-    self_id: u64,
+    hello: Bytes,
     addr: String,
     mut rx: mpsc::Receiver<Message>,
     shutdown: CancellationToken,
@@ -164,9 +182,7 @@ async fn write_loop(
         let _ = stream.set_nodelay(true);
         let (mut read_half, write_half) = stream.into_split();
         let mut frames = FramedWrite::new(write_half, codec());
-        let mut hello = HELLO.to_vec();
-        hello.extend_from_slice(&self_id.to_be_bytes());
-        if frames.send(Bytes::from(hello)).await.is_err() {
+        if frames.send(hello.clone()).await.is_err() {
             continue;
         }
         let mut probe = [0u8; 1];
@@ -216,8 +232,12 @@ async fn write_batch(
     SinkExt::<Bytes>::flush(frames).await
 }
 
-/// Accepts peers' streams and feeds their messages to the driver's inbox.
+/// Accepts peers' streams and feeds their messages to the driver's inbox. A
+/// peer's hello names its current Raft address, so a master that restarted on
+/// a new port is reachable again at once, before the registry learns of it
+/// (which needs that master to hear from the leader first).
 pub async fn serve(
+    transport: Transport,
     listener: TcpListener,
     inbox: mpsc::Sender<Message>,
     shutdown: CancellationToken,
@@ -237,14 +257,19 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let inbox = inbox.clone();
         let shutdown = shutdown.clone();
+        let transport = transport.clone();
         tokio::spawn(async move {
             let mut frames = FramedRead::new(stream, codec());
-            match frames.next().await {
-                Some(Ok(h)) if h.len() == HELLO.len() + 8 && h.starts_with(HELLO) => {}
-                _ => {
-                    tracing::warn!(%from, "dropped a raft connection without a meso hello");
-                    return;
-                }
+            let hello = match frames.next().await {
+                Some(Ok(h)) => parse_hello(&h),
+                _ => None,
+            };
+            let Some((peer, peer_addr)) = hello else {
+                tracing::warn!(%from, "dropped a raft connection without a meso hello");
+                return;
+            };
+            if !peer_addr.is_empty() {
+                transport.set_peer(peer, &peer_addr);
             }
             loop {
                 let frame = tokio::select! {

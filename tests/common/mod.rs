@@ -1,0 +1,676 @@
+//! The harness the integration tests share: the real `meso` binary as OS
+//! processes, on loopback, in parallel without port clashes.
+//!
+//! - Every cluster gets its own random loopback address `127.X.Y.Z` (all of
+//!   127/8 is loopback on Linux) and a random port base below the ephemeral
+//!   range, probed free before use, so static `--peers` lists can be written
+//!   before any process starts and parallel tests never collide.
+//! - [`Proc`] owns one child process. It learns the bound addresses from the
+//!   `export` lines the process prints, sends stderr to a log file, and kills
+//!   the process with SIGKILL on drop, so nothing outlives a panicking test (the
+//!   log's tail is printed when a test fails, for the diagnosis).
+//! - [`Cluster`] is a static three-master cluster (`--id N --peers ...`) whose
+//!   members can be SIGKILLed and restarted on the same addresses and data dirs.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_meso");
+
+/// How long a process may take to print its export lines (a generous bound for
+/// a loaded 2-core machine; not a performance assertion).
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the tests wait for an election or for replication to converge.
+pub const CONVERGE_TIMEOUT: Duration = Duration::from_secs(30);
+
+// ---------------------------------------------------------------- randomness
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A random number that differs between processes, threads and calls.
+pub fn random_u64() -> u64 {
+    let (hi, lo) = uuid::Uuid::new_v4().as_u64_pair();
+    hi ^ lo ^ COUNTER.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A fresh loopback address `127.X.Y.Z` (never 127.0.0.x) and a port base such
+/// that `base .. base + ports` are free on it.
+pub fn loopback(ports: u16) -> (String, u16) {
+    loop {
+        let r = random_u64();
+        let ip = format!(
+            "127.{}.{}.{}",
+            1 + (r % 254),
+            1 + ((r >> 8) % 254),
+            1 + ((r >> 16) % 254)
+        );
+        // Below the ephemeral range (32768-60999), so no outgoing connection
+        // can be holding one of them.
+        let base = 20_000 + ((r >> 24) % 10_000) as u16;
+        let free = (0..ports).all(|i| TcpListener::bind((ip.as_str(), base + i)).is_ok());
+        if free {
+            return (ip, base);
+        }
+    }
+}
+
+/// Just a fresh loopback IP, for processes that bind port 0.
+pub fn loopback_ip() -> String {
+    loopback(1).0
+}
+
+// ---------------------------------------------------------------- processes
+
+/// One `meso` process.
+pub struct Proc {
+    child: Option<Child>,
+    pub name: String,
+    /// HTTP address as printed (`MESOS_MASTER`).
+    pub http: String,
+    /// Raft address as printed (`MESO_RAFT`), for masters.
+    pub raft: Option<String>,
+    /// Master id as printed (`MESO_ID`).
+    pub id: Option<u64>,
+    /// Every `export NAME=VALUE` line it printed.
+    pub exports: BTreeMap<String, String>,
+    pub log: PathBuf,
+}
+
+/// Output of a process that ran to its end.
+#[derive(Debug)]
+pub struct Finished {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Finished {
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+}
+
+/// Runs `meso ARGS` to its end (at most `timeout`), capturing its output.
+pub fn run(args: &[&str], timeout: Duration) -> Finished {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_remove("MESOS_MASTER")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn meso");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "`meso {}` did not finish within {timeout:?}",
+                args.join(" ")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Finished {
+        status,
+        stdout: out_t.join().unwrap(),
+        stderr: err_t.join().unwrap(),
+    }
+}
+
+impl Proc {
+    /// Starts `meso ARGS` and waits for it to print the export line `ready_key`
+    /// (the last one it prints once ready). Panics, showing its log, if it exits
+    /// or stays silent for [`START_TIMEOUT`].
+    pub fn spawn(name: &str, args: &[String], log: &Path, ready_key: &str) -> Proc {
+        let stderr = File::create(log).expect("create the process log");
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env_remove("MESOS_MASTER")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr))
+            .spawn()
+            .expect("spawn meso");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel::<String>();
+        // Keeps draining stdout until EOF, so the child never blocks on it.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    // Nobody listens any more; keep reading so the pipe drains.
+                }
+            }
+        });
+        let mut proc = Proc {
+            child: Some(child),
+            name: name.to_string(),
+            http: String::new(),
+            raft: None,
+            id: None,
+            exports: BTreeMap::new(),
+            log: log.to_path_buf(),
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some((k, v)) = line
+                        .strip_prefix("export ")
+                        .and_then(|kv| kv.split_once('='))
+                    {
+                        proc.exports.insert(k.to_string(), v.to_string());
+                        if k == ready_key {
+                            break;
+                        }
+                    }
+                }
+                Err(_) => {
+                    let status = proc.child.as_mut().unwrap().try_wait().ok().flatten();
+                    panic!(
+                        "{name} (`meso {}`) did not get ready (exit status {status:?}); its log:\n{}",
+                        args.join(" "),
+                        proc.log_text()
+                    );
+                }
+            }
+        }
+        proc.http = proc
+            .exports
+            .get("MESOS_MASTER")
+            .cloned()
+            .unwrap_or_default();
+        proc.raft = proc.exports.get("MESO_RAFT").cloned();
+        proc.id = proc.exports.get("MESO_ID").and_then(|v| v.parse().ok());
+        proc
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("process running").id() as i32
+    }
+
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `kill -9`.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill(); // SIGKILL on Unix
+            let _ = child.wait();
+        }
+    }
+
+    pub fn signal(&self, sig: i32) {
+        let rc = unsafe { libc::kill(self.pid(), sig) };
+        assert_eq!(rc, 0, "kill({}, {sig})", self.pid());
+    }
+
+    /// SIGTERM, then waits (up to `timeout`) for the process to exit.
+    pub fn terminate(&mut self, timeout: Duration) -> ExitStatus {
+        self.signal(libc::SIGTERM);
+        let mut child = self.child.take().expect("process running");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "{} did not stop within {timeout:?} of SIGTERM; its log:\n{}",
+                    self.name,
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => c.try_wait().ok().flatten().is_none(),
+            None => false,
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let was_running = self.child.is_some();
+        self.kill9();
+        if was_running && std::thread::panicking() {
+            let text = self.log_text();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(40)..];
+            eprintln!(
+                "---- last log lines of {} ----\n{}",
+                self.name,
+                tail.join("\n")
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------- masters
+
+/// Arguments of a single master that binds port 0 on a fresh loopback address.
+pub fn single_master_args(ip: &str, data_dir: &Path) -> Vec<String> {
+    vec![
+        "master".into(),
+        "--preset".into(),
+        "ci".into(),
+        "--http".into(),
+        format!("{ip}:0"),
+        "--raft".into(),
+        format!("{ip}:0"),
+        "--data-dir".into(),
+        data_dir.display().to_string(),
+    ]
+}
+
+pub fn spawn_master(name: &str, args: &[String], log: &Path) -> Proc {
+    Proc::spawn(name, args, log, "MESO_ID")
+}
+
+/// A static three-master cluster: three OS processes on one loopback address.
+pub struct Cluster {
+    pub ip: String,
+    /// Ports `base .. base + 3` are the HTTP ports, `base + 3 .. base + 6` the
+    /// Raft ports; `base + 6 .. base + 10` are free for joiners.
+    pub base: u16,
+    pub dir: tempfile::TempDir,
+    pub http: BTreeMap<u64, String>,
+    pub raft: BTreeMap<u64, String>,
+    pub procs: BTreeMap<u64, Proc>,
+    extra: Vec<String>,
+    starts: u32,
+}
+
+impl Cluster {
+    /// Starts masters 1, 2 and 3 and waits for them to agree on a leader.
+    pub async fn start(extra: &[&str]) -> Cluster {
+        let mut c = Self::new(extra);
+        for id in 1..=3 {
+            c.start_node(id);
+        }
+        c.leader().await;
+        c
+    }
+
+    /// The cluster's addresses, no process started.
+    pub fn new(extra: &[&str]) -> Cluster {
+        let (ip, base) = loopback(10);
+        let http = (1..=3)
+            .map(|id| (id, format!("{ip}:{}", base + id as u16 - 1)))
+            .collect();
+        let raft = (1..=3)
+            .map(|id| (id, format!("{ip}:{}", base + id as u16 + 2)))
+            .collect();
+        Cluster {
+            ip,
+            base,
+            dir: tempfile::tempdir().expect("tempdir"),
+            http,
+            raft,
+            procs: BTreeMap::new(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            starts: 0,
+        }
+    }
+
+    /// Adds a YAML `--config` file (written into the cluster's dir) to every
+    /// master's command line.
+    pub fn config(&mut self, yaml: &str) {
+        let path = self.dir.path().join("config.yaml");
+        fs::write(&path, yaml).expect("write config");
+        self.extra
+            .extend(["--config".into(), path.display().to_string()]);
+    }
+
+    /// Starts every master not running.
+    pub async fn start_all(&mut self) {
+        for id in 1..=3 {
+            if !self.procs.contains_key(&id) {
+                self.start_node(id);
+            }
+        }
+        self.leader().await;
+    }
+
+    pub fn peers(&self) -> String {
+        self.raft
+            .iter()
+            .map(|(id, a)| format!("{id}={a}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn data_dir(&self, id: u64) -> PathBuf {
+        self.dir.path().join(format!("master-{id}"))
+    }
+
+    pub fn args(&self, id: u64) -> Vec<String> {
+        let mut args: Vec<String> = vec![
+            "master".into(),
+            "--preset".into(),
+            "ci".into(),
+            "--id".into(),
+            id.to_string(),
+            "--peers".into(),
+            self.peers(),
+            "--http".into(),
+            self.http[&id].clone(),
+            "--data-dir".into(),
+            self.data_dir(id).display().to_string(),
+        ];
+        args.extend(self.extra.iter().cloned());
+        args
+    }
+
+    /// (Re)starts master `id` on its addresses and data dir.
+    pub fn start_node(&mut self, id: u64) {
+        self.starts += 1;
+        let log = self
+            .dir
+            .path()
+            .join(format!("log-{id}-{}.txt", self.starts));
+        let proc = spawn_master(&format!("master {id}"), &self.args(id), &log);
+        assert_eq!(proc.id, Some(id));
+        assert_eq!(proc.http, self.http[&id]);
+        assert_eq!(proc.raft.as_deref(), Some(self.raft[&id].as_str()));
+        self.procs.insert(id, proc);
+    }
+
+    pub fn kill9(&mut self, id: u64) {
+        let mut p = self.procs.remove(&id).expect("node running");
+        p.kill9();
+    }
+
+    pub fn live(&self) -> Vec<u64> {
+        self.procs.keys().copied().collect()
+    }
+
+    pub fn live_http(&self) -> Vec<String> {
+        self.procs.keys().map(|id| self.http[id].clone()).collect()
+    }
+
+    pub fn id_of_http(&self, http: &str) -> Option<u64> {
+        self.http
+            .iter()
+            .find(|(_, a)| a.as_str() == http)
+            .map(|(id, _)| *id)
+    }
+
+    /// Waits until every running master names the same running master as leader
+    /// (through `/v2/leader`) and that one calls itself leader; returns its id.
+    pub async fn leader(&self) -> u64 {
+        let live = self.live_http();
+        let h = wait_for(
+            "a leader all live masters agree on",
+            CONVERGE_TIMEOUT,
+            || {
+                let live = live.clone();
+                async move {
+                    let mut seen = Vec::new();
+                    for h in &live {
+                        seen.push(leader_of(h).await?);
+                    }
+                    let first = seen[0].clone();
+                    if !seen.iter().all(|s| *s == first) || !live.contains(&first) {
+                        return None;
+                    }
+                    let state = get_json(&first, "/master/state").await?;
+                    state.get("elected_time")?;
+                    Some(first)
+                }
+            },
+        )
+        .await;
+        self.id_of_http(&h).expect("leader is a cluster member")
+    }
+
+    /// Waits until every running master's `/master/weights` equals `expected`.
+    pub async fn converge(&self, expected: &BTreeMap<String, f64>) {
+        for (id, h) in self
+            .live()
+            .into_iter()
+            .map(|id| (id, self.http[&id].clone()))
+        {
+            let last = wait_until_weights(&h, expected).await;
+            assert_eq!(&last, expected, "master {id} did not converge");
+        }
+    }
+}
+
+// ---------------------------------------------------------------- HTTP
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(15))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+pub fn url(addr: &str, path: &str) -> String {
+    format!("http://{addr}{path}")
+}
+
+pub async fn get(addr: &str, path: &str) -> Option<reqwest::Response> {
+    client().get(url(addr, path)).send().await.ok()
+}
+
+/// A 200 answer's JSON body, or None.
+pub async fn get_json(addr: &str, path: &str) -> Option<Value> {
+    let r = get(addr, path).await?;
+    if r.status() != 200 {
+        return None;
+    }
+    r.json().await.ok()
+}
+
+/// The leader's HTTP address as `addr` sees it (`/v2/leader`).
+pub async fn leader_of(addr: &str) -> Option<String> {
+    let v = get_json(addr, "/v2/leader").await?;
+    v["leader"].as_str().map(str::to_string)
+}
+
+pub fn weights_body(pairs: &[(&str, f64)]) -> Value {
+    Value::Array(
+        pairs
+            .iter()
+            .map(|(r, w)| serde_json::json!({"role": r, "weight": w}))
+            .collect(),
+    )
+}
+
+/// One `PUT /master/weights`; the status, or the transport error.
+pub async fn put_weights(
+    client: &reqwest::Client,
+    addr: &str,
+    pairs: &[(&str, f64)],
+) -> Result<reqwest::StatusCode, reqwest::Error> {
+    client
+        .put(url(addr, "/master/weights"))
+        .json(&weights_body(pairs))
+        .send()
+        .await
+        .map(|r| r.status())
+}
+
+/// Writes until some node answers 200, trying `addrs` in turn; retries on
+/// 503/504 and connection errors. Panics on any other answer or after
+/// [`CONVERGE_TIMEOUT`]. Returns how many attempts failed first.
+pub async fn write_retry(client: &reqwest::Client, addrs: &[String], pairs: &[(&str, f64)]) -> u32 {
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    let mut failures = 0u32;
+    let mut i = random_u64() as usize;
+    loop {
+        let addr = &addrs[i % addrs.len()];
+        i += 1;
+        match put_weights(client, addr, pairs).await {
+            Ok(s) if s == 200 => return failures,
+            Ok(s) if s == 503 || s == 504 => {}
+            Ok(s) => panic!("PUT /master/weights at {addr} answered {s}"),
+            Err(_) => {}
+        }
+        failures += 1;
+        assert!(
+            Instant::now() < deadline,
+            "write {pairs:?} not accepted by any of {addrs:?} within {CONVERGE_TIMEOUT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `GET /master/weights` as a map role → weight.
+pub async fn read_weights(addr: &str) -> Option<BTreeMap<String, f64>> {
+    let v = get_json(addr, "/master/weights").await?;
+    let mut out = BTreeMap::new();
+    for w in v.as_array()? {
+        out.insert(w["role"].as_str()?.to_string(), w["weight"].as_f64()?);
+    }
+    Some(out)
+}
+
+/// Polls `addr`'s weights until they equal `expected` (or the timeout); returns
+/// the last weights seen, for the caller's assertion.
+pub async fn wait_until_weights(
+    addr: &str,
+    expected: &BTreeMap<String, f64>,
+) -> BTreeMap<String, f64> {
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    let mut last = BTreeMap::new();
+    while Instant::now() < deadline {
+        if let Some(w) = read_weights(addr).await {
+            if &w == expected {
+                return w;
+            }
+            last = w;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    last
+}
+
+/// Polls `f` until it returns Some, or panics after `timeout`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+// ---------------------------------------------------------------- disk
+
+/// Every path under `root` (relative) with its bytes (None for a directory);
+/// `None` when `root` does not exist. Used to prove nothing on disk changed.
+pub fn snapshot_tree(root: &Path) -> Option<BTreeMap<PathBuf, Option<Vec<u8>>>> {
+    if !root.exists() {
+        return None;
+    }
+    let mut out = BTreeMap::new();
+    if root.is_file() {
+        out.insert(PathBuf::new(), Some(fs::read(root).unwrap()));
+        return Some(out);
+    }
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Option<Vec<u8>>>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(root).unwrap().to_path_buf();
+            if p.is_dir() {
+                out.insert(rel, None);
+                walk(root, &p, out);
+            } else {
+                out.insert(rel, Some(fs::read(&p).unwrap()));
+            }
+        }
+    }
+    walk(root, root, &mut out);
+    Some(out)
+}
+
+/// Which paths differ between two trees (for a readable failure).
+pub fn tree_diff(
+    a: &Option<BTreeMap<PathBuf, Option<Vec<u8>>>>,
+    b: &Option<BTreeMap<PathBuf, Option<Vec<u8>>>>,
+) -> Vec<String> {
+    match (a, b) {
+        (None, None) => vec![],
+        (None, Some(_)) => vec!["created (did not exist before)".into()],
+        (Some(_), None) => vec!["deleted".into()],
+        (Some(a), Some(b)) => {
+            let mut diffs = Vec::new();
+            for (p, v) in a {
+                match b.get(p) {
+                    None => diffs.push(format!("{}: deleted", p.display())),
+                    Some(w) if w != v => {
+                        let n = match (v, w) {
+                            (Some(x), Some(y)) => {
+                                let differing =
+                                    x.iter().zip(y.iter()).filter(|(p, q)| p != q).count()
+                                        + x.len().abs_diff(y.len());
+                                format!(
+                                    "{differing} bytes differ ({} -> {} bytes)",
+                                    x.len(),
+                                    y.len()
+                                )
+                            }
+                            _ => "type changed".into(),
+                        };
+                        diffs.push(format!("{}: changed, {n}", p.display()));
+                    }
+                    _ => {}
+                }
+            }
+            for p in b.keys() {
+                if !a.contains_key(p) {
+                    diffs.push(format!("{}: created", p.display()));
+                }
+            }
+            diffs
+        }
+    }
+}
