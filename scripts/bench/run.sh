@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# Runs every benchmark in scripts/bench/ and rewrites BENCHMARKS.md with the figures,
+# the machine, the date and the commit. Takes about four minutes on 2 cores,
+# after the release build.
+#
+#   scripts/bench/run.sh                      # all benchmarks, then BENCHMARKS.md
+#   BENCH_RENDER_ONLY=1 scripts/bench/run.sh  # only rewrite BENCHMARKS.md
+#
+# Each benchmark writes KEY=VALUE figures to $BENCH_OUT/<name>.env and raw JSON lines
+# to $BENCH_OUT/<name>.jsonl (default target/bench/); see the knobs at the top of
+# each script (BENCH_DURATION, BENCH_ROUNDS, ...).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+export BENCH_OUT=${BENCH_OUT:-$ROOT/target/bench}
+REPORT=${BENCH_REPORT:-$ROOT/BENCHMARKS.md}
+
+# BENCH_RENDER_ONLY=1 rewrites the report from the last run's figures.
+[ -n "${BENCH_RENDER_ONLY:-}" ] || "$ROOT/scripts/bench/registry.sh"
+
+# shellcheck disable=SC1091
+source "$BENCH_OUT/registry.env"
+# A figure a partial run (BENCH_STEPS, BENCH_TARGETS) did not measure reads "n/a".
+set +u
+
+# ------------------------------------------------------------------ formatting
+
+# 15502.3 -> 15,502
+fmt_int() { awk -v x="$1" 'BEGIN { if (x == "") { print "n/a"; exit } s = sprintf("%d", x + 0.5); r = ""
+    while (length(s) > 3) { r = "," substr(s, length(s) - 2) r; s = substr(s, 1, length(s) - 3) }
+    print s r }'; }
+# milliseconds with sensible precision: 1.163 -> "1.16 ms", 382.4 -> "382 ms"
+fmt_ms() { awk -v x="$1" 'BEGIN { if (x == "" || x == "nan") print "n/a";
+    else if (x < 10) printf "%.2f ms\n", x; else if (x < 100) printf "%.1f ms\n", x;
+    else if (x < 1000) printf "%.0f ms\n", x; else printf "%.2f s\n", x / 1000 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b + 0 == 0) print "n/a"; else printf "%.2f×\n", a / b }'; }
+# verdict VALUE OP LIMIT -> "met" / "not met"
+verdict() { awk -v x="$1" -v op="$2" -v l="$3" 'BEGIN { if (x == "" || x == "n/a") { print "n/a"; exit }
+    ok = (op == "<=") ? (x + 0 <= l + 0) : (x + 0 >= l + 0); print ok ? "met" : "**not met**" }'; }
+
+writes_row() { # clients
+    local n=$1 m e r
+    m=$(eval echo "\$MESO_W${n}_PER_S")
+    e=$(eval echo "\$ETCD_W${n}_PER_S")
+    r=$(ratio "$m" "$e")
+    echo "| committed writes/s, $n client$([ "$n" = 1 ] || echo s) (median of $BENCH_REPEATS runs) | $(fmt_int "$m") | $(fmt_int "$e") | $r | ≥ 2× etcd: $(verdict "${r%×}" ">=" 2) |"
+}
+
+latency_row() { # clients p50|p99
+    local n=$1 p=$2 m e
+    m=$(eval echo "\$MESO_W${n}_${p^^}_MS")
+    e=$(eval echo "\$ETCD_W${n}_${p^^}_MS")
+    echo "| write latency $p, $n client$([ "$n" = 1 ] || echo s) | $(fmt_ms "$m") | $(fmt_ms "$e") | $(ratio "$m" "$e") | |"
+}
+
+failover_row() { # KILL|STOP label limit_ms aim_text
+    local sig=$1 m e
+    m=$(eval echo "\$MESO_FAILOVER_${sig}_MEDIAN_MS")
+    e=$(eval echo "\$ETCD_FAILOVER_${sig}_MEDIAN_MS")
+    echo "| $2 | $(fmt_ms "$m") | $(fmt_ms "$e") | $(ratio "$m" "$e") | $4: $(verdict "$m" "<=" "$3") |"
+}
+
+writes_detail() { # target clients
+    local all
+    all=$(eval echo "\$${1^^}_W${2}_ALL_PER_S")
+    local list
+    list=$(for x in $all; do printf '%s ' "$(fmt_int "$x")"; done)
+    echo "| $1 | $2 | ${list% } |"
+}
+
+failover_detail() { # target KILL|STOP
+    local t=${1^^} sig=$2 all min max
+    all=$(eval echo "\$${t}_FAILOVER_${sig}_ALL_MS")
+    min=$(eval echo "\$${t}_FAILOVER_${sig}_MIN_MS")
+    max=$(eval echo "\$${t}_FAILOVER_${sig}_MAX_MS")
+    local rounded
+    rounded=$(for x in $all; do printf '%.0f ' "$x"; done)
+    echo "| $1 | SIG$sig | $(fmt_ms "$min") | $(fmt_ms "$max") | ${rounded% } |"
+}
+
+# ------------------------------------------------------------------ machine
+
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+mem=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ]; then
+    commit="$commit (with uncommitted changes)"
+fi
+rustc_v=$(rustc --version 2>/dev/null | awk '{ print $2 }')
+errors=$((${MESO_W1_ERRORS:-0} + ${MESO_W64_ERRORS:-0} + ${ETCD_W1_ERRORS:-0} + ${ETCD_W64_ERRORS:-0}))
+
+# ------------------------------------------------------------------ report
+
+{
+    cat <<EOF
+# Benchmarks
+
+Figures from \`scripts/bench/run.sh\`, which rewrites this file. Each benchmark runs a
+peer side by side on the same machine in the same run, because on a shared machine a
+ratio from one run means more than an absolute time. Run it yourself (as root, or with
+sudo for the one-time \`apt-get install etcd-server\`; about four minutes):
+
+    scripts/bench/run.sh
+
+| | |
+|---|---|
+| date | $(date -u '+%Y-%m-%d %H:%M UTC') |
+| commit | $commit |
+| machine | $(nproc) cores, $mem, $cpu, $(uname -sr) |
+| peer | etcd $ETCD_VERSION (Debian \`etcd-server\`) |
+| toolchain | rustc $rustc_v, \`--release\` |
+
+## Registry: meso's Raft-replicated master beside etcd
+
+Three members of each on 127.0.0.1, both storing on the same disk. Ratio is meso ÷ etcd:
+above 1 means meso's figure is larger (good for writes/s, bad for times).
+
+| measure | meso | etcd (peer) | ratio | aim |
+|---|---:|---:|---:|---|
+$(writes_row 1)
+$(latency_row 1 p50)
+$(latency_row 1 p99)
+$(writes_row 64)
+$(latency_row 64 p50)
+$(latency_row 64 p99)
+$(failover_row KILL "leader failover, \`kill -9\` (median of $BENCH_ROUNDS)" 500 "≤ 500 ms")
+$(failover_row STOP "leader failover, hung leader \`SIGSTOP\` (median of $BENCH_ROUNDS)" 1500 "≤ 1.5 s")
+| \`meso up\` to ready: export line printed (median of $BENCH_READY_RUNS) | $(fmt_ms "$MESO_UP_LINE_MS") | | | ≤ 300 ms: $(verdict "$MESO_UP_LINE_MS" "<=" 300) |
+| \`meso up\` to its first committed write | $(fmt_ms "$MESO_UP_WRITE_MS") | $(fmt_ms "$ETCD_UP_WRITE_MS") | $(ratio "$MESO_UP_WRITE_MS" "$ETCD_UP_WRITE_MS") | |
+| \`meso up --masters 3\` to ready / first write | $(fmt_ms "$MESO_UP3_LINE_MS") / $(fmt_ms "$MESO_UP3_WRITE_MS") | | | |
+
+Errors during the write runs: $errors. Latency figures come from the run with the
+median writes/s. Every run's writes/s, in order:
+
+| system | clients | writes/s per run |
+|---|---:|---|
+$(writes_detail meso 1)
+$(writes_detail etcd 1)
+$(writes_detail meso 64)
+$(writes_detail etcd 64)
+
+Failover, every round (ms, in order):
+
+| system | signal | min | max | rounds |
+|---|---|---:|---:|---|
+$(failover_detail meso KILL)
+$(failover_detail etcd KILL)
+$(failover_detail meso STOP)
+$(failover_detail etcd STOP)
+
+### How each figure is measured
+
+- **Writes** (\`loadgen writes\`): N clients, each in a closed loop (send, wait for the
+  answer, send again), for $BENCH_DURATION s after a 1 s warm-up, all to the leader;
+  $BENCH_REPEATS runs per figure, etcd and meso taking turns.
+  A meso write is \`PUT /master/weights\` with one role; an etcd write is
+  \`POST /v3/kv/put\` on etcd's JSON gateway. Both answer 200 only after the write is
+  committed on a quorum (and, for meso, applied). Each client writes its own keys.
+  Latency is per request as the client sees it; writes/s counts answers in the window.
+  The load generator shares the machine's cores with the three members: with 1 client
+  the figure is the round trip of one write (network, fsyncs, apply); with 64 clients
+  the cores are busy, so it measures mostly the CPU each system spends per write.
+- **Failover** (\`loadgen failover\`): find the leader, send it \`SIGKILL\` or \`SIGSTOP\`,
+  then start a write to a survivor every 5 ms (each may wait up to 1 s); the figure is
+  the time from the signal to the first 200. Between rounds the victim is restarted on
+  its data dir (or sent \`SIGCONT\`) and the script waits until all three members name
+  the same leader and each takes a write.
+- **Ready** (\`loadgen ready-meso\`): spawn \`meso up --http 127.0.0.1:0\` on a fresh data
+  dir (the \`local\` preset: one master) and time the \`export MESOS_MASTER=\` line on
+  stdout, then the first 200 from \`/master/health\` (median $(fmt_ms "$MESO_UP_HEALTH_MS")) and the first
+  committed write. etcd's figure is a one-member etcd from spawn to its first write.
+
+### Settings
+
+- meso: \`meso master\` defaults: Raft tick 25 ms, heartbeat every 2 ticks (50 ms),
+  election after 10–20 ticks of silence (250–500 ms), pre-vote and check-quorum on.
+- etcd: its defaults, \`--heartbeat-interval $ETCD_HEARTBEAT_MS --election-timeout $ETCD_ELECTION_MS\` (ms). The failover
+  figures mostly reflect these timeouts: etcd's election timeout is 4× meso's.
+- Loopback ports from 24000; data dirs under \`\$TMPDIR\`. Raw results:
+  \`target/bench/registry.jsonl\`.
+EOF
+} >"$REPORT.tmp"
+mv "$REPORT.tmp" "$REPORT"
+echo "wrote $REPORT" >&2
