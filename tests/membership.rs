@@ -375,3 +375,43 @@ async fn remove_dead_then_join() -> (u64, u64) {
     c.converge(&acked).await;
     (id4, id5)
 }
+
+/// A joined master on free ports that is killed and restarted gets new ports;
+/// its peers learn the new Raft address from its hello, it hears from the
+/// leader again, and it announces the new addresses through the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joined_master_restarted_on_new_ports_rejoins() {
+    let c = Cluster::start(&[]).await;
+    let originals: Vec<String> = c.http.values().cloned().collect();
+    let writer = Writer::start(originals.clone());
+    let dir4 = c.dir.path().join("master-4");
+    let args = join_args(&c.ip, &c.http[&1], &dir4);
+    let mut four = spawn_master("master 4", &args, &c.dir.path().join("log-4a.txt"));
+    let id4 = four.id.unwrap();
+    let old_raft = four.raft.clone().unwrap();
+    wait_voters(&c.http[&1], &[1, 2, 3, id4]).await;
+    four.kill9();
+    writer.wait_more(10).await;
+
+    let four = spawn_master("master 4 again", &args, &c.dir.path().join("log-4b.txt"));
+    assert_eq!(four.id, Some(id4), "the restart keeps its id");
+    let new_raft = four.raft.clone().unwrap();
+    assert_ne!(new_raft, old_raft, "port 0 gave a new Raft port");
+    wait_for(
+        "the cluster to record master 4's new address",
+        CONVERGE_TIMEOUT,
+        || {
+            let (seed, new_raft) = (c.http[&2].clone(), new_raft.clone());
+            async move {
+                let ms = members(&seed).await;
+                ms.iter()
+                    .any(|m| m["id"].as_u64() == Some(id4) && m["raft_addr"] == new_raft.as_str())
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    writer.wait_more(10).await;
+    let (acked, _) = writer.finish().await;
+    wait_superset(&four.http, &acked).await;
+}

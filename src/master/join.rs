@@ -55,3 +55,13 @@ pub async fn request(seed: &str, me: &Member) -> anyhow::Result<JoinAnswer> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// The members the cluster at `seed` knows, with their addresses.
+pub async fn members(seed: &str) -> anyhow::Result<Vec<Member>> {
+    let url = format!("{}/master/members", crate::api::base_url(seed));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let answer = client.get(&url).send().await?.error_for_status()?;
+    Ok(answer.json().await?)
+}

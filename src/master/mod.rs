@@ -78,7 +78,7 @@ pub struct Master {
     /// Mesos gives every master process a fresh id; so do we.
     pub run_id: String,
     pub start_time: SystemTime,
-    driver: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    driver: std::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
 }
 
 impl Master {
@@ -122,14 +122,31 @@ impl Master {
                 }
                 let mut store = RaftStore::open(&opts.data_dir, id)?;
                 prepare_static(&mut store, &opts)?;
-                (store, Vec::new())
+                // A joined master restarting (perhaps on new ports, perhaps
+                // before its first snapshot arrived, so knowing no peer) greets
+                // the members its seed lists: their transports learn our new
+                // address from the hello, and the leader can reach us again.
+                let peers = match &opts.join {
+                    Some(seed) => join::members(seed).await.unwrap_or_else(|e| {
+                        tracing::warn!(%seed, error = %format!("{e:#}"), "cannot list the members; waiting for the leader");
+                        Vec::new()
+                    }),
+                    None => Vec::new(),
+                };
+                (store, peers)
             }
         };
         let id = store.node_id();
 
         let registry = Arc::new(RwLock::new(Registry::default()));
         let (changes, _) = broadcast::channel(4096);
-        let transport = Transport::new(id, opts.advertise_raft.clone(), shutdown.clone());
+        let (reports_tx, snapshot_reports) = mpsc::unbounded_channel();
+        let transport = Transport::new(
+            id,
+            opts.advertise_raft.clone(),
+            reports_tx,
+            shutdown.clone(),
+        );
         let (inbox_tx, inbox_rx) = mpsc::channel(8192);
         let (driver, handle) = Driver::new(DriverParts {
             id,
@@ -139,6 +156,7 @@ impl Master {
             transport: transport.clone(),
             inbox: inbox_rx,
             options: opts.raft.clone(),
+            snapshot_reports,
             campaign_now: opts.campaign_now || opts.peers.len() <= 1 && opts.join.is_none(),
         })?;
         for (peer, addr) in &opts.peers {
@@ -153,7 +171,7 @@ impl Master {
             inbox_tx,
             shutdown.clone(),
         ));
-        let driver = tokio::spawn(driver.run(shutdown.clone()));
+        let driver = spawn_driver(id, driver, shutdown.clone())?;
 
         let master = Arc::new(Self {
             id,
@@ -234,6 +252,28 @@ impl Master {
             }
         }
     }
+}
+
+/// The driver runs on a thread of its own (a one-thread runtime): it blocks on
+/// an fsync every Ready, and on its own thread that costs no other task
+/// anything, where `block_in_place` on the node's runtime handed the worker's
+/// queue to another thread at every write (the profile showed the switches).
+fn spawn_driver(
+    id: u64,
+    driver: Driver,
+    shutdown: CancellationToken,
+) -> anyhow::Result<tokio::sync::oneshot::Receiver<()>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(format!("raft-{id}"))
+        .spawn(move || {
+            runtime.block_on(driver.run(shutdown));
+            let _ = done_tx.send(());
+        })?;
+    Ok(done_rx)
 }
 
 /// Checks a static (`--peers`) start: the peers must name this master, and, on

@@ -148,6 +148,7 @@ pub struct Driver {
     options: RaftOptions,
     inbox: mpsc::Receiver<Message>,
     requests: mpsc::Receiver<Request>,
+    snapshot_reports: mpsc::UnboundedReceiver<(u64, bool)>,
     metric_node: String,
     /// A master was added: take a snapshot now, so the one a joiner is sent
     /// has it in its conf state (raft-rs refuses a snapshot that does not).
@@ -167,6 +168,8 @@ pub struct DriverParts {
     /// (pre-vote keeps it from disturbing a sitting leader) and it saves a
     /// quarter second for a lone master or a `meso up` cluster starting together.
     pub campaign_now: bool,
+    /// How each snapshot send went (see `transport::SnapshotReports`).
+    pub snapshot_reports: mpsc::UnboundedReceiver<(u64, bool)>,
 }
 
 impl Driver {
@@ -180,6 +183,7 @@ impl Driver {
             inbox,
             options,
             campaign_now,
+            snapshot_reports,
         } = parts;
         // The registry starts from the snapshot; the log after it is replayed as
         // committed entries by the first Readys.
@@ -233,6 +237,7 @@ impl Driver {
             options,
             inbox,
             requests: req_rx,
+            snapshot_reports,
             metric_node: id.to_string(),
             snapshot_due: false,
         };
@@ -253,6 +258,10 @@ impl Driver {
                 _ = ticker.tick() => { self.raw.tick(); }
                 Some(msg) = self.inbox.recv() => self.step(msg),
                 Some(req) = self.requests.recv() => self.handle(req),
+                Some((peer, delivered)) = self.snapshot_reports.recv() => {
+                    let status = if delivered { SnapshotStatus::Finish } else { SnapshotStatus::Failure };
+                    self.raw.report_snapshot(peer, status);
+                }
             }
             // Take everything else that is waiting, so one Ready (one fsync)
             // carries as many proposals and acks as possible.
@@ -361,11 +370,9 @@ impl Driver {
         let committed = ready.take_committed_entries();
         let hs = ready.hs().cloned();
         if ready.must_sync() {
-            tokio::task::block_in_place(|| {
-                self.raw
-                    .mut_store()
-                    .persist(snapshot.as_ref(), ready.entries(), hs.as_ref())
-            })?;
+            self.raw
+                .mut_store()
+                .persist(snapshot.as_ref(), ready.entries(), hs.as_ref())?;
         } else if let Some(hs) = &hs {
             // Only the commit index moved: it need not be durable (a restarted
             // node relearns it), so it rides along with the next real write
@@ -479,7 +486,7 @@ impl Driver {
                 return Ok(());
             }
         };
-        tokio::task::block_in_place(|| self.raw.mut_store().set_conf_state(cs))?;
+        self.raw.mut_store().set_conf_state(cs)?;
         let mut changes = Vec::new();
         for single in cc.get_changes() {
             let id = single.node_id;
@@ -560,7 +567,7 @@ impl Driver {
         }
         self.snapshot_due = false;
         let data = self.registry.read().expect("registry lock").to_snapshot();
-        tokio::task::block_in_place(|| self.raw.mut_store().compact(applied, data))?;
+        self.raw.mut_store().compact(applied, data)?;
         tracing::debug!(node = self.id, applied, "snapshot taken, log compacted");
         Ok(())
     }

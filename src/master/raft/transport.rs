@@ -42,7 +42,26 @@ pub struct Transport {
     inner: Arc<Inner>,
 }
 
+/// (peer, delivered) for every snapshot message: raft-rs holds back appends to a
+/// follower while its snapshot is in flight, until told how the send went. A
+/// snapshot lost with a dying peer would otherwise stall that follower forever.
+pub type SnapshotReports = mpsc::UnboundedSender<(u64, bool)>;
+
+fn is_snapshot(m: &Message) -> bool {
+    m.get_msg_type() == raft::prelude::MessageType::MsgSnapshot
+}
+
+fn report(reports: &SnapshotReports, peer: u64, msgs: &[Message], delivered: bool) {
+    for _ in msgs.iter().filter(|m| is_snapshot(m)) {
+        let _ = reports.send((peer, delivered));
+    }
+}
+
 struct Inner {
+    reports: SnapshotReports,
+    /// The node's runtime: writers run there, not on the driver's own thread,
+    /// which blocks on every fsync.
+    runtime: tokio::runtime::Handle,
     self_id: u64,
     /// Our own Raft address, sent in every hello.
     self_addr: String,
@@ -60,9 +79,16 @@ struct Peer {
 }
 
 impl Transport {
-    pub fn new(self_id: u64, self_addr: String, shutdown: CancellationToken) -> Self {
+    pub fn new(
+        self_id: u64,
+        self_addr: String,
+        reports: SnapshotReports,
+        shutdown: CancellationToken,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
+                reports,
+                runtime: tokio::runtime::Handle::current(),
                 self_id,
                 self_addr,
                 peers: Mutex::new(HashMap::new()),
@@ -94,10 +120,11 @@ impl Transport {
             return;
         }
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(write_loop(
+        self.inner.runtime.spawn(write_loop(
             hello(self.inner.self_id, &self.inner.self_addr),
-            addr.to_string(),
+            (id, addr.to_string()),
             rx,
+            self.inner.reports.clone(),
             self.inner.shutdown.clone(),
         ));
         // Replacing the entry drops the old sender, which ends the old writer.
@@ -123,7 +150,10 @@ impl Transport {
         for m in msgs {
             if let Some(peer) = peers.get(&m.to) {
                 // Full queue: the peer is slow or gone; Raft resends what matters.
-                let _ = peer.queue.try_send(m);
+                if let Err(e) = peer.queue.try_send(m) {
+                    let m = e.into_inner();
+                    report(&self.inner.reports, m.to, &[m], false);
+                }
             }
         }
     }
@@ -146,8 +176,9 @@ fn parse_hello(frame: &[u8]) -> Option<(u64, String)> {
 
 async fn write_loop(
     hello: Bytes,
-    addr: String,
+    (peer, addr): (u64, String),
     mut rx: mpsc::Receiver<Message>,
+    reports: SnapshotReports,
     shutdown: CancellationToken,
 ) {
     let mut backoff = Duration::from_millis(10);
@@ -165,8 +196,11 @@ async fn write_loop(
             Err(e) => {
                 tracing::debug!(%addr, error = %e, "raft peer not reachable");
                 // Drop what queued up meanwhile: stale heartbeats help nobody.
+                report(&reports, peer, &unsent, false);
                 unsent.clear();
-                while rx.try_recv().is_ok() {}
+                while let Ok(m) = rx.try_recv() {
+                    report(&reports, peer, &[m], false);
+                }
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = tokio::time::sleep(backoff) => {}
@@ -215,6 +249,7 @@ async fn write_loop(
                 unsent = batch;
                 break;
             }
+            report(&reports, peer, &batch, true);
         }
     }
 }
