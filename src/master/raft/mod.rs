@@ -20,6 +20,7 @@
 //! commands set values rather than add to them). Every `snapshot_every` entries
 //! the registry is snapshotted and the log compacted.
 
+mod handle;
 mod logger;
 pub mod storage;
 pub mod transport;
@@ -31,104 +32,20 @@ use std::time::{Duration, Instant, SystemTime};
 use protobuf::Message as _;
 use raft::prelude::*;
 use raft::{StateRole, Storage};
-use thiserror::Error;
+
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::command::{Command, Envelope, MembershipContext};
+use super::command::{Envelope, MembershipContext};
 use super::registry::{Change, Registry};
 use crate::model::Member;
+use handle::Request;
+pub use handle::{ProposeError, RaftHandle, RaftOptions, RaftStatus};
 use storage::RaftStore;
 use transport::Transport;
 
-/// Timing and compaction knobs (see `raft:` in the config schema).
-#[derive(Debug, Clone)]
-pub struct RaftOptions {
-    pub tick: Duration,
-    pub election_ticks: usize,
-    pub heartbeat_ticks: usize,
-    pub snapshot_every: u64,
-}
-
 /// How long a proposal may wait for its entry before the caller hears "timeout".
 const PROPOSAL_TIMEOUT: Duration = Duration::from_secs(10);
-
-#[derive(Debug, Error, Clone, PartialEq)]
-pub enum ProposeError {
-    #[error("no leader elected")]
-    NoLeader,
-    #[error("leadership changed before the write committed; retry")]
-    LeadershipLost,
-    #[error("the write did not commit within {0:?}")]
-    Timeout(Duration),
-    #[error("rejected by raft: {0}")]
-    Rejected(String),
-    #[error("this master is shutting down")]
-    Stopped,
-}
-
-/// What the rest of the node sees of consensus, republished after every Ready.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RaftStatus {
-    pub id: u64,
-    pub leader: Option<u64>,
-    pub term: u64,
-    pub is_leader: bool,
-    pub commit: u64,
-    pub applied: u64,
-    pub voters: Vec<u64>,
-    pub elected_at: Option<SystemTime>,
-    pub leader_changes: u64,
-    pub removed: bool,
-}
-
-enum Request {
-    Propose(Command, oneshot::Sender<Result<(), ProposeError>>),
-    AddMember(Member, oneshot::Sender<Result<(), ProposeError>>),
-    RemoveMember(u64, oneshot::Sender<Result<(), ProposeError>>),
-}
-
-/// The handle the API and the other roles hold.
-#[derive(Clone)]
-pub struct RaftHandle {
-    requests: mpsc::Sender<Request>,
-    status: watch::Receiver<RaftStatus>,
-}
-
-impl RaftHandle {
-    /// Proposes a command and returns once it is committed and applied here.
-    pub async fn propose(&self, command: Command) -> Result<(), ProposeError> {
-        self.call(|tx| Request::Propose(command, tx)).await
-    }
-
-    pub async fn add_member(&self, member: Member) -> Result<(), ProposeError> {
-        self.call(|tx| Request::AddMember(member, tx)).await
-    }
-
-    pub async fn remove_member(&self, id: u64) -> Result<(), ProposeError> {
-        self.call(|tx| Request::RemoveMember(id, tx)).await
-    }
-
-    async fn call(
-        &self,
-        make: impl FnOnce(oneshot::Sender<Result<(), ProposeError>>) -> Request,
-    ) -> Result<(), ProposeError> {
-        let (tx, rx) = oneshot::channel();
-        self.requests
-            .send(make(tx))
-            .await
-            .map_err(|_| ProposeError::Stopped)?;
-        rx.await.map_err(|_| ProposeError::Stopped)?
-    }
-
-    pub fn status(&self) -> RaftStatus {
-        self.status.borrow().clone()
-    }
-
-    pub fn watch(&self) -> watch::Receiver<RaftStatus> {
-        self.status.clone()
-    }
-}
 
 struct Pending {
     reply: oneshot::Sender<Result<(), ProposeError>>,
