@@ -38,4 +38,11 @@ cargo build --release --all-targets --locked 2>&1 | tail -n 3
 log "running the tests"
 # Integration tests start real meso processes; they pick their own loopback
 # addresses, so test binaries run in parallel safely.
-cargo test --release --locked 2>&1
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+status=0
+cargo test --release --locked --no-fail-fast 2>&1 | tee "$out" || status=$?
+# One closing line for the whole suite, summed over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
+     END { printf "\ntests: %d passed, %d failed\n", p, f }' "$out"
+exit "$status"

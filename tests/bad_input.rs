@@ -153,33 +153,32 @@ fn up_port_in_use() {
     assert!(err.contains(&addr) && err.contains("HTTP"), "{err}");
 }
 
+/// `meso master` and `meso up` on `data` both refuse it, naming it and `why`.
+fn both_refuse(data: &Path, why: &str) {
+    let http = format!("{}:0", loopback_ip());
+    let path = s(data);
+    let master = [
+        "master",
+        "--http",
+        &http,
+        "--raft",
+        &http,
+        "--data-dir",
+        &path,
+    ];
+    let up = ["up", "--http", &http, "--data-dir", &path];
+    for args in [&master[..], &up[..]] {
+        let err = refused(args, &[data]);
+        assert!(err.contains(why) && err.contains(&path), "{err}");
+    }
+}
+
 #[test]
 fn data_dir_is_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("afile");
     std::fs::write(&file, b"some bytes").unwrap();
-    let http = format!("{}:0", loopback_ip());
-    let err = refused(
-        &[
-            "master",
-            "--http",
-            &http,
-            "--raft",
-            &http,
-            "--data-dir",
-            &s(&file),
-        ],
-        &[&file],
-    );
-    assert!(
-        err.contains("is not a directory") && err.contains(&s(&file)),
-        "{err}"
-    );
-    let err = refused(&["up", "--http", &http, "--data-dir", &s(&file)], &[&file]);
-    assert!(
-        err.contains("is not a directory") && err.contains(&s(&file)),
-        "{err}"
-    );
+    both_refuse(&file, "is not a directory");
 }
 
 #[test]
@@ -189,28 +188,7 @@ fn foreign_data_dir() {
     std::fs::create_dir(&data).unwrap();
     std::fs::write(data.join("notes.txt"), b"precious").unwrap();
     std::fs::create_dir(data.join("photos")).unwrap();
-    let http = format!("{}:0", loopback_ip());
-    let err = refused(
-        &[
-            "master",
-            "--http",
-            &http,
-            "--raft",
-            &http,
-            "--data-dir",
-            &s(&data),
-        ],
-        &[&data],
-    );
-    assert!(
-        err.contains("is not a meso data dir") && err.contains(&s(&data)),
-        "{err}"
-    );
-    let err = refused(&["up", "--http", &http, "--data-dir", &s(&data)], &[&data]);
-    assert!(
-        err.contains("is not a meso data dir") && err.contains(&s(&data)),
-        "{err}"
-    );
+    both_refuse(&data, "is not a meso data dir");
 }
 
 #[test]

@@ -102,6 +102,22 @@ impl Finished {
 }
 
 /// Runs `meso ARGS` to its end (at most `timeout`), capturing its output.
+/// Waits up to `timeout` for `child` to exit; kills it and returns None if not.
+fn wait_or_kill(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 pub fn run(args: &[&str], timeout: Duration) -> Finished {
     let mut child = Command::new(BIN)
         .args(args)
@@ -124,20 +140,11 @@ pub fn run(args: &[&str], timeout: Duration) -> Finished {
         let _ = err.read_to_string(&mut s);
         s
     });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "`meso {}` did not finish within {timeout:?}",
-                args.join(" ")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let Some(status) = wait_or_kill(&mut child, timeout) else {
+        panic!(
+            "`meso {}` did not finish within {timeout:?}",
+            args.join(" ")
+        );
     };
     Finished {
         status,
@@ -241,21 +248,13 @@ impl Proc {
     pub fn terminate(&mut self, timeout: Duration) -> ExitStatus {
         self.signal(libc::SIGTERM);
         let mut child = self.child.take().expect("process running");
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = child.try_wait().expect("wait") {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "{} did not stop within {timeout:?} of SIGTERM; its log:\n{}",
-                    self.name,
-                    self.log_text()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        match wait_or_kill(&mut child, timeout) {
+            Some(status) => status,
+            None => panic!(
+                "{} did not stop within {timeout:?} of SIGTERM; its log:\n{}",
+                self.name,
+                self.log_text()
+            ),
         }
     }
 
