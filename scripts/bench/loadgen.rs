@@ -611,6 +611,7 @@ async fn ready_meso(
     args: &str,
 ) -> anyhow::Result<Value> {
     let (mut line_ms, mut health_ms, mut write_ms) = (Vec::new(), Vec::new(), Vec::new());
+    let mut rss_mb = Vec::new();
     for run in 0..runs {
         let dir = format!("{data_dir}/up-{run}");
         let mut cmd = tokio::process::Command::new(bin);
@@ -650,6 +651,11 @@ async fn ready_meso(
         line_ms.push((t_line - t0).as_secs_f64() * 1000.0);
         health_ms.push((t_health - t0).as_secs_f64() * 1000.0);
         write_ms.push((t_write - t0).as_secs_f64() * 1000.0);
+        // Idle memory: resident set after a second with nothing to do.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if let Some(kb) = child.id().and_then(resident_kb) {
+            rss_mb.push(kb as f64 / 1024.0);
+        }
         stop(&mut child).await;
     }
     let all = json!({ "line_ms": line_ms.clone(), "health_ms": health_ms.clone(), "write_ms": write_ms.clone() });
@@ -661,8 +667,16 @@ async fn ready_meso(
         "line_ms": round3(median(&mut line_ms)),
         "health_ms": round3(median(&mut health_ms)),
         "write_ms": round3(median(&mut write_ms)),
+        "rss_mb": round3(median(&mut rss_mb)),
         "all": all,
     }))
+}
+
+/// VmRSS of a process, from /proc (Linux).
+fn resident_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 async fn ready_etcd(

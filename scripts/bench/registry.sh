@@ -168,11 +168,13 @@ if [[ $STEPS == *" ready "* ]]; then
     record MESO_UP_LINE_MS "$(json_num "$line" line_ms)"
     record MESO_UP_HEALTH_MS "$(json_num "$line" health_ms)"
     record MESO_UP_WRITE_MS "$(json_num "$line" write_ms)"
+    record MESO_UP_RSS_MB "$(json_num "$line" rss_mb)"
     log "meso up --masters 3: time to ready, $READY_RUNS runs"
     line=$("$LOADGEN" ready-meso --bin "$MESO" --data-dir "$WORK/up3" --runs "$READY_RUNS" --args="--masters 3")
     echo "$line" >>"$RESULTS"
     record MESO_UP3_LINE_MS "$(json_num "$line" line_ms)"
     record MESO_UP3_WRITE_MS "$(json_num "$line" write_ms)"
+    record MESO_UP3_RSS_MB "$(json_num "$line" rss_mb)"
     log "etcd (one member): time to first write, $READY_RUNS runs"
     line=$("$LOADGEN" ready-etcd --bin "$ETCD" --data-dir "$WORK/etcd-solo" --runs "$READY_RUNS" --port "$ETCD_SOLO_PORT")
     echo "$line" >>"$RESULTS"

@@ -128,6 +128,7 @@ $(failover_row STOP "leader failover, hung leader \`SIGSTOP\` (median of $BENCH_
 | \`meso up\` to ready: export line printed (median of $BENCH_READY_RUNS) | $(fmt_ms "$MESO_UP_LINE_MS") | | | ≤ 300 ms: $(verdict "$MESO_UP_LINE_MS" "<=" 300) |
 | \`meso up\` to its first committed write | $(fmt_ms "$MESO_UP_WRITE_MS") | $(fmt_ms "$ETCD_UP_WRITE_MS") | $(ratio "$MESO_UP_WRITE_MS" "$ETCD_UP_WRITE_MS") | |
 | \`meso up --masters 3\` to ready / first write | $(fmt_ms "$MESO_UP3_LINE_MS") / $(fmt_ms "$MESO_UP3_WRITE_MS") | | | |
+| idle RSS of \`meso up\` (roles built so far: master), 1 / 3 masters | $MESO_UP_RSS_MB MB / $MESO_UP3_RSS_MB MB | | | ≤ 40 MB: $(verdict "$MESO_UP_RSS_MB" "<=" 40) |
 
 Errors during the write runs: $errors. Latency figures come from the run with the
 median writes/s. Every run's writes/s, in order:
