@@ -33,6 +33,7 @@ fmt_int() { awk -v x="$1" 'BEGIN { if (x == "") { print "n/a"; exit } s = sprint
 fmt_ms() { awk -v x="$1" 'BEGIN { if (x == "" || x == "nan") print "n/a";
     else if (x < 10) printf "%.2f ms\n", x; else if (x < 100) printf "%.1f ms\n", x;
     else if (x < 1000) printf "%.0f ms\n", x; else printf "%.2f s\n", x / 1000 }'; }
+fmt_mb() { awk -v x="$1" 'BEGIN { if (x == "" || x == "nan") print "n/a"; else printf "%.1f MB\n", x }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b + 0 == 0) print "n/a"; else printf "%.2f×\n", a / b }'; }
 # verdict VALUE OP LIMIT -> "met" / "not met"
 verdict() { awk -v x="$1" -v op="$2" -v l="$3" 'BEGIN { if (x == "" || x == "n/a") { print "n/a"; exit }
@@ -128,7 +129,7 @@ $(failover_row STOP "leader failover, hung leader \`SIGSTOP\` (median of $BENCH_
 | \`meso up\` to ready: export line printed (median of $BENCH_READY_RUNS) | $(fmt_ms "$MESO_UP_LINE_MS") | | | ≤ 300 ms: $(verdict "$MESO_UP_LINE_MS" "<=" 300) |
 | \`meso up\` to its first committed write | $(fmt_ms "$MESO_UP_WRITE_MS") | $(fmt_ms "$ETCD_UP_WRITE_MS") | $(ratio "$MESO_UP_WRITE_MS" "$ETCD_UP_WRITE_MS") | |
 | \`meso up --masters 3\` to ready / first write | $(fmt_ms "$MESO_UP3_LINE_MS") / $(fmt_ms "$MESO_UP3_WRITE_MS") | | | |
-| idle RSS of \`meso up\` (roles built so far: master), 1 / 3 masters | $MESO_UP_RSS_MB MB / $MESO_UP3_RSS_MB MB | | | ≤ 40 MB: $(verdict "$MESO_UP_RSS_MB" "<=" 40) |
+| idle RSS of \`meso up\` (roles built so far: master), 1 / 3 masters | $(fmt_mb "$MESO_UP_RSS_MB") / $(fmt_mb "$MESO_UP3_RSS_MB") | | | ≤ 40 MB: $(verdict "$MESO_UP_RSS_MB" "<=" 40) |
 
 Errors during the write runs: $errors. Latency figures come from the run with the
 median writes/s. Every run's writes/s, in order:
