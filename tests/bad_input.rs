@@ -68,8 +68,7 @@ async fn make_store(dir: &Path, peers: Option<&str>) -> (Vec<String>, PathBuf) {
     }
     let mut m = spawn_master("store maker", &args, &dir.join("maker.log"));
     if peers.is_none() {
-        let status = write_retry(&client(), std::slice::from_ref(&m.http), &[("kept", 5.0)]).await;
-        let _ = status;
+        write_retry(&client(), std::slice::from_ref(&m.http), &[("kept", 5.0)]).await;
     }
     assert!(m.terminate(Duration::from_secs(15)).success());
     (args, data)
@@ -86,28 +85,32 @@ async fn still_works(dir: &Path, args: &[String]) {
     );
 }
 
-#[test]
-fn http_port_in_use() {
+/// `meso master` with its HTTP or its Raft port taken: refused, naming the
+/// address and which port it was, and no data dir created.
+fn port_in_use(which: &str) {
     let dir = tempfile::tempdir().unwrap();
     let ip = loopback_ip();
     let taken = TcpListener::bind(format!("{ip}:0")).unwrap();
-    let addr = taken.local_addr().unwrap().to_string();
+    let busy = taken.local_addr().unwrap().to_string();
+    let free = format!("{ip}:0");
+    let (http, raft) = if which == "HTTP" {
+        (&busy, &free)
+    } else {
+        (&free, &busy)
+    };
     let data = dir.path().join("data");
-    let raft = format!("{ip}:0");
-    let err = refused(
-        &[
-            "master",
-            "--http",
-            &addr,
-            "--raft",
-            &raft,
-            "--data-dir",
-            &s(&data),
-        ],
-        &[&data],
-    );
+    let args = [
+        "master",
+        "--http",
+        http,
+        "--raft",
+        raft,
+        "--data-dir",
+        &s(&data),
+    ];
+    let err = refused(&args, &[&data]);
     assert!(
-        err.contains(&format!("cannot listen on {addr} for HTTP")),
+        err.contains(&format!("cannot listen on {busy} for {which}")),
         "{err}"
     );
     assert!(
@@ -117,29 +120,13 @@ fn http_port_in_use() {
 }
 
 #[test]
+fn http_port_in_use() {
+    port_in_use("HTTP");
+}
+
+#[test]
 fn raft_port_in_use() {
-    let dir = tempfile::tempdir().unwrap();
-    let ip = loopback_ip();
-    let taken = TcpListener::bind(format!("{ip}:0")).unwrap();
-    let addr = taken.local_addr().unwrap().to_string();
-    let data = dir.path().join("data");
-    let http = format!("{ip}:0");
-    let err = refused(
-        &[
-            "master",
-            "--http",
-            &http,
-            "--raft",
-            &addr,
-            "--data-dir",
-            &s(&data),
-        ],
-        &[&data],
-    );
-    assert!(
-        err.contains(&format!("cannot listen on {addr} for Raft")),
-        "{err}"
-    );
+    port_in_use("Raft");
 }
 
 #[test]

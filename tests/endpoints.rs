@@ -121,42 +121,32 @@ async fn leader_awareness_and_mesos_shapes() {
     assert!(ftext.contains("meso_raft_applied_index"), "{ftext}");
 
     // The operator API's reads.
+    let call = |kind: &'static str| {
+        let (cl, fh) = (cl.clone(), fh.clone());
+        async move {
+            let r = cl
+                .post(url(&fh, "/api/v1"))
+                .json(&json!({"type": kind}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{kind}");
+            r.json::<Value>().await.unwrap()
+        }
+    };
     for (kind, key) in [
         ("GET_HEALTH", "get_health"),
         ("GET_VERSION", "get_version"),
         ("GET_MASTER", "get_master"),
         ("GET_WEIGHTS", "get_weights"),
     ] {
-        let r = cl
-            .post(url(&fh, "/api/v1"))
-            .json(&json!({"type": kind}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{kind}");
-        let v: Value = r.json().await.unwrap();
+        let v = call(kind).await;
         assert_eq!(v["type"], kind, "{v}");
         assert!(v.get(key).is_some(), "{kind} answers {key}: {v}");
     }
-    let v: Value = cl
-        .post(url(&fh, "/api/v1"))
-        .json(&json!({"type": "GET_HEALTH"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = call("GET_HEALTH").await;
     assert_eq!(v["get_health"]["healthy"], true);
-    let v: Value = cl
-        .post(url(&fh, "/api/v1"))
-        .json(&json!({"type": "GET_MASTER"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = call("GET_MASTER").await;
     assert!(
         v["get_master"]["elected_time"].is_object(),
         "GET_MASTER is answered by the leader (calls are forwarded): {v}"
