@@ -518,3 +518,46 @@ fn bad_peers_syntax() {
     );
     assert!(err.contains("peers") && err.contains('4'), "{err}");
 }
+
+#[test]
+fn up_with_another_master_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let ip = loopback_ip();
+    let data = dir.path().join("cluster");
+    let http = format!("{ip}:0");
+    let three = [
+        "up",
+        "--preset",
+        "ci",
+        "--masters",
+        "3",
+        "--http",
+        &http,
+        "--data-dir",
+        &s(&data),
+    ];
+    let args: Vec<String> = three.iter().map(|a| a.to_string()).collect();
+    let mut up = Proc::spawn(
+        "meso up --masters 3",
+        &args,
+        &dir.path().join("up.log"),
+        "MARATHON_URL",
+    );
+    assert!(up.terminate(Duration::from_secs(15)).success());
+    let err = refused(
+        &[
+            "up",
+            "--preset",
+            "ci",
+            "--http",
+            &http,
+            "--data-dir",
+            &s(&data),
+        ],
+        &[&data],
+    );
+    assert!(
+        err.contains("holds a cluster of 3 masters") && err.contains("--masters 3"),
+        "{err}"
+    );
+}

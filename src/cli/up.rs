@@ -92,6 +92,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 
     steps.begin("checking the data dir");
     check_root(&settings.data_dir)?;
+    check_masters(&settings.data_dir, masters)?;
     steps.done(&format!("data dir {}", settings.data_dir.display()));
 
     // Ports first: a clash is reported before anything is created on disk.
@@ -182,6 +183,23 @@ fn nth_http(base: &str, n: usize) -> anyhow::Result<String> {
 fn raft_host(http: &str) -> String {
     let host = http.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");
     format!("{host}:0")
+}
+
+/// A data dir made by `meso up --masters N` restarts only as N masters; say so
+/// in `meso up`'s own words rather than as a disagreeing `--peers`.
+fn check_masters(root: &Path, masters: usize) -> anyhow::Result<()> {
+    let Some(info) = crate::master::raft::storage::inspect(&root.join("master-1"))? else {
+        return Ok(());
+    };
+    let stored = info.voters.len();
+    if stored != 0 && stored != masters {
+        bail!(
+            "data dir {} holds a cluster of {stored} master{}; run `meso up --masters {stored}` or use another --data-dir",
+            root.display(),
+            if stored == 1 { "" } else { "s" }
+        );
+    }
+    Ok(())
 }
 
 /// `meso up`'s data dir holds one `master-N` directory per master, nothing

@@ -205,6 +205,12 @@ impl Driver {
         for (_, p) in self.pending.drain() {
             let _ = p.reply.send(Err(ProposeError::Stopped));
         }
+        // A stopped driver leads nothing and sees no leader: health turns 503
+        // and writes are refused, rather than answered from a frozen status.
+        self.status.send_modify(|s| {
+            s.leader = None;
+            s.is_leader = false;
+        });
     }
 
     fn step(&mut self, msg: Message) {
