@@ -18,9 +18,16 @@
 //! | `masters` | `--masters` | `MESO_MASTERS` | 1 (`meso up` only) |
 //! | `id` | `--id` | `MESO_ID` | 1, or the store's, or the leader's choice on `--join` |
 //! | `peers` | `--peers` | `MESO_PEERS` | `ID=HOST:PORT,...` Raft addresses; none: this master alone |
-//! | `raft_addr` | `--raft` | `MESO_RAFT` | this id's entry in `peers`, else the HTTP host on port 5051 (0 if HTTP's port is 0) |
+//! | `raft_addr` | `--raft` | `MESO_RAFT` | this id's entry in `peers`, else the HTTP host on port 5052 (0 if HTTP's port is 0) |
 //! | `join` | `--join` | `MESO_JOIN` | HTTP address of a running member to join |
 //! | `roles` | `--roles` | `MESO_ROLES` | `master` |
+//! | `agents` | `--agents` | `MESO_AGENTS` | 1 (`meso up` only: in-process agents) |
+//! | `master` | `--master` | `MESOS_MASTER` | `127.0.0.1:5050` (agents: masters to subscribe to, comma-separated) |
+//! | `work_dir` | `--work-dir` | `MESO_WORK_DIR` | `./.meso-agent` (agents: sandboxes and the agent's identity) |
+//! | `resources` | `--resources` | `MESO_RESOURCES` | detected; Mesos syntax `cpus:4;mem:2048;disk:10000;ports:[31000-32000]` |
+//! | `attributes` | `--attributes` | `MESO_ATTRIBUTES` | none; `rack:r1;zone:a` |
+//! | `agent_heartbeat_ms` | | | 5000 (how often master and agent say they are alive) |
+//! | `agent_timeout_ms` | | | 45000 (silence after which the master marks an agent unreachable) |
 //! | `raft.tick_ms` | | | 10 |
 //! | `raft.election_ticks` | | | 20 (elections after 20–40 ticks of silence: 200–400 ms) |
 //! | `raft.heartbeat_ticks` | | | 5 |
@@ -34,7 +41,9 @@ use anyhow::{Context, anyhow, bail};
 use clap::Args;
 use serde::Deserialize;
 
+use crate::master::AgentTimers;
 use crate::master::raft::RaftOptions;
+use crate::model::{Resources, parse_attributes};
 
 const BUILTIN_PRESETS: &[(&str, &str)] = &[
     ("local", include_str!("../presets/local.yaml")),
@@ -68,6 +77,23 @@ pub struct NodeFlags {
     pub log: Option<String>,
 }
 
+/// Flags of an agent (`meso agent`, `meso node`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct AgentFlags {
+    /// Masters to subscribe to (HTTP addresses, comma-separated; any member works)
+    #[arg(long, env = "MESOS_MASTER", value_name = "ADDR[,ADDR...]")]
+    pub master: Option<String>,
+    /// Where the agent keeps sandboxes and its identity
+    #[arg(long, env = "MESO_WORK_DIR", value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Resources to advertise, in Mesos syntax (overrides what is detected)
+    #[arg(long, env = "MESO_RESOURCES")]
+    pub resources: Option<String>,
+    /// Attributes, e.g. "rack:r1;zone:a"
+    #[arg(long, env = "MESO_ATTRIBUTES")]
+    pub attributes: Option<String>,
+}
+
 /// Flags of a master (`meso master`, `meso node`).
 #[derive(Debug, Clone, Default, Args)]
 pub struct MasterFlags {
@@ -99,6 +125,13 @@ struct FileConfig {
     raft_addr: Option<String>,
     join: Option<String>,
     roles: Option<String>,
+    agents: Option<usize>,
+    master: Option<String>,
+    work_dir: Option<PathBuf>,
+    resources: Option<String>,
+    attributes: Option<String>,
+    agent_heartbeat_ms: Option<u64>,
+    agent_timeout_ms: Option<u64>,
     #[serde(default)]
     raft: RaftFile,
 }
@@ -116,6 +149,17 @@ struct RaftFile {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Master,
+    Agent,
+}
+
+/// What an agent needs beyond the node's settings.
+#[derive(Debug, Clone)]
+pub struct AgentSettings {
+    pub masters: Vec<String>,
+    pub work_dir: PathBuf,
+    /// Mesos-syntax override of the detected resources, checked at resolve.
+    pub resources: Option<String>,
+    pub attributes: BTreeMap<String, String>,
 }
 
 /// A node's configuration after every layer is applied.
@@ -135,12 +179,17 @@ pub struct Settings {
     pub raft: RaftOptions,
     /// Set by `meso up` for its first master; see `MasterOptions::campaign_now`.
     pub campaign_now: bool,
+    pub agents: usize,
+    pub agent: AgentSettings,
+    pub agent_timers: AgentTimers,
 }
 
 /// What a command adds to the shared flags.
 #[derive(Debug, Default)]
 pub struct Extra {
     pub master: MasterFlags,
+    pub agent: AgentFlags,
+    pub agents: Option<usize>,
     pub masters: Option<usize>,
     pub roles: Option<String>,
     pub default_log: &'static str,
@@ -199,7 +248,50 @@ impl Settings {
                 "raft.election_ticks must be greater than raft.heartbeat_ticks, which must be at least 1"
             );
         }
+        let a = &extra.agent;
+        let masters_text = a
+            .master
+            .clone()
+            .or(file.master)
+            .unwrap_or_else(|| "127.0.0.1:5050".into());
+        let agent_masters: Vec<String> = masters_text
+            .split(',')
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(String::from)
+            .collect();
+        if agent_masters.is_empty() {
+            bail!("master: name at least one master address");
+        }
+        let resources = a.resources.clone().or(file.resources);
+        if let Some(text) = &resources {
+            Resources::default()
+                .override_with(text)
+                .map_err(|e| anyhow!(e))?;
+        }
+        let attributes =
+            parse_attributes(&a.attributes.clone().or(file.attributes).unwrap_or_default())
+                .map_err(|e| anyhow!(e))?;
+        let agent_timers = AgentTimers {
+            heartbeat: Duration::from_millis(file.agent_heartbeat_ms.unwrap_or(5_000).max(10)),
+            timeout: Duration::from_millis(file.agent_timeout_ms.unwrap_or(45_000).max(10)),
+        };
+        if agent_timers.timeout <= agent_timers.heartbeat {
+            bail!("agent_timeout_ms must be longer than agent_heartbeat_ms");
+        }
         Ok(Self {
+            agents: extra.agents.or(file.agents).unwrap_or(1),
+            agent: AgentSettings {
+                masters: agent_masters,
+                work_dir: a
+                    .work_dir
+                    .clone()
+                    .or(file.work_dir)
+                    .unwrap_or_else(|| PathBuf::from("./.meso-agent")),
+                resources,
+                attributes,
+            },
+            agent_timers,
             cluster: flags
                 .cluster
                 .clone()
@@ -233,26 +325,64 @@ impl Settings {
     }
 }
 
+/// Lays `over` on `base`, key by key. The destructuring is exhaustive, so a key
+/// added to the schema cannot be forgotten here (it would not compile).
 fn layer(base: &mut FileConfig, over: FileConfig) {
+    let FileConfig {
+        cluster,
+        data_dir,
+        http,
+        hostname,
+        log,
+        masters,
+        id,
+        peers,
+        raft_addr,
+        join,
+        roles,
+        agents,
+        master,
+        work_dir,
+        resources,
+        attributes,
+        agent_heartbeat_ms,
+        agent_timeout_ms,
+        raft:
+            RaftFile {
+                tick_ms,
+                election_ticks,
+                heartbeat_ticks,
+                snapshot_every,
+            },
+    } = over;
     macro_rules! take {
-        ($($f:ident),*) => { $( if over.$f.is_some() { base.$f = over.$f; } )* };
+        ($($f:ident),*) => { $( if $f.is_some() { base.$f = $f; } )* };
     }
     take!(
-        cluster, data_dir, http, hostname, log, masters, id, peers, raft_addr, join, roles
+        cluster,
+        data_dir,
+        http,
+        hostname,
+        log,
+        masters,
+        id,
+        peers,
+        raft_addr,
+        join,
+        roles,
+        agents,
+        master,
+        work_dir,
+        resources,
+        attributes,
+        agent_heartbeat_ms,
+        agent_timeout_ms
     );
-    let (b, o) = (&mut base.raft, over.raft);
-    if o.tick_ms.is_some() {
-        b.tick_ms = o.tick_ms;
+    let raft = &mut base.raft;
+    macro_rules! take_raft {
+        ($($f:ident),*) => { $( if $f.is_some() { raft.$f = $f; } )* };
     }
-    if o.election_ticks.is_some() {
-        b.election_ticks = o.election_ticks;
-    }
-    if o.heartbeat_ticks.is_some() {
-        b.heartbeat_ticks = o.heartbeat_ticks;
-    }
-    if o.snapshot_every.is_some() {
-        b.snapshot_every = o.snapshot_every;
-    }
+    take_raft!(tick_ms, election_ticks, heartbeat_ticks, snapshot_every);
 }
 
 fn preset_text(preset: &str) -> anyhow::Result<(String, String)> {
@@ -288,7 +418,7 @@ fn parse_file(text: &str, origin: &str) -> anyhow::Result<FileConfig> {
     })
 }
 
-/// `1=10.0.0.1:5051,2=10.0.0.2:5051` into ids and addresses.
+/// `1=10.0.0.1:5052,2=10.0.0.2:5052` into ids and addresses.
 pub fn parse_peers(text: &str) -> anyhow::Result<BTreeMap<u64, String>> {
     let mut peers = BTreeMap::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -318,8 +448,9 @@ fn parse_roles(text: &str) -> anyhow::Result<Vec<Role>> {
     for r in text.split(',').map(str::trim).filter(|r| !r.is_empty()) {
         match r {
             "master" => roles.push(Role::Master),
-            "agent" | "scheduler" | "dns" => {
-                bail!("roles: '{r}' is not part of this build yet; available: master")
+            "agent" => roles.push(Role::Agent),
+            "scheduler" | "dns" => {
+                bail!("roles: '{r}' is not part of this build yet; available: master, agent")
             }
             other => bail!("roles: unknown role '{other}'; known: master, agent, scheduler, dns"),
         }
@@ -334,8 +465,8 @@ fn parse_roles(text: &str) -> anyhow::Result<Vec<Role>> {
 fn default_raft_addr(http: &str) -> String {
     match http.rsplit_once(':') {
         Some((host, "0")) => format!("{host}:0"),
-        Some((host, _)) => format!("{host}:5051"),
-        None => "127.0.0.1:5051".into(),
+        Some((host, _)) => format!("{host}:5052"),
+        None => "127.0.0.1:5052".into(),
     }
 }
 
@@ -388,7 +519,24 @@ mod tests {
         assert_eq!(s.http, "127.0.0.1:7001");
         assert_eq!(s.cluster, "fromfile");
         assert_eq!(s.raft.tick, Duration::from_millis(7));
-        assert_eq!(s.raft_addr, "127.0.0.1:5051");
+        assert_eq!(s.raft_addr, "127.0.0.1:5052");
+    }
+
+    #[test]
+    fn every_key_of_a_preset_reaches_the_settings() {
+        let s = Settings::resolve(
+            &NodeFlags {
+                preset: Some("ci".into()),
+                ..Default::default()
+            },
+            Extra::default(),
+        )
+        .unwrap();
+        assert_eq!(s.agent_timers.timeout, Duration::from_millis(2000));
+        assert_eq!(s.agent_timers.heartbeat, Duration::from_millis(500));
+        assert_eq!(s.agents, 2);
+        assert_eq!(s.cluster, "meso-ci");
+        assert_eq!(s.raft.election_ticks, 20);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! integration tests and later roles share one vocabulary. See the README's
 //! architecture section for how the rooms fit together.
 
+pub mod agent;
 pub mod api;
 pub mod cli;
 pub mod config;

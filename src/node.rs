@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::agent::Agent;
 use crate::config::{Role, Settings};
 use crate::master::{Master, MasterOptions};
 
@@ -29,6 +30,7 @@ pub struct Bound {
 pub struct Node {
     pub http_addr: SocketAddr,
     pub master: Option<Arc<Master>>,
+    pub agent: Option<Agent>,
     shutdown: CancellationToken,
     server: JoinHandle<()>,
 }
@@ -88,6 +90,7 @@ impl Bound {
                     advertise_raft: advertise(raft_addr, &s.hostname),
                     advertise_http: advertise(self.http_addr, &s.hostname),
                     campaign_now: s.campaign_now,
+                    agent_timers: s.agent_timers,
                 };
                 match Master::start(opts, raft_listener, shutdown.clone()).await {
                     Ok(m) => Some(m),
@@ -98,6 +101,18 @@ impl Bound {
                 }
             }
             None => None,
+        };
+        let agent = if s.roles.contains(&Role::Agent) {
+            let addr = advertise(self.http_addr, &s.hostname);
+            match Agent::start(&s.agent, &s.hostname, &addr, shutdown.clone()) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    shutdown.cancel();
+                    return Err(e);
+                }
+            }
+        } else {
+            None
         };
         let router = crate::api::router(master.clone());
         let stop = shutdown.clone();
@@ -113,6 +128,7 @@ impl Bound {
         Ok(Node {
             http_addr: self.http_addr,
             master,
+            agent,
             shutdown,
             server,
         })

@@ -10,6 +10,7 @@
 pub mod error;
 pub mod forward;
 pub mod metrics;
+pub mod recordio;
 
 use std::sync::Arc;
 

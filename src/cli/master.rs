@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use crate::config::{Extra, MasterFlags, NodeFlags, Settings};
+use crate::config::{AgentFlags, Extra, MasterFlags, NodeFlags, Settings};
 use crate::node;
 
 #[derive(Args)]
@@ -22,6 +22,8 @@ pub struct NodeArgs {
     node: NodeFlags,
     #[command(flatten)]
     master: MasterFlags,
+    #[command(flatten)]
+    agent: AgentFlags,
 }
 
 pub async fn run_master(args: MasterArgs) -> anyhow::Result<()> {
@@ -42,6 +44,7 @@ pub async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         &args.node,
         Extra {
             master: args.master,
+            agent: args.agent,
             roles: args.roles,
             default_log: "info",
             ..Default::default()
@@ -50,7 +53,8 @@ pub async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     serve(settings).await
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
+/// Runs a node until Ctrl-C or SIGTERM; prints its addresses once started.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     super::init_logging(&settings.log);
     let interrupted = super::interrupted();
     let bound = node::bind(settings).await?;
@@ -61,6 +65,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         println!("export MESO_RAFT={}", m.advertise_raft);
         println!("export MESO_ID={}", m.id);
         tracing::info!(id = m.id, http = %m.advertise_http, raft = %m.advertise_raft, "master started");
+    }
+    if let Some(a) = &node.agent {
+        println!("export MESO_AGENT_HTTP={}", node.advertised_http());
+        tracing::info!(resources = %a.resources, "agent started");
     }
     interrupted.await;
     tracing::info!("shutting down");

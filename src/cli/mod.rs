@@ -1,6 +1,7 @@
 //! The command line: one file per command family. Errors end here as one line
 //! on stderr (`error: what: why`) and exit code 1; usage errors exit 2 (clap).
 
+mod agent;
 mod master;
 mod members;
 mod up;
@@ -29,6 +30,8 @@ enum Command {
     Up(up::UpArgs),
     /// Run a master (with the scheduler and DNS roles once they exist)
     Master(master::MasterArgs),
+    /// Run an agent: register with the masters and (soon) run their tasks
+    Agent(agent::AgentArgs),
     /// Run the roles named by --roles (master, agent, scheduler, dns)
     Node(master::NodeArgs),
     /// List the masters of a cluster, or remove a dead one
@@ -55,6 +58,7 @@ pub fn run() -> ExitCode {
             Command::Up(args) => up::run(args).await,
             Command::Master(args) => master::run_master(args).await,
             Command::Node(args) => master::run_node(args).await,
+            Command::Agent(args) => agent::run(args).await,
             Command::Members(cmd) => members::run(cmd).await,
             Command::Version(args) => version::run(args),
         }

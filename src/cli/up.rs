@@ -1,6 +1,8 @@
 //! `meso up`: a whole local cluster in this process.
 //!
-//! Master N keeps its state in `<data-dir>/master-N`; master 1 listens on
+//! Master N keeps its state in `<data-dir>/master-N`, agent N its work in
+//! `<data-dir>/agent-N` (each agent on a free HTTP port, subscribed to every
+//! master; ready means every agent has its id). Master 1 listens on
 //! `--http`, master N on the next ports up (or a free port when `--http` asks for
 //! port 0); Raft ports are always picked free, since only this process uses them.
 //! The steps show on a progress display (a terminal only); the endpoints go to
@@ -16,7 +18,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::config::{Extra, MasterFlags, NodeFlags, Settings};
+use crate::config::{Extra, MasterFlags, NodeFlags, Role, Settings};
 use crate::node::{self, Node};
 
 #[derive(Args)]
@@ -24,6 +26,9 @@ pub struct UpArgs {
     /// How many masters (Raft members) to run
     #[arg(long, env = "MESO_MASTERS")]
     masters: Option<usize>,
+    /// How many agents to run in this process
+    #[arg(long, env = "MESO_AGENTS")]
+    agents: Option<usize>,
     #[command(flatten)]
     node: NodeFlags,
 }
@@ -80,6 +85,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         Extra {
             master: MasterFlags::default(),
             masters: args.masters,
+            agents: args.agents,
             default_log: "warn",
             default_preset: Some("local"),
             ..Default::default()
@@ -103,7 +109,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         s.id = Some(n as u64);
         s.data_dir = settings.data_dir.join(format!("master-{n}"));
         s.http = nth_http(&settings.http, n)?;
-        s.raft_addr = raft_host(&settings.http);
+        s.raft_addr = free_port_on(&settings.http);
         s.peers = BTreeMap::new();
         s.campaign_now = n == 1;
         bound.push(node::bind(s).await?);
@@ -139,6 +145,21 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     }
     let leader = first.status().leader.unwrap_or(0);
     steps.done(&format!("leader elected: master {leader}"));
+
+    steps.begin("registering agents");
+    let masters_http: Vec<String> = nodes.iter().map(Node::advertised_http).collect();
+    let agents = match start_agents(&settings, &masters_http).await {
+        Ok(a) => a,
+        Err(e) => {
+            stop_all(nodes).await;
+            return Err(e);
+        }
+    };
+    steps.done(&format!(
+        "{} agent{} registered",
+        agents.len(),
+        if agents.len() == 1 { "" } else { "s" }
+    ));
     steps.finish();
 
     let api = nodes[0].advertised_http();
@@ -146,16 +167,49 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     writeln!(out, "export MESOS_MASTER={api}")?;
     writeln!(out, "export MARATHON_URL=http://{api}")?;
     if nodes.len() > 1 {
-        let all: Vec<String> = nodes.iter().map(Node::advertised_http).collect();
-        writeln!(out, "# masters: {}", all.join(" "))?;
+        writeln!(out, "# masters: {}", masters_http.join(" "))?;
     }
     out.flush()?;
     drop(out);
 
     interrupted.await;
     eprintln!("stopping…");
+    stop_all(agents).await;
     stop_all(nodes).await;
     Ok(())
+}
+
+/// Agent N works in `<data-dir>/agent-N`, on a free HTTP port, subscribed to
+/// every master; returns once each has its id.
+async fn start_agents(settings: &Settings, masters: &[String]) -> anyhow::Result<Vec<Node>> {
+    let mut agents = Vec::new();
+    for n in 1..=settings.agents {
+        let mut s = settings.clone();
+        s.roles = vec![Role::Agent];
+        s.http = free_port_on(&settings.http);
+        s.agent.masters = masters.to_vec();
+        s.agent.work_dir = settings.data_dir.join(format!("agent-{n}"));
+        let started = match node::bind(s).await {
+            Ok(b) => b.start(None).await,
+            Err(e) => Err(e),
+        };
+        match started {
+            Ok(a) => agents.push(a),
+            Err(e) => {
+                stop_all(agents).await;
+                return Err(e);
+            }
+        }
+    }
+    for a in &agents {
+        if let Some(agent) = &a.agent
+            && let Err(e) = agent.registered(Duration::from_secs(15)).await
+        {
+            stop_all(agents).await;
+            return Err(e);
+        }
+    }
+    Ok(agents)
 }
 
 async fn stop_all(nodes: Vec<Node>) {
@@ -180,7 +234,7 @@ fn nth_http(base: &str, n: usize) -> anyhow::Result<String> {
     Ok(format!("{host}:{nth}"))
 }
 
-fn raft_host(http: &str) -> String {
+fn free_port_on(http: &str) -> String {
     let host = http.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");
     format!("{host}:0")
 }
@@ -202,7 +256,8 @@ fn check_masters(root: &Path, masters: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `meso up`'s data dir holds one `master-N` directory per master, nothing
+/// `meso up`'s data dir holds a `master-N` directory per master and an
+/// `agent-N` one per agent, nothing
 /// else. Checked without creating anything: the masters create their dirs once
 /// every port is bound.
 fn check_root(root: &Path) -> anyhow::Result<()> {
@@ -216,9 +271,10 @@ fn check_root(root: &Path) -> anyhow::Result<()> {
         fs::read_dir(root).with_context(|| format!("cannot read data dir {}", root.display()))?
     {
         let name = entry?.file_name().to_string_lossy().into_owned();
-        let ours = name
-            .strip_prefix("master-")
-            .is_some_and(|n| n.parse::<u64>().is_ok());
+        let ours = ["master-", "agent-"].iter().any(|prefix| {
+            name.strip_prefix(prefix)
+                .is_some_and(|n| n.parse::<u64>().is_ok())
+        });
         if !ours {
             bail!(
                 "data dir {} is not a meso data dir (it holds {name:?}); choose an empty or new directory",

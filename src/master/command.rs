@@ -6,9 +6,11 @@
 //! Entries are JSON: readable in a debugger, and tolerant of fields added later
 //! (`#[serde(default)]`) so a newer binary reads an older log.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Member, WeightInfo};
+use crate::model::{Member, Resources, WeightInfo};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
@@ -19,6 +21,19 @@ pub enum Command {
     AnnounceMember { member: Member },
     /// Mesos `UPDATE_WEIGHTS`: set the weight of each named role.
     UpdateWeights { weights: Vec<WeightInfo> },
+    /// An agent subscribed: admit it (a new id) or re-admit it (its key is known).
+    RegisterAgent {
+        key: String,
+        hostname: String,
+        addr: String,
+        resources: Resources,
+        #[serde(default)]
+        attributes: BTreeMap<String, String>,
+        /// Seconds since the epoch, chosen by the proposer (apply reads no clock).
+        time: f64,
+    },
+    /// The leader heard nothing from an agent for longer than its timeout.
+    MarkAgentUnreachable { id: String, time: f64 },
 }
 
 /// What travels in a log entry: the command and who proposed it, so the proposer

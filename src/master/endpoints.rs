@@ -18,9 +18,9 @@ use axum::routing::{delete, get, post, put};
 use serde_json::{Value, json};
 
 use super::command::Command;
-use super::{Master, members, operator};
+use super::{Master, agents, members, operator};
 use crate::api::error::{ApiError, propose_error};
-use crate::model::WeightInfo;
+use crate::model::{AgentState, WeightInfo};
 
 /// The Mesos API level whose shapes we serve (clients such as pymesos read it).
 pub const MESOS_API_VERSION: &str = "1.11.0";
@@ -38,6 +38,9 @@ pub fn read_router(master: Arc<Master>) -> Router {
         .route("/master/weights", get(weights))
         .route("/weights", get(weights))
         .route("/master/members", get(members::list))
+        .route("/api/v1/agent", post(agents::call))
+        .route("/master/slaves", get(agents::slaves))
+        .route("/slaves", get(agents::slaves))
         .route("/version", get(version))
         .route("/metrics/snapshot", get(metrics_snapshot))
         .route("/v2/leader", get(marathon_leader))
@@ -125,15 +128,15 @@ async fn state(State(master): State<Arc<Master>>) -> Json<Value> {
         "cluster": master.cluster_name,
         "cluster_id": registry.cluster_id,
         "capabilities": ["AGENT_UPDATE", "AGENT_DRAINING", "QUOTA_V2"],
-        "activated_slaves": 0,
+        "activated_slaves": registry.agents.values().filter(|a| a.state == AgentState::Active).count(),
         "deactivated_slaves": 0,
-        "unreachable_slaves": 0,
+        "unreachable_slaves": registry.agents.values().filter(|a| a.state == AgentState::Unreachable).count(),
         "flags": {
             "cluster": master.cluster_name,
             "hostname": master.hostname,
             "port": split_addr(&master.advertise_http).1.to_string(),
         },
-        "slaves": [],
+        "slaves": registry.agents.values().map(agents::agent_json).collect::<Vec<_>>(),
         "recovered_slaves": [],
         "frameworks": [],
         "completed_frameworks": [],

@@ -19,6 +19,7 @@
 //! is known, every member announces its addresses through the log, so any node
 //! can name (and forward to) the leader.
 
+mod agents;
 pub mod command;
 mod endpoints;
 mod join;
@@ -44,6 +45,7 @@ use raft::transport::{self, Transport};
 use raft::{Driver, DriverParts, RaftHandle, RaftOptions, RaftStatus};
 use registry::{Change, Registry};
 
+pub use agents::{AgentTimers, now_secs};
 pub use endpoints::{MESOS_API_VERSION, read_router, write_router};
 
 /// What a master needs to start; the node fills it from the configuration.
@@ -64,6 +66,7 @@ pub struct MasterOptions {
     pub advertise_http: String,
     /// Campaign at start (`meso up` asks it of its first master).
     pub campaign_now: bool,
+    pub agent_timers: AgentTimers,
 }
 
 pub struct Master {
@@ -79,6 +82,9 @@ pub struct Master {
     pub run_id: String,
     pub start_time: SystemTime,
     driver: std::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
+    pub agent_timers: AgentTimers,
+    liveness: agents::Liveness,
+    shutdown: CancellationToken,
 }
 
 impl Master {
@@ -185,7 +191,11 @@ impl Master {
             run_id: uuid::Uuid::new_v4().to_string(),
             start_time: SystemTime::now(),
             driver: std::sync::Mutex::new(Some(driver)),
+            agent_timers: opts.agent_timers,
+            liveness: agents::Liveness::default(),
+            shutdown: shutdown.clone(),
         });
+        tokio::spawn(agents::liveness_loop(master.clone(), shutdown.clone()));
         tokio::spawn(announce_loop(master.clone(), shutdown));
         Ok(master)
     }

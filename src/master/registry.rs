@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::command::Command;
-use crate::model::{Member, WeightInfo};
+use crate::model::{AgentInfo, AgentState, Member, WeightInfo};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -25,6 +25,10 @@ pub struct Registry {
     /// ignored.
     pub removed_members: BTreeSet<u64>,
     pub weights: BTreeMap<String, f64>,
+    /// Admitted agents by id (`<cluster-id>-S<n>`).
+    pub agents: BTreeMap<String, AgentInfo>,
+    /// The `n` of the next new agent id.
+    pub next_agent: u64,
     /// Index of the last entry applied, so a snapshot knows where it stands.
     pub applied_index: u64,
 }
@@ -43,6 +47,15 @@ pub enum Change {
     },
     WeightsUpdated {
         roles: Vec<String>,
+    },
+    AgentRegistered {
+        id: String,
+    },
+    AgentReregistered {
+        id: String,
+    },
+    AgentUnreachable {
+        id: String,
     },
     /// The whole registry was replaced from a snapshot: rebuild every view.
     Restored,
@@ -82,6 +95,54 @@ impl Registry {
                     roles: weights.iter().map(|w| w.role.clone()).collect(),
                 }]
             }
+            Command::RegisterAgent {
+                key,
+                hostname,
+                addr,
+                resources,
+                attributes,
+                time,
+            } => {
+                if let Some(agent) = self.agents.values_mut().find(|a| &a.key == key) {
+                    agent.hostname = hostname.clone();
+                    agent.addr = addr.clone();
+                    agent.resources = resources.clone();
+                    agent.attributes = attributes.clone();
+                    agent.state = AgentState::Active;
+                    agent.reregistered_time = Some(*time);
+                    agent.unreachable_time = None;
+                    return vec![Change::AgentReregistered {
+                        id: agent.id.clone(),
+                    }];
+                }
+                let cluster = self.cluster_id.as_deref().unwrap_or("meso");
+                let id = format!("{cluster}-S{}", self.next_agent);
+                self.next_agent += 1;
+                self.agents.insert(
+                    id.clone(),
+                    AgentInfo {
+                        id: id.clone(),
+                        key: key.clone(),
+                        hostname: hostname.clone(),
+                        addr: addr.clone(),
+                        resources: resources.clone(),
+                        attributes: attributes.clone(),
+                        state: AgentState::Active,
+                        registered_time: *time,
+                        reregistered_time: None,
+                        unreachable_time: None,
+                    },
+                );
+                vec![Change::AgentRegistered { id }]
+            }
+            Command::MarkAgentUnreachable { id, time } => match self.agents.get_mut(id) {
+                Some(agent) if agent.state == AgentState::Active => {
+                    agent.state = AgentState::Unreachable;
+                    agent.unreachable_time = Some(*time);
+                    vec![Change::AgentUnreachable { id: id.clone() }]
+                }
+                _ => vec![],
+            },
         }
     }
 
@@ -198,6 +259,46 @@ mod tests {
         let cmd = Command::AnnounceMember { member: m };
         assert_eq!(reg.apply(1, &cmd).len(), 1);
         assert!(reg.apply(2, &cmd).is_empty());
+    }
+
+    #[test]
+    fn agents_get_mesos_ids_and_keep_them() {
+        let mut reg = Registry::default();
+        reg.apply(
+            1,
+            &Command::InitCluster {
+                cluster_id: "c".into(),
+            },
+        );
+        let register = |key: &str, time: f64| Command::RegisterAgent {
+            key: key.into(),
+            hostname: "h".into(),
+            addr: "127.0.0.1:1".into(),
+            resources: Default::default(),
+            attributes: Default::default(),
+            time,
+        };
+        assert_eq!(
+            reg.apply(2, &register("a", 1.0)),
+            vec![Change::AgentRegistered { id: "c-S0".into() }]
+        );
+        assert_eq!(
+            reg.apply(3, &register("b", 2.0)),
+            vec![Change::AgentRegistered { id: "c-S1".into() }]
+        );
+        let gone = Command::MarkAgentUnreachable {
+            id: "c-S0".into(),
+            time: 3.0,
+        };
+        assert_eq!(reg.apply(4, &gone).len(), 1);
+        assert!(reg.apply(5, &gone).is_empty(), "already unreachable");
+        assert_eq!(reg.agents["c-S0"].state, AgentState::Unreachable);
+        assert_eq!(
+            reg.apply(6, &register("a", 4.0)),
+            vec![Change::AgentReregistered { id: "c-S0".into() }]
+        );
+        assert_eq!(reg.agents["c-S0"].state, AgentState::Active);
+        assert_eq!(reg.agents["c-S0"].registered_time, 1.0);
     }
 
     #[test]

@@ -1,0 +1,102 @@
+//! The agent role: where work runs. This first part registers the agent with
+//! the leading master and keeps it registered; running tasks lands next.
+//!
+//! ```text
+//!  start ─▶ identity: key from <work_dir>/agent.key (made once), detected
+//!           resources overridden by --resources, --attributes
+//!        ─▶ session (session.rs): SUBSCRIBE ──307──▶ leader ──▶ SUBSCRIBED{id}
+//!                                 ◀── HEARTBEAT events; HEARTBEAT calls ──▶
+//!           stream broken or silent ─▶ back off, subscribe again (any master)
+//! ```
+//!
+//! The key, not the id, is the agent's identity: the registry maps it to the
+//! Mesos-style id `<cluster-id>-S<n>`, so an agent that restarts (or comes back
+//! after being marked unreachable) gets the same id again.
+
+mod detect;
+mod session;
+
+use std::path::Path;
+
+use anyhow::Context;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::AgentSettings;
+use crate::model::Resources;
+use session::Identity;
+
+pub struct Agent {
+    agent_id: watch::Receiver<Option<String>>,
+    pub resources: Resources,
+}
+
+impl Agent {
+    /// Prepares the work dir and starts subscribing. `addr` is where this
+    /// node's HTTP API listens.
+    pub fn start(
+        settings: &AgentSettings,
+        hostname: &str,
+        addr: &str,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let dir = &settings.work_dir;
+        if dir.exists() && !dir.is_dir() {
+            anyhow::bail!("work dir {} is not a directory", dir.display());
+        }
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create work dir {}", dir.display()))?;
+        let key = load_or_make_key(dir)?;
+        let detected = detect::detect(dir);
+        let resources = match &settings.resources {
+            Some(text) => detected
+                .override_with(text)
+                .map_err(|e| anyhow::anyhow!(e))?,
+            None => detected,
+        };
+        let me = Identity {
+            key,
+            hostname: hostname.to_string(),
+            addr: addr.to_string(),
+            resources: resources.clone(),
+            attributes: settings.attributes.clone(),
+        };
+        let (id_tx, id_rx) = watch::channel(None);
+        tokio::spawn(session::run(settings.masters.clone(), me, id_tx, shutdown));
+        Ok(Self {
+            agent_id: id_rx,
+            resources,
+        })
+    }
+
+    /// The id the master gave this agent, once subscribed.
+    pub fn id(&self) -> Option<String> {
+        self.agent_id.borrow().clone()
+    }
+
+    /// Waits until the agent is subscribed.
+    pub async fn registered(&self, timeout: std::time::Duration) -> anyhow::Result<String> {
+        let mut rx = self.agent_id.clone();
+        let wait = rx.wait_for(|id| id.is_some());
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(Ok(id)) => Ok(id.clone().unwrap_or_default()),
+            _ => anyhow::bail!("the agent did not register with a master within {timeout:?}"),
+        }
+    }
+}
+
+/// The agent's identity survives restarts in `<work_dir>/agent.key`.
+fn load_or_make_key(dir: &Path) -> anyhow::Result<String> {
+    let path = dir.join("agent.key");
+    match std::fs::read_to_string(&path) {
+        Ok(key) if !key.trim().is_empty() => Ok(key.trim().to_string()),
+        Ok(_) => anyhow::bail!("{} is empty; remove it to make a new agent", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = uuid::Uuid::new_v4().to_string();
+            std::fs::write(&path, &key)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}

@@ -1,0 +1,281 @@
+//! The master's side of the agent protocol (`POST /api/v1/agent`), in the shape
+//! of Mesos's v1 streaming APIs: JSON calls in, RecordIO events out.
+//!
+//! ```text
+//!  agent ── SUBSCRIBE {key, hostname, addr, resources, attributes} ──▶ leader
+//!        ◀─ 200, stream: SUBSCRIBED {agent_id, heartbeat_interval_seconds},
+//!                        HEARTBEAT every interval (later LAUNCH, KILL, ...)
+//!  agent ── HEARTBEAT {agent_id} every interval ──▶ leader: last seen = now
+//!  leader: liveness loop ── silent past agent_timeout ──▶ MarkAgentUnreachable
+//! ```
+//!
+//! Only the leader serves it; a follower answers 307 to the leader (as Mesos
+//! does), because a stream cannot go through the buffering forwarder. When its
+//! leadership ends, the leader closes every stream and the agents resubscribe
+//! wherever the leader now is. "Last seen" is the leader's soft state: a new
+//! leader starts every agent's clock afresh, so a failover alone never marks an
+//! agent unreachable.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::Master;
+use super::command::Command;
+use crate::api::error::{ApiError, parse_json, propose_error};
+use crate::api::recordio;
+use crate::model::{AgentState, Resources};
+
+/// How often each side says it is alive, and how long the master waits.
+#[derive(Debug, Clone, Copy)]
+pub struct AgentTimers {
+    pub heartbeat: Duration,
+    pub timeout: Duration,
+}
+
+/// When the leader last heard from each agent.
+#[derive(Default)]
+pub struct Liveness {
+    last_seen: Mutex<HashMap<String, Instant>>,
+}
+
+impl Liveness {
+    fn seen(&self, id: &str) {
+        self.last_seen
+            .lock()
+            .expect("liveness lock")
+            .insert(id.to_string(), Instant::now());
+    }
+}
+
+#[derive(Deserialize)]
+struct Call {
+    #[serde(rename = "type")]
+    kind: String,
+    subscribe: Option<Subscribe>,
+    agent_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Subscribe {
+    key: String,
+    hostname: String,
+    addr: String,
+    resources: Resources,
+    #[serde(default)]
+    attributes: std::collections::BTreeMap<String, String>,
+}
+
+pub fn now_secs() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+pub async fn call(State(master): State<Arc<Master>>, body: Bytes) -> Result<Response, ApiError> {
+    if !master.status().is_leader {
+        return Ok(match master.leader_http() {
+            Some(leader) => (
+                StatusCode::TEMPORARY_REDIRECT,
+                [(header::LOCATION, format!("//{leader}/api/v1/agent"))],
+            )
+                .into_response(),
+            None => ApiError::unavailable("No leader elected").into_response(),
+        });
+    }
+    let call: Call = parse_json(&body, "")?;
+    match call.kind.as_str() {
+        "SUBSCRIBE" => {
+            let s = call
+                .subscribe
+                .ok_or_else(|| ApiError::bad_request("subscribe: missing"))?;
+            subscribe(master, s).await
+        }
+        "HEARTBEAT" => {
+            let id = call
+                .agent_id
+                .ok_or_else(|| ApiError::bad_request("agent_id: missing"))?;
+            if !master.registry().agents.contains_key(&id) {
+                return Err(ApiError::not_found(format!(
+                    "agent {id} is not registered; subscribe again"
+                )));
+            }
+            master.liveness.seen(&id);
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+        other => Err(ApiError::bad_request(format!(
+            "type: unsupported call type '{other}'"
+        ))),
+    }
+}
+
+async fn subscribe(master: Arc<Master>, s: Subscribe) -> Result<Response, ApiError> {
+    if s.key.trim().is_empty() {
+        return Err(ApiError::bad_request("subscribe.key: must not be empty"));
+    }
+    master
+        .raft
+        .propose(Command::RegisterAgent {
+            key: s.key.clone(),
+            hostname: s.hostname,
+            addr: s.addr,
+            resources: s.resources,
+            attributes: s.attributes,
+            time: now_secs(),
+        })
+        .await
+        .map_err(propose_error)?;
+    let id = master
+        .registry()
+        .agents
+        .values()
+        .find(|a| a.key == s.key)
+        .map(|a| a.id.clone())
+        .ok_or_else(|| ApiError::unavailable("the registration did not apply; retry"))?;
+    master.liveness.seen(&id);
+    let interval = master.agent_timers.heartbeat;
+    let subscribed = recordio::encode(&json!({
+        "type": "SUBSCRIBED",
+        "subscribed": {"agent_id": id, "heartbeat_interval_seconds": interval.as_secs_f64()},
+    }));
+    let heartbeat = recordio::encode(&json!({"type": "HEARTBEAT"}));
+    let stream = event_stream(
+        subscribed,
+        heartbeat,
+        interval,
+        master.raft.watch(),
+        master.shutdown.clone(),
+    );
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/recordio")
+        .header("Message-Content-Type", "application/json")
+        .body(Body::from_stream(stream))
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+/// The event stream: SUBSCRIBED, then a HEARTBEAT each interval, until this
+/// master stops leading or shuts down (the agent then resubscribes).
+fn event_stream(
+    first: Bytes,
+    heartbeat: Bytes,
+    interval: Duration,
+    status: tokio::sync::watch::Receiver<super::raft::RaftStatus>,
+    shutdown: CancellationToken,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    futures::stream::unfold((Some(first), status), move |(next, mut status)| {
+        let (heartbeat, shutdown) = (heartbeat.clone(), shutdown.clone());
+        async move {
+            if let Some(first) = next {
+                return Some((Ok(first), (None, status)));
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return None,
+                _ = tokio::time::sleep(interval) => {}
+            }
+            if !status.borrow_and_update().is_leader {
+                return None;
+            }
+            Some((Ok(heartbeat), (None, status)))
+        }
+    })
+}
+
+/// The leader's watch over agents: every agent silent for longer than the
+/// timeout is marked unreachable, one proposal at a time.
+pub async fn liveness_loop(master: Arc<Master>, shutdown: CancellationToken) {
+    let mut was_leader = false;
+    let tick =
+        (master.agent_timers.timeout / 10).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(tick) => {}
+        }
+        let leads = master.status().is_leader;
+        if !leads {
+            was_leader = false;
+            continue;
+        }
+        let now = Instant::now();
+        let active: Vec<String> = master
+            .registry()
+            .agents
+            .values()
+            .filter(|a| a.state == AgentState::Active)
+            .map(|a| a.id.clone())
+            .collect();
+        let silent: Vec<String> = {
+            let mut seen = master.liveness.last_seen.lock().expect("liveness lock");
+            if !was_leader {
+                // A new leader: every agent's clock starts now.
+                seen.clear();
+            }
+            active
+                .into_iter()
+                .filter(|id| {
+                    now.duration_since(*seen.entry(id.clone()).or_insert(now))
+                        > master.agent_timers.timeout
+                })
+                .collect()
+        };
+        was_leader = true;
+        tracing::trace!(silent = silent.len(), "agent liveness check");
+        for id in silent {
+            tracing::warn!(agent = %id, "agent silent past its timeout; marking it unreachable");
+            let cmd = Command::MarkAgentUnreachable {
+                id,
+                time: now_secs(),
+            };
+            if let Err(e) = master.raft.propose(cmd).await {
+                tracing::debug!(error = %e, "could not mark an agent unreachable yet");
+            }
+        }
+    }
+}
+
+/// `/master/state`'s `slaves[]` entry for an agent.
+pub fn agent_json(a: &crate::model::AgentInfo) -> Value {
+    let port = a
+        .addr
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse::<u16>().ok())
+        .unwrap_or(0);
+    let mut v = json!({
+        "id": a.id,
+        "hostname": a.hostname,
+        "port": port,
+        "pid": format!("slave(1)@{}", a.addr),
+        "attributes": a.attributes,
+        "resources": a.resources.to_mesos_json(),
+        "used_resources": Resources::default().to_mesos_json(),
+        "offered_resources": Resources::default().to_mesos_json(),
+        "reserved_resources": {},
+        "unreserved_resources": a.resources.to_mesos_json(),
+        "registered_time": a.registered_time,
+        "active": a.state == AgentState::Active,
+        "deactivated": false,
+        "version": super::MESOS_API_VERSION,
+        "capabilities": [],
+    });
+    if let Some(t) = a.reregistered_time {
+        v["reregistered_time"] = json!(t);
+    }
+    v
+}
+
+pub async fn slaves(State(master): State<Arc<Master>>) -> Json<Value> {
+    let registry = master.registry();
+    let slaves: Vec<Value> = registry.agents.values().map(agent_json).collect();
+    Json(json!({"slaves": slaves, "recovered_slaves": []}))
+}
