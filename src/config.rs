@@ -198,16 +198,16 @@ pub struct Extra {
 
 impl Settings {
     pub fn resolve(flags: &NodeFlags, extra: Extra) -> anyhow::Result<Self> {
-        let mut file = FileConfig::default();
+        let mut layers = Vec::new();
         if let Some(preset) = flags.preset.as_deref().or(extra.default_preset) {
-            let (name, text) = preset_text(preset)?;
-            layer(&mut file, parse_file(&text, &name)?);
+            layers.push(preset_text(preset)?);
         }
         if let Some(path) = &flags.config {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read config file {}", path.display()))?;
-            layer(&mut file, parse_file(&text, &path.display().to_string())?);
+            layers.push((path.display().to_string(), text));
         }
+        let file = merge_files(&layers)?;
         let m = &extra.master;
         let http = flags
             .http
@@ -325,64 +325,37 @@ impl Settings {
     }
 }
 
-/// Lays `over` on `base`, key by key. The destructuring is exhaustive, so a key
-/// added to the schema cannot be forgotten here (it would not compile).
-fn layer(base: &mut FileConfig, over: FileConfig) {
-    let FileConfig {
-        cluster,
-        data_dir,
-        http,
-        hostname,
-        log,
-        masters,
-        id,
-        peers,
-        raft_addr,
-        join,
-        roles,
-        agents,
-        master,
-        work_dir,
-        resources,
-        attributes,
-        agent_heartbeat_ms,
-        agent_timeout_ms,
-        raft:
-            RaftFile {
-                tick_ms,
-                election_ticks,
-                heartbeat_ticks,
-                snapshot_every,
-            },
-    } = over;
-    macro_rules! take {
-        ($($f:ident),*) => { $( if $f.is_some() { base.$f = $f; } )* };
+/// Reads each YAML layer (checking it against the schema, so an error names
+/// its file), lays them over one another key by key (nested maps merge, a later
+/// value wins, an empty one is ignored), and reads the result once.
+fn merge_files(layers: &[(String, String)]) -> anyhow::Result<FileConfig> {
+    let mut merged = yaml_serde::Value::Mapping(Default::default());
+    for (origin, text) in layers {
+        parse_file(text, origin)?;
+        let value: yaml_serde::Value =
+            yaml_serde::from_str(text).map_err(|e| anyhow!("config {origin}: {e}"))?;
+        lay_over(&mut merged, value);
     }
-    take!(
-        cluster,
-        data_dir,
-        http,
-        hostname,
-        log,
-        masters,
-        id,
-        peers,
-        raft_addr,
-        join,
-        roles,
-        agents,
-        master,
-        work_dir,
-        resources,
-        attributes,
-        agent_heartbeat_ms,
-        agent_timeout_ms
-    );
-    let raft = &mut base.raft;
-    macro_rules! take_raft {
-        ($($f:ident),*) => { $( if $f.is_some() { raft.$f = $f; } )* };
+    yaml_serde::from_value(merged).map_err(|e| anyhow!("config: {e}"))
+}
+
+fn lay_over(base: &mut yaml_serde::Value, over: yaml_serde::Value) {
+    use yaml_serde::Value;
+    match (base, over) {
+        (Value::Mapping(base), Value::Mapping(over)) => {
+            for (key, value) in over {
+                match base.get_mut(&key) {
+                    Some(existing) => lay_over(existing, value),
+                    None if !value.is_null() => {
+                        base.insert(key, value);
+                    }
+                    None => {}
+                }
+            }
+        }
+        (_, Value::Null) => {}
+        (base, over) => *base = over,
     }
-    take_raft!(tick_ms, election_ticks, heartbeat_ticks, snapshot_every);
 }
 
 fn preset_text(preset: &str) -> anyhow::Result<(String, String)> {

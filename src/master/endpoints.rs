@@ -116,6 +116,8 @@ fn master_info(id: &str, hostname: &str, addr: &str) -> Value {
 
 async fn state(State(master): State<Arc<Master>>) -> Json<Value> {
     let status = master.status();
+    // Before the registry guard: leader_http takes the registry lock itself.
+    let leader_addr = master.leader_http();
     let registry = master.registry();
     let mut body = json!({
         "version": MESOS_API_VERSION,
@@ -143,29 +145,19 @@ async fn state(State(master): State<Arc<Master>>) -> Json<Value> {
         "orphan_tasks": [],
         "unregistered_frameworks": [],
     });
-    if let Some(leader) = status.leader {
-        let addr = if leader == master.id {
-            Some(master.advertise_http.clone())
+    if let (Some(leader), Some(addr)) = (status.leader, leader_addr) {
+        let hostname = registry
+            .members
+            .get(&leader)
+            .and_then(|m| m.hostname.clone())
+            .unwrap_or_else(|| split_addr(&addr).0);
+        body["leader"] = json!(pid(&addr));
+        let leader_id = if leader == master.id {
+            master.run_id.clone()
         } else {
-            registry
-                .members
-                .get(&leader)
-                .and_then(|m| m.http_addr.clone())
+            format!("master-{leader}")
         };
-        if let Some(addr) = addr {
-            let hostname = registry
-                .members
-                .get(&leader)
-                .and_then(|m| m.hostname.clone())
-                .unwrap_or_else(|| split_addr(&addr).0);
-            body["leader"] = json!(pid(&addr));
-            let leader_id = if leader == master.id {
-                master.run_id.clone()
-            } else {
-                format!("master-{leader}")
-            };
-            body["leader_info"] = master_info(&leader_id, &hostname, &addr);
-        }
+        body["leader_info"] = master_info(&leader_id, &hostname, &addr);
     }
     if let Some(at) = status.elected_at.filter(|_| status.is_leader) {
         body["elected_time"] = json!(secs(at));

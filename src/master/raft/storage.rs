@@ -86,26 +86,8 @@ impl RaftStore {
             })?;
             return self.initialise(id);
         };
-        let get = |key: &str| -> anyhow::Result<Option<Vec<u8>>> {
-            Ok(meta
-                .get(key)
-                .map_err(|e| self.corrupt(e))?
-                .map(|v| v.value().to_vec()))
-        };
-        match get(KEY_FORMAT)? {
-            Some(f) if f == FORMAT => {}
-            Some(f) => bail!(
-                "store {} has format {:?}, this meso reads {:?}",
-                self.path.display(),
-                String::from_utf8_lossy(&f),
-                String::from_utf8_lossy(FORMAT)
-            ),
-            None => bail!("{} is not a meso store", self.path.display()),
-        }
-        let stored_id = get(KEY_NODE_ID)?
-            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
-            .map(u64::from_be_bytes)
-            .ok_or_else(|| self.corrupt("no node id"))?;
+        let get = |key: &str| meta_value(&meta, key, &self.path);
+        let stored_id = stored_identity(&meta, &self.path)?;
         if let Some(id) = node_id {
             check_owner(self.path.parent().unwrap_or(&self.path), stored_id, id)?;
         }
@@ -383,21 +365,8 @@ pub fn inspect(data_dir: &Path) -> anyhow::Result<Option<StoreInfo>> {
         Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
         Err(e) => return Err(corrupt(&e)),
     };
-    let get = |key: &str| -> anyhow::Result<Option<Vec<u8>>> {
-        Ok(meta
-            .get(key)
-            .map_err(|e| corrupt(&e))?
-            .map(|v| v.value().to_vec()))
-    };
-    match get(KEY_FORMAT)? {
-        Some(f) if f == FORMAT => {}
-        _ => bail!("{} is not a meso store", path.display()),
-    }
-    let node_id = get(KEY_NODE_ID)?
-        .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
-        .map(u64::from_be_bytes)
-        .ok_or_else(|| corrupt(&"no node id"))?;
-    let mut voters = match get(KEY_CONF_STATE)? {
+    let node_id = stored_identity(&meta, &path)?;
+    let mut voters = match meta_value(&meta, KEY_CONF_STATE, &path)? {
         Some(b) => {
             ConfState::parse_from_bytes(&b)
                 .map_err(|e| corrupt(&e))?
@@ -407,6 +376,33 @@ pub fn inspect(data_dir: &Path) -> anyhow::Result<Option<StoreInfo>> {
     };
     voters.sort_unstable();
     Ok(Some(StoreInfo { node_id, voters }))
+}
+
+type MetaTable = redb::ReadOnlyTable<&'static str, &'static [u8]>;
+
+fn meta_value(meta: &MetaTable, key: &str, path: &Path) -> anyhow::Result<Option<Vec<u8>>> {
+    Ok(meta
+        .get(key)
+        .map_err(|e| anyhow!("store {} is corrupt: {e}", path.display()))?
+        .map(|v| v.value().to_vec()))
+}
+
+/// Checks that the store is ours, in a format we read, and returns its master id.
+fn stored_identity(meta: &MetaTable, path: &Path) -> anyhow::Result<u64> {
+    match meta_value(meta, KEY_FORMAT, path)? {
+        Some(f) if f == FORMAT => {}
+        Some(f) => bail!(
+            "store {} has format {:?}, this meso reads {:?}",
+            path.display(),
+            String::from_utf8_lossy(&f),
+            String::from_utf8_lossy(FORMAT)
+        ),
+        None => bail!("{} is not a meso store", path.display()),
+    }
+    meta_value(meta, KEY_NODE_ID, path)?
+        .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| anyhow!("store {} is corrupt: no node id", path.display()))
 }
 
 fn check_owner(data_dir: &Path, stored: u64, wanted: u64) -> anyhow::Result<()> {
