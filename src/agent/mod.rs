@@ -13,7 +13,9 @@
 //! Mesos-style id `<cluster-id>-S<n>`, so an agent that restarts (or comes back
 //! after being marked unreachable) gets the same id again.
 
+pub mod containerizer;
 mod detect;
+pub mod fetcher;
 mod session;
 
 use std::path::Path;

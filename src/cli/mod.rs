@@ -39,10 +39,21 @@ enum Command {
     Members(members::MembersCommand),
     /// Print the version
     Version(version::VersionArgs),
+    /// Internal: the per-task supervisor the process containerizer starts
+    #[command(hide = true)]
+    TaskShim(crate::agent::containerizer::shim::ShimArgs),
 }
 
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    // The shim stays single-threaded: it forks the task, so no runtime threads.
+    let cli = match cli.command {
+        Command::TaskShim(args) => {
+            let code = crate::agent::containerizer::shim::run(args);
+            return ExitCode::from(u8::try_from(code).unwrap_or(1));
+        }
+        command => Cli { command },
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -61,6 +72,7 @@ pub fn run() -> ExitCode {
             Command::Agent(args) => agent::run(args).await,
             Command::Members(cmd) => members::run(cmd).await,
             Command::Version(args) => version::run(args),
+            Command::TaskShim(_) => unreachable!("handled before the runtime starts"),
         }
     });
     // Background tasks may still hold sockets; do not wait on them.

@@ -5,12 +5,12 @@
 //! applies the same log holds the same registry. Each apply returns the
 //! [`Change`]s it made; the Raft driver publishes them on the event bus.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
 use super::command::Command;
-use crate::model::{AgentInfo, AgentState, Member, WeightInfo};
+use crate::model::{AgentInfo, AgentState, Member, Task, WeightInfo};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -29,6 +29,10 @@ pub struct Registry {
     pub agents: BTreeMap<String, AgentInfo>,
     /// The `n` of the next new agent id.
     pub next_agent: u64,
+    /// Tasks not yet terminal, by task id: they hold their agent's resources.
+    pub tasks: BTreeMap<String, Task>,
+    /// The latest terminal tasks, oldest first, at most [`COMPLETED_TASKS`].
+    pub completed_tasks: VecDeque<Task>,
     /// Index of the last entry applied, so a snapshot knows where it stands.
     pub applied_index: u64,
 }
@@ -61,7 +65,20 @@ pub enum Change {
     Restored,
 }
 
+/// How many terminal tasks the registry remembers (Mesos keeps 1000 too).
+pub const COMPLETED_TASKS: usize = 1000;
+
 impl Registry {
+    /// A task by id, active or among the recently completed.
+    pub fn task(&self, id: &str) -> Option<&Task> {
+        self.tasks.get(id).or_else(|| {
+            self.completed_tasks
+                .iter()
+                .rev()
+                .find(|t| t.spec.task_id == id)
+        })
+    }
+
     pub fn apply(&mut self, index: u64, command: &Command) -> Vec<Change> {
         self.applied_index = index;
         match command {

@@ -1,12 +1,17 @@
 //! The shared vocabulary: the types every role speaks, with the JSON shapes of
-//! Mesos and Marathon. Later roles add their nouns here (Resources, TaskInfo, App…).
+//! Mesos and Marathon. Later roles add their nouns here.
 
 mod agent;
 mod member;
 mod resources;
+mod task;
 mod weight;
 
 pub use agent::{AgentInfo, AgentState};
 pub use member::Member;
 pub use resources::{DEFAULT_PORTS, PortRange, Resources, format_ranges, parse_attributes};
+pub use task::{
+    CommandSpec, ContainerKind, ContainerSpec, DockerNetwork, DockerSpec, FetchUri, PortMapping,
+    Task, TaskPort, TaskSpec, TaskState, TaskStatus, Volume, VolumeMode,
+};
 pub use weight::WeightInfo;

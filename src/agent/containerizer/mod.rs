@@ -1,0 +1,132 @@
+//! Containerizers: how a task's process or container is started, watched,
+//! killed and found again after an agent restart. One trait, two kinds:
+//!
+//! ```text
+//!  tasks.rs ── launch(LaunchRequest) ──▶ Containerizer ──▶ Launched{handle, ips}
+//!           ── wait(handle) ───────────▶   (resolves when it ends: Exit)
+//!           ── kill(handle, grace) ────▶   SIGTERM … grace … SIGKILL
+//!           ── ours() ─────────────────▶   handles of everything of ours running
+//!  process.rs: `meso task-shim` (shim.rs) per task, task in its own process
+//!              group, cgroups (cgroups.rs) when the host has them
+//!  docker.rs:  bollard; containers named `meso-<task_id>`, labelled
+//! ```
+//!
+//! The handle is checkpointed by the agent, so everything a containerizer needs
+//! to find a task again after `kill -9` of the agent is in it.
+
+pub mod cgroups;
+pub mod docker;
+pub mod process;
+pub mod shim;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use crate::model::TaskSpec;
+
+/// Everything a containerizer needs to start one task.
+pub struct LaunchRequest<'a> {
+    pub spec: &'a TaskSpec,
+    /// The task's sandbox: exists, holds the fetched URIs; `stdout` and
+    /// `stderr` go here.
+    pub sandbox: &'a Path,
+    /// The complete environment of the task (MESOS_*, HOST, PORT*, the task's own).
+    pub env: BTreeMap<String, String>,
+    /// The agent's own directory for this task's metadata (not user-visible).
+    pub meta_dir: &'a Path,
+}
+
+/// Where a running task is, in a form that survives an agent restart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ContainerHandle {
+    Process {
+        /// The shim's pid and its start time (field 22 of /proc/PID/stat), so a
+        /// recycled pid is never mistaken for it.
+        shim_pid: i32,
+        shim_start_time: u64,
+        /// The task's process group (the task's first process).
+        pgid: i32,
+        /// Where the shim writes the task's exit status.
+        exit_file: PathBuf,
+        /// The task's cgroup directories, when cgroups are in use.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        cgroups: Vec<PathBuf>,
+    },
+    Docker {
+        container_id: String,
+        name: String,
+    },
+}
+
+/// A task that started.
+#[derive(Debug, Clone)]
+pub struct Launched {
+    pub handle: ContainerHandle,
+    /// The container's IPs when it has its own (docker BRIDGE); else empty.
+    pub ips: Vec<String>,
+}
+
+/// How a task ended.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Exit {
+    /// The exit code, when it exited.
+    pub code: Option<i32>,
+    /// The signal, when a signal ended it.
+    pub signal: Option<i32>,
+    /// A Mesos reason when the containerizer knows better than the exit code,
+    /// e.g. `REASON_CONTAINER_LIMITATION_MEMORY`.
+    pub reason: Option<String>,
+    /// What a user reads: "exited with status 1", "killed by signal 9 ...".
+    pub message: String,
+}
+
+impl Exit {
+    pub fn succeeded(&self) -> bool {
+        self.code == Some(0) && self.reason.is_none()
+    }
+}
+
+/// Why a launch failed; the task ends `TASK_FAILED` with `message`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaunchError {
+    /// `REASON_CONTAINER_LAUNCH_FAILED`, `REASON_CONTAINER_PREPARATION_FAILED`, ...
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl LaunchError {
+    pub fn new(reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+pub trait Containerizer: Send + Sync {
+    /// Starts the task. Returns once it runs (its program was exec'd, its
+    /// container started) or failed to.
+    fn launch<'a>(&'a self, req: LaunchRequest<'a>)
+    -> BoxFuture<'a, Result<Launched, LaunchError>>;
+
+    /// Resolves when the task has ended, with how. Works on a handle from an
+    /// earlier agent (after a restart); a task already gone resolves at once,
+    /// with whatever is still known of its end.
+    fn wait<'a>(&'a self, handle: &'a ContainerHandle) -> BoxFuture<'a, Exit>;
+
+    /// SIGTERM to the whole task, SIGKILL after `grace` if it still runs.
+    /// Returns when the signals are sent (the end shows in `wait`).
+    fn kill<'a>(&'a self, handle: &'a ContainerHandle, grace: Duration) -> BoxFuture<'a, ()>;
+
+    /// Everything of this agent's that this containerizer finds running, so
+    /// that the agent can kill what it does not know (orphans).
+    fn ours(&self) -> BoxFuture<'_, Vec<ContainerHandle>>;
+
+    /// Frees what the task held after it ended (cgroups, the container).
+    fn cleanup<'a>(&'a self, handle: &'a ContainerHandle) -> BoxFuture<'a, ()>;
+}
