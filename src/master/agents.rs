@@ -2,10 +2,12 @@
 //! of Mesos's v1 streaming APIs: JSON calls in, RecordIO events out.
 //!
 //! ```text
-//!  agent ── SUBSCRIBE {key, hostname, addr, resources, attributes} ──▶ leader
+//!  agent ── SUBSCRIBE {key, hostname, addr, resources, attributes, tasks} ──▶ leader
 //!        ◀─ 200, stream: SUBSCRIBED {agent_id, heartbeat_interval_seconds},
-//!                        HEARTBEAT every interval (later LAUNCH, KILL, ...)
+//!                        catch-up LAUNCH/KILL (tasks.rs), then LAUNCH, KILL as
+//!                        they commit, HEARTBEAT every interval
 //!  agent ── HEARTBEAT {agent_id} every interval ──▶ leader: last seen = now
+//!  agent ── UPDATE {agent_id, update: {statuses}} ──▶ committed ──▶ 202 (the ack)
 //!  leader: liveness loop ── silent past agent_timeout ──▶ MarkAgentUnreachable
 //! ```
 //!
@@ -27,13 +29,14 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Master;
-use super::command::Command;
+use super::command::{Command, ReportedTask};
 use crate::api::error::{ApiError, parse_json, propose_error};
 use crate::api::recordio;
-use crate::model::{AgentState, Resources};
+use crate::model::{AgentState, Resources, TaskStatus};
 
 /// How often each side says it is alive, and how long the master waits.
 #[derive(Debug, Clone, Copy)]
@@ -57,12 +60,49 @@ impl Liveness {
     }
 }
 
+/// The event streams of the agents subscribed to this leader.
+#[derive(Default)]
+pub struct Streams {
+    senders: Mutex<HashMap<String, mpsc::UnboundedSender<Bytes>>>,
+}
+
+impl Streams {
+    /// A new stream for an agent; the one it had before ends.
+    fn open(&self, agent_id: &str) -> mpsc::UnboundedReceiver<Bytes> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.senders
+            .lock()
+            .expect("streams lock")
+            .insert(agent_id.to_string(), tx);
+        rx
+    }
+
+    /// Queues an event on the agent's stream. False when it has none (the
+    /// agent then gets what it needs when it subscribes again).
+    pub fn send(&self, agent_id: &str, event: &Value) -> bool {
+        let mut senders = self.senders.lock().expect("streams lock");
+        let delivered = senders
+            .get(agent_id)
+            .is_some_and(|tx| tx.send(recordio::encode(event)).is_ok());
+        if !delivered {
+            senders.remove(agent_id);
+        }
+        delivered
+    }
+}
+
 #[derive(Deserialize)]
 struct Call {
     #[serde(rename = "type")]
     kind: String,
     subscribe: Option<Subscribe>,
     agent_id: Option<String>,
+    update: Option<Update>,
+}
+
+#[derive(Deserialize)]
+struct Update {
+    statuses: Vec<TaskStatus>,
 }
 
 #[derive(Deserialize)]
@@ -73,6 +113,8 @@ struct Subscribe {
     resources: Resources,
     #[serde(default)]
     attributes: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    tasks: Vec<ReportedTask>,
 }
 
 pub fn now_secs() -> f64 {
@@ -113,6 +155,25 @@ pub async fn call(State(master): State<Arc<Master>>, body: Bytes) -> Result<Resp
             master.liveness.seen(&id);
             Ok(StatusCode::ACCEPTED.into_response())
         }
+        "UPDATE" => {
+            let id = call
+                .agent_id
+                .ok_or_else(|| ApiError::bad_request("agent_id: missing"))?;
+            let update = call
+                .update
+                .ok_or_else(|| ApiError::bad_request("update: missing"))?;
+            match master.registry().agents.get(&id) {
+                Some(a) if a.state == AgentState::Active => {}
+                _ => {
+                    return Err(ApiError::not_found(format!(
+                        "agent {id} is not registered; subscribe again"
+                    )));
+                }
+            }
+            master.liveness.seen(&id);
+            master.update_statuses(&id, update.statuses).await?;
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
         other => Err(ApiError::bad_request(format!(
             "type: unsupported call type '{other}'"
         ))),
@@ -123,6 +184,21 @@ async fn subscribe(master: Arc<Master>, s: Subscribe) -> Result<Response, ApiErr
     if s.key.trim().is_empty() {
         return Err(ApiError::bad_request("subscribe.key: must not be empty"));
     }
+    if let Some(gone) = master
+        .registry()
+        .agents
+        .values()
+        .find(|a| a.key == s.key && a.state == AgentState::Gone)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "agent {} was marked gone; start it with a new work dir",
+                gone.id
+            ),
+        ));
+    }
+    let reported = s.tasks.clone();
     master
         .raft
         .propose(Command::RegisterAgent {
@@ -132,6 +208,7 @@ async fn subscribe(master: Arc<Master>, s: Subscribe) -> Result<Response, ApiErr
             resources: s.resources,
             attributes: s.attributes,
             time: now_secs(),
+            tasks: s.tasks,
         })
         .await
         .map_err(propose_error)?;
@@ -144,14 +221,21 @@ async fn subscribe(master: Arc<Master>, s: Subscribe) -> Result<Response, ApiErr
         .ok_or_else(|| ApiError::unavailable("the registration did not apply; retry"))?;
     master.liveness.seen(&id);
     let interval = master.agent_timers.heartbeat;
-    let subscribed = recordio::encode(&json!({
+    let mut first = recordio::encode(&json!({
         "type": "SUBSCRIBED",
         "subscribed": {"agent_id": id, "heartbeat_interval_seconds": interval.as_secs_f64()},
-    }));
-    let heartbeat = recordio::encode(&json!({"type": "HEARTBEAT"}));
+    }))
+    .to_vec();
+    // Open the stream before reading the registry: an event committed from
+    // here on is either in the catch-up or sent on this stream (maybe both:
+    // the agent ignores a LAUNCH it has and a KILL of what has ended).
+    let events = master.streams.open(&id);
+    for event in super::tasks::catch_up(&master.registry(), &id, &reported) {
+        first.extend_from_slice(&recordio::encode(&event));
+    }
     let stream = event_stream(
-        subscribed,
-        heartbeat,
+        Bytes::from(first),
+        events,
         interval,
         master.raft.watch(),
         master.shutdown.clone(),
@@ -164,31 +248,37 @@ async fn subscribe(master: Arc<Master>, s: Subscribe) -> Result<Response, ApiErr
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
-/// The event stream: SUBSCRIBED, then a HEARTBEAT each interval, until this
-/// master stops leading or shuts down (the agent then resubscribes).
+/// The event stream: SUBSCRIBED (and the catch-up), then events as they are
+/// queued and a HEARTBEAT each quiet interval, until this master stops leading,
+/// shuts down, or the agent subscribes again elsewhere.
 fn event_stream(
     first: Bytes,
-    heartbeat: Bytes,
+    events: mpsc::UnboundedReceiver<Bytes>,
     interval: Duration,
     status: tokio::sync::watch::Receiver<super::raft::RaftStatus>,
     shutdown: CancellationToken,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
-    futures::stream::unfold((Some(first), status), move |(next, mut status)| {
-        let (heartbeat, shutdown) = (heartbeat.clone(), shutdown.clone());
-        async move {
-            if let Some(first) = next {
-                return Some((Ok(first), (None, status)));
+    let heartbeat = recordio::encode(&json!({"type": "HEARTBEAT"}));
+    futures::stream::unfold(
+        (Some(first), events, status),
+        move |(next, mut events, mut status)| {
+            let (heartbeat, shutdown) = (heartbeat.clone(), shutdown.clone());
+            async move {
+                if let Some(first) = next {
+                    return Some((Ok(first), (None, events, status)));
+                }
+                let chunk = tokio::select! {
+                    _ = shutdown.cancelled() => return None,
+                    event = events.recv() => event?,
+                    _ = tokio::time::sleep(interval) => heartbeat,
+                };
+                if !status.borrow_and_update().is_leader {
+                    return None;
+                }
+                Some((Ok(chunk), (None, events, status)))
             }
-            tokio::select! {
-                _ = shutdown.cancelled() => return None,
-                _ = tokio::time::sleep(interval) => {}
-            }
-            if !status.borrow_and_update().is_leader {
-                return None;
-            }
-            Some((Ok(heartbeat), (None, status)))
-        }
-    })
+        },
+    )
 }
 
 /// The leader's watch over agents: every agent silent for longer than the

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Member, Resources, WeightInfo};
+use crate::model::{Member, Resources, TaskSpec, TaskState, TaskStatus, WeightInfo};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
@@ -31,9 +31,31 @@ pub enum Command {
         attributes: BTreeMap<String, String>,
         /// Seconds since the epoch, chosen by the proposer (apply reads no clock).
         time: f64,
+        /// The tasks the agent runs or has news of: the registry reconciles its
+        /// view of this agent's tasks with them.
+        #[serde(default)]
+        tasks: Vec<ReportedTask>,
     },
     /// The leader heard nothing from an agent for longer than its timeout.
     MarkAgentUnreachable { id: String, time: f64 },
+    /// An operator says the agent will never come back: its tasks are GONE.
+    MarkAgentGone { id: String, time: f64 },
+    /// Reserve resources on agents and record tasks as STAGING; the leader
+    /// then sends them to their agents. A task that does not fit is recorded
+    /// as ended (TASK_ERROR or TASK_DROPPED) with the reason.
+    LaunchTasks { tasks: Vec<TaskSpec>, time: f64 },
+    /// Ask for a task's end; the leader sends KILL until the agent reports it ended.
+    KillTask { task_id: String },
+    /// Status updates from agents, applied in order; retried ones (same uuid)
+    /// change nothing.
+    UpdateTaskStatuses { statuses: Vec<TaskStatus> },
+}
+
+/// A task as an agent reports it when it subscribes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportedTask {
+    pub task_id: String,
+    pub state: TaskState,
 }
 
 /// What travels in a log entry: the command and who proposed it, so the proposer

@@ -18,7 +18,7 @@ use axum::routing::{delete, get, post, put};
 use serde_json::{Value, json};
 
 use super::command::Command;
-use super::{Master, agents, members, operator};
+use super::{Master, agents, members, operator, task_json};
 use crate::api::error::{ApiError, propose_error};
 use crate::model::{AgentState, WeightInfo};
 
@@ -39,6 +39,8 @@ pub fn read_router(master: Arc<Master>) -> Router {
         .route("/weights", get(weights))
         .route("/master/members", get(members::list))
         .route("/api/v1/agent", post(agents::call))
+        .route("/master/tasks", get(tasks))
+        .route("/tasks", get(tasks))
         .route("/master/slaves", get(agents::slaves))
         .route("/slaves", get(agents::slaves))
         .route("/version", get(version))
@@ -140,7 +142,7 @@ async fn state(State(master): State<Arc<Master>>) -> Json<Value> {
         },
         "slaves": registry.agents.values().map(agents::agent_json).collect::<Vec<_>>(),
         "recovered_slaves": [],
-        "frameworks": [],
+        "frameworks": frameworks_json(&registry),
         "completed_frameworks": [],
         "orphan_tasks": [],
         "unregistered_frameworks": [],
@@ -163,6 +165,54 @@ async fn state(State(master): State<Arc<Master>>) -> Json<Value> {
         body["elected_time"] = json!(secs(at));
     }
     Json(body)
+}
+
+/// Tasks grouped by framework, as `/master/state` has them. Tasks launched
+/// without a framework (operator launches) sit under the framework `meso`.
+fn frameworks_json(registry: &super::registry::Registry) -> Vec<Value> {
+    let mut by_framework: std::collections::BTreeMap<String, (Vec<Value>, Vec<Value>)> =
+        Default::default();
+    let framework = |t: &crate::model::Task| t.spec.framework_id.clone().unwrap_or("meso".into());
+    for t in registry.tasks.values() {
+        by_framework
+            .entry(framework(t))
+            .or_default()
+            .0
+            .push(task_json(t));
+    }
+    for t in &registry.completed_tasks {
+        by_framework
+            .entry(framework(t))
+            .or_default()
+            .1
+            .push(task_json(t));
+    }
+    by_framework
+        .into_iter()
+        .map(|(id, (tasks, completed))| {
+            json!({
+                "id": id,
+                "name": id,
+                "active": true,
+                "role": "*",
+                "tasks": tasks,
+                "completed_tasks": completed,
+                "unreachable_tasks": [],
+            })
+        })
+        .collect()
+}
+
+/// Mesos's `/master/tasks`: every task the registry holds, live first.
+async fn tasks(State(master): State<Arc<Master>>) -> Json<Value> {
+    let registry = master.registry();
+    let tasks: Vec<Value> = registry
+        .tasks
+        .values()
+        .chain(registry.completed_tasks.iter())
+        .map(task_json)
+        .collect();
+    Json(json!({ "tasks": tasks }))
 }
 
 async fn weights(State(master): State<Arc<Master>>) -> Json<Vec<WeightInfo>> {

@@ -27,6 +27,7 @@ mod members;
 mod operator;
 pub mod raft;
 pub mod registry;
+mod tasks;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -47,6 +48,7 @@ use registry::{Change, Registry};
 
 pub use agents::{AgentTimers, now_secs};
 pub use endpoints::{MESOS_API_VERSION, read_router, write_router};
+pub use tasks::task_json;
 
 /// What a master needs to start; the node fills it from the configuration.
 #[derive(Debug, Clone)]
@@ -84,6 +86,7 @@ pub struct Master {
     driver: std::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
     pub agent_timers: AgentTimers,
     liveness: agents::Liveness,
+    streams: agents::Streams,
     shutdown: CancellationToken,
 }
 
@@ -193,6 +196,7 @@ impl Master {
             driver: std::sync::Mutex::new(Some(driver)),
             agent_timers: opts.agent_timers,
             liveness: agents::Liveness::default(),
+            streams: agents::Streams::default(),
             shutdown: shutdown.clone(),
         });
         tokio::spawn(agents::liveness_loop(master.clone(), shutdown.clone()));

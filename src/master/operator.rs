@@ -1,5 +1,7 @@
-//! The Mesos v1 Operator API (`POST /api/v1`, JSON): the calls the registry can
-//! answer today. Like Mesos, it is served by the leader (a follower forwards the
+//! The Mesos v1 Operator API (`POST /api/v1`, JSON): health, version, master,
+//! weights, `GET_TASKS`, `MARK_AGENT_GONE`, and meso's own `LAUNCH_TASKS` and
+//! `KILL_TASK` (Mesos launches only through frameworks; these let an operator or
+//! a test drive the launch path directly, with `TaskSpec`'s flat shape). Like Mesos, it is served by the leader (a follower forwards the
 //! call); unknown or malformed calls get a 400 naming the field.
 
 use std::sync::Arc;
@@ -12,16 +14,32 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::Master;
 use super::command::Command;
 use super::endpoints::{MESOS_API_VERSION, elected_secs, master_info_of, parse_weights};
+use super::{Master, task_json};
 use crate::api::error::{ApiError, parse_json, propose_error};
+use crate::model::TaskSpec;
 
 #[derive(Deserialize)]
 struct Call {
     #[serde(rename = "type")]
     kind: Option<String>,
     update_weights: Option<Value>,
+    launch_tasks: Option<Value>,
+    kill_task: Option<Value>,
+    mark_agent_gone: Option<Value>,
+}
+
+/// A call's body for `kind`, or a 400 naming it.
+fn body_of<'a>(body: &'a Option<Value>, name: &str) -> Result<&'a Value, ApiError> {
+    body.as_ref()
+        .ok_or_else(|| ApiError::bad_request(format!("{name}: missing")))
+}
+
+fn string_at<'a>(body: &'a Value, path: &str, field: &str) -> Result<&'a str, ApiError> {
+    body.get(field)
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::bad_request(format!("{path}.{field}: missing or not a string")))
 }
 
 pub async fn call(State(master): State<Arc<Master>>, body: Bytes) -> Result<Response, ApiError> {
@@ -69,6 +87,45 @@ pub async fn call(State(master): State<Arc<Master>>, body: Bytes) -> Result<Resp
                 .propose(Command::UpdateWeights { weights })
                 .await
                 .map_err(propose_error)?;
+            return Ok(StatusCode::OK.into_response());
+        }
+        "GET_TASKS" => {
+            let registry = master.registry();
+            json!({"type": kind, "get_tasks": {
+                "tasks": registry.tasks.values().map(task_json).collect::<Vec<_>>(),
+                "completed_tasks": registry.completed_tasks.iter().map(task_json).collect::<Vec<_>>(),
+            }})
+        }
+        "LAUNCH_TASKS" => {
+            let body = body_of(&call.launch_tasks, "launch_tasks")?;
+            let tasks = body
+                .get("tasks")
+                .ok_or_else(|| ApiError::bad_request("launch_tasks.tasks: missing"))?;
+            let specs: Vec<TaskSpec> =
+                parse_json(tasks.to_string().as_bytes(), "launch_tasks.tasks")?;
+            let recorded = master.launch_tasks(specs).await?;
+            json!({"type": kind, "launch_tasks": {
+                "tasks": recorded.iter().map(task_json).collect::<Vec<_>>(),
+            }})
+        }
+        "KILL_TASK" => {
+            let body = body_of(&call.kill_task, "kill_task")?;
+            master
+                .kill_task(string_at(body, "kill_task", "task_id")?)
+                .await?;
+            return Ok(StatusCode::ACCEPTED.into_response());
+        }
+        "MARK_AGENT_GONE" => {
+            let body = body_of(&call.mark_agent_gone, "mark_agent_gone")?;
+            let id = string_at(body, "mark_agent_gone", "agent_id")?.to_string();
+            if !master.registry().agents.contains_key(&id) {
+                return Err(ApiError::not_found(format!("agent '{id}' is not known")));
+            }
+            let gone = Command::MarkAgentGone {
+                id,
+                time: super::now_secs(),
+            };
+            master.raft.propose(gone).await.map_err(propose_error)?;
             return Ok(StatusCode::OK.into_response());
         }
         other => {

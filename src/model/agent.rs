@@ -8,8 +8,10 @@ use super::Resources;
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AgentState {
     Active,
-    /// Silent past the master's timeout; its tasks will be TASK_UNREACHABLE.
+    /// Silent past the master's timeout; its tasks are TASK_UNREACHABLE.
     Unreachable,
+    /// Marked gone by an operator: never admitted again; its tasks are TASK_GONE.
+    Gone,
 }
 
 /// An agent as the registry knows it. The id has Mesos's form

@@ -9,8 +9,11 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
+mod fit;
+mod tasks;
+
 use super::command::Command;
-use crate::model::{AgentInfo, AgentState, Member, Task, WeightInfo};
+use crate::model::{AgentInfo, AgentState, Member, Task, TaskState, WeightInfo};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -60,6 +63,20 @@ pub enum Change {
     },
     AgentUnreachable {
         id: String,
+    },
+    AgentGone {
+        id: String,
+    },
+    /// A task was recorded or changed state (STAGING on launch).
+    TaskUpdated {
+        task_id: String,
+        agent_id: String,
+        state: TaskState,
+    },
+    /// A kill was asked for a task still running.
+    TaskKillRequested {
+        task_id: String,
+        agent_id: String,
     },
     /// The whole registry was replaced from a snapshot: rebuild every view.
     Restored,
@@ -119,47 +136,101 @@ impl Registry {
                 resources,
                 attributes,
                 time,
+                tasks,
             } => {
-                if let Some(agent) = self.agents.values_mut().find(|a| &a.key == key) {
-                    agent.hostname = hostname.clone();
-                    agent.addr = addr.clone();
-                    agent.resources = resources.clone();
-                    agent.attributes = attributes.clone();
-                    agent.state = AgentState::Active;
-                    agent.reregistered_time = Some(*time);
-                    agent.unreachable_time = None;
-                    return vec![Change::AgentReregistered {
-                        id: agent.id.clone(),
-                    }];
+                let known = self.agents.values().find(|a| &a.key == key);
+                if known.is_some_and(|a| a.state == AgentState::Gone) {
+                    // Gone is for good: the leader refuses it before proposing.
+                    return vec![];
                 }
-                let cluster = self.cluster_id.as_deref().unwrap_or("meso");
-                let id = format!("{cluster}-S{}", self.next_agent);
-                self.next_agent += 1;
-                self.agents.insert(
-                    id.clone(),
-                    AgentInfo {
-                        id: id.clone(),
-                        key: key.clone(),
-                        hostname: hostname.clone(),
-                        addr: addr.clone(),
-                        resources: resources.clone(),
-                        attributes: attributes.clone(),
-                        state: AgentState::Active,
-                        registered_time: *time,
-                        reregistered_time: None,
-                        unreachable_time: None,
-                    },
-                );
-                vec![Change::AgentRegistered { id }]
+                let known = known.map(|a| a.id.clone());
+                let (id, mut changes) = match known {
+                    Some(id) => {
+                        let agent = self.agents.get_mut(&id).expect("found above");
+                        agent.hostname = hostname.clone();
+                        agent.addr = addr.clone();
+                        agent.resources = resources.clone();
+                        agent.attributes = attributes.clone();
+                        agent.state = AgentState::Active;
+                        agent.reregistered_time = Some(*time);
+                        agent.unreachable_time = None;
+                        (id.clone(), vec![Change::AgentReregistered { id }])
+                    }
+                    None => {
+                        let cluster = self.cluster_id.as_deref().unwrap_or("meso");
+                        let id = format!("{cluster}-S{}", self.next_agent);
+                        self.next_agent += 1;
+                        self.agents.insert(
+                            id.clone(),
+                            AgentInfo {
+                                id: id.clone(),
+                                key: key.clone(),
+                                hostname: hostname.clone(),
+                                addr: addr.clone(),
+                                resources: resources.clone(),
+                                attributes: attributes.clone(),
+                                state: AgentState::Active,
+                                registered_time: *time,
+                                reregistered_time: None,
+                                unreachable_time: None,
+                            },
+                        );
+                        (id.clone(), vec![Change::AgentRegistered { id }])
+                    }
+                };
+                changes.extend(self.reconcile_agent_tasks(&id, tasks, *time));
+                changes
             }
             Command::MarkAgentUnreachable { id, time } => match self.agents.get_mut(id) {
                 Some(agent) if agent.state == AgentState::Active => {
                     agent.state = AgentState::Unreachable;
                     agent.unreachable_time = Some(*time);
-                    vec![Change::AgentUnreachable { id: id.clone() }]
+                    let mut changes = vec![Change::AgentUnreachable { id: id.clone() }];
+                    changes.extend(self.agent_tasks_become(
+                        id,
+                        TaskState::Unreachable,
+                        "REASON_SLAVE_REMOVED",
+                        "the agent is unreachable",
+                        *time,
+                    ));
+                    changes
                 }
                 _ => vec![],
             },
+            Command::MarkAgentGone { id, time } => match self.agents.get_mut(id) {
+                Some(agent) if agent.state != AgentState::Gone => {
+                    agent.state = AgentState::Gone;
+                    agent.unreachable_time.get_or_insert(*time);
+                    let mut changes = vec![Change::AgentGone { id: id.clone() }];
+                    changes.extend(self.agent_tasks_become(
+                        id,
+                        TaskState::Gone,
+                        "REASON_SLAVE_REMOVED_BY_OPERATOR",
+                        "an operator marked the agent gone",
+                        *time,
+                    ));
+                    changes
+                }
+                _ => vec![],
+            },
+            Command::LaunchTasks { tasks, time } => tasks
+                .iter()
+                .flat_map(|spec| self.launch(spec, *time))
+                .collect(),
+            Command::KillTask { task_id } => match self.tasks.get_mut(task_id) {
+                Some(task) if !task.kill_requested => {
+                    task.kill_requested = true;
+                    vec![Change::TaskKillRequested {
+                        task_id: task_id.clone(),
+                        agent_id: task.spec.agent_id.clone(),
+                    }]
+                }
+                _ => vec![],
+            },
+            Command::UpdateTaskStatuses { statuses } => statuses
+                .iter()
+                .flat_map(|status| self.update_status(status))
+                .collect(),
         }
     }
 
@@ -294,6 +365,7 @@ mod tests {
             resources: Default::default(),
             attributes: Default::default(),
             time,
+            tasks: vec![],
         };
         assert_eq!(
             reg.apply(2, &register("a", 1.0)),

@@ -1,0 +1,235 @@
+//! Does a task fit on its agent? Scalars against what the agent's live tasks
+//! leave free; host ports checked against the agent's ranges and resolved
+//! (`0` → the lowest free port). Pure functions of registry state, so every
+//! master decides the same.
+
+use std::collections::BTreeSet;
+
+use crate::model::{AgentInfo, DockerNetwork, Task, TaskPort, TaskSpec};
+
+/// Why a task cannot go where it was sent.
+#[derive(Debug, PartialEq)]
+pub enum Misfit {
+    /// Bigger than the agent could ever offer (TASK_ERROR).
+    Never(String),
+    /// Not free right now (TASK_DROPPED: a scheduler may try again).
+    NotNow(String),
+}
+
+/// Slack for float sums of cpus and mem.
+const EPSILON: f64 = 1e-9;
+
+/// Returns the spec with every host port resolved, or why it does not fit.
+pub fn fit<'a>(
+    spec: &TaskSpec,
+    agent: &AgentInfo,
+    live: impl Iterator<Item = &'a Task>,
+) -> Result<TaskSpec, Misfit> {
+    let total = &agent.resources;
+    let (mut cpus, mut mem, mut disk) = (0.0, 0.0, 0.0);
+    let mut used_ports = BTreeSet::new();
+    for task in live {
+        cpus += task.spec.cpus;
+        mem += task.spec.mem;
+        disk += task.spec.disk;
+        used_ports.extend(task.spec.ports.iter().map(|p| p.number));
+    }
+    for (name, want, has, used) in [
+        ("cpus", spec.cpus, total.cpus, cpus),
+        ("mem", spec.mem, total.mem, mem),
+        ("disk", spec.disk, total.disk, disk),
+    ] {
+        if want > has + EPSILON {
+            return Err(Misfit::Never(format!(
+                "asks for {name} {want} but agent {} has {has} in all",
+                agent.id
+            )));
+        }
+        if want > has - used + EPSILON {
+            return Err(Misfit::NotNow(format!(
+                "asks for {name} {want} but agent {} has {} free",
+                agent.id,
+                (has - used).max(0.0)
+            )));
+        }
+    }
+    let mut resolved = spec.clone();
+    let bridge = spec
+        .docker()
+        .is_some_and(|d| d.network == DockerNetwork::Bridge && !d.port_mappings.is_empty());
+    // A BRIDGE task holds the host ports of its mappings; others their `ports`.
+    let mut wanted: Vec<TaskPort> = if bridge {
+        spec.docker()
+            .map(|d| {
+                d.port_mappings
+                    .iter()
+                    .map(|m| TaskPort {
+                        number: m.host_port,
+                        name: m.name.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        spec.ports.clone()
+    };
+    let in_range = |p: u16| {
+        total
+            .ports
+            .iter()
+            .any(|r| r.begin <= u64::from(p) && u64::from(p) <= r.end)
+    };
+    for port in wanted.iter().filter(|p| p.number != 0) {
+        if !in_range(port.number) {
+            return Err(Misfit::Never(format!(
+                "asks for port {} outside agent {}'s ranges",
+                port.number, agent.id
+            )));
+        }
+        if !used_ports.insert(port.number) {
+            return Err(Misfit::NotNow(format!(
+                "port {} is taken on agent {}",
+                port.number, agent.id
+            )));
+        }
+    }
+    let mut free = total
+        .ports
+        .iter()
+        .flat_map(|r| r.begin..=r.end)
+        .filter_map(|p| u16::try_from(p).ok());
+    for port in wanted.iter_mut().filter(|p| p.number == 0) {
+        port.number = free
+            .by_ref()
+            .find(|p| !used_ports.contains(p))
+            .ok_or_else(|| Misfit::NotNow(format!("agent {} has no free port left", agent.id)))?;
+        used_ports.insert(port.number);
+    }
+    if bridge {
+        if let Some(d) = resolved.container.as_mut().and_then(|c| c.docker.as_mut()) {
+            for (mapping, port) in d.port_mappings.iter_mut().zip(&wanted) {
+                mapping.host_port = port.number;
+            }
+        }
+    }
+    resolved.ports = wanted;
+    Ok(resolved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{
+        AgentState, ContainerKind, ContainerSpec, DockerSpec, PortMapping, PortRange, Resources,
+        TaskState,
+    };
+
+    fn agent() -> AgentInfo {
+        AgentInfo {
+            id: "c-S0".into(),
+            key: "k".into(),
+            hostname: "h".into(),
+            addr: "h:1".into(),
+            resources: Resources {
+                cpus: 2.0,
+                mem: 1024.0,
+                disk: 100.0,
+                ports: vec![PortRange {
+                    begin: 31000,
+                    end: 31002,
+                }],
+            },
+            attributes: Default::default(),
+            state: AgentState::Active,
+            registered_time: 0.0,
+            reregistered_time: None,
+            unreachable_time: None,
+        }
+    }
+
+    fn spec(cpus: f64, ports: &[u16]) -> TaskSpec {
+        TaskSpec {
+            task_id: "t".into(),
+            agent_id: "c-S0".into(),
+            cpus,
+            mem: 10.0,
+            ports: ports
+                .iter()
+                .map(|p| TaskPort {
+                    number: *p,
+                    name: None,
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn running(spec: TaskSpec) -> Task {
+        Task {
+            spec,
+            state: TaskState::Running,
+            statuses: vec![],
+            kill_requested: false,
+        }
+    }
+
+    #[test]
+    fn scalars_against_total_and_free() {
+        let a = agent();
+        assert!(matches!(
+            fit(&spec(4.0, &[]), &a, [].iter()),
+            Err(Misfit::Never(_))
+        ));
+        let busy = [running(spec(1.5, &[]))];
+        assert!(matches!(
+            fit(&spec(1.0, &[]), &a, busy.iter()),
+            Err(Misfit::NotNow(_))
+        ));
+        assert!(fit(&spec(0.5, &[]), &a, busy.iter()).is_ok());
+    }
+
+    #[test]
+    fn ports_resolve_to_the_lowest_free_and_clash_otherwise() {
+        let a = agent();
+        let busy = [running(spec(0.1, &[31000]))];
+        let got = fit(&spec(0.1, &[0, 0]), &a, busy.iter()).unwrap();
+        let numbers: Vec<u16> = got.ports.iter().map(|p| p.number).collect();
+        assert_eq!(numbers, [31001, 31002]);
+        assert!(matches!(
+            fit(&spec(0.1, &[31000]), &a, busy.iter()),
+            Err(Misfit::NotNow(_))
+        ));
+        assert!(matches!(
+            fit(&spec(0.1, &[80]), &a, busy.iter()),
+            Err(Misfit::Never(_))
+        ));
+        assert!(matches!(
+            fit(&spec(0.1, &[0, 0, 0]), &a, busy.iter()),
+            Err(Misfit::NotNow(_))
+        ));
+    }
+
+    #[test]
+    fn bridge_mappings_get_host_ports() {
+        let mut s = spec(0.1, &[]);
+        s.container = Some(ContainerSpec {
+            kind: ContainerKind::Docker,
+            docker: Some(DockerSpec {
+                image: "busybox".into(),
+                network: DockerNetwork::Bridge,
+                port_mappings: vec![PortMapping {
+                    host_port: 0,
+                    container_port: 80,
+                    protocol: "tcp".into(),
+                    name: Some("http".into()),
+                }],
+                force_pull_image: false,
+            }),
+            volumes: vec![],
+        });
+        let got = fit(&s, &agent(), [].iter()).unwrap();
+        assert_eq!(got.ports[0].number, 31000);
+        assert_eq!(got.ports[0].name.as_deref(), Some("http"));
+        assert_eq!(got.docker().unwrap().port_mappings[0].host_port, 31000);
+    }
+}

@@ -1,0 +1,360 @@
+//! The registry's task book: launches reserve resources, statuses move tasks
+//! through Mesos's states, agents that vanish or come back carry their tasks
+//! along. Deterministic like the rest of apply: times come in the commands.
+//!
+//! ```text
+//!  LaunchTasks ─fits─▶ tasks[id] STAGING ──UpdateTaskStatuses──▶ STARTING, RUNNING, …
+//!              └─no──▶ completed (TASK_ERROR: never fits; TASK_DROPPED: not now)
+//!  terminal status ─▶ moved to completed_tasks (bounded), resources freed
+//!  MarkAgentUnreachable ─▶ its tasks UNREACHABLE;  MarkAgentGone ─▶ GONE
+//!  RegisterAgent{tasks} ─▶ reported: UNREACHABLE → the agent's state;
+//!                          missing (not STAGING): LOST
+//! ```
+
+use super::fit::{Misfit, fit};
+use super::{COMPLETED_TASKS, Change, Registry};
+use crate::master::command::ReportedTask;
+use crate::model::{AgentState, Task, TaskSpec, TaskState, TaskStatus};
+
+const SOURCE_MASTER: &str = "SOURCE_MASTER";
+
+impl Registry {
+    pub(super) fn launch(&mut self, spec: &TaskSpec, time: f64) -> Vec<Change> {
+        if self.task(&spec.task_id).is_some() {
+            // A retried launch: the first one stands.
+            return vec![];
+        }
+        let staging = |spec: &TaskSpec, state, reason: &str, message: String| {
+            TaskStatus::new(&spec.task_id, &spec.agent_id, state, time)
+                .source(SOURCE_MASTER)
+                .reason(reason)
+                .message(message)
+        };
+        let outcome = match self.agents.get(&spec.agent_id) {
+            None => Err(staging(
+                spec,
+                TaskState::Dropped,
+                "REASON_SLAVE_UNKNOWN",
+                format!("agent {} is not registered", spec.agent_id),
+            )),
+            Some(agent) if agent.state != AgentState::Active => Err(staging(
+                spec,
+                TaskState::Dropped,
+                "REASON_SLAVE_UNREACHABLE",
+                format!("agent {} is {:?}", spec.agent_id, agent.state).to_lowercase(),
+            )),
+            Some(agent) => {
+                let live = self
+                    .tasks
+                    .values()
+                    .filter(|t| t.spec.agent_id == spec.agent_id);
+                match fit(spec, agent, live) {
+                    Ok(resolved) => Ok(resolved),
+                    Err(Misfit::Never(why)) => Err(staging(
+                        spec,
+                        TaskState::Error,
+                        "REASON_TASK_INVALID",
+                        format!("task {} {why}", spec.task_id),
+                    )),
+                    Err(Misfit::NotNow(why)) => Err(staging(
+                        spec,
+                        TaskState::Dropped,
+                        "REASON_INVALID_OFFERS",
+                        format!("task {} {why}", spec.task_id),
+                    )),
+                }
+            }
+        };
+        let (task, state) = match outcome {
+            Ok(resolved) => {
+                let status = TaskStatus::new(
+                    &resolved.task_id,
+                    &resolved.agent_id,
+                    TaskState::Staging,
+                    time,
+                )
+                .source(SOURCE_MASTER);
+                let task = Task {
+                    spec: resolved,
+                    state: TaskState::Staging,
+                    statuses: vec![status],
+                    kill_requested: false,
+                };
+                self.tasks.insert(spec.task_id.clone(), task);
+                (None, TaskState::Staging)
+            }
+            Err(status) => {
+                let state = status.state;
+                let task = Task {
+                    spec: spec.clone(),
+                    state,
+                    statuses: vec![status],
+                    kill_requested: false,
+                };
+                (Some(task), state)
+            }
+        };
+        if let Some(task) = task {
+            self.complete(task);
+        }
+        vec![Change::TaskUpdated {
+            task_id: spec.task_id.clone(),
+            agent_id: spec.agent_id.clone(),
+            state,
+        }]
+    }
+
+    pub(super) fn update_status(&mut self, status: &TaskStatus) -> Vec<Change> {
+        let Some(task) = self.tasks.get_mut(&status.task_id) else {
+            // Unknown or already ended: nothing changes (the agent is acked anyway).
+            return vec![];
+        };
+        let retried = status.uuid.is_some() && task.statuses.iter().any(|s| s.uuid == status.uuid);
+        if retried || task.spec.agent_id != status.agent_id {
+            return vec![];
+        }
+        task.push_status(status.clone());
+        let change = Change::TaskUpdated {
+            task_id: status.task_id.clone(),
+            agent_id: status.agent_id.clone(),
+            state: status.state,
+        };
+        if status.state.is_terminal() {
+            if let Some(task) = self.tasks.remove(&status.task_id) {
+                self.complete(task);
+            }
+        }
+        vec![change]
+    }
+
+    /// Every live task of an agent takes `state` (UNREACHABLE, GONE) from the master.
+    pub(super) fn agent_tasks_become(
+        &mut self,
+        agent_id: &str,
+        state: TaskState,
+        reason: &str,
+        message: &str,
+        time: f64,
+    ) -> Vec<Change> {
+        let ids: Vec<String> = self
+            .tasks
+            .values()
+            .filter(|t| t.spec.agent_id == agent_id && t.state != state)
+            .map(|t| t.spec.task_id.clone())
+            .collect();
+        ids.iter()
+            .flat_map(|id| {
+                let status = TaskStatus::new(id, agent_id, state, time)
+                    .source(SOURCE_MASTER)
+                    .reason(reason)
+                    .message(message);
+                self.update_status(&status)
+            })
+            .collect()
+    }
+
+    /// An agent (re)subscribed with the tasks it knows: tasks it reports as
+    /// live take its word (an UNREACHABLE task is back); a live task it does
+    /// not report is LOST, unless it is still STAGING (the leader sends the
+    /// launch again). Tasks it reports that the registry does not hold are for
+    /// the leader to kill; they change nothing here.
+    pub(super) fn reconcile_agent_tasks(
+        &mut self,
+        agent_id: &str,
+        reported: &[ReportedTask],
+        time: f64,
+    ) -> Vec<Change> {
+        let mut updates = Vec::new();
+        for task in self.tasks.values().filter(|t| t.spec.agent_id == agent_id) {
+            let id = &task.spec.task_id;
+            match reported.iter().find(|r| &r.task_id == id) {
+                Some(r) if !r.state.is_terminal() && r.state != task.state => {
+                    updates.push(
+                        TaskStatus::new(id, agent_id, r.state, time)
+                            .source(SOURCE_MASTER)
+                            .reason("REASON_SLAVE_REREGISTERED")
+                            .message("the agent re-registered with this task"),
+                    );
+                }
+                // Ended on the agent: its own status update (with the exit
+                // code) is on its way.
+                Some(_) => {}
+                None if task.state == TaskState::Staging => {}
+                None => updates.push(
+                    TaskStatus::new(id, agent_id, TaskState::Lost, time)
+                        .source(SOURCE_MASTER)
+                        .reason("REASON_SLAVE_RESTARTED")
+                        .message("the agent re-registered without this task"),
+                ),
+            }
+        }
+        updates.iter().flat_map(|s| self.update_status(s)).collect()
+    }
+
+    fn complete(&mut self, task: Task) {
+        self.completed_tasks.push_back(task);
+        while self.completed_tasks.len() > COMPLETED_TASKS {
+            self.completed_tasks.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::master::command::Command;
+    use crate::model::{CommandSpec, Resources};
+
+    fn registry_with_agent() -> (Registry, String) {
+        let mut reg = Registry::default();
+        reg.apply(
+            1,
+            &Command::InitCluster {
+                cluster_id: "c".into(),
+            },
+        );
+        reg.apply(2, &register(vec![]));
+        (reg, "c-S0".into())
+    }
+
+    fn register(tasks: Vec<ReportedTask>) -> Command {
+        Command::RegisterAgent {
+            key: "k".into(),
+            hostname: "h".into(),
+            addr: "h:1".into(),
+            resources: Resources {
+                cpus: 2.0,
+                mem: 100.0,
+                disk: 0.0,
+                ports: vec![],
+            },
+            attributes: Default::default(),
+            time: 1.0,
+            tasks,
+        }
+    }
+
+    fn spec(id: &str, cpus: f64) -> TaskSpec {
+        TaskSpec {
+            task_id: id.into(),
+            agent_id: "c-S0".into(),
+            cpus,
+            command: Some(CommandSpec {
+                value: Some("true".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn status(id: &str, state: TaskState, uuid: &str) -> TaskStatus {
+        let mut s = TaskStatus::new(id, "c-S0", state, 2.0);
+        s.uuid = Some(uuid.into());
+        s
+    }
+
+    #[test]
+    fn launch_reserves_and_terminal_status_frees() {
+        let (mut reg, _) = registry_with_agent();
+        let launch = |specs| Command::LaunchTasks {
+            tasks: specs,
+            time: 1.0,
+        };
+        reg.apply(
+            3,
+            &launch(vec![spec("a", 1.5), spec("b", 1.0), spec("c", 9.0)]),
+        );
+        assert_eq!(reg.tasks["a"].state, TaskState::Staging);
+        assert_eq!(reg.task("b").unwrap().state, TaskState::Dropped);
+        assert_eq!(reg.task("c").unwrap().state, TaskState::Error);
+        let msg = reg.task("c").unwrap().latest().unwrap().message.clone();
+        assert!(msg.unwrap().contains("cpus 9"), "the error says why");
+
+        let update = |statuses| Command::UpdateTaskStatuses { statuses };
+        reg.apply(4, &update(vec![status("a", TaskState::Running, "u1")]));
+        assert_eq!(reg.tasks["a"].state, TaskState::Running);
+        reg.apply(5, &update(vec![status("a", TaskState::Finished, "u2")]));
+        assert!(!reg.tasks.contains_key("a"));
+        assert_eq!(reg.task("a").unwrap().state, TaskState::Finished);
+        // Resources are free again; a retried update changes nothing.
+        reg.apply(6, &launch(vec![spec("d", 2.0)]));
+        assert_eq!(reg.tasks["d"].state, TaskState::Staging);
+        let before = reg.clone();
+        reg.apply(7, &update(vec![status("a", TaskState::Finished, "u2")]));
+        reg.applied_index = before.applied_index;
+        assert_eq!(reg, before);
+    }
+
+    #[test]
+    fn retried_batches_apply_once() {
+        let (mut reg, _) = registry_with_agent();
+        reg.apply(
+            3,
+            &Command::LaunchTasks {
+                tasks: vec![spec("a", 1.0)],
+                time: 1.0,
+            },
+        );
+        let batch = Command::UpdateTaskStatuses {
+            statuses: vec![
+                status("a", TaskState::Starting, "u1"),
+                status("a", TaskState::Running, "u2"),
+            ],
+        };
+        assert_eq!(reg.apply(4, &batch).len(), 2);
+        assert!(reg.apply(5, &batch).is_empty());
+        assert_eq!(reg.tasks["a"].statuses.len(), 3);
+    }
+
+    #[test]
+    fn unreachable_agents_and_their_return() {
+        let (mut reg, agent) = registry_with_agent();
+        reg.apply(
+            3,
+            &Command::LaunchTasks {
+                tasks: vec![spec("run", 0.5), spec("lost", 0.5), spec("new", 0.5)],
+                time: 1.0,
+            },
+        );
+        let update = Command::UpdateTaskStatuses {
+            statuses: vec![
+                status("run", TaskState::Running, "u1"),
+                status("lost", TaskState::Running, "u2"),
+            ],
+        };
+        reg.apply(4, &update);
+        reg.apply(
+            5,
+            &Command::MarkAgentUnreachable {
+                id: agent.clone(),
+                time: 3.0,
+            },
+        );
+        assert!(
+            reg.tasks
+                .values()
+                .all(|t| t.state == TaskState::Unreachable)
+        );
+        // It comes back running one of them; "new" never got there.
+        reg.apply(
+            6,
+            &register(vec![ReportedTask {
+                task_id: "run".into(),
+                state: TaskState::Running,
+            }]),
+        );
+        assert_eq!(reg.tasks["run"].state, TaskState::Running);
+        assert_eq!(reg.task("lost").unwrap().state, TaskState::Lost);
+        // "new" was STAGING before the agent vanished, then UNREACHABLE: lost too.
+        assert_eq!(reg.task("new").unwrap().state, TaskState::Lost);
+        reg.apply(
+            7,
+            &Command::MarkAgentGone {
+                id: agent,
+                time: 4.0,
+            },
+        );
+        assert_eq!(reg.task("run").unwrap().state, TaskState::Gone);
+        assert!(reg.tasks.is_empty());
+    }
+}

@@ -1,0 +1,233 @@
+//! The master's launch and kill path, for the operator API and the scheduler.
+//!
+//! ```text
+//!  launch_tasks(specs) ─ check ─▶ propose LaunchTasks ─ committed ─▶ STAGING
+//!                                   └─▶ LAUNCH on the agent's event stream
+//!  kill_task(id) ─▶ propose KillTask (kill_requested) ─▶ KILL on the stream
+//!  agent (re)subscribes ─▶ catch_up: KILL what should die, LAUNCH what is
+//!                          still STAGING and the agent lacks, KILL orphans
+//!  agent UPDATE{statuses} ─▶ propose UpdateTaskStatuses ─ committed ─▶ 202 (the ack)
+//! ```
+//!
+//! Events are sent after the commit, and only by the leader. One that is lost
+//! with its stream (a failover, a broken connection) is sent again by
+//! `catch_up` when the agent subscribes anew: the registry, not the stream,
+//! says what each agent should run.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use super::Master;
+use super::command::{Command, ReportedTask};
+use super::registry::Registry;
+use crate::api::error::{ApiError, propose_error};
+use crate::model::{Task, TaskSpec, TaskState, TaskStatus};
+
+/// The grace period of a KILL for a task the registry does not know.
+const ORPHAN_GRACE_SECS: f64 = 3.0;
+
+impl Master {
+    /// Records the tasks (reserving their agents' resources) and sends them to
+    /// their agents. Returns each task as recorded: STAGING, or ended with why.
+    pub async fn launch_tasks(&self, specs: Vec<TaskSpec>) -> Result<Vec<Task>, ApiError> {
+        let mut ids = BTreeSet::new();
+        for (i, spec) in specs.iter().enumerate() {
+            spec.validate()
+                .map_err(|e| ApiError::bad_request(format!("tasks[{i}].{e}")))?;
+            if !ids.insert(spec.task_id.as_str()) || self.registry().task(&spec.task_id).is_some() {
+                return Err(ApiError::conflict(format!(
+                    "tasks[{i}].task_id: task '{}' already exists",
+                    spec.task_id
+                )));
+            }
+        }
+        let launch = Command::LaunchTasks {
+            tasks: specs.clone(),
+            time: super::now_secs(),
+        };
+        self.raft.propose(launch).await.map_err(propose_error)?;
+        let recorded: Vec<Task> = {
+            let registry = self.registry();
+            specs
+                .iter()
+                .filter_map(|s| registry.task(&s.task_id).cloned())
+                .collect()
+        };
+        for task in recorded.iter().filter(|t| t.state == TaskState::Staging) {
+            self.streams
+                .send(&task.spec.agent_id, &launch_event(&task.spec));
+        }
+        Ok(recorded)
+    }
+
+    /// Asks a task to end. A task already ended is left as it is.
+    pub async fn kill_task(&self, task_id: &str) -> Result<(), ApiError> {
+        let task = self
+            .registry()
+            .task(task_id)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(format!("task '{task_id}' is not known")))?;
+        if task.state.is_terminal() {
+            return Ok(());
+        }
+        let kill = Command::KillTask {
+            task_id: task_id.to_string(),
+        };
+        self.raft.propose(kill).await.map_err(propose_error)?;
+        self.streams
+            .send(&task.spec.agent_id, &kill_event(&task.spec));
+        Ok(())
+    }
+
+    /// Commits status updates from an agent; the caller acknowledges after.
+    pub(super) async fn update_statuses(
+        &self,
+        agent_id: &str,
+        statuses: Vec<TaskStatus>,
+    ) -> Result<(), ApiError> {
+        for (i, s) in statuses.iter().enumerate() {
+            if s.agent_id != agent_id {
+                return Err(ApiError::bad_request(format!(
+                    "update.statuses[{i}].agent_id: '{}' is not the caller '{agent_id}'",
+                    s.agent_id
+                )));
+            }
+        }
+        // Statuses that would change nothing need no log entry.
+        let fresh: Vec<TaskStatus> = {
+            let registry = self.registry();
+            statuses
+                .into_iter()
+                .filter(|s| {
+                    registry.tasks.get(&s.task_id).is_some_and(|t| {
+                        s.uuid.is_none() || !t.statuses.iter().any(|o| o.uuid == s.uuid)
+                    })
+                })
+                .collect()
+        };
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let update = Command::UpdateTaskStatuses { statuses: fresh };
+        self.raft.propose(update).await.map_err(propose_error)
+    }
+}
+
+/// What a freshly subscribed agent must hear: kills the registry wants, launches
+/// it never got, and kills for tasks it runs that the registry does not hold.
+pub(super) fn catch_up(
+    registry: &Registry,
+    agent_id: &str,
+    reported: &[ReportedTask],
+) -> Vec<Value> {
+    let mut events = Vec::new();
+    for task in registry
+        .tasks
+        .values()
+        .filter(|t| t.spec.agent_id == agent_id)
+    {
+        let has_it = reported.iter().any(|r| r.task_id == task.spec.task_id);
+        if task.kill_requested {
+            events.push(kill_event(&task.spec));
+        } else if task.state == TaskState::Staging && !has_it {
+            events.push(launch_event(&task.spec));
+        }
+    }
+    for r in reported.iter().filter(|r| !r.state.is_terminal()) {
+        if !registry.tasks.contains_key(&r.task_id) {
+            tracing::info!(task = %r.task_id, agent = %agent_id, "killing a task the registry does not hold");
+            events.push(json!({"type": "KILL", "kill": {
+                "task_id": r.task_id,
+                "grace_period_seconds": ORPHAN_GRACE_SECS,
+            }}));
+        }
+    }
+    events
+}
+
+fn launch_event(spec: &TaskSpec) -> Value {
+    json!({"type": "LAUNCH", "launch": {"task": spec}})
+}
+
+fn kill_event(spec: &TaskSpec) -> Value {
+    json!({"type": "KILL", "kill": {
+        "task_id": spec.task_id,
+        "grace_period_seconds": spec.kill_grace_period().as_secs_f64(),
+    }})
+}
+
+/// A task in the shape of Mesos's `/master/state` (`frameworks[].tasks[]`),
+/// with meso's extras (`message`, `reason`, `exit_code` in statuses).
+pub fn task_json(task: &Task) -> Value {
+    let spec = &task.spec;
+    let ports: Vec<crate::model::PortRange> = spec
+        .ports
+        .iter()
+        .map(|p| crate::model::PortRange {
+            begin: u64::from(p.number),
+            end: u64::from(p.number),
+        })
+        .collect();
+    let statuses: Vec<Value> = task
+        .statuses
+        .iter()
+        .map(|s| {
+            let ips: Vec<Value> = s
+                .container_ips
+                .iter()
+                .map(|ip| json!({"protocol": "IPv4", "ip_address": ip}))
+                .collect();
+            let mut v = json!({
+                "state": s.state,
+                "timestamp": s.timestamp,
+                "container_status": {"network_infos": [{"ip_addresses": ips}]},
+            });
+            for (key, value) in [
+                ("message", s.message.as_ref().map(|m| json!(m))),
+                ("reason", s.reason.as_ref().map(|r| json!(r))),
+                ("source", s.source.as_ref().map(|r| json!(r))),
+                ("exit_code", s.exit_code.map(|c| json!(c))),
+            ] {
+                if let Some(value) = value {
+                    v[key] = value;
+                }
+            }
+            v
+        })
+        .collect();
+    let mut v = json!({
+        "id": spec.task_id,
+        "name": if spec.name.is_empty() { &spec.task_id } else { &spec.name },
+        "framework_id": spec.framework_id.clone().unwrap_or_default(),
+        "executor_id": "",
+        "slave_id": spec.agent_id,
+        "agent_id": spec.agent_id,
+        "state": task.state,
+        "resources": {
+            "cpus": spec.cpus,
+            "mem": spec.mem,
+            "disk": spec.disk,
+            "gpus": 0.0,
+            "ports": crate::model::format_ranges(&ports),
+        },
+        "role": "*",
+        "statuses": statuses,
+        "labels": spec.labels.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
+        "discovery": {
+            "visibility": "FRAMEWORK",
+            "name": if spec.name.is_empty() { &spec.task_id } else { &spec.name },
+            "ports": {"ports": spec.ports.iter().map(|p| {
+                let mut port = json!({"number": p.number, "protocol": "tcp"});
+                if let Some(name) = &p.name {
+                    port["name"] = json!(name);
+                }
+                port
+            }).collect::<Vec<_>>()},
+        },
+    });
+    if let Some(c) = &spec.container {
+        v["container"] = json!(c);
+    }
+    v
+}
