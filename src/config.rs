@@ -26,6 +26,8 @@
 //! | `work_dir` | `--work-dir` | `MESO_WORK_DIR` | `./.meso-agent` (agents: sandboxes and the agent's identity) |
 //! | `resources` | `--resources` | `MESO_RESOURCES` | detected; Mesos syntax `cpus:4;mem:2048;disk:10000;ports:[31000-32000]` |
 //! | `attributes` | `--attributes` | `MESO_ATTRIBUTES` | none; `rack:r1;zone:a` |
+//! | `gc_delay_secs` | | | 604800 (a week: sandboxes of ended tasks are removed after this) |
+//! | `gc_disk_usage` | | | 0.9 (above this fraction of the work dir's disk in use, sooner, oldest first) |
 //! | `agent_heartbeat_ms` | | | 5000 (how often master and agent say they are alive) |
 //! | `agent_timeout_ms` | | | 45000 (silence after which the master marks an agent unreachable) |
 //! | `raft.tick_ms` | | | 10 |
@@ -41,6 +43,7 @@ use anyhow::{Context, anyhow, bail};
 use clap::Args;
 use serde::Deserialize;
 
+use crate::agent::GcPolicy;
 use crate::master::AgentTimers;
 use crate::master::raft::RaftOptions;
 use crate::model::{Resources, parse_attributes};
@@ -132,6 +135,8 @@ struct FileConfig {
     attributes: Option<String>,
     agent_heartbeat_ms: Option<u64>,
     agent_timeout_ms: Option<u64>,
+    gc_delay_secs: Option<f64>,
+    gc_disk_usage: Option<f64>,
     #[serde(default)]
     raft: RaftFile,
 }
@@ -160,6 +165,7 @@ pub struct AgentSettings {
     /// Mesos-syntax override of the detected resources, checked at resolve.
     pub resources: Option<String>,
     pub attributes: BTreeMap<String, String>,
+    pub gc: GcPolicy,
 }
 
 /// A node's configuration after every layer is applied.
@@ -290,6 +296,12 @@ impl Settings {
                     .unwrap_or_else(|| PathBuf::from("./.meso-agent")),
                 resources,
                 attributes,
+                gc: GcPolicy {
+                    delay: Duration::from_secs_f64(
+                        file.gc_delay_secs.unwrap_or(604_800.0).max(0.0),
+                    ),
+                    disk_usage: file.gc_disk_usage.unwrap_or(0.9).clamp(0.0, 1.0),
+                },
             },
             agent_timers,
             cluster: flags

@@ -104,7 +104,7 @@ impl Bound {
         };
         let agent = if s.roles.contains(&Role::Agent) {
             let addr = advertise(self.http_addr, &s.hostname);
-            match Agent::start(&s.agent, &s.hostname, &addr, shutdown.clone()) {
+            match Agent::start(&s.agent, &s.hostname, &addr, shutdown.clone()).await {
                 Ok(a) => Some(a),
                 Err(e) => {
                     shutdown.cancel();

@@ -1,24 +1,37 @@
-//! The agent role: where work runs. This first part registers the agent with
-//! the leading master and keeps it registered; running tasks lands next.
+//! The agent role: where work runs.
 //!
 //! ```text
 //!  start ─▶ identity: key from <work_dir>/agent.key (made once), detected
 //!           resources overridden by --resources, --attributes
-//!        ─▶ session (session.rs): SUBSCRIBE ──307──▶ leader ──▶ SUBSCRIBED{id}
-//!                                 ◀── HEARTBEAT events; HEARTBEAT calls ──▶
+//!        ─▶ containerizers: process (cgroups if the host has them), docker
+//!           (disabled with a warning when no engine answers)
+//!        ─▶ tasks.rs recover: checkpointed tasks watched again, orphans killed
+//!        ─▶ session (session.rs): SUBSCRIBE{tasks} ──307──▶ leader ──▶ SUBSCRIBED{id}
+//!                                 ◀── LAUNCH, KILL, HEARTBEAT; HEARTBEAT calls ──▶
 //!           stream broken or silent ─▶ back off, subscribe again (any master)
+//!        ─▶ updates.rs: status updates to the leader until acknowledged
+//!        ─▶ gc.rs: sandboxes of ended tasks removed after a delay
 //! ```
+//!
+//! Layout of the work dir: `agent.key`, `sandboxes/<task_id>/` (stdout, stderr,
+//! fetched files), `meta/tasks/<task_id>/` (checkpoint, the shim's exit file).
 //!
 //! The key, not the id, is the agent's identity: the registry maps it to the
 //! Mesos-style id `<cluster-id>-S<n>`, so an agent that restarts (or comes back
 //! after being marked unreachable) gets the same id again.
 
+mod checkpoint;
 pub mod containerizer;
 mod detect;
 pub mod fetcher;
+mod gc;
 mod session;
+mod tasks;
+mod updates;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::watch;
@@ -26,7 +39,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::AgentSettings;
 use crate::model::Resources;
-use session::Identity;
+use checkpoint::Dirs;
+use containerizer::Containerizer;
+use containerizer::docker::DockerContainerizer;
+use containerizer::process::ProcessContainerizer;
+pub use gc::GcPolicy;
+use session::{Channels, Identity};
+use tasks::Tasks;
 
 pub struct Agent {
     agent_id: watch::Receiver<Option<String>>,
@@ -34,9 +53,9 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// Prepares the work dir and starts subscribing. `addr` is where this
-    /// node's HTTP API listens.
-    pub fn start(
+    /// Prepares the work dir, recovers checkpointed tasks and starts
+    /// subscribing. `addr` is where this node's HTTP API listens.
+    pub async fn start(
         settings: &AgentSettings,
         hostname: &str,
         addr: &str,
@@ -56,6 +75,49 @@ impl Agent {
                 .map_err(|e| anyhow::anyhow!(e))?,
             None => detected,
         };
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .build()
+            .context("cannot build the agent's HTTP client")?;
+        let cgroups = containerizer::cgroups::detect();
+        if cgroups.is_none() {
+            tracing::warn!("no usable cgroups: tasks run without memory and cpu limits");
+        }
+        let process: Arc<dyn Containerizer> = Arc::new(ProcessContainerizer::new(
+            tasks::shim_path(),
+            key.clone(),
+            cgroups,
+        ));
+        let docker = match DockerContainerizer::connect(key.clone()).await {
+            Ok(d) => Ok(Arc::new(d) as Arc<dyn Containerizer>),
+            Err(why) => {
+                tracing::warn!(%why, "docker containerizer disabled: docker tasks will fail");
+                Err(why)
+            }
+        };
+        let (id_tx, id_rx) = watch::channel(None);
+        let (link_tx, link_rx) = watch::channel(None);
+        let tasks = Arc::new(Tasks::new(
+            Dirs::new(dir),
+            hostname.to_string(),
+            addr.to_string(),
+            process,
+            docker,
+            id_rx.clone(),
+        ));
+        tasks.recover().await;
+        tokio::spawn(updates::run(
+            tasks.clone(),
+            link_rx,
+            client.clone(),
+            shutdown.clone(),
+        ));
+        tokio::spawn(gc::run(
+            tasks.clone(),
+            dir.clone(),
+            settings.gc,
+            shutdown.clone(),
+        ));
         let me = Identity {
             key,
             hostname: hostname.to_string(),
@@ -63,8 +125,18 @@ impl Agent {
             resources: resources.clone(),
             attributes: settings.attributes.clone(),
         };
-        let (id_tx, id_rx) = watch::channel(None);
-        tokio::spawn(session::run(settings.masters.clone(), me, id_tx, shutdown));
+        let channels = Channels {
+            agent_id: id_tx,
+            link: link_tx,
+            tasks,
+        };
+        tokio::spawn(session::run(
+            settings.masters.clone(),
+            me,
+            channels,
+            client,
+            shutdown,
+        ));
         Ok(Self {
             agent_id: id_rx,
             resources,

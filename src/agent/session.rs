@@ -3,7 +3,10 @@
 //! stream, and send a HEARTBEAT call every interval. When the stream ends, the
 //! master falls silent for three intervals, or a heartbeat is refused, start
 //! over with the next master address, backing off up to a few seconds. Nothing
-//! here stops the agent: its tasks (later) keep running while no master answers.
+//! here stops the agent: its tasks keep running while no master answers.
+//!
+//! LAUNCH and KILL events go to `tasks.rs`; while subscribed, the leader's URL
+//! is published for the status update sender (`updates.rs`).
 
 use std::time::Duration;
 
@@ -11,9 +14,13 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use std::sync::Arc;
+
+use super::tasks::Tasks;
+use super::updates::Link;
 use crate::api::base_url;
 use crate::api::recordio::Decoder;
-use crate::model::Resources;
+use crate::model::{Resources, TaskSpec};
 
 /// What the agent tells the master about itself.
 #[derive(Debug, Clone)]
@@ -25,28 +32,27 @@ pub struct Identity {
     pub attributes: std::collections::BTreeMap<String, String>,
 }
 
+/// What a session reports to and acts on.
+pub struct Channels {
+    pub agent_id: watch::Sender<Option<String>>,
+    pub link: watch::Sender<Option<Link>>,
+    pub tasks: Arc<Tasks>,
+}
+
 pub async fn run(
     masters: Vec<String>,
     me: Identity,
-    agent_id: watch::Sender<Option<String>>,
+    channels: Channels,
+    client: reqwest::Client,
     shutdown: CancellationToken,
 ) {
-    let client = match reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(2))
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "agent cannot build its HTTP client");
-            return;
-        }
-    };
     let mut backoff = Duration::from_millis(50);
     for master in masters.iter().cycle() {
         let outcome = tokio::select! {
             _ = shutdown.cancelled() => return,
-            r = session(&client, master, &me, &agent_id) => r,
+            r = session(&client, master, &me, &channels) => r,
         };
+        channels.link.send_replace(None);
         match outcome {
             Ok(()) => backoff = Duration::from_millis(50),
             Err(e) => tracing::info!(%master, error = %e, "agent not subscribed; retrying"),
@@ -64,7 +70,7 @@ async fn session(
     client: &reqwest::Client,
     master: &str,
     me: &Identity,
-    agent_id: &watch::Sender<Option<String>>,
+    channels: &Channels,
 ) -> Result<(), String> {
     let url = format!("{}/api/v1/agent", base_url(master));
     let subscribe = json!({
@@ -75,6 +81,7 @@ async fn session(
             "addr": me.addr,
             "resources": me.resources,
             "attributes": me.attributes,
+            "tasks": channels.tasks.report(),
         },
     });
     let response = client
@@ -119,8 +126,11 @@ async fn session(
                             beat = tokio::time::interval(interval);
                         }
                         tracing::info!(agent_id = %new_id, master = %leader_url, "agent subscribed");
-                        agent_id.send_replace(Some(new_id.clone()));
+                        channels.agent_id.send_replace(Some(new_id.clone()));
+                        channels.link.send_replace(Some(Link { url: leader_url.clone(), agent_id: new_id.clone() }));
                         id = Some(new_id);
+                    } else {
+                        dispatch(&event, &channels.tasks);
                     }
                 }
             }
@@ -138,5 +148,31 @@ async fn session(
                 }
             }
         }
+    }
+}
+
+/// Hands a LAUNCH or KILL to the tasks; anything else is a heartbeat or
+/// news this agent does not need.
+fn dispatch(event: &Value, tasks: &Arc<Tasks>) {
+    match event["type"].as_str() {
+        Some("LAUNCH") => match serde_json::from_value::<TaskSpec>(event["launch"]["task"].clone())
+        {
+            Ok(spec) => tasks.launch(spec),
+            Err(e) => tracing::warn!(error = %e, "LAUNCH with a task this agent cannot read"),
+        },
+        Some("KILL") => {
+            let kill = &event["kill"];
+            match kill["task_id"].as_str() {
+                Some(id) => {
+                    let grace = kill["grace_period_seconds"]
+                        .as_f64()
+                        .filter(|g| g.is_finite() && *g >= 0.0)
+                        .unwrap_or(3.0);
+                    tasks.kill(id, Duration::from_secs_f64(grace.min(3600.0)));
+                }
+                None => tracing::warn!("KILL without a task_id"),
+            }
+        }
+        _ => {}
     }
 }

@@ -105,11 +105,9 @@ pub fn fit<'a>(
             .ok_or_else(|| Misfit::NotNow(format!("agent {} has no free port left", agent.id)))?;
         used_ports.insert(port.number);
     }
-    if bridge {
-        if let Some(d) = resolved.container.as_mut().and_then(|c| c.docker.as_mut()) {
-            for (mapping, port) in d.port_mappings.iter_mut().zip(&wanted) {
-                mapping.host_port = port.number;
-            }
+    if bridge && let Some(d) = resolved.container.as_mut().and_then(|c| c.docker.as_mut()) {
+        for (mapping, port) in d.port_mappings.iter_mut().zip(&wanted) {
+            mapping.host_port = port.number;
         }
     }
     resolved.ports = wanted;

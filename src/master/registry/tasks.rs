@@ -119,10 +119,10 @@ impl Registry {
             agent_id: status.agent_id.clone(),
             state: status.state,
         };
-        if status.state.is_terminal() {
-            if let Some(task) = self.tasks.remove(&status.task_id) {
-                self.complete(task);
-            }
+        if status.state.is_terminal()
+            && let Some(task) = self.tasks.remove(&status.task_id)
+        {
+            self.complete(task);
         }
         vec![change]
     }
