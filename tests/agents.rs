@@ -6,51 +6,9 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
 use common::*;
-use serde_json::Value;
-
-fn agent_args(masters: &str, ip: &str, work: &Path, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "agent",
-        "--preset",
-        "ci",
-        "--master",
-        masters,
-        "--http",
-        &format!("{ip}:0"),
-        "--work-dir",
-        &work.display().to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
-}
-
-fn spawn_agent(name: &str, args: &[String], log: &Path) -> Proc {
-    Proc::spawn(name, args, log, "MESO_AGENT_HTTP")
-}
-
-/// Waits until `/master/state` on `master` satisfies `check`; returns it.
-async fn state_where(master: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-    wait_for(what, CONVERGE_TIMEOUT, || {
-        let m = master.to_string();
-        let ok = &check;
-        async move {
-            let s = get_json(&m, "/master/state").await?;
-            ok(&s).then_some(s)
-        }
-    })
-    .await
-}
-
-fn slave<'a>(state: &'a Value, id: &str) -> Option<&'a Value> {
-    state["slaves"].as_array()?.iter().find(|s| s["id"] == id)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_registers_turns_unreachable_and_comes_back_with_its_id() {

@@ -602,6 +602,99 @@ where
     }
 }
 
+// ---------------------------------------------------------------- agents
+
+pub fn agent_args(masters: &str, ip: &str, work: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "agent",
+        "--preset",
+        "ci",
+        "--master",
+        masters,
+        "--http",
+        &format!("{ip}:0"),
+        "--work-dir",
+        &work.display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+pub fn spawn_agent(name: &str, args: &[String], log: &Path) -> Proc {
+    Proc::spawn(name, args, log, "MESO_AGENT_HTTP")
+}
+
+/// Waits until `/master/state` on `master` satisfies `check`; returns it.
+pub async fn state_where(master: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    wait_for(what, CONVERGE_TIMEOUT, || {
+        let m = master.to_string();
+        let ok = &check;
+        async move {
+            let s = get_json(&m, "/master/state").await?;
+            ok(&s).then_some(s)
+        }
+    })
+    .await
+}
+
+pub fn slave<'a>(state: &'a Value, id: &str) -> Option<&'a Value> {
+    state["slaves"].as_array()?.iter().find(|s| s["id"] == id)
+}
+
+/// Kills, when dropped, every process and container a test's agent started:
+/// task processes outlive their agent by design, so a test must not leave them.
+pub struct TaskReaper {
+    pub work_dir: PathBuf,
+}
+
+impl Drop for TaskReaper {
+    fn drop(&mut self) {
+        let Ok(key) = std::fs::read_to_string(self.work_dir.join("agent.key")) else {
+            return;
+        };
+        let key = key.trim().to_string();
+        let sandboxes = format!(
+            "MESOS_SANDBOX={}",
+            self.work_dir.join("sandboxes").display()
+        );
+        for pid in
+            pids_where(|cmdline, environ| cmdline.contains(&key) || environ.contains(&sandboxes))
+        {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        let _ = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "docker ps -aq --filter label=meso.agent={key} | xargs -r docker rm -f"
+            ))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// Pids whose command line (NULs as spaces) and environment satisfy `f`.
+pub fn pids_where(f: impl Fn(&str, &str) -> bool) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let read = |f: &str| {
+                std::fs::read(format!("/proc/{pid}/{f}"))
+                    .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+                    .unwrap_or_default()
+            };
+            f(&read("cmdline"), &read("environ"))
+        })
+        .collect()
+}
+
 // ---------------------------------------------------------------- disk
 
 /// Every path under `root` (relative) with its bytes (None for a directory);

@@ -1,0 +1,428 @@
+//! Tasks end to end, through a real master and a real agent: launched with the
+//! operator API, run by the process containerizer, reported in Mesos's states,
+//! killed to the last grandchild, limited by cgroups, re-adopted after
+//! `kill -9` of the agent, carried through an agent's absence and return.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+
+/// A master and one agent on a fresh loopback address.
+struct Site {
+    dir: tempfile::TempDir,
+    ip: String,
+    master: Proc,
+    agent: Option<Proc>,
+    agent_args: Vec<String>,
+    agent_id: String,
+    work: PathBuf,
+    _reaper: TaskReaper,
+}
+
+impl Site {
+    async fn start(agent_extra: &[&str]) -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        let ip = loopback_ip();
+        let master = spawn_master(
+            "master",
+            &single_master_args(&ip, &dir.path().join("master")),
+            &dir.path().join("master.log"),
+        );
+        let work = dir.path().join("agent");
+        let mut extra = vec![
+            "--resources",
+            "cpus:4;mem:4096;disk:1000;ports:[31000-31100]",
+        ];
+        extra.extend_from_slice(agent_extra);
+        let agent_args = agent_args(&master.http, &ip, &work, &extra);
+        let agent = spawn_agent("agent", &agent_args, &dir.path().join("agent-1.log"));
+        let state = state_where(&master.http, "the agent registered", |s| {
+            s["activated_slaves"] == 1
+        })
+        .await;
+        let agent_id = state["slaves"][0]["id"].as_str().unwrap().to_string();
+        Site {
+            _reaper: TaskReaper {
+                work_dir: work.clone(),
+            },
+            dir,
+            ip,
+            master,
+            agent: Some(agent),
+            agent_args,
+            agent_id,
+            work,
+        }
+    }
+
+    fn sandbox(&self, task_id: &str) -> PathBuf {
+        self.work.join("sandboxes").join(task_id)
+    }
+
+    /// A process task running `cmd` through the shell.
+    fn shell_task(&self, id: &str, cmd: &str) -> Value {
+        json!({
+            "task_id": id,
+            "agent_id": self.agent_id,
+            "cpus": 0.1,
+            "mem": 64,
+            "command": {"value": cmd},
+        })
+    }
+
+    async fn launch(&self, task: Value) -> Value {
+        let body = json!({"type": "LAUNCH_TASKS", "launch_tasks": {"tasks": [task]}});
+        let r = client()
+            .post(url(&self.master.http, "/api/v1"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let answer: Value = r.json().await.unwrap();
+        assert_eq!(status, 200, "{answer}");
+        answer["launch_tasks"]["tasks"][0].clone()
+    }
+
+    async fn kill(&self, id: &str) {
+        let body = json!({"type": "KILL_TASK", "kill_task": {"task_id": id}});
+        let r = client()
+            .post(url(&self.master.http, "/api/v1"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+    }
+
+    /// Waits until the task is in `state`; returns it as `/master/tasks` shows it.
+    async fn task_in(&self, id: &str, state: &str) -> Value {
+        let master = self.master.http.clone();
+        wait_for(
+            &format!("task {id} in {state}"),
+            Duration::from_secs(30),
+            || {
+                let m = master.clone();
+                async move {
+                    let tasks = get_json(&m, "/master/tasks").await?;
+                    let task = tasks["tasks"]
+                        .as_array()?
+                        .iter()
+                        .find(|t| t["id"] == id)?
+                        .clone();
+                    (task["state"] == state).then_some(task)
+                }
+            },
+        )
+        .await
+    }
+
+    fn restart_agent(&mut self, log: &str) {
+        let agent = spawn_agent("agent", &self.agent_args, &self.dir.path().join(log));
+        self.agent = Some(agent);
+    }
+}
+
+fn states(task: &Value) -> Vec<String> {
+    task["statuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn last_status(task: &Value) -> &Value {
+    task["statuses"].as_array().unwrap().last().unwrap()
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Pids of live processes whose environment names this task.
+fn task_pids(id: &str) -> Vec<i32> {
+    let needle = format!("MESOS_TASK_ID={id} ");
+    pids_where(|_, environ| environ.contains(&needle))
+        .into_iter()
+        .filter(|pid| {
+            // A zombie has ended: only its exit status waits to be read.
+            let stat = read(Path::new(&format!("/proc/{pid}/stat")));
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|s| !s.trim_start().starts_with('Z'))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_task_runs_in_its_sandbox_with_mesos_environment() {
+    let site = Site::start(&[]).await;
+    let mut task = site.shell_task(
+        "hello",
+        "echo out $MESOS_TASK_ID; echo err >&2; echo ports $PORT0 $PORTS $PORT_HTTP; echo sandbox $MESOS_SANDBOX; echo greeting $GREETING",
+    );
+    task["ports"] = json!([{"number": 0, "name": "http"}]);
+    task["command"]["environment"] = json!({"GREETING": "hi"});
+    let launched = site.launch(task).await;
+    assert_eq!(launched["state"], "TASK_STAGING");
+    let port = launched["discovery"]["ports"]["ports"][0]["number"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        (31000..=31100).contains(&port),
+        "a port from the agent's range"
+    );
+
+    let done = site.task_in("hello", "TASK_FINISHED").await;
+    assert_eq!(
+        states(&done),
+        [
+            "TASK_STAGING",
+            "TASK_STARTING",
+            "TASK_RUNNING",
+            "TASK_FINISHED"
+        ]
+    );
+    assert_eq!(last_status(&done)["exit_code"], 0);
+    let out = read(&site.sandbox("hello").join("stdout"));
+    let sandbox = site.sandbox("hello");
+    assert!(out.contains("out hello"), "{out}");
+    assert!(
+        out.contains(&format!("ports {port} {port} {port}")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("sandbox {}", sandbox.display())),
+        "{out}"
+    );
+    assert!(out.contains("greeting hi"), "{out}");
+    assert_eq!(read(&sandbox.join("stderr")).trim(), "err");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_say_why() {
+    let site = Site::start(&[]).await;
+    site.launch(site.shell_task("three", "exit 3")).await;
+    site.launch(site.shell_task("missing", "no-such-command-here"))
+        .await;
+    let mut argv = site.shell_task("argv", "/no/such/program");
+    argv["command"]["shell"] = json!(false);
+    site.launch(argv).await;
+    let mut huge = site.shell_task("huge", "true");
+    huge["cpus"] = json!(64);
+    let recorded = site.launch(huge).await;
+    assert_eq!(recorded["state"], "TASK_ERROR", "{recorded}");
+    assert!(
+        last_status(&recorded)["message"]
+            .as_str()
+            .unwrap()
+            .contains("cpus"),
+        "{recorded}"
+    );
+
+    let three = site.task_in("three", "TASK_FAILED").await;
+    assert_eq!(last_status(&three)["exit_code"], 3);
+    let missing = site.task_in("missing", "TASK_FAILED").await;
+    let msg = last_status(&missing)["message"].as_str().unwrap();
+    assert!(msg.contains("not found"), "{missing}");
+    let argv = site.task_in("argv", "TASK_FAILED").await;
+    assert_eq!(
+        last_status(&argv)["reason"],
+        "REASON_CONTAINER_LAUNCH_FAILED",
+        "{argv}"
+    );
+    assert!(
+        last_status(&argv)["message"]
+            .as_str()
+            .unwrap()
+            .contains("/no/such/program"),
+        "{argv}"
+    );
+    // The agent is still well.
+    site.launch(site.shell_task("after", "true")).await;
+    site.task_in("after", "TASK_FINISHED").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_reaches_grandchildren_and_sigterm_ignorers() {
+    let site = Site::start(&[]).await;
+    site.launch(site.shell_task(
+        "tree",
+        "sleep 1000 & sleep 1000 & sh -c 'sleep 1000' & wait",
+    ))
+    .await;
+    let mut stubborn = site.shell_task("stubborn", "trap '' TERM; sleep 1000 & wait; sleep 1000");
+    stubborn["kill_grace_period_seconds"] = json!(0.5);
+    site.launch(stubborn).await;
+    site.task_in("tree", "TASK_RUNNING").await;
+    site.task_in("stubborn", "TASK_RUNNING").await;
+    wait_for("the tree's processes", Duration::from_secs(10), || async {
+        (task_pids("tree").len() >= 4).then_some(())
+    })
+    .await;
+
+    site.kill("tree").await;
+    site.kill("stubborn").await;
+    let tree = site.task_in("tree", "TASK_KILLED").await;
+    assert!(
+        states(&tree).contains(&"TASK_KILLING".to_string()),
+        "{tree}"
+    );
+    site.task_in("stubborn", "TASK_KILLED").await;
+    wait_for(
+        "every process of both tasks gone",
+        Duration::from_secs(10),
+        || async {
+            (task_pids("tree").is_empty() && task_pids("stubborn").is_empty()).then_some(())
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_hog_is_stopped_by_its_limit() {
+    let site = Site::start(&[]).await;
+    let mut hog = site.shell_task(
+        "hog",
+        "python3 -c 'import time; b = bytearray(400 * 1024 * 1024); time.sleep(30)'",
+    );
+    hog["mem"] = json!(64);
+    site.launch(hog).await;
+    let hog = site.task_in("hog", "TASK_FAILED").await;
+    assert_eq!(
+        last_status(&hog)["reason"],
+        "REASON_CONTAINER_LIMITATION_MEMORY",
+        "{hog}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_of_the_agent_keeps_tasks_running_and_reports_those_that_ended() {
+    let mut site = Site::start(&[]).await;
+    site.launch(site.shell_task("keeps", "echo $$ > pid; while true; do sleep 0.1; done"))
+        .await;
+    site.launch(site.shell_task("ends", "sleep 2; exit 4"))
+        .await;
+    site.task_in("keeps", "TASK_RUNNING").await;
+    site.task_in("ends", "TASK_RUNNING").await;
+    let pid_file = site.sandbox("keeps").join("pid");
+    let pid = wait_for("the task's pid", Duration::from_secs(10), || {
+        let text = read(&pid_file);
+        async move { text.trim().parse::<i32>().ok() }
+    })
+    .await;
+
+    site.agent.as_mut().unwrap().kill9();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    site.restart_agent("agent-2.log");
+
+    let ends = site.task_in("ends", "TASK_FAILED").await;
+    assert_eq!(last_status(&ends)["exit_code"], 4, "{ends}");
+    let keeps = site.task_in("keeps", "TASK_RUNNING").await;
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "the task was not restarted: its process still runs"
+    );
+    assert_eq!(read(&pid_file).trim(), pid.to_string(), "{keeps}");
+    site.kill("keeps").await;
+    site.task_in("keeps", "TASK_KILLED").await;
+    wait_for(
+        "the task's process gone",
+        Duration::from_secs(10),
+        || async { task_pids("keeps").is_empty().then_some(()) },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_lost_and_found_takes_its_tasks_through_unreachable() {
+    let site = Site::start(&[]).await;
+    site.launch(site.shell_task("patient", "sleep 1000")).await;
+    site.task_in("patient", "TASK_RUNNING").await;
+
+    let agent = site.agent.as_ref().unwrap();
+    agent.signal(libc::SIGSTOP);
+    let lost = site.task_in("patient", "TASK_UNREACHABLE").await;
+    assert_eq!(last_status(&lost)["reason"], "REASON_SLAVE_REMOVED");
+    agent.signal(libc::SIGCONT);
+    let back = site.task_in("patient", "TASK_RUNNING").await;
+    assert_eq!(
+        last_status(&back)["reason"],
+        "REASON_SLAVE_REREGISTERED",
+        "{back}"
+    );
+    assert_eq!(task_pids("patient").len(), 1, "still the one process");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_the_registry_does_not_know_are_killed() {
+    let mut site = Site::start(&[]).await;
+    site.launch(site.shell_task("orphan", "sleep 1000")).await;
+    site.task_in("orphan", "TASK_RUNNING").await;
+    // The master loses its registry (a new data dir) at the same address: the
+    // agent comes back with a task nobody launched.
+    let http = site.master.http.clone();
+    site.master.kill9();
+    let (ip, port) = http.rsplit_once(':').unwrap();
+    assert_eq!(ip, site.ip);
+    let mut args = single_master_args(&site.ip, &site.dir.path().join("master-2"));
+    let at = args.iter().position(|a| a == "--http").unwrap();
+    args[at + 1] = format!("{ip}:{port}");
+    site.master = spawn_master("master-2", &args, &site.dir.path().join("master-2.log"));
+    wait_for("the orphan killed", Duration::from_secs(30), || async {
+        task_pids("orphan").is_empty().then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_launches_get_400s_with_the_field() {
+    let site = Site::start(&[]).await;
+    for (task, says) in [
+        (
+            json!({"agent_id": site.agent_id, "command": {"value": "true"}}),
+            "task_id",
+        ),
+        (
+            json!({"task_id": "a b", "agent_id": site.agent_id, "command": {"value": "true"}}),
+            "task_id",
+        ),
+        (
+            json!({"task_id": "x", "agent_id": site.agent_id}),
+            "command",
+        ),
+        (
+            json!({"task_id": "x", "agent_id": site.agent_id, "cpus": "lots", "command": {"value": "true"}}),
+            "cpus",
+        ),
+        (
+            json!({"task_id": "x", "agent_id": site.agent_id, "container": {"type": "DOCKER"}}),
+            "image",
+        ),
+    ] {
+        let body = json!({"type": "LAUNCH_TASKS", "launch_tasks": {"tasks": [task]}});
+        let r = client()
+            .post(url(&site.master.http, "/api/v1"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        let text = r.text().await.unwrap();
+        assert!(text.contains(says), "{text} should name {says}");
+    }
+    site.launch(site.shell_task("dup", "sleep 100")).await;
+    let body = json!({"type": "LAUNCH_TASKS", "launch_tasks": {"tasks": [site.shell_task("dup", "true")]}});
+    let r = client()
+        .post(url(&site.master.http, "/api/v1"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+}
