@@ -472,7 +472,10 @@ impl Containerizer for ProcessContainerizer {
             if !shim_alive(pid, start) {
                 return;
             }
-            signal_group(*pgid, libc::SIGTERM);
+            // No grace: straight to SIGKILL, so the task cannot choose its end.
+            if !grace.is_zero() {
+                signal_group(*pgid, libc::SIGTERM);
+            }
             let ended = tokio::time::timeout(grace, until_gone(pid, start))
                 .await
                 .is_ok();
