@@ -166,6 +166,11 @@ impl Cgroups {
                         if dir.join("memory.swap.max").exists() {
                             write(&dir, "memory.swap.max", "0")?;
                         }
+                        // An OOM kill ends the whole task, as Mesos destroys
+                        // the container, not just its largest process.
+                        if dir.join("memory.oom.group").exists() {
+                            write(&dir, "memory.oom.group", "1")?;
+                        }
                     }
                     if *cpu && limits.cpu_shares > 0 {
                         write(

@@ -151,7 +151,7 @@ impl ProcessContainerizer {
                     .ok()
                     .filter(|pid| *pid > 1)
                     .ok_or_else(|| format!("the task shim said {line:?}")),
-                Some(("failed", why)) => Err(why.to_string()),
+                Some(("failed", why)) => Err(format!("cannot start the task: {why}")),
                 _ => {
                     // It ended without a word: clap's usage error, a crash.
                     let mut said = String::new();

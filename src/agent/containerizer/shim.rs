@@ -261,18 +261,16 @@ fn append(path: &Path) -> Result<File, String> {
 fn detach_stdio(sandbox: &Path) {
     let null = OpenOptions::new().read(true).write(true).open("/dev/null");
     let stderr = append(&sandbox.join("stderr"));
+    let stderr = stderr.as_ref().ok().or(null.as_ref().ok());
     // SAFETY: dup2 onto the standard descriptors; the files close after.
     unsafe {
         if let Ok(null) = &null {
             libc::dup2(null.as_raw_fd(), 0);
             libc::dup2(null.as_raw_fd(), 1);
         }
-        match &stderr {
-            Ok(stderr) => libc::dup2(stderr.as_raw_fd(), 2),
-            Err(_) => null
-                .as_ref()
-                .map_or(0, |null| libc::dup2(null.as_raw_fd(), 2)),
-        };
+        if let Some(stderr) = stderr {
+            libc::dup2(stderr.as_raw_fd(), 2);
+        }
     }
 }
 
