@@ -16,6 +16,7 @@
 pub mod containerizer;
 mod detect;
 pub mod fetcher;
+pub mod files;
 mod session;
 
 use std::path::Path;
