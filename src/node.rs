@@ -114,7 +114,8 @@ impl Bound {
         } else {
             None
         };
-        let router = crate::api::router(master.clone());
+        let sandboxes = agent.is_some().then(|| s.agent.work_dir.join("sandboxes"));
+        let router = crate::api::router(master.clone(), sandboxes);
         let stop = shutdown.clone();
         let http = self.http;
         let server = tokio::spawn(async move {

@@ -24,6 +24,7 @@ mod checkpoint;
 pub mod containerizer;
 mod detect;
 pub mod fetcher;
+pub mod files;
 mod gc;
 mod session;
 mod tasks;

@@ -22,6 +22,7 @@
 mod agents;
 pub mod command;
 mod endpoints;
+pub mod files;
 mod join;
 mod members;
 mod operator;
