@@ -26,8 +26,9 @@
 //! Nothing here is kept only in memory that a restarted agent would need: the
 //! handle names the container, and the sandbox is read back from the
 //! container's own mount. Output written while no agent was copying it (between
-//! an agent's death and the `wait` of its successor) stays in `docker logs` but
-//! is not copied into the sandbox: the successor follows from "now", so that
+//! an agent's death and the `wait` of its successor, plus up to one second,
+//! since docker's `since` counts whole seconds) stays in `docker logs` but is
+//! not copied into the sandbox: the successor follows from then on, so that
 //! nothing already in the files is written twice.
 
 use std::collections::HashMap;
@@ -69,12 +70,19 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// A log pump's completion, awaited by whoever waits on its container.
 type PumpDone = Shared<BoxFuture<'static, ()>>;
 
+/// A running log pump: its completion, and the means to stop it.
+struct Pump {
+    done: PumpDone,
+    abort: tokio::task::AbortHandle,
+}
+
 pub struct DockerContainerizer {
     docker: Docker,
     pub agent_key: String,
     /// Running log pumps by container id. A pump removes itself when its
-    /// stream ends (the container stopped, or the engine went away).
-    pumps: Arc<Mutex<HashMap<String, PumpDone>>>,
+    /// stream ends (the container stopped, or the engine went away), and
+    /// stops when the containerizer is dropped, as it would with the agent.
+    pumps: Arc<Mutex<HashMap<String, Pump>>>,
 }
 
 impl DockerContainerizer {
@@ -330,7 +338,7 @@ impl DockerContainerizer {
 
         // Swap as large as the limit: the task gets `mem` MB, as with Mesos's
         // cgroups, not `mem` MB plus as much again of swap (docker's default).
-        let memory = (spec.mem > 0.0).then(|| (spec.mem * 1024.0 * 1024.0) as i64);
+        let memory = (spec.mem > 0.0).then_some((spec.mem * 1024.0 * 1024.0) as i64);
         // Docker's floor for shares is 2.
         let cpu_shares = (spec.cpus > 0.0).then(|| ((spec.cpus * 1024.0).round() as i64).max(2));
         let network_mode = match docker_spec.network {
@@ -366,8 +374,8 @@ impl DockerContainerizer {
     /// container: a second call while one runs does nothing.
     fn start_pump(&self, id: &str, sandbox: PathBuf, since: i32) -> PumpDone {
         let mut pumps = self.pumps.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(done) = pumps.get(id) {
-            return done.clone();
+        if let Some(pump) = pumps.get(id) {
+            return pump.done.clone();
         }
         let (docker, pumps_ref, key) = (self.docker.clone(), self.pumps.clone(), id.to_string());
         let task = tokio::spawn(async move {
@@ -379,8 +387,13 @@ impl DockerContainerizer {
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&key);
         });
+        let abort = task.abort_handle();
         let done = task.map(|_| ()).boxed().shared();
-        pumps.insert(id.to_string(), done.clone());
+        let pump = Pump {
+            done: done.clone(),
+            abort,
+        };
+        pumps.insert(id.to_string(), pump);
         done
     }
 
@@ -399,15 +412,19 @@ impl DockerContainerizer {
                 return self.wait_after_error(id, name).await;
             }
         };
-        // A handle from an earlier agent has no pump yet: follow from now.
+        // A handle from an earlier agent has no pump yet: follow from the
+        // next whole second (docker's `since` counts seconds), so that no line
+        // the earlier agent copied is copied twice.
         let pump = match sandbox_of(&info) {
-            Some(sandbox) if is_running(&info) => Some(self.start_pump(id, sandbox, now_secs())),
+            Some(sandbox) if is_running(&info) => {
+                Some(self.start_pump(id, sandbox, now_secs().saturating_add(1)))
+            }
             _ => self
                 .pumps
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .get(id)
-                .cloned(),
+                .map(|p| p.done.clone()),
         };
         // Any answer, even an error, means "look again": inspect has the truth.
         let _ = self.docker.wait_container(id, None).next().await;
@@ -445,6 +462,15 @@ impl DockerContainerizer {
             Ok(()) => {}
             Err(e) if status(&e) == Some(404) => {}
             Err(e) => tracing::warn!(container = %id, error = %why(&e), "cannot remove container"),
+        }
+    }
+}
+
+impl Drop for DockerContainerizer {
+    fn drop(&mut self) {
+        let pumps = self.pumps.lock().unwrap_or_else(|p| p.into_inner());
+        for pump in pumps.values() {
+            pump.abort.abort();
         }
     }
 }
