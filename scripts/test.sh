@@ -24,10 +24,40 @@ apt_install() {
   }
 }
 
+docker_ready() {
+  # The docker containerizer's tests need a running engine and the local test
+  # image (no registry is assumed reachable: scripts/test-image.sh imports it).
+  apt_install docker.io busybox-static
+  if ! docker info >/dev/null 2>&1; then
+    local sudo="" dlog=/tmp/meso-test-dockerd.log
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    if [ -d /run/systemd/system ]; then
+      log "starting docker (systemd)"
+      $sudo systemctl start docker
+    else
+      # No init system (a container, a CI VM): run the daemon by hand, in its
+      # own session so that it outlives this script; its log stays for a look.
+      log "starting dockerd (log: $dlog)"
+      $sudo setsid nohup dockerd >"$dlog" 2>&1 </dev/null &
+    fi
+    local waited=0
+    until docker info >/dev/null 2>&1; do
+      if [ "$waited" -ge 30 ]; then
+        echo "error: the docker engine did not come up within 30 s; see $dlog" >&2
+        tail -n 20 "$dlog" >&2 2>/dev/null || true
+        exit 1
+      fi
+      sleep 1
+      waited=$((waited + 1))
+    done
+  fi
+  bash scripts/test-image.sh
+}
+
 command -v cargo >/dev/null || { echo "error: cargo not found; install Rust (https://rustup.rs)" >&2; exit 1; }
-# The tests need only the toolchain and procps (pkill/kill) today; later roles add
-# docker.io and friends here.
+# procps for pkill/kill; docker for the docker containerizer's tests.
 apt_install procps
+docker_ready
 
 log "cargo fmt --check"
 cargo fmt --all -- --check
