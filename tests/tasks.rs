@@ -46,9 +46,7 @@ impl Site {
         .await;
         let agent_id = state["slaves"][0]["id"].as_str().unwrap().to_string();
         Site {
-            _reaper: TaskReaper {
-                work_dir: work.clone(),
-            },
+            _reaper: TaskReaper::new(&work),
             dir,
             ip,
             master,
@@ -344,6 +342,11 @@ async fn an_agent_lost_and_found_takes_its_tasks_through_unreachable() {
     let site = Site::start(&[]).await;
     site.launch(site.shell_task("patient", "sleep 1000")).await;
     site.task_in("patient", "TASK_RUNNING").await;
+    let before = wait_for("the task's processes", Duration::from_secs(10), || async {
+        let pids = task_pids("patient");
+        (pids.len() >= 2).then_some(pids)
+    })
+    .await;
 
     let agent = site.agent.as_ref().unwrap();
     agent.signal(libc::SIGSTOP);
@@ -356,7 +359,11 @@ async fn an_agent_lost_and_found_takes_its_tasks_through_unreachable() {
         "REASON_SLAVE_REREGISTERED",
         "{back}"
     );
-    assert_eq!(task_pids("patient").len(), 1, "still the one process");
+    assert_eq!(
+        task_pids("patient"),
+        before,
+        "the same processes: never restarted"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -147,7 +147,14 @@ pub async fn call(State(master): State<Arc<Master>>, body: Bytes) -> Result<Resp
             let id = call
                 .agent_id
                 .ok_or_else(|| ApiError::bad_request("agent_id: missing"))?;
-            if !master.registry().agents.contains_key(&id) {
+            // An agent marked unreachable meanwhile must subscribe again, so
+            // that its tasks are reconciled.
+            if !master
+                .registry()
+                .agents
+                .get(&id)
+                .is_some_and(|a| a.state == AgentState::Active)
+            {
                 return Err(ApiError::not_found(format!(
                     "agent {id} is not registered; subscribe again"
                 )));

@@ -646,32 +646,37 @@ pub fn slave<'a>(state: &'a Value, id: &str) -> Option<&'a Value> {
 
 /// Kills, when dropped, every process and container a test's agent started:
 /// task processes outlive their agent by design, so a test must not leave them.
+/// Made once the agent has written its key.
 pub struct TaskReaper {
-    pub work_dir: PathBuf,
+    key: String,
+    sandboxes: String,
+}
+
+impl TaskReaper {
+    pub fn new(work_dir: &Path) -> TaskReaper {
+        let key = fs::read_to_string(work_dir.join("agent.key")).expect("the agent wrote its key");
+        TaskReaper {
+            key: key.trim().to_string(),
+            sandboxes: format!("MESOS_SANDBOX={}", work_dir.join("sandboxes").display()),
+        }
+    }
 }
 
 impl Drop for TaskReaper {
     fn drop(&mut self) {
-        let Ok(key) = std::fs::read_to_string(self.work_dir.join("agent.key")) else {
-            return;
-        };
-        let key = key.trim().to_string();
-        let sandboxes = format!(
-            "MESOS_SANDBOX={}",
-            self.work_dir.join("sandboxes").display()
-        );
+        let (key, sandboxes) = (&self.key, &self.sandboxes);
         for pid in
-            pids_where(|cmdline, environ| cmdline.contains(&key) || environ.contains(&sandboxes))
+            pids_where(|cmdline, environ| cmdline.contains(key) || environ.contains(sandboxes))
         {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
-        let _ = std::process::Command::new("sh")
+        let _ = Command::new("sh")
             .arg("-c")
             .arg(format!(
                 "docker ps -aq --filter label=meso.agent={key} | xargs -r docker rm -f"
             ))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .status();
     }
 }
