@@ -104,19 +104,25 @@ impl Tasks {
     }
 
     async fn run(self: Arc<Self>, id: String) {
-        self.set_status(&id, TaskState::Starting, |s| s.source(SOURCE_EXECUTOR));
         let Some(spec) = self.spec(&id) else { return };
+        let uris = spec
+            .command
+            .as_ref()
+            .map(|c| c.uris.as_slice())
+            .unwrap_or(&[]);
+        let preparing = match uris.len() {
+            0 => "preparing the sandbox".to_string(),
+            n => format!("fetching {n} URI(s) into the sandbox"),
+        };
+        self.set_status(&id, TaskState::Starting, |s| {
+            s.source(SOURCE_EXECUTOR).message(preparing)
+        });
         let sandbox = self.dirs.sandbox(&id);
         let meta = self.dirs.meta(&id);
         if let Err(e) = std::fs::create_dir_all(&sandbox) {
             let msg = format!("cannot create the sandbox {}: {e}", sandbox.display());
             return self.fail(&id, "REASON_CONTAINER_PREPARATION_FAILED", msg);
         }
-        let uris = spec
-            .command
-            .as_ref()
-            .map(|c| c.uris.as_slice())
-            .unwrap_or(&[]);
         if let Err(e) = super::fetcher::fetch(uris, &sandbox).await {
             return self.fail(&id, "REASON_CONTAINER_PREPARATION_FAILED", e);
         }
@@ -154,9 +160,13 @@ impl Tasks {
                 None => false,
             }
         };
+        let running = match &handle {
+            ContainerHandle::Process { pgid, .. } => format!("running as process group {pgid}"),
+            ContainerHandle::Docker { name, .. } => format!("running in container {name}"),
+        };
         self.set_status(&id, TaskState::Running, |mut s| {
             s.container_ips = launched.ips.clone();
-            s.source(SOURCE_EXECUTOR)
+            s.source(SOURCE_EXECUTOR).message(running)
         });
         if kill_now {
             self.kill(&id, spec.kill_grace_period());
@@ -235,7 +245,10 @@ impl Tasks {
         };
         // Without a handle the launch is under way; it checks the flag.
         let Some(handle) = handle else { return };
-        self.set_status(id, TaskState::Killing, |s| s.source(SOURCE_AGENT));
+        self.set_status(id, TaskState::Killing, |s| {
+            s.source(SOURCE_AGENT)
+                .message(format!("SIGTERM, then SIGKILL after {grace:?}"))
+        });
         let Some(containerizer) = self.containerizer_of(&handle) else {
             return;
         };

@@ -73,7 +73,8 @@ impl Registry {
                     TaskState::Staging,
                     time,
                 )
-                .source(SOURCE_MASTER);
+                .source(SOURCE_MASTER)
+                .message("launch accepted: resources reserved on the agent");
                 let task = Task {
                     spec: resolved,
                     state: TaskState::Staging,
