@@ -34,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Master;
 use super::command::{Command, ReportedTask};
+use super::registry::Registry;
 use crate::api::error::{ApiError, parse_json, propose_error};
 use crate::api::recordio;
 use crate::model::{AgentState, Resources, TaskStatus};
@@ -341,8 +342,27 @@ pub async fn liveness_loop(master: Arc<Master>, shutdown: CancellationToken) {
     }
 }
 
-/// `/master/state`'s `slaves[]` entry for an agent.
-pub fn agent_json(a: &crate::model::AgentInfo) -> Value {
+/// `/master/state`'s `slaves[]` entry for an agent; `used` and `unreserved`
+/// come from the registry's live tasks on it.
+pub fn agent_json(registry: &Registry, a: &crate::model::AgentInfo) -> Value {
+    let mut used = Resources::default();
+    for t in registry.tasks.values().filter(|t| t.spec.agent_id == a.id) {
+        used.cpus += t.spec.cpus;
+        used.mem += t.spec.mem;
+        used.disk += t.spec.disk;
+        used.ports
+            .extend(t.spec.ports.iter().map(|p| crate::model::PortRange {
+                begin: u64::from(p.number),
+                end: u64::from(p.number),
+            }));
+    }
+    used.ports.sort_by_key(|r| r.begin);
+    let free = Resources {
+        cpus: (a.resources.cpus - used.cpus).max(0.0),
+        mem: (a.resources.mem - used.mem).max(0.0),
+        disk: (a.resources.disk - used.disk).max(0.0),
+        ports: a.resources.ports.clone(),
+    };
     let port = a
         .addr
         .rsplit_once(':')
@@ -355,10 +375,11 @@ pub fn agent_json(a: &crate::model::AgentInfo) -> Value {
         "pid": format!("slave(1)@{}", a.addr),
         "attributes": a.attributes,
         "resources": a.resources.to_mesos_json(),
-        "used_resources": Resources::default().to_mesos_json(),
+        "used_resources": used.to_mesos_json(),
         "offered_resources": Resources::default().to_mesos_json(),
         "reserved_resources": {},
         "unreserved_resources": a.resources.to_mesos_json(),
+        "available_resources": free.to_mesos_json(),
         "registered_time": a.registered_time,
         "active": a.state == AgentState::Active,
         "deactivated": false,
@@ -373,6 +394,10 @@ pub fn agent_json(a: &crate::model::AgentInfo) -> Value {
 
 pub async fn slaves(State(master): State<Arc<Master>>) -> Json<Value> {
     let registry = master.registry();
-    let slaves: Vec<Value> = registry.agents.values().map(agent_json).collect();
+    let slaves: Vec<Value> = registry
+        .agents
+        .values()
+        .map(|a| agent_json(&registry, a))
+        .collect();
     Json(json!({"slaves": slaves, "recovered_slaves": []}))
 }
