@@ -264,6 +264,13 @@ async fn kill_reaches_grandchildren_and_sigterm_ignorers() {
     })
     .await;
 
+    let state = get_json(&site.master.http, "/master/state").await.unwrap();
+    let used = &state["slaves"][0]["used_resources"];
+    assert_eq!(
+        used["mem"], 128.0,
+        "two running tasks hold their memory: {used}"
+    );
+
     site.kill("tree").await;
     site.kill("stubborn").await;
     let tree = site.task_in("tree", "TASK_KILLED").await;
@@ -280,6 +287,8 @@ async fn kill_reaches_grandchildren_and_sigterm_ignorers() {
         },
     )
     .await;
+    let state = get_json(&site.master.http, "/master/state").await.unwrap();
+    assert_eq!(state["slaves"][0]["used_resources"]["mem"], 0.0, "freed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
