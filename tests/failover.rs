@@ -229,3 +229,71 @@ async fn sigstop_leader_then_new_leader_and_resumed_one_steps_down() {
         "a follower has no elected_time: {state}"
     );
 }
+
+/// Tasks ride through a failover: a task launched before the leader dies ends
+/// in the new leader's registry, and a launch committed on the new leader
+/// reaches the agent, which resubscribed there on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_survive_a_leader_failover() {
+    use serde_json::json;
+    let mut c = Cluster::start(&[]).await;
+    let masters = c.http.values().cloned().collect::<Vec<_>>().join(",");
+    let work = c.dir.path().join("agent");
+    let _agent = spawn_agent(
+        "agent",
+        &agent_args(&masters, &c.ip, &work, &[]),
+        &c.dir.path().join("agent.log"),
+    );
+    let _reaper = {
+        let any = c.http[&1].clone();
+        state_where(&any, "the agent registered", |s| s["activated_slaves"] == 1).await;
+        TaskReaper::new(&work)
+    };
+    let launch = |http: String, id: &'static str, cmd: &'static str| async move {
+        let state = get_json(&http, "/master/state").await.unwrap();
+        let agent = state["slaves"][0]["id"].clone();
+        let task = json!({"task_id": id, "agent_id": agent, "cpus": 0.1, "mem": 16,
+                          "command": {"value": cmd}});
+        let body = json!({"type": "LAUNCH_TASKS", "launch_tasks": {"tasks": [task]}});
+        let r = client()
+            .post(url(&http, "/api/v1"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    };
+    let state_of = |http: String, id: &'static str| async move {
+        let tasks = get_json(&http, "/master/tasks").await?;
+        let task = tasks["tasks"]
+            .as_array()?
+            .iter()
+            .find(|t| t["id"] == id)?
+            .clone();
+        task["state"].as_str().map(String::from)
+    };
+    let leader = c.leader().await;
+    launch(c.http[&leader].clone(), "before", "sleep 3").await;
+    let h = c.http[&leader].clone();
+    wait_for("the first task running", CONVERGE_TIMEOUT, || {
+        let h = h.clone();
+        async move { (state_of(h, "before").await? == "TASK_RUNNING").then_some(()) }
+    })
+    .await;
+
+    c.kill9(leader);
+    let new_leader = c.leader().await;
+    let h = c.http[&new_leader].clone();
+    launch(h.clone(), "after", "true").await;
+    for (id, end) in [("before", "TASK_FINISHED"), ("after", "TASK_FINISHED")] {
+        wait_for(
+            &format!("{id} ended on the new leader"),
+            CONVERGE_TIMEOUT,
+            || {
+                let h = h.clone();
+                async move { (state_of(h, id).await? == end).then_some(()) }
+            },
+        )
+        .await;
+    }
+}
