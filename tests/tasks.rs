@@ -5,157 +5,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use common::*;
-use serde_json::{Value, json};
-
-/// A master and one agent on a fresh loopback address.
-struct Site {
-    dir: tempfile::TempDir,
-    ip: String,
-    master: Proc,
-    agent: Option<Proc>,
-    agent_args: Vec<String>,
-    agent_id: String,
-    work: PathBuf,
-    _reaper: TaskReaper,
-}
-
-impl Site {
-    async fn start(agent_extra: &[&str]) -> Site {
-        let dir = tempfile::tempdir().unwrap();
-        let ip = loopback_ip();
-        let master = spawn_master(
-            "master",
-            &single_master_args(&ip, &dir.path().join("master")),
-            &dir.path().join("master.log"),
-        );
-        let work = dir.path().join("agent");
-        let mut extra = vec![
-            "--resources",
-            "cpus:4;mem:4096;disk:1000;ports:[31000-31100]",
-        ];
-        extra.extend_from_slice(agent_extra);
-        let agent_args = agent_args(&master.http, &ip, &work, &extra);
-        let agent = spawn_agent("agent", &agent_args, &dir.path().join("agent-1.log"));
-        let state = state_where(&master.http, "the agent registered", |s| {
-            s["activated_slaves"] == 1
-        })
-        .await;
-        let agent_id = state["slaves"][0]["id"].as_str().unwrap().to_string();
-        Site {
-            _reaper: TaskReaper::new(&work),
-            dir,
-            ip,
-            master,
-            agent: Some(agent),
-            agent_args,
-            agent_id,
-            work,
-        }
-    }
-
-    fn sandbox(&self, task_id: &str) -> PathBuf {
-        self.work.join("sandboxes").join(task_id)
-    }
-
-    /// A process task running `cmd` through the shell.
-    fn shell_task(&self, id: &str, cmd: &str) -> Value {
-        json!({
-            "task_id": id,
-            "agent_id": self.agent_id,
-            "cpus": 0.1,
-            "mem": 64,
-            "command": {"value": cmd},
-        })
-    }
-
-    async fn launch(&self, task: Value) -> Value {
-        let body = json!({"type": "LAUNCH_TASKS", "launch_tasks": {"tasks": [task]}});
-        let r = client()
-            .post(url(&self.master.http, "/api/v1"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status();
-        let answer: Value = r.json().await.unwrap();
-        assert_eq!(status, 200, "{answer}");
-        answer["launch_tasks"]["tasks"][0].clone()
-    }
-
-    async fn kill(&self, id: &str) {
-        let body = json!({"type": "KILL_TASK", "kill_task": {"task_id": id}});
-        let r = client()
-            .post(url(&self.master.http, "/api/v1"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
-    }
-
-    /// Waits until the task is in `state`; returns it as `/master/tasks` shows it.
-    async fn task_in(&self, id: &str, state: &str) -> Value {
-        let master = self.master.http.clone();
-        wait_for(
-            &format!("task {id} in {state}"),
-            Duration::from_secs(30),
-            || {
-                let m = master.clone();
-                async move {
-                    let tasks = get_json(&m, "/master/tasks").await?;
-                    let task = tasks["tasks"]
-                        .as_array()?
-                        .iter()
-                        .find(|t| t["id"] == id)?
-                        .clone();
-                    (task["state"] == state).then_some(task)
-                }
-            },
-        )
-        .await
-    }
-
-    fn restart_agent(&mut self, log: &str) {
-        let agent = spawn_agent("agent", &self.agent_args, &self.dir.path().join(log));
-        self.agent = Some(agent);
-    }
-}
-
-fn states(task: &Value) -> Vec<String> {
-    task["statuses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["state"].as_str().unwrap().to_string())
-        .collect()
-}
-
-fn last_status(task: &Value) -> &Value {
-    task["statuses"].as_array().unwrap().last().unwrap()
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
-
-/// Pids of live processes whose environment names this task.
-fn task_pids(id: &str) -> Vec<i32> {
-    let needle = format!("MESOS_TASK_ID={id} ");
-    pids_where(|_, environ| environ.contains(&needle))
-        .into_iter()
-        .filter(|pid| {
-            // A zombie has ended: only its exit status waits to be read.
-            let stat = read(Path::new(&format!("/proc/{pid}/stat")));
-            stat.rsplit(')')
-                .next()
-                .is_some_and(|s| !s.trim_start().starts_with('Z'))
-        })
-        .collect()
-}
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_process_task_runs_in_its_sandbox_with_mesos_environment() {
@@ -187,7 +41,7 @@ async fn a_process_task_runs_in_its_sandbox_with_mesos_environment() {
         ]
     );
     assert_eq!(last_status(&done)["exit_code"], 0);
-    let out = read(&site.sandbox("hello").join("stdout"));
+    let out = read_text(&site.sandbox("hello").join("stdout"));
     let sandbox = site.sandbox("hello");
     assert!(out.contains("out hello"), "{out}");
     assert!(
@@ -199,7 +53,7 @@ async fn a_process_task_runs_in_its_sandbox_with_mesos_environment() {
         "{out}"
     );
     assert!(out.contains("greeting hi"), "{out}");
-    assert_eq!(read(&sandbox.join("stderr")).trim(), "err");
+    assert_eq!(read_text(&sandbox.join("stderr")).trim(), "err");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -319,7 +173,7 @@ async fn kill9_of_the_agent_keeps_tasks_running_and_reports_those_that_ended() {
     site.task_in("ends", "TASK_RUNNING").await;
     let pid_file = site.sandbox("keeps").join("pid");
     let pid = wait_for("the task's pid", Duration::from_secs(10), || {
-        let text = read(&pid_file);
+        let text = read_text(&pid_file);
         async move { text.trim().parse::<i32>().ok() }
     })
     .await;
@@ -335,7 +189,7 @@ async fn kill9_of_the_agent_keeps_tasks_running_and_reports_those_that_ended() {
         Path::new(&format!("/proc/{pid}")).exists(),
         "the task was not restarted: its process still runs"
     );
-    assert_eq!(read(&pid_file).trim(), pid.to_string(), "{keeps}");
+    assert_eq!(read_text(&pid_file).trim(), pid.to_string(), "{keeps}");
     site.kill("keeps").await;
     site.task_in("keeps", "TASK_KILLED").await;
     wait_for(

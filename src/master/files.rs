@@ -52,6 +52,12 @@ pub fn task_of(path: &str) -> Result<&str, ApiError> {
     }
 }
 
+/// How long an agent may take to start its answer. It answers from its own
+/// disk, in milliseconds when well; a stopped one (SIGSTOP, a frozen VM) still
+/// accepts the connection, and the read timeout alone kept the client waiting
+/// 30 s, longer than clients wait, so they never saw the 503 naming the agent.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+
 fn client() -> &'static reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT.get_or_init(|| {
@@ -85,17 +91,15 @@ pub async fn proxy(master: &Master, path: &str, uri: &Uri) -> Result<Response, A
     })?;
     let target = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let url = format!("{}{target}", crate::api::base_url(&addr));
-    let answer = client()
-        .get(&url)
-        .header(&PROXIED, "1")
-        .send()
-        .await
-        .map_err(|e| {
-            ApiError::unavailable(format!(
-                "agent {agent_id} at {addr} is unreachable: {}",
-                cause(&e)
-            ))
-        })?;
+    let unreachable = |why: String| {
+        ApiError::unavailable(format!("agent {agent_id} at {addr} is unreachable: {why}"))
+    };
+    let request = client().get(&url).header(&PROXIED, "1").send();
+    let answer = match tokio::time::timeout(ANSWER_TIMEOUT, request).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(e)) => return Err(unreachable(cause(&e))),
+        Err(_) => return Err(unreachable(format!("no answer within {ANSWER_TIMEOUT:?}"))),
+    };
     let mut response = Response::builder().status(answer.status());
     for name in [header::CONTENT_TYPE, header::CONTENT_LENGTH] {
         if let Some(v) = answer.headers().get(&name) {

@@ -771,3 +771,174 @@ pub fn tree_diff(
         }
     }
 }
+
+// ---------------------------------------------------------------- a site
+
+/// The resources a [`Site`]'s agent offers unless a test says otherwise.
+pub const SITE_RESOURCES: &str = "cpus:4;mem:4096;disk:1000;ports:[31000-31100]";
+
+/// A master and one agent, each its own `meso` process, on a fresh loopback
+/// address. Tasks go in through the operator API and are read back from
+/// `/master/tasks`, as an operator would do it; every process and container
+/// the agent started is killed when the site is dropped.
+pub struct Site {
+    pub dir: tempfile::TempDir,
+    pub ip: String,
+    pub master: Proc,
+    pub agent: Option<Proc>,
+    pub agent_args: Vec<String>,
+    pub agent_id: String,
+    pub work: PathBuf,
+    _reaper: TaskReaper,
+}
+
+impl Site {
+    /// An agent with [`SITE_RESOURCES`] and `agent_extra` flags.
+    pub async fn start(agent_extra: &[&str]) -> Site {
+        Site::start_with(SITE_RESOURCES, None, agent_extra).await
+    }
+
+    /// An agent offering `resources`, reading `agent_yaml` (if any) as its
+    /// `--config` file.
+    pub async fn start_with(
+        resources: &str,
+        agent_yaml: Option<&str>,
+        agent_extra: &[&str],
+    ) -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        let ip = loopback_ip();
+        let master = spawn_master(
+            "master",
+            &single_master_args(&ip, &dir.path().join("master")),
+            &dir.path().join("master.log"),
+        );
+        let work = dir.path().join("agent");
+        let config = dir.path().join("agent.yaml");
+        let config_text = config.display().to_string();
+        let mut extra = vec!["--resources", resources];
+        if let Some(yaml) = agent_yaml {
+            fs::write(&config, yaml).expect("write the agent's config");
+            extra.extend(["--config", config_text.as_str()]);
+        }
+        extra.extend_from_slice(agent_extra);
+        let agent_args = agent_args(&master.http, &ip, &work, &extra);
+        let agent = spawn_agent("agent", &agent_args, &dir.path().join("agent-1.log"));
+        // Before anything can fail: whatever the agent starts from here on is reaped.
+        let reaper = TaskReaper::new(&work);
+        let state = state_where(&master.http, "the agent registered", |s| {
+            s["activated_slaves"] == 1
+        })
+        .await;
+        let agent_id = state["slaves"][0]["id"].as_str().unwrap().to_string();
+        Site {
+            _reaper: reaper,
+            dir,
+            ip,
+            master,
+            agent: Some(agent),
+            agent_args,
+            agent_id,
+            work,
+        }
+    }
+
+    pub fn sandbox(&self, task_id: &str) -> PathBuf {
+        self.work.join("sandboxes").join(task_id)
+    }
+
+    /// A process task running `cmd` through the shell.
+    pub fn shell_task(&self, id: &str, cmd: &str) -> Value {
+        serde_json::json!({
+            "task_id": id,
+            "agent_id": self.agent_id,
+            "cpus": 0.1,
+            "mem": 64,
+            "command": {"value": cmd},
+        })
+    }
+
+    /// Launches one task; the task as the master recorded it.
+    pub async fn launch(&self, task: Value) -> Value {
+        let body = serde_json::json!({"type": "LAUNCH_TASKS", "launch_tasks": {"tasks": [task]}});
+        let r = client()
+            .post(url(&self.master.http, "/api/v1"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let answer: Value = r.json().await.unwrap();
+        assert_eq!(status, 200, "{answer}");
+        answer["launch_tasks"]["tasks"][0].clone()
+    }
+
+    pub async fn kill(&self, id: &str) {
+        let body = serde_json::json!({"type": "KILL_TASK", "kill_task": {"task_id": id}});
+        let r = client()
+            .post(url(&self.master.http, "/api/v1"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+    }
+
+    /// The task as `/master/tasks` shows it now.
+    pub async fn task(&self, id: &str) -> Option<Value> {
+        let tasks = get_json(&self.master.http, "/master/tasks").await?;
+        tasks["tasks"]
+            .as_array()?
+            .iter()
+            .find(|t| t["id"] == id)
+            .cloned()
+    }
+
+    /// Waits until the task is in `state`; returns it as `/master/tasks` shows it.
+    pub async fn task_in(&self, id: &str, state: &str) -> Value {
+        wait_for(
+            &format!("task {id} in {state}"),
+            Duration::from_secs(30),
+            || async move { self.task(id).await.filter(|t| t["state"] == state) },
+        )
+        .await
+    }
+
+    pub fn restart_agent(&mut self, log: &str) {
+        let agent = spawn_agent("agent", &self.agent_args, &self.dir.path().join(log));
+        self.agent = Some(agent);
+    }
+}
+
+/// The states a task went through, oldest first.
+pub fn states(task: &Value) -> Vec<String> {
+    task["statuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap().to_string())
+        .collect()
+}
+
+pub fn last_status(task: &Value) -> &Value {
+    task["statuses"].as_array().unwrap().last().unwrap()
+}
+
+/// A file's text; empty when it cannot be read.
+pub fn read_text(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Pids of live processes whose environment names this task.
+pub fn task_pids(id: &str) -> Vec<i32> {
+    let needle = format!("MESOS_TASK_ID={id} ");
+    pids_where(|_, environ| environ.contains(&needle))
+        .into_iter()
+        .filter(|pid| {
+            // A zombie has ended: only its exit status waits to be read.
+            let stat = read_text(Path::new(&format!("/proc/{pid}/stat")));
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|s| !s.trim_start().starts_with('Z'))
+        })
+        .collect()
+}
