@@ -7,11 +7,6 @@
 //! (scripts/test.sh provides both; scripts/test-image.sh builds the image).
 //! Task ids are unique per run, since container names (`meso-<task_id>`) are
 //! shared by every test on the engine.
-//!
-//! Not covered: an agent started while docker is unreachable. The engine is
-//! shared with the rest of the suite, so it cannot be stopped here, and a fake
-//! engine would test the fake; the agent's own log says the containerizer is
-//! disabled and `Tasks::containerizer` turns that into the launch failure.
 
 mod common;
 
@@ -262,4 +257,85 @@ async fn an_unknown_image_fails_the_task_naming_the_image() {
     let after = unique("after");
     site.launch(docker_task(&site, &after, "echo fine")).await;
     site.task_in(&after, "TASK_FINISHED").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_docker_engine_docker_tasks_fail_and_the_rest_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let ip = loopback_ip();
+    let master = spawn_master(
+        "master",
+        &single_master_args(&ip, &dir.path().join("master")),
+        &dir.path().join("master.log"),
+    );
+    let work = dir.path().join("agent");
+    let log = dir.path().join("agent.log");
+    let nowhere = format!("unix://{}", dir.path().join("no-docker.sock").display());
+    let _agent = Proc::spawn_env(
+        "agent",
+        &agent_args(&master.http, &ip, &work, &[]),
+        &log,
+        "MESO_AGENT_HTTP",
+        &[("DOCKER_HOST", nowhere.as_str())],
+    );
+    let _reaper = TaskReaper::new(&work);
+    let state = state_where(&master.http, "the agent registered", |s| {
+        s["activated_slaves"] == 1
+    })
+    .await;
+    let agent = state["slaves"][0]["id"].clone();
+    let docker_id = unique("nodocker");
+    let tasks = json!([
+        {"task_id": docker_id, "agent_id": agent, "cpus": 0.1, "mem": 16,
+         "container": {"type": "DOCKER", "docker": {"image": IMAGE}},
+         "command": {"value": "true"}},
+        {"task_id": "plain", "agent_id": agent, "cpus": 0.1, "mem": 16,
+         "command": {"value": "true"}},
+    ]);
+    let body = json!({"type": "LAUNCH_TASKS", "launch_tasks": {"tasks": tasks}});
+    let r = client()
+        .post(url(&master.http, "/api/v1"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let ended = |id: String| {
+        let m = master.http.clone();
+        async move {
+            let all = get_json(&m, "/master/tasks").await?;
+            let t = all["tasks"]
+                .as_array()?
+                .iter()
+                .find(|t| t["id"] == id)?
+                .clone();
+            let state = t["state"].as_str()?;
+            (state == "TASK_FAILED" || state == "TASK_FINISHED").then_some(t)
+        }
+    };
+    let failed = wait_for("the docker task ended", Duration::from_secs(30), || {
+        ended(docker_id.clone())
+    })
+    .await;
+    assert_eq!(failed["state"], "TASK_FAILED", "{failed}");
+    let msg = last_status(&failed)["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(msg.contains("docker containerizer is disabled"), "{msg}");
+    assert!(
+        msg.contains("no-docker.sock"),
+        "the message names the engine: {msg}"
+    );
+    let plain = wait_for("the process task ended", Duration::from_secs(30), || {
+        ended("plain".into())
+    })
+    .await;
+    assert_eq!(plain["state"], "TASK_FINISHED", "{plain}");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(
+        text.matches("docker containerizer disabled").count(),
+        1,
+        "one warning at start: {text}"
+    );
 }

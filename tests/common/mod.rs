@@ -158,9 +158,21 @@ impl Proc {
     /// (the last one it prints once ready). Panics, showing its log, if it exits
     /// or stays silent for [`START_TIMEOUT`].
     pub fn spawn(name: &str, args: &[String], log: &Path, ready_key: &str) -> Proc {
+        Proc::spawn_env(name, args, log, ready_key, &[])
+    }
+
+    /// [`Proc::spawn`] with extra environment variables.
+    pub fn spawn_env(
+        name: &str,
+        args: &[String],
+        log: &Path,
+        ready_key: &str,
+        env: &[(&str, &str)],
+    ) -> Proc {
         let stderr = File::create(log).expect("create the process log");
         let mut child = Command::new(BIN)
             .args(args)
+            .envs(env.iter().copied())
             .env_remove("MESOS_MASTER")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
