@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use super::command::Command;
 use super::{Master, agents, members, operator, task_json};
 use crate::api::error::{ApiError, propose_error};
-use crate::model::{AgentState, WeightInfo};
+use crate::model::{AgentState, TaskState, WeightInfo};
 
 /// The Mesos API level whose shapes we serve (clients such as pymesos read it).
 pub const MESOS_API_VERSION: &str = "1.11.0";
@@ -256,15 +256,39 @@ async fn metrics_snapshot(State(master): State<Arc<Master>>) -> Json<Value> {
         .duration_since(master.start_time)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
-    Json(json!({
+    let registry = master.registry();
+    let agents_in = |state: AgentState| {
+        registry
+            .agents
+            .values()
+            .filter(|a| a.state == state)
+            .count() as f64
+    };
+    let mut body = json!({
         "master/elected": if status.is_leader { 1.0 } else { 0.0 },
         "master/uptime_secs": uptime,
-        "master/slaves_active": 0.0,
+        "master/slaves_active": agents_in(AgentState::Active),
+        "master/slaves_connected": agents_in(AgentState::Active),
+        "master/slaves_unreachable": agents_in(AgentState::Unreachable),
         "registrar/raft/term": status.term as f64,
         "registrar/raft/commit_index": status.commit as f64,
         "registrar/raft/applied_index": status.applied as f64,
         "registrar/raft/leader_changes": status.leader_changes as f64,
-    }))
+    });
+    // Gauges of live tasks by state (Mesos's terminal counters are lifetime
+    // totals, which the bounded completed list cannot give, so they are left out).
+    for state in [
+        TaskState::Staging,
+        TaskState::Starting,
+        TaskState::Running,
+        TaskState::Killing,
+        TaskState::Unreachable,
+    ] {
+        let n = registry.tasks.values().filter(|t| t.state == state).count();
+        let name = state.name().trim_start_matches("TASK_").to_lowercase();
+        body[format!("master/tasks_{name}")] = json!(n as f64);
+    }
+    Json(body)
 }
 
 pub fn elected_secs(master: &Master) -> Option<f64> {
