@@ -124,6 +124,11 @@ async fn kill_reaches_grandchildren_and_sigterm_ignorers() {
         used["mem"], 128.0,
         "two running tasks hold their memory: {used}"
     );
+    let metrics = get_json(&site.master.http, "/metrics/snapshot")
+        .await
+        .unwrap();
+    assert_eq!(metrics["master/tasks_running"], 2.0, "{metrics}");
+    assert_eq!(metrics["master/slaves_active"], 1.0, "{metrics}");
 
     site.kill("tree").await;
     site.kill("stubborn").await;
