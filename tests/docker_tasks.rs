@@ -292,13 +292,7 @@ async fn without_a_docker_engine_docker_tasks_fail_and_the_rest_runs() {
         {"task_id": "plain", "agent_id": agent, "cpus": 0.1, "mem": 16,
          "command": {"value": "true"}},
     ]);
-    let body = json!({"type": "LAUNCH_TASKS", "launch_tasks": {"tasks": tasks}});
-    let r = client()
-        .post(url(&master.http, "/api/v1"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = launch_tasks(&master.http, tasks).await;
     assert_eq!(r.status(), 200);
     let ended = |id: String| {
         let m = master.http.clone();

@@ -254,13 +254,7 @@ async fn tasks_survive_a_leader_failover() {
         let agent = state["slaves"][0]["id"].clone();
         let task = json!({"task_id": id, "agent_id": agent, "cpus": 0.1, "mem": 16,
                           "command": {"value": cmd}});
-        let body = json!({"type": "LAUNCH_TASKS", "launch_tasks": {"tasks": [task]}});
-        let r = client()
-            .post(url(&http, "/api/v1"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = launch_tasks(&http, json!([task])).await;
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
     };
     let state_of = |http: String, id: &'static str| async move {

@@ -280,24 +280,12 @@ async fn bad_launches_get_400s_with_the_field() {
             "image",
         ),
     ] {
-        let body = json!({"type": "LAUNCH_TASKS", "launch_tasks": {"tasks": [task]}});
-        let r = client()
-            .post(url(&site.master.http, "/api/v1"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = launch_tasks(&site.master.http, json!([task])).await;
         assert_eq!(r.status(), 400);
         let text = r.text().await.unwrap();
         assert!(text.contains(says), "{text} should name {says}");
     }
     site.launch(site.shell_task("dup", "sleep 100")).await;
-    let body = json!({"type": "LAUNCH_TASKS", "launch_tasks": {"tasks": [site.shell_task("dup", "true")]}});
-    let r = client()
-        .post(url(&site.master.http, "/api/v1"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = launch_tasks(&site.master.http, json!([site.shell_task("dup", "true")])).await;
     assert_eq!(r.status(), 409);
 }

@@ -598,6 +598,25 @@ pub async fn wait_until_weights(
     last
 }
 
+/// Sends an operator API call (`POST /api/v1`) to `http`.
+pub async fn operator(http: &str, call: Value) -> reqwest::Response {
+    client()
+        .post(url(http, "/api/v1"))
+        .json(&call)
+        .send()
+        .await
+        .expect("the operator API answers")
+}
+
+/// `LAUNCH_TASKS` of `tasks` (a JSON array of TaskSpecs).
+pub async fn launch_tasks(http: &str, tasks: Value) -> reqwest::Response {
+    operator(
+        http,
+        serde_json::json!({"type": "LAUNCH_TASKS", "launch_tasks": {"tasks": tasks}}),
+    )
+    .await
+}
+
 /// Polls `f` until it returns Some, or panics after `timeout`.
 pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
 where
@@ -871,13 +890,7 @@ impl Site {
 
     /// Launches one task; the task as the master recorded it.
     pub async fn launch(&self, task: Value) -> Value {
-        let body = serde_json::json!({"type": "LAUNCH_TASKS", "launch_tasks": {"tasks": [task]}});
-        let r = client()
-            .post(url(&self.master.http, "/api/v1"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = launch_tasks(&self.master.http, serde_json::json!([task])).await;
         let status = r.status();
         let answer: Value = r.json().await.unwrap();
         assert_eq!(status, 200, "{answer}");
@@ -885,13 +898,11 @@ impl Site {
     }
 
     pub async fn kill(&self, id: &str) {
-        let body = serde_json::json!({"type": "KILL_TASK", "kill_task": {"task_id": id}});
-        let r = client()
-            .post(url(&self.master.http, "/api/v1"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = operator(
+            &self.master.http,
+            serde_json::json!({"type": "KILL_TASK", "kill_task": {"task_id": id}}),
+        )
+        .await;
         assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
     }
 
