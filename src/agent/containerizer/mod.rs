@@ -8,7 +8,7 @@
 //!           ── ours() ─────────────────▶   handles of everything of ours running
 //!  process.rs: `meso task-shim` (shim.rs) per task, task in its own process
 //!              group, cgroups (cgroups.rs) when the host has them
-//!  docker.rs:  bollard; containers named `meso-<task_id>`, labelled
+//!  docker/:    bollard; containers named `meso-<task_id>`, labelled
 //! ```
 //!
 //! The handle is checkpointed by the agent, so everything a containerizer needs

@@ -13,6 +13,11 @@
 //!  cleanup ─▶ docker rm -f
 //! ```
 //!
+//! Here: the containerizer, launch, wait, kill and the rest of the trait. By
+//! idea: `image.rs` (which image, and pulling it), `container.rs` (the name
+//! and the create body: Mesos's conventions below), `logs.rs` (the log
+//! pumps), `inspect.rs` (reading an inspect: running, sandbox, IPs, exit).
+//!
 //! Mesos's conventions, so that Marathon apps run unchanged: the sandbox is
 //! bind-mounted at `/mnt/mesos/sandbox` and `MESOS_SANDBOX` points there; a
 //! `shell` command runs as entrypoint `/bin/sh` with `-c <value>` (the image's
@@ -32,57 +37,43 @@
 //! nothing already in the files is written twice.
 
 use std::collections::HashMap;
-use std::path::{Component, Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
-use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, HostConfig,
-    PortBinding,
-};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, KillContainerOptionsBuilder,
-    ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
+    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use futures::StreamExt;
-use futures::future::{BoxFuture, FutureExt, Shared};
-use tokio::io::AsyncWriteExt;
+use futures::future::BoxFuture;
 
 use super::{ContainerHandle, Containerizer, Exit, LaunchError, LaunchRequest, Launched};
-use crate::model::{DockerNetwork, DockerSpec, TaskSpec, VolumeMode};
+use crate::model::DockerNetwork;
 
-/// Where the sandbox appears inside every container (Mesos's path).
-pub const SANDBOX_IN_CONTAINER: &str = "/mnt/mesos/sandbox";
-pub const LABEL_AGENT: &str = "meso.agent";
-pub const LABEL_TASK: &str = "meso.task";
+mod container;
+mod image;
+mod inspect;
+mod logs;
+
+pub use container::{LABEL_AGENT, LABEL_TASK, SANDBOX_IN_CONTAINER, container_name};
+use image::{ensure_image, normalize_image};
+use inspect::{container_ips, exit_of, is_running, sandbox_of};
+use logs::{LogPumps, now_secs};
 
 const PREPARATION_FAILED: &str = "REASON_CONTAINER_PREPARATION_FAILED";
 const LAUNCH_FAILED: &str = "REASON_CONTAINER_LAUNCH_FAILED";
-const MEMORY_LIMIT: &str = "REASON_CONTAINER_LIMITATION_MEMORY";
 /// How long `connect` waits for the engine to answer a ping.
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long `wait` lets the log pump drain after the container ended.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A log pump's completion, awaited by whoever waits on its container.
-type PumpDone = Shared<BoxFuture<'static, ()>>;
-
-/// A running log pump: its completion, and the means to stop it.
-struct Pump {
-    done: PumpDone,
-    abort: tokio::task::AbortHandle,
-}
-
 pub struct DockerContainerizer {
     docker: Docker,
     pub agent_key: String,
-    /// Running log pumps by container id. A pump removes itself when its
-    /// stream ends (the container stopped, or the engine went away), and
-    /// stops when the containerizer is dropped, as it would with the agent.
-    pumps: Arc<Mutex<HashMap<String, Pump>>>,
+    /// Running log pumps by container id; they stop when the containerizer
+    /// is dropped, as they would with the agent.
+    pumps: LogPumps,
 }
 
 impl DockerContainerizer {
@@ -111,7 +102,7 @@ impl DockerContainerizer {
         Ok(Self {
             docker,
             agent_key,
-            pumps: Arc::default(),
+            pumps: LogPumps::default(),
         })
     }
 
@@ -124,11 +115,10 @@ impl DockerContainerizer {
             )
         })?;
         let image = normalize_image(&docker_spec.image);
-        self.ensure_image(&image, docker_spec.force_pull_image)
-            .await?;
+        ensure_image(&self.docker, &image, docker_spec.force_pull_image).await?;
 
         let name = container_name(&spec.task_id);
-        let body = self.create_body(spec, docker_spec, &image, &req)?;
+        let body = container::create_body(&self.agent_key, spec, docker_spec, &image, &req)?;
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
         let created = match self
             .docker
@@ -157,7 +147,9 @@ impl DockerContainerizer {
             ));
         }
         // The pump runs on its own; `wait` awaits it through the map.
-        let _pump = self.start_pump(&id, req.sandbox.to_path_buf(), 0);
+        let _pump = self
+            .pumps
+            .start(&self.docker, &id, req.sandbox.to_path_buf(), 0);
 
         let ips = if docker_spec.network == DockerNetwork::Bridge {
             match self.docker.inspect_container(&id, None).await {
@@ -177,41 +169,6 @@ impl DockerContainerizer {
             },
             ips,
         })
-    }
-
-    /// Pulls `image` unless it is here already (or always, with `force`).
-    async fn ensure_image(&self, image: &str, force: bool) -> Result<(), LaunchError> {
-        if !force {
-            match self.docker.inspect_image(image).await {
-                Ok(_) => return Ok(()),
-                Err(e) if status(&e) == Some(404) => {}
-                Err(e) => {
-                    return Err(LaunchError::new(
-                        PREPARATION_FAILED,
-                        format!("cannot look up docker image '{image}': {}", why(&e)),
-                    ));
-                }
-            }
-        }
-        let options = CreateImageOptionsBuilder::new().from_image(image).build();
-        let mut progress = self.docker.create_image(Some(options), None, None);
-        while let Some(step) = progress.next().await {
-            if let Err(e) = step {
-                let here = if force {
-                    ""
-                } else {
-                    "is not on this agent and "
-                };
-                return Err(LaunchError::new(
-                    PREPARATION_FAILED,
-                    format!(
-                        "docker image '{image}' {here}could not be pulled: {}",
-                        why(&e)
-                    ),
-                ));
-            }
-        }
-        Ok(())
     }
 
     /// Frees `name` when a container of this agent's for this task holds it (a
@@ -249,154 +206,6 @@ impl DockerContainerizer {
         Ok(())
     }
 
-    fn create_body(
-        &self,
-        spec: &TaskSpec,
-        docker_spec: &DockerSpec,
-        image: &str,
-        req: &LaunchRequest<'_>,
-    ) -> Result<ContainerCreateBody, LaunchError> {
-        let bad =
-            |field: String, why: &str| LaunchError::new(LAUNCH_FAILED, format!("{field}: {why}"));
-
-        let mut env = req.env.clone();
-        // The host's sandbox path means nothing inside the container.
-        env.insert("MESOS_SANDBOX".into(), SANDBOX_IN_CONTAINER.into());
-        let env = env.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
-
-        let mut labels: HashMap<String, String> = spec.labels.clone().into_iter().collect();
-        labels.insert(LABEL_AGENT.into(), self.agent_key.clone());
-        labels.insert(LABEL_TASK.into(), spec.task_id.clone());
-
-        let (entrypoint, cmd, working_dir) = match &spec.command {
-            Some(c) if c.shell && c.value.is_some() => (
-                Some(vec!["/bin/sh".to_string()]),
-                Some(vec!["-c".to_string(), c.value.clone().unwrap_or_default()]),
-                Some(SANDBOX_IN_CONTAINER.to_string()),
-            ),
-            Some(c) if c.value.is_some() || !c.arguments.is_empty() => (
-                None,
-                Some(c.value.iter().chain(&c.arguments).cloned().collect()),
-                Some(SANDBOX_IN_CONTAINER.to_string()),
-            ),
-            _ => (None, None, None),
-        };
-
-        let mut binds = vec![format!(
-            "{}:{SANDBOX_IN_CONTAINER}:rw",
-            req.sandbox.display()
-        )];
-        let volumes = spec.container.iter().flat_map(|c| c.volumes.iter());
-        for (i, v) in volumes.enumerate() {
-            let host = Path::new(&v.host_path);
-            let host = if host.is_absolute() {
-                host.to_path_buf()
-            } else if !v.host_path.is_empty()
-                && host.components().all(|c| matches!(c, Component::Normal(_)))
-            {
-                req.sandbox.join(host)
-            } else {
-                return Err(bad(
-                    format!("container.volumes[{i}].host_path"),
-                    "must be absolute, or a path inside the sandbox (no '..')",
-                ));
-            };
-            let mode = match v.mode {
-                VolumeMode::RO => "ro",
-                VolumeMode::RW => "rw",
-            };
-            binds.push(format!("{}:{}:{mode}", host.display(), v.container_path));
-        }
-
-        let mut exposed = Vec::new();
-        let mut bindings: HashMap<String, Vec<PortBinding>> = HashMap::new();
-        if docker_spec.network == DockerNetwork::Bridge {
-            for (i, m) in docker_spec.port_mappings.iter().enumerate() {
-                if m.host_port == 0 {
-                    return Err(bad(
-                        format!("container.docker.port_mappings[{i}].host_port"),
-                        "0 reached the agent unresolved (the master assigns host ports)",
-                    ));
-                }
-                // Marathon allows "udp,tcp": one binding per protocol.
-                for proto in m.protocol.split(',').map(|p| p.trim().to_ascii_lowercase()) {
-                    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
-                        return Err(bad(
-                            format!("container.docker.port_mappings[{i}].protocol"),
-                            "must be tcp, udp or sctp",
-                        ));
-                    }
-                    let key = format!("{}/{proto}", m.container_port);
-                    exposed.push(key.clone());
-                    bindings.entry(key).or_default().push(PortBinding {
-                        host_ip: None,
-                        host_port: Some(m.host_port.to_string()),
-                    });
-                }
-            }
-        }
-
-        // Swap as large as the limit: the task gets `mem` MB, as with Mesos's
-        // cgroups, not `mem` MB plus as much again of swap (docker's default).
-        let memory = (spec.mem > 0.0).then_some((spec.mem * 1024.0 * 1024.0) as i64);
-        // Docker's floor for shares is 2.
-        let cpu_shares = (spec.cpus > 0.0).then(|| ((spec.cpus * 1024.0).round() as i64).max(2));
-        let network_mode = match docker_spec.network {
-            DockerNetwork::Host => "host",
-            DockerNetwork::Bridge => "bridge",
-            DockerNetwork::None => "none",
-        };
-
-        Ok(ContainerCreateBody {
-            image: Some(image.to_string()),
-            entrypoint,
-            cmd,
-            working_dir,
-            env: Some(env),
-            labels: Some(labels),
-            exposed_ports: (!exposed.is_empty()).then_some(exposed),
-            host_config: Some(HostConfig {
-                network_mode: Some(network_mode.into()),
-                port_bindings: (!bindings.is_empty())
-                    .then(|| bindings.into_iter().map(|(k, v)| (k, Some(v))).collect()),
-                binds: Some(binds),
-                memory,
-                memory_swap: memory,
-                cpu_shares,
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-    }
-
-    /// Copies the container's output into the sandbox from `since` (seconds
-    /// since the epoch; 0: from its start) until it stops. One pump per
-    /// container: a second call while one runs does nothing.
-    fn start_pump(&self, id: &str, sandbox: PathBuf, since: i32) -> PumpDone {
-        let mut pumps = self.pumps.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(pump) = pumps.get(id) {
-            return pump.done.clone();
-        }
-        let (docker, pumps_ref, key) = (self.docker.clone(), self.pumps.clone(), id.to_string());
-        let task = tokio::spawn(async move {
-            if let Err(e) = pump_logs(&docker, &key, &sandbox, since).await {
-                tracing::warn!(container = %key, sandbox = %sandbox.display(), error = %e, "container output not copied");
-            }
-            pumps_ref
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&key);
-        });
-        let abort = task.abort_handle();
-        let done = task.map(|_| ()).boxed().shared();
-        let pump = Pump {
-            done: done.clone(),
-            abort,
-        };
-        pumps.insert(id.to_string(), pump);
-        done
-    }
-
     async fn wait_exit(&self, id: &str, name: &str) -> Exit {
         let gone = || Exit {
             message: format!(
@@ -417,14 +226,10 @@ impl DockerContainerizer {
         // the earlier agent copied is copied twice.
         let pump = match sandbox_of(&info) {
             Some(sandbox) if is_running(&info) => {
-                Some(self.start_pump(id, sandbox, now_secs().saturating_add(1)))
+                let since = now_secs().saturating_add(1);
+                Some(self.pumps.start(&self.docker, id, sandbox, since))
             }
-            _ => self
-                .pumps
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(id)
-                .map(|p| p.done.clone()),
+            _ => self.pumps.running(id),
         };
         // Any answer, even an error, means "look again": inspect has the truth.
         let _ = self.docker.wait_container(id, None).next().await;
@@ -462,15 +267,6 @@ impl DockerContainerizer {
             Ok(()) => {}
             Err(e) if status(&e) == Some(404) => {}
             Err(e) => tracing::warn!(container = %id, error = %why(&e), "cannot remove container"),
-        }
-    }
-}
-
-impl Drop for DockerContainerizer {
-    fn drop(&mut self) {
-        let pumps = self.pumps.lock().unwrap_or_else(|p| p.into_inner());
-        for pump in pumps.values() {
-            pump.abort.abort();
         }
     }
 }
@@ -568,33 +364,6 @@ impl Containerizer for DockerContainerizer {
     }
 }
 
-/// `meso-<task_id>`, with anything docker does not allow in a name as `_`.
-pub fn container_name(task_id: &str) -> String {
-    let safe: String = task_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("meso-{safe}")
-}
-
-/// `busybox` → `busybox:latest`. Without a tag docker would pull every tag of
-/// the repository.
-fn normalize_image(image: &str) -> String {
-    let image = image.trim();
-    let last = image.rsplit('/').next().unwrap_or(image);
-    if image.contains('@') || last.contains(':') {
-        image.to_string()
-    } else {
-        format!("{image}:latest")
-    }
-}
-
 /// The HTTP status of an engine's refusal, if that is what `e` is.
 fn status(e: &DockerError) -> Option<u16> {
     match e {
@@ -610,116 +379,4 @@ fn why(e: &DockerError) -> String {
         DockerError::DockerStreamError { error } => error.trim().to_string(),
         other => other.to_string(),
     }
-}
-
-fn now_secs() -> i32 {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    i32::try_from(secs).unwrap_or(i32::MAX)
-}
-
-fn is_running(info: &ContainerInspectResponse) -> bool {
-    info.state.as_ref().and_then(|s| s.running).unwrap_or(false)
-}
-
-/// The host directory mounted at the sandbox path: the task's sandbox.
-fn sandbox_of(info: &ContainerInspectResponse) -> Option<PathBuf> {
-    info.mounts
-        .iter()
-        .flatten()
-        .find(|m| m.destination.as_deref() == Some(SANDBOX_IN_CONTAINER))
-        .and_then(|m| m.source.as_ref().map(PathBuf::from))
-}
-
-fn container_ips(info: &ContainerInspectResponse) -> Vec<String> {
-    let networks = info
-        .network_settings
-        .as_ref()
-        .and_then(|n| n.networks.as_ref());
-    networks
-        .into_iter()
-        .flat_map(|n| n.values())
-        .filter_map(|e| e.ip_address.clone().filter(|ip| !ip.is_empty()))
-        .collect()
-}
-
-fn exit_of(info: &ContainerInspectResponse, name: &str) -> Exit {
-    let state = info.state.clone().unwrap_or_default();
-    if state.status == Some(ContainerStateStatusEnum::CREATED) {
-        return Exit {
-            message: format!("container {name} was created but never started"),
-            ..Exit::default()
-        };
-    }
-    let code = state.exit_code.and_then(|c| i32::try_from(c).ok());
-    let engine_error = state.error.filter(|e| !e.is_empty());
-    let mut message = match code {
-        Some(c) if c > 128 && c < 160 => {
-            format!(
-                "exited with status {c} (signal {}: docker reports 128 + signal)",
-                c - 128
-            )
-        }
-        Some(c) => format!("exited with status {c}"),
-        None => "ended with no exit status".to_string(),
-    };
-    let mut reason = None;
-    if state.oom_killed == Some(true) {
-        reason = Some(MEMORY_LIMIT.to_string());
-        let limit = info
-            .host_config
-            .as_ref()
-            .and_then(|h| h.memory)
-            .unwrap_or(0);
-        message = format!(
-            "container exceeded its memory limit ({} MB) and was killed by the OOM killer; {message}",
-            limit / (1024 * 1024)
-        );
-    }
-    if let Some(e) = engine_error {
-        message.push_str(&format!("; docker: {e}"));
-    }
-    Exit {
-        code,
-        signal: None,
-        reason,
-        message,
-    }
-}
-
-/// Appends the container's stdout and stderr to the sandbox's files until the
-/// log stream ends (the container stopped, or the engine went away).
-async fn pump_logs(docker: &Docker, id: &str, sandbox: &Path, since: i32) -> std::io::Result<()> {
-    let open = |file: &str| {
-        let mut options = tokio::fs::OpenOptions::new();
-        options.create(true).append(true);
-        let path = sandbox.join(file);
-        async move { options.open(path).await }
-    };
-    let (mut stdout, mut stderr) = (open("stdout").await?, open("stderr").await?);
-    let options = LogsOptionsBuilder::new()
-        .follow(true)
-        .stdout(true)
-        .stderr(true)
-        .since(since)
-        .build();
-    let mut logs = docker.logs(id, Some(options));
-    while let Some(chunk) = logs.next().await {
-        use bollard::container::LogOutput;
-        match chunk {
-            Ok(LogOutput::StdErr { message }) => {
-                stderr.write_all(&message).await?;
-                stderr.flush().await?;
-            }
-            Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
-                stdout.write_all(&message).await?;
-                stdout.flush().await?;
-            }
-            Ok(LogOutput::StdIn { .. }) => {}
-            Err(e) => return Err(std::io::Error::other(why(&e))),
-        }
-    }
-    Ok(())
 }
