@@ -3,10 +3,11 @@
 //!
 //! ```text
 //! launchbench latency --master ADDR --agent-id ID --kind process|docker --count N
-//!                     [--network host|bridge] [--gap-ms MS] [--samples FILE]
+//!                     [--network host|bridge] [--gap-ms MS] [--floor] [--samples FILE]
 //!                       one task at a time: LAUNCH_TASKS 200 (committed, STAGING) ─▶
-//!                       TASK_RUNNING committed on the master; p50/p99/max; then
-//!                       KILL_TASK every task and wait until all have ended
+//!                       TASK_RUNNING committed on the master; p50/p99/max (with
+//!                       --floor, a spawn of /bin/true timed before each launch);
+//!                       then KILL_TASK every task and wait until all have ended
 //! launchbench fill    --master ADDR --agent-id ID --count N --batch B
 //!                       N `sleep 600` process tasks, B per LAUNCH_TASKS call; waits
 //!                       until all are RUNNING and leaves them running
@@ -72,6 +73,9 @@ enum Mode {
         /// Milliseconds of pause between one task RUNNING and the next launch
         #[arg(long, default_value_t = 0)]
         gap_ms: u64,
+        /// Before each launch, time a spawn of /bin/true (the floor, side by side)
+        #[arg(long)]
+        floor: bool,
         /// Append one JSON line per launch here
         #[arg(long)]
         samples: Option<String>,
@@ -170,6 +174,7 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
             prefix,
             poll_us,
             gap_ms,
+            floor,
             samples,
             timeout,
         } => {
@@ -182,6 +187,7 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
                 network,
                 poll: Duration::from_micros(poll_us),
                 gap: Duration::from_millis(gap_ms),
+                floor,
                 timeout: Duration::from_secs_f64(timeout),
             };
             bench.run(count, &prefix, samples.as_deref()).await
@@ -454,6 +460,7 @@ struct Latency<'a> {
     network: Network,
     poll: Duration,
     gap: Duration,
+    floor: bool,
     timeout: Duration,
 }
 
@@ -471,6 +478,8 @@ struct Sample {
     running_ts: f64,
     polls: u32,
     reads: u32,
+    /// A spawn of /bin/true just before the launch, if asked for.
+    floor: Option<Duration>,
 }
 
 impl Sample {
@@ -493,6 +502,7 @@ impl Sample {
             "running_to_seen_ms": d(self.running_ts, self.seen_wall),
             "polls": self.polls,
             "reads": self.reads,
+            "floor_ms": self.floor.map(ms),
             "accepted_wall": self.accepted_wall,
             "seen_wall": self.seen_wall,
         })
@@ -547,9 +557,15 @@ impl Latency<'_> {
                 tokio::time::sleep(self.gap).await;
             }
             let id = format!("{prefix}-{n:04}");
+            let floor = if self.floor {
+                Some(spawn_once(&["/bin/true".to_string()])?)
+            } else {
+                None
+            };
             launched.push(id.clone());
             match self.one(&id).await {
-                Ok(sample) => {
+                Ok(mut sample) => {
+                    sample.floor = floor;
                     if let Some(f) = file.as_mut() {
                         writeln!(f, "{}", sample.json(self.kind, self.network()))?;
                     }
@@ -572,6 +588,7 @@ impl Latency<'_> {
 
         let col = |f: &dyn Fn(&Sample) -> f64| sorted(done.iter().map(f).collect());
         let total = col(&|s| s.to_running.as_secs_f64() * 1000.0);
+        let floor = col(&|s| s.floor.map_or(f64::NAN, |f| f.as_secs_f64() * 1000.0));
         let median_of = |f: &dyn Fn(&Sample) -> f64| round3(pct(&col(f), 0.5));
         Ok(json!({
             "mode": "latency",
@@ -584,6 +601,8 @@ impl Latency<'_> {
             "p99_ms": round3(pct(&total, 0.99)),
             "max_ms": round3(total.last().copied().unwrap_or(f64::NAN)),
             "min_ms": round3(total.first().copied().unwrap_or(f64::NAN)),
+            "floor_p50_ms": round3(pct(&floor, 0.50)),
+            "floor_p99_ms": round3(pct(&floor, 0.99)),
             "call_p50_ms": median_of(&|s| s.call.as_secs_f64() * 1000.0),
             "staging_to_accepted_p50_ms": median_of(&|s| (s.accepted_wall - s.staging_ts) * 1000.0),
             "accepted_to_starting_p50_ms": median_of(&|s| (s.starting_ts - s.accepted_wall) * 1000.0),
@@ -655,6 +674,7 @@ impl Latency<'_> {
                         running_ts: ts("TASK_RUNNING"),
                         polls,
                         reads,
+                        floor: None,
                     });
                 }
                 if is_terminal(&task.state) {
@@ -774,22 +794,28 @@ async fn fill(
 
 // ---------------------------------------------------------------- spawn floor
 
-fn spawn_floor(count: usize, command: &[String]) -> anyhow::Result<Value> {
+/// Spawns the command and waits for it; how long that took.
+fn spawn_once(command: &[String]) -> anyhow::Result<Duration> {
     let (program, args) = command.split_first().context("spawn: no command")?;
+    let t0 = Instant::now();
+    let status = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .with_context(|| format!("running {program}"))?;
+    let took = t0.elapsed();
+    if !status.success() {
+        bail!("{program} exited with {status}");
+    }
+    Ok(took)
+}
+
+fn spawn_floor(count: usize, command: &[String]) -> anyhow::Result<Value> {
     let mut times = Vec::new();
     for _ in 0..count {
-        let t0 = Instant::now();
-        let status = std::process::Command::new(program)
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .with_context(|| format!("running {program}"))?;
-        times.push(t0.elapsed().as_secs_f64() * 1000.0);
-        if !status.success() {
-            bail!("{program} exited with {status}");
-        }
+        times.push(spawn_once(command)?.as_secs_f64() * 1000.0);
     }
     let times = sorted(times);
     Ok(json!({

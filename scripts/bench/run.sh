@@ -277,8 +277,8 @@ from the statuses' own timestamps; the parts need not add up to the total's medi
   \`docker run -d\` is timed until the CLI returns, which it does once the container
   is started. meso's containers also get a sandbox bind mount, labels, an environment
   and memory and CPU limits; meso talks to the engine's API directly (no CLI).
-- **Spawn floor** (\`launchbench spawn\`): fork, exec and wait of \`/bin/true\` from the
-  bench, 100 times: what no process launch can beat.
+- **Spawn floor**: spawn and wait of \`/bin/true\` by the bench just before each
+  back-to-back process launch: what no process launch can beat, at the same moments.
 - **1,000 tasks** (\`launchbench fill\`): \`sleep 600\` process tasks launched 100 per call,
   polled every 200 ms until all are RUNNING; then, after 5 s to settle, the agent's
   and master's CPU (utime + stime from \`/proc/PID/stat\`) over $BENCH_IDLE_SECS s and their
