@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Runs every benchmark in scripts/bench/ and rewrites BENCHMARKS.md with the figures,
-# the machine, the date and the commit. Takes about four minutes on 2 cores,
-# after the release build.
+# the machine, the date and the commit. Takes about ten minutes on 2 cores, after
+# the release build: registry.sh about four, tasks.sh about five.
 #
 #   scripts/bench/run.sh                      # all benchmarks, then BENCHMARKS.md
+#   BENCH_SUITES=tasks scripts/bench/run.sh   # some of them (registry, tasks)
 #   BENCH_RENDER_ONLY=1 scripts/bench/run.sh  # only rewrite BENCHMARKS.md
+#
+# Each section of the report says when, and at which commit, its figures were
+# measured: a suite left out keeps its last run's figures.
 #
 # Each benchmark writes KEY=VALUE figures to $BENCH_OUT/<name>.env and raw JSON lines
 # to $BENCH_OUT/<name>.jsonl (default target/bench/); see the knobs at the top of
@@ -15,11 +19,35 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export BENCH_OUT=${BENCH_OUT:-$ROOT/target/bench}
 REPORT=${BENCH_REPORT:-$ROOT/BENCHMARKS.md}
 
-# BENCH_RENDER_ONLY=1 rewrites the report from the last run's figures.
-[ -n "${BENCH_RENDER_ONLY:-}" ] || "$ROOT/scripts/bench/registry.sh"
+SUITES=" ${BENCH_SUITES:-registry tasks} "
 
-# shellcheck disable=SC1091
-source "$BENCH_OUT/registry.env"
+commit_of() {
+    local c
+    c=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    if [ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ]; then
+        c="$c (with uncommitted changes)"
+    fi
+    echo "$c"
+}
+
+# BENCH_RENDER_ONLY=1 rewrites the report from the last run's figures.
+if [ -z "${BENCH_RENDER_ONLY:-}" ]; then
+    for suite in registry tasks; do
+        if [[ $SUITES == *" $suite "* ]]; then
+            "$ROOT/scripts/bench/$suite.sh"
+            upper=${suite^^}
+            {
+                echo "${upper}_MEASURED_AT=\"$(date -u '+%Y-%m-%d %H:%M UTC')\""
+                echo "${upper}_COMMIT=\"$(commit_of)\""
+            } >>"$BENCH_OUT/$suite.env"
+        fi
+    done
+fi
+
+for suite in registry tasks; do
+    # shellcheck disable=SC1090
+    [ ! -f "$BENCH_OUT/$suite.env" ] || source "$BENCH_OUT/$suite.env"
+done
 # A figure a partial run (BENCH_STEPS, BENCH_TARGETS) did not measure reads "n/a".
 set +u
 
@@ -33,6 +61,7 @@ fmt_int() { awk -v x="$1" 'BEGIN { if (x == "") { print "n/a"; exit } s = sprint
 fmt_ms() { awk -v x="$1" 'BEGIN { if (x == "" || x == "nan") print "n/a";
     else if (x < 10) printf "%.2f ms\n", x; else if (x < 100) printf "%.1f ms\n", x;
     else if (x < 1000) printf "%.0f ms\n", x; else printf "%.2f s\n", x / 1000 }'; }
+fmt_pct() { awk -v x="$1" 'BEGIN { if (x == "" || x == "nan") print "n/a"; else printf "%.1f%%\n", x }'; }
 fmt_mb() { awk -v x="$1" 'BEGIN { if (x == "" || x == "nan") print "n/a"; else printf "%.1f MB\n", x }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b + 0 == 0) print "n/a"; else printf "%.2f×\n", a / b }'; }
 # verdict VALUE OP LIMIT -> "met" / "not met"
@@ -79,14 +108,20 @@ failover_detail() { # target KILL|STOP
     echo "| $1 | SIG$sig | $(fmt_ms "$min") | $(fmt_ms "$max") | ${rounded% } |"
 }
 
+measured() { # SUITE: "Measured <date> at <commit>." when the run recorded it
+    local at c
+    at=$(eval echo "\$${1}_MEASURED_AT")
+    c=$(eval echo "\$${1}_COMMIT")
+    [ -z "$at" ] || echo "Measured $at at commit $c."
+}
+
+per_shim_kb() { awk -v t="$FILL_SHIMS_PSS_MB" -v n="$FILL_SHIMS" 'BEGIN { if (n + 0 == 0 || t == "") print "n/a"; else printf "%.0f\n", t * 1024 / n }'; }
+
 # ------------------------------------------------------------------ machine
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 mem=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ]; then
-    commit="$commit (with uncommitted changes)"
-fi
+commit=$(commit_of)
 rustc_v=$(rustc --version 2>/dev/null | awk '{ print $2 }')
 errors=$((${MESO_W1_ERRORS:-0} + ${MESO_W64_ERRORS:-0} + ${ETCD_W1_ERRORS:-0} + ${ETCD_W64_ERRORS:-0}))
 
@@ -99,20 +134,22 @@ errors=$((${MESO_W1_ERRORS:-0} + ${MESO_W64_ERRORS:-0} + ${ETCD_W1_ERRORS:-0} + 
 Figures from \`scripts/bench/run.sh\`, which rewrites this file. Each benchmark runs a
 peer side by side on the same machine in the same run, because on a shared machine a
 ratio from one run means more than an absolute time. Run it yourself (as root, or with
-sudo for the one-time \`apt-get install etcd-server\`; about four minutes):
+sudo for the one-time \`apt-get install etcd-server\`; with a Docker engine; about ten
+minutes):
 
     scripts/bench/run.sh
 
 | | |
 |---|---|
-| date | $(date -u '+%Y-%m-%d %H:%M UTC') |
-| commit | $commit |
+| date (rendered) | $(date -u '+%Y-%m-%d %H:%M UTC') |
+| commit (rendered) | $commit |
 | machine | $(nproc) cores, $mem, $cpu, $(uname -sr) |
-| peer | etcd $ETCD_VERSION (Debian \`etcd-server\`) |
+| peers | etcd $ETCD_VERSION (Debian \`etcd-server\`); Docker $DOCKER_VERSION (\`docker run -d\`) |
 | toolchain | rustc $rustc_v, \`--release\` |
 
 ## Registry: meso's Raft-replicated master beside etcd
 
+$(measured REGISTRY)
 Three members of each on 127.0.0.1, both storing on the same disk. Ratio is meso ÷ etcd:
 above 1 means meso's figure is larger (good for writes/s, bad for times).
 
@@ -180,6 +217,75 @@ $(failover_detail etcd STOP)
   figures mostly reflect these timeouts: etcd's election timeout is 4× meso's.
 - Loopback ports from 24000; data dirs under \`\$TMPDIR\`. Raw results:
   \`target/bench/registry.jsonl\`.
+
+## Tasks: launch latency, and 1,000 sleeping tasks on one agent
+
+$(measured TASKS)
+One master and one agent on 127.0.0.1 (\`--preset ci\`); the agent's tasks in cgroups:
+$BENCH_CGROUPS. A launch is timed from the 200 of
+\`LAUNCH_TASKS\` (the launch is committed, the task STAGING) until TASK_RUNNING is
+committed on the master, one task at a time. Ratio is meso ÷ peer.
+
+| measure | meso | peer | ratio | aim |
+|---|---:|---:|---:|---|
+| process task → RUNNING, p50 ($PROC_COUNT launches back to back) | $(fmt_ms "$PROC_P50_MS") | spawn of \`/bin/true\`: $(fmt_ms "$SPAWN_TRUE_P50_MS") | $(ratio "$PROC_P50_MS" "$SPAWN_TRUE_P50_MS") | ≤ 5 ms: $(verdict "$PROC_P50_MS" "<=" 5) |
+| process task → RUNNING, p99 / max | $(fmt_ms "$PROC_P99_MS") / $(fmt_ms "$PROC_MAX_MS") | $(fmt_ms "$SPAWN_TRUE_P99_MS") / | | |
+| process task → RUNNING, p50 / p99, launches $BENCH_GAP_MS ms apart ($PROC_ISO_COUNT) | $(fmt_ms "$PROC_ISO_P50_MS") / $(fmt_ms "$PROC_ISO_P99_MS") | | | ≤ 5 ms: $(verdict "$PROC_ISO_P50_MS" "<=" 5) |
+| docker task, HOST network → RUNNING, p50 ($MESO_HOST_COUNT) | $(fmt_ms "$MESO_HOST_P50_MS") | \`docker run -d --network host\`: $(fmt_ms "$DOCKER_RUN_HOST_P50_MS") | $(ratio "$MESO_HOST_P50_MS" "$DOCKER_RUN_HOST_P50_MS") | ≤ 1.0×: $(verdict "$(ratio "$MESO_HOST_P50_MS" "$DOCKER_RUN_HOST_P50_MS" | tr -d '×')" "<=" 1) |
+| docker task, HOST network, p99 | $(fmt_ms "$MESO_HOST_P99_MS") | $(fmt_ms "$DOCKER_RUN_HOST_P99_MS") | $(ratio "$MESO_HOST_P99_MS" "$DOCKER_RUN_HOST_P99_MS") | |
+| docker task, BRIDGE network → RUNNING, p50 ($MESO_BRIDGE_COUNT) | $(fmt_ms "$MESO_BRIDGE_P50_MS") | \`docker run -d\` (bridge): $(fmt_ms "$DOCKER_RUN_BRIDGE_P50_MS") | $(ratio "$MESO_BRIDGE_P50_MS" "$DOCKER_RUN_BRIDGE_P50_MS") | ≤ 1.0×: $(verdict "$(ratio "$MESO_BRIDGE_P50_MS" "$DOCKER_RUN_BRIDGE_P50_MS" | tr -d '×')" "<=" 1) |
+| docker task, BRIDGE network, p99 | $(fmt_ms "$MESO_BRIDGE_P99_MS") | $(fmt_ms "$DOCKER_RUN_BRIDGE_P99_MS") | $(ratio "$MESO_BRIDGE_P99_MS" "$DOCKER_RUN_BRIDGE_P99_MS") | |
+| agent RSS, $(fmt_int "$FILL_COUNT") sleeping process tasks (without tasks) | $(fmt_mb "$AGENT_FILL_RSS_MB") ($(fmt_mb "$AGENT_IDLE0_RSS_MB")) | | | |
+| agent CPU, $(fmt_int "$FILL_COUNT") tasks, % of one core over $BENCH_IDLE_SECS s (without tasks) | $(fmt_pct "$AGENT_FILL_CPU_PCT") ($(fmt_pct "$AGENT_IDLE0_CPU_PCT")) | | | |
+| master RSS / CPU with $(fmt_int "$FILL_COUNT") tasks (without) | $(fmt_mb "$MASTER_FILL_RSS_MB") / $(fmt_pct "$MASTER_FILL_CPU_PCT") ($(fmt_mb "$MASTER_IDLE0_RSS_MB") / $(fmt_pct "$MASTER_IDLE0_CPU_PCT")) | | | |
+| the $(fmt_int "$FILL_SHIMS") task shims (\`meso task-shim\`), total PSS | $(fmt_mb "$FILL_SHIMS_PSS_MB") ($(per_shim_kb) kB each) | | | |
+| $(fmt_int "$FILL_COUNT") tasks, $(fmt_int "$(((FILL_COUNT + 99) / 100))") \`LAUNCH_TASKS\` of 100, until all RUNNING | $(fmt_ms "$FILL_ALL_RUNNING_MS") | | | |
+
+Where a back-to-back process launch's time goes (medians of the $PROC_COUNT launches,
+from the statuses' own timestamps; the parts need not add up to the total's median):
+
+| part | median |
+|---|---:|
+| \`LAUNCH_TASKS\` sent → its 200 (propose, fsync, commit, apply) | $(fmt_ms "$PROC_CALL_P50_MS") |
+| the 200 → the agent records STARTING (LAUNCH event, checkpoint) | $(fmt_ms "$PROC_ACCEPTED_TO_STARTING_P50_MS") |
+| STARTING → RUNNING on the agent (sandbox, cgroups, \`meso task-shim\`, exec, checkpoints) | $(fmt_ms "$PROC_STARTING_TO_RUNNING_P50_MS") |
+| … the same, launches $BENCH_GAP_MS ms apart | $(fmt_ms "$PROC_ISO_STARTING_TO_RUNNING_P50_MS") |
+| RUNNING on the agent → committed on the master and seen (UPDATE, Raft, poll) | $(fmt_ms "$PROC_RUNNING_TO_SEEN_P50_MS") |
+| docker, HOST: STARTING → RUNNING on the agent / RUNNING → seen | $(fmt_ms "$MESO_HOST_STARTING_TO_RUNNING_P50_MS") / $(fmt_ms "$MESO_HOST_RUNNING_TO_SEEN_P50_MS") |
+
+### How each figure is measured
+
+- **Launch latency** (\`launchbench latency\`): one task at a time, \`sleep 600\` through
+  \`/bin/sh -c\` (process) or \`sleep 600\` in \`meso-test/busybox\` (docker), 0.1 cpus and
+  16 MB each. There is no change stream to watch yet, so the bench polls
+  \`/metrics/snapshot\` (a few hundred bytes) for the Raft applied index every 0.25 ms,
+  or every 1% of the time the launch has taken so far if that is longer, and reads
+  \`/master/tasks\` only when the index moves. RUNNING counts as seen at the poll that
+  first showed its index: the figure includes up to one poll interval of observation.
+  The observer used $(fmt_pct "$PROC_OBSERVER_CPU_PCT") of a core during the back-to-back process launches
+  ($PROC_POLLS_PER_LAUNCH polls per launch). The check on it: the launches $BENCH_GAP_MS ms apart once more,
+  polled 8× less often (every 2 ms): p50 $(fmt_ms "$PROC_SLOWPOLL_P50_MS") (polled every 0.25 ms: $(fmt_ms "$PROC_ISO_P50_MS")), STARTING → RUNNING on the
+  agent $(fmt_ms "$PROC_SLOWPOLL_STARTING_TO_RUNNING_P50_MS") ($(fmt_ms "$PROC_ISO_STARTING_TO_RUNNING_P50_MS")). Every task is killed (\`KILL_TASK\`) after its run.
+- **Launches apart**: the same, with $BENCH_GAP_MS ms between one task RUNNING and the next
+  launch, as launches come on a quiet cluster. On cgroups v1 a process joining a
+  cgroup waits for an RCU grace period unless another join happened moments before,
+  so back-to-back launches are the kinder case.
+- **Docker**: $BENCH_DOCKER_ROUNDS rounds, each 10 meso launches (HOST network, meso's default), 10
+  \`docker run -d --network host\`, 10 meso launches with BRIDGE network, 10 \`docker run -d\`
+  (docker's default bridge), all of the same image and command, so both sides see the
+  same machine at nearly the same time; one unmeasured warm-up of each first. A
+  \`docker run -d\` is timed until the CLI returns, which it does once the container
+  is started. meso's containers also get a sandbox bind mount, labels, an environment
+  and memory and CPU limits; meso talks to the engine's API directly (no CLI).
+- **Spawn floor**: spawn and wait of \`/bin/true\` by the bench just before each
+  back-to-back process launch: what no process launch can beat, at the same moments.
+- **1,000 tasks** (\`launchbench fill\`): \`sleep 600\` process tasks launched 100 per call,
+  polled every 200 ms until all are RUNNING; then, after 5 s to settle, the agent's
+  and master's CPU (utime + stime from \`/proc/PID/stat\`) over $BENCH_IDLE_SECS s and their
+  VmRSS; the shims' memory is the sum of their PSS (\`/proc/PID/smaps_rollup\`), which
+  shares the binary's pages fairly among them. The figures without tasks come from
+  the same agent and master, measured the same way just before.
+- Raw results: \`target/bench/tasks.jsonl\` (one line per launch, with its parts).
 EOF
 } >"$REPORT.tmp"
 mv "$REPORT.tmp" "$REPORT"
