@@ -5,7 +5,7 @@ use bollard::Docker;
 use bollard::query_parameters::CreateImageOptionsBuilder;
 use futures::StreamExt;
 
-use super::{PREPARATION_FAILED, status, why};
+use super::{PREPARATION_FAILED, why};
 use crate::agent::containerizer::LaunchError;
 
 /// `busybox` → `busybox:latest`. Without a tag docker would pull every tag of
@@ -20,24 +20,13 @@ pub(super) fn normalize_image(image: &str) -> String {
     }
 }
 
-/// Pulls `image` unless it is here already (or always, with `force`).
-pub(super) async fn ensure_image(
+/// Pulls `image`: because it is missing (`force` false) or because the task
+/// asks for a fresh copy (`force_pull_image`).
+pub(super) async fn pull_image(
     docker: &Docker,
     image: &str,
     force: bool,
 ) -> Result<(), LaunchError> {
-    if !force {
-        match docker.inspect_image(image).await {
-            Ok(_) => return Ok(()),
-            Err(e) if status(&e) == Some(404) => {}
-            Err(e) => {
-                return Err(LaunchError::new(
-                    PREPARATION_FAILED,
-                    format!("cannot look up docker image '{image}': {}", why(&e)),
-                ));
-            }
-        }
-    }
     let options = CreateImageOptionsBuilder::new().from_image(image).build();
     let mut progress = docker.create_image(Some(options), None, None);
     while let Some(step) = progress.next().await {

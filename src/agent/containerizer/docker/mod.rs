@@ -2,8 +2,9 @@
 //! (bollard over the unix socket).
 //!
 //! ```text
-//!  launch ─▶ image present? ──no / force_pull──▶ pull ─(fails)─▶ LaunchError
-//!        ─▶ create `meso-<task_id>` ─(name taken by our stale one)─▶ rm -f, create
+//!  launch ─▶ (force_pull ─▶ pull) ─▶ create `meso-<task_id>`
+//!              ─(404: no such image)─▶ pull ─(fails)─▶ LaunchError; create again
+//!              ─(409: name taken by our stale one)─▶ rm -f, create again
 //!        ─▶ start ─▶ log pump ─▶ Launched{Docker{id, name}, bridge IPs}
 //!  log pump: GET /logs?follow ─▶ <sandbox>/stdout, <sandbox>/stderr (append)
 //!  wait   ─▶ (pump, if none: a recovered handle) ─▶ POST /wait ─▶ inspect
@@ -57,7 +58,7 @@ mod inspect;
 mod logs;
 
 pub use container::{LABEL_AGENT, LABEL_TASK, SANDBOX_IN_CONTAINER, container_name};
-use image::{ensure_image, normalize_image};
+use image::{normalize_image, pull_image};
 use inspect::{container_ips, exit_of, is_running, sandbox_of};
 use logs::{LogPumps, now_secs};
 
@@ -115,19 +116,27 @@ impl DockerContainerizer {
             )
         })?;
         let image = normalize_image(&docker_spec.image);
-        ensure_image(&self.docker, &image, docker_spec.force_pull_image).await?;
-
+        if docker_spec.force_pull_image {
+            pull_image(&self.docker, &image, true).await?;
+        }
         let name = container_name(&spec.task_id);
         let body = container::create_body(&self.agent_key, spec, docker_spec, &image, &req)?;
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
-        let created = match self
-            .docker
-            .create_container(Some(options.clone()), body.clone())
-            .await
-        {
+        // Create first, as `docker run` does: the image is looked up (and
+        // pulled) only when the engine says it is missing, which saves a round
+        // trip on every launch of an image the agent has.
+        let create = || {
+            self.docker
+                .create_container(Some(options.clone()), body.clone())
+        };
+        let created = match create().await {
+            Err(e) if status(&e) == Some(404) => {
+                pull_image(&self.docker, &image, false).await?;
+                create().await
+            }
             Err(e) if status(&e) == Some(409) => {
                 self.remove_stale(&name, &spec.task_id).await?;
-                self.docker.create_container(Some(options), body).await
+                create().await
             }
             other => other,
         }
