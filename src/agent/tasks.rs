@@ -96,7 +96,9 @@ impl Tasks {
                 pending: Vec::new(),
                 ended_at: None,
             };
-            self.save(&record);
+            // Not checkpointed until STARTING (a moment later): an agent that
+            // dies in between does not report the task, and the leader sends
+            // the LAUNCH again.
             records.insert(id.clone(), record);
         }
         let me = self.clone();
@@ -152,10 +154,10 @@ impl Tasks {
             let mut records = self.records();
             match records.get_mut(&id) {
                 Some(r) => {
+                    // Checkpointed with the RUNNING status just below; an
+                    // agent dying in between leaves an orphan that recovery kills.
                     r.handle = Some(handle.clone());
-                    let kill = r.kill_requested;
-                    self.save(r);
-                    kill
+                    r.kill_requested
                 }
                 None => false,
             }
