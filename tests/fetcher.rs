@@ -3,39 +3,16 @@
 //! the URI when something cannot be fetched. A small HTTP server on 127.0.0.1
 //! serves the artifacts.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::extract::Request;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+mod common;
+
+use common::serve_files;
 use meso::agent::fetcher::fetch;
 use meso::model::FetchUri;
-
-/// Serves `files` by path on 127.0.0.1; 404 for anything else. Returns the
-/// base URL.
-async fn serve(files: Vec<(&str, Vec<u8>)>) -> String {
-    let files: Arc<HashMap<String, Vec<u8>>> =
-        Arc::new(files.into_iter().map(|(p, b)| (p.to_string(), b)).collect());
-    let app = Router::new().fallback(move |req: Request| {
-        let files = files.clone();
-        async move {
-            match files.get(req.uri().path()) {
-                Some(bytes) => bytes.clone().into_response(),
-                None => StatusCode::NOT_FOUND.into_response(),
-            }
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
-}
 
 fn uri(value: &str) -> FetchUri {
     FetchUri {
@@ -91,7 +68,7 @@ fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
 
 #[tokio::test]
 async fn an_http_file_lands_in_the_sandbox_under_its_name() {
-    let base = serve(vec![("/a/b/config.json", b"{\"x\":1}".to_vec())]).await;
+    let base = serve_files(vec![("/a/b/config.json", b"{\"x\":1}".to_vec())]).await;
     let dir = tempfile::tempdir().unwrap();
     let sandbox = dir.path().join("sandbox"); // made by the fetcher
     fetch(&[uri(&format!("{base}/a/b/config.json"))], &sandbox)
@@ -105,7 +82,7 @@ async fn an_http_file_lands_in_the_sandbox_under_its_name() {
 #[tokio::test]
 async fn a_large_download_arrives_whole() {
     let big: Vec<u8> = (0..5_000_000u32).map(|i| (i % 251) as u8).collect();
-    let base = serve(vec![("/big.bin", big.clone())]).await;
+    let base = serve_files(vec![("/big.bin", big.clone())]).await;
     let dir = tempfile::tempdir().unwrap();
     fetch(&[uri(&format!("{base}/big.bin"))], dir.path())
         .await
@@ -115,7 +92,7 @@ async fn a_large_download_arrives_whole() {
 
 #[tokio::test]
 async fn output_file_renames_and_may_name_a_subdirectory() {
-    let base = serve(vec![("/x", b"payload".to_vec())]).await;
+    let base = serve_files(vec![("/x", b"payload".to_vec())]).await;
     let dir = tempfile::tempdir().unwrap();
     let mut u = uri(&format!("{base}/x"));
     u.output_file = Some("conf/app.conf".into());
@@ -132,7 +109,7 @@ async fn a_tar_gz_is_extracted_into_the_sandbox_and_kept() {
         ("app/run.sh", b"#!/bin/sh\necho hi\n", 0o755),
         ("app/data/readme.txt", b"hello", 0o644),
     ]);
-    let base = serve(vec![("/dl/app.tgz", archive.clone())]).await;
+    let base = serve_files(vec![("/dl/app.tgz", archive.clone())]).await;
     let dir = tempfile::tempdir().unwrap();
     fetch(&[uri(&format!("{base}/dl/app.tgz"))], dir.path())
         .await
@@ -149,7 +126,7 @@ async fn a_tar_gz_is_extracted_into_the_sandbox_and_kept() {
 #[tokio::test]
 async fn extract_false_keeps_the_archive_packed() {
     let archive = tar_gz(&[("inner.txt", b"x", 0o644)]);
-    let base = serve(vec![("/a.tar.gz", archive)]).await;
+    let base = serve_files(vec![("/a.tar.gz", archive)]).await;
     let dir = tempfile::tempdir().unwrap();
     let mut u = uri(&format!("{base}/a.tar.gz"));
     u.extract = false;
@@ -161,7 +138,7 @@ async fn extract_false_keeps_the_archive_packed() {
 #[tokio::test]
 async fn a_zip_is_extracted_into_the_sandbox_and_kept() {
     let archive = zip_of(&[("site/index.html", b"<h1>hi</h1>"), ("top.txt", b"top")]);
-    let base = serve(vec![("/site.zip", archive)]).await;
+    let base = serve_files(vec![("/site.zip", archive)]).await;
     let dir = tempfile::tempdir().unwrap();
     fetch(&[uri(&format!("{base}/site.zip"))], dir.path())
         .await
@@ -179,7 +156,7 @@ async fn a_zip_is_extracted_into_the_sandbox_and_kept() {
 async fn a_gz_file_is_decompressed_beside_itself() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(b"line one\n").unwrap();
-    let base = serve(vec![("/words.txt.gz", gz.finish().unwrap())]).await;
+    let base = serve_files(vec![("/words.txt.gz", gz.finish().unwrap())]).await;
     let dir = tempfile::tempdir().unwrap();
     fetch(&[uri(&format!("{base}/words.txt.gz"))], dir.path())
         .await
@@ -193,7 +170,7 @@ async fn a_gz_file_is_decompressed_beside_itself() {
 #[tokio::test]
 async fn executable_sets_0755_and_never_extracts() {
     let archive = tar_gz(&[("inner.txt", b"x", 0o644)]);
-    let base = serve(vec![
+    let base = serve_files(vec![
         ("/bin/tool", b"#!/bin/sh\n".to_vec()),
         ("/self-extracting.tgz", archive),
     ])
@@ -232,7 +209,7 @@ async fn local_paths_and_file_uris_are_copied() {
 
 #[tokio::test]
 async fn a_404_names_the_uri_and_the_status() {
-    let base = serve(vec![]).await;
+    let base = serve_files(vec![]).await;
     let dir = tempfile::tempdir().unwrap();
     let value = format!("{base}/y.tgz");
     let err = fetch(&[uri(&value)], dir.path()).await.unwrap_err();
@@ -245,7 +222,7 @@ async fn a_404_names_the_uri_and_the_status() {
 
 #[tokio::test]
 async fn the_first_failure_stops_the_fetch() {
-    let base = serve(vec![("/later", b"x".to_vec())]).await;
+    let base = serve_files(vec![("/later", b"x".to_vec())]).await;
     let dir = tempfile::tempdir().unwrap();
     let uris = [
         uri(&format!("{base}/missing")),
@@ -299,7 +276,7 @@ async fn https_says_this_build_has_no_tls() {
 
 #[tokio::test]
 async fn output_names_that_leave_the_sandbox_are_refused() {
-    let base = serve(vec![("/x", b"x".to_vec())]).await;
+    let base = serve_files(vec![("/x", b"x".to_vec())]).await;
     let outer = tempfile::tempdir().unwrap();
     let sandbox = outer.path().join("sandbox");
     for name in ["../escaped", "a/../../escaped", "/tmp/escaped-by-meso-test"] {
@@ -314,7 +291,7 @@ async fn output_names_that_leave_the_sandbox_are_refused() {
 
 #[tokio::test]
 async fn archive_entries_that_leave_the_sandbox_are_refused() {
-    let base = serve(vec![
+    let base = serve_files(vec![
         ("/evil.tgz", tar_gz_raw_name("../evil-tar", b"x")),
         ("/abs.tgz", tar_gz_raw_name("/evil-abs", b"x")),
         (
@@ -358,7 +335,7 @@ async fn a_symlink_from_one_archive_cannot_carry_the_next_one_out() {
     header.set_cksum();
     tar.append_link(&mut header, "link", "..").unwrap();
     let first = tar.into_inner().unwrap().finish().unwrap();
-    let base = serve(vec![
+    let base = serve_files(vec![
         ("/first.tgz", first),
         ("/second.tgz", tar_gz(&[("link/out", b"x", 0o644)])),
         ("/plain", b"x".to_vec()),
@@ -388,7 +365,7 @@ async fn unsupported_sources_are_named() {
     );
     let err = fetch(&[uri("relative/x")], dir.path()).await.unwrap_err();
     assert!(err.starts_with("fetch relative/x: "), "{err}");
-    let base = serve(vec![("/", b"x".to_vec())]).await;
+    let base = serve_files(vec![("/", b"x".to_vec())]).await;
     let err = fetch(&[uri(&format!("{base}/"))], dir.path())
         .await
         .unwrap_err();

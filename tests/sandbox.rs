@@ -6,14 +6,8 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::extract::Request;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use common::*;
 use serde_json::{Value, json};
 
@@ -109,25 +103,6 @@ async fn the_master_relays_sandbox_files_and_names_a_silent_agent() {
     .await;
 }
 
-/// Serves `files` by path on 127.0.0.1 (404 for anything else); the base URL.
-async fn serve(files: Vec<(&str, Vec<u8>)>) -> String {
-    let files: Arc<HashMap<String, Vec<u8>>> =
-        Arc::new(files.into_iter().map(|(p, b)| (p.to_string(), b)).collect());
-    let app = Router::new().fallback(move |req: Request| {
-        let files = files.clone();
-        async move {
-            match files.get(req.uri().path()) {
-                Some(bytes) => bytes.clone().into_response(),
-                None => StatusCode::NOT_FOUND.into_response(),
-            }
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
-}
-
 /// A .tar.gz holding `(name, bytes)`.
 fn tar_gz(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -144,7 +119,7 @@ fn tar_gz(entries: &[(&str, &[u8])]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_launch_fetches_its_uris_first_and_fails_naming_one_that_is_missing() {
-    let base = serve(vec![
+    let base = serve_files(vec![
         (
             "/bundle.tar.gz",
             tar_gz(&[("bundle/greeting.txt", b"hello from the bundle\n")]),

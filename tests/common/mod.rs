@@ -617,6 +617,28 @@ pub async fn launch_tasks(http: &str, tasks: Value) -> reqwest::Response {
     .await
 }
 
+/// Serves `files` by path on 127.0.0.1; 404 for anything else. Returns the
+/// base URL.
+pub async fn serve_files(files: Vec<(&str, Vec<u8>)>) -> String {
+    let files: std::sync::Arc<std::collections::HashMap<String, Vec<u8>>> =
+        std::sync::Arc::new(files.into_iter().map(|(p, b)| (p.to_string(), b)).collect());
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let files = files.clone();
+        async move {
+            match files.get(req.uri().path()) {
+                Some(bytes) => axum::response::IntoResponse::into_response(bytes.clone()),
+                None => {
+                    axum::response::IntoResponse::into_response(axum::http::StatusCode::NOT_FOUND)
+                }
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
 /// Polls `f` until it returns Some, or panics after `timeout`.
 pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
 where
