@@ -24,7 +24,8 @@ SUITES=" ${BENCH_SUITES:-registry tasks} "
 commit_of() {
     local c
     c=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-    if [ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ]; then
+    # The report itself does not count: rendering it is what changes it.
+    if [ -n "$(git -C "$ROOT" status --porcelain -- . ':!BENCHMARKS.md' 2>/dev/null)" ]; then
         c="$c (with uncommitted changes)"
     fi
     echo "$c"
