@@ -84,11 +84,23 @@ async fn the_master_relays_sandbox_files_and_names_a_silent_agent() {
     let asked = Instant::now();
     let (status, body) = files(&site, "/files/read", &[("path", stdout), ("offset", "0")]).await;
     let took = asked.elapsed();
-    agent.signal(libc::SIGCONT);
     assert_eq!(status, 503, "{body}");
     let message = json_of(&body)["message"].as_str().unwrap().to_string();
     assert!(message.contains(&site.agent_id), "{message}");
     assert!(took < Duration::from_secs(10), "answered after {took:?}");
+    // Once the master has marked it unreachable, the relay does not try it.
+    state_where(&site.master.http, "the agent marked unreachable", |s| {
+        s["unreachable_slaves"] == 1
+    })
+    .await;
+    let (status, body) = files(&site, "/files/read", &[("path", stdout), ("offset", "0")]).await;
+    agent.signal(libc::SIGCONT);
+    assert_eq!(status, 503, "{body}");
+    let message = json_of(&body)["message"].as_str().unwrap().to_string();
+    assert!(
+        message.contains(&site.agent_id) && message.ends_with("is unreachable"),
+        "the master's own knowledge, not a timeout: {message}"
+    );
 
     // Awake again: the relay works again.
     wait_for(

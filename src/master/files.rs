@@ -26,6 +26,7 @@ use axum::response::Response;
 use super::Master;
 use crate::agent::files::Target;
 use crate::api::error::ApiError;
+use crate::model::AgentState;
 
 /// Marks a request the master relayed to an agent.
 pub const PROXIED: HeaderName = HeaderName::from_static("x-meso-files-proxied");
@@ -81,8 +82,16 @@ pub async fn proxy(master: &Master, path: &str, uri: &Uri) -> Result<Response, A
             .task(task_id)
             .ok_or_else(|| ApiError::not_found(format!("path: no task '{task_id}'")))?;
         let agent_id = task.spec.agent_id.clone();
-        let addr = registry.agents.get(&agent_id).map(|a| a.addr.clone());
-        (agent_id, addr)
+        let agent = registry.agents.get(&agent_id);
+        // An agent the master already knows to be silent is not waited for.
+        if let Some(a) = agent.filter(|a| a.state != AgentState::Active) {
+            return Err(ApiError::unavailable(format!(
+                "agent {agent_id} at {} is {}",
+                a.addr,
+                format!("{:?}", a.state).to_lowercase()
+            )));
+        }
+        (agent_id, agent.map(|a| a.addr.clone()))
     };
     let addr = addr.ok_or_else(|| {
         ApiError::unavailable(format!(
