@@ -723,6 +723,7 @@ impl Drop for TaskReaper {
         {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
+        remove_agent_cgroups(key);
         let _ = Command::new("sh")
             .arg("-c")
             .arg(format!(
@@ -731,6 +732,38 @@ impl Drop for TaskReaper {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+    }
+}
+
+/// Removes the cgroups an agent made (`meso/<key>/<task>` in each hierarchy):
+/// a test's agent dies with SIGKILL, before it can clean up. A group empties
+/// a moment after its processes are killed, so each rmdir is tried a few times.
+fn remove_agent_cgroups(key: &str) {
+    let Ok(mounts) = fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
+    let mut agent_dirs: Vec<PathBuf> = mounts
+        .flatten()
+        .map(|m| m.path().join("meso").join(key))
+        .collect();
+    agent_dirs.push(PathBuf::from("/sys/fs/cgroup/meso").join(key));
+    for agent_dir in agent_dirs.iter().filter(|d| d.is_dir()) {
+        let tasks: Vec<PathBuf> = fs::read_dir(agent_dir)
+            .map(|e| {
+                e.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.is_dir())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for dir in tasks.iter().chain(std::iter::once(agent_dir)) {
+            for _ in 0..20 {
+                if fs::remove_dir(dir).is_ok() || !dir.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
     }
 }
 
