@@ -42,9 +42,6 @@ enum Command {
     /// Internal: the per-task supervisor the process containerizer starts
     #[command(hide = true)]
     TaskShim(crate::agent::containerizer::shim::ShimArgs),
-    /// Internal: a task shim started ahead of its task (cgroups joined early)
-    #[command(hide = true)]
-    TaskShimWarm(crate::agent::containerizer::shim::WarmArgs),
 }
 
 pub fn run() -> ExitCode {
@@ -53,10 +50,6 @@ pub fn run() -> ExitCode {
     let cli = match cli.command {
         Command::TaskShim(args) => {
             let code = crate::agent::containerizer::shim::run(args);
-            return ExitCode::from(u8::try_from(code).unwrap_or(1));
-        }
-        Command::TaskShimWarm(args) => {
-            let code = crate::agent::containerizer::shim::run_warm(args);
             return ExitCode::from(u8::try_from(code).unwrap_or(1));
         }
         command => Cli { command },
@@ -79,9 +72,7 @@ pub fn run() -> ExitCode {
             Command::Agent(args) => agent::run(args).await,
             Command::Members(cmd) => members::run(cmd).await,
             Command::Version(args) => version::run(args),
-            Command::TaskShim(_) | Command::TaskShimWarm(_) => {
-                unreachable!("handled before the runtime starts")
-            }
+            Command::TaskShim(_) => unreachable!("handled before the runtime starts"),
         }
     });
     // Background tasks may still hold sockets; do not wait on them.

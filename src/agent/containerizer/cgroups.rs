@@ -127,86 +127,69 @@ impl Cgroups {
         limits: Limits,
     ) -> io::Result<Vec<PathBuf>> {
         let (agent, task) = (sanitize(agent_key), sanitize(task_id));
-        let mut dirs = Vec::new();
-        let made = (|| {
-            match self {
-                Self::V1 { memory, cpu } => {
-                    dirs.push(make_leaf(&memory.join(PARENT).join(&agent), &task, None)?);
+        match self {
+            Self::V1 { memory, cpu } => {
+                let mem_dir = make_leaf(&memory.join(PARENT).join(&agent), &task, None)?;
+                let mut dirs = vec![mem_dir.clone()];
+                let made = (|| {
+                    if limits.mem_bytes > 0 {
+                        let bytes = limits.mem_bytes.to_string();
+                        write(&mem_dir, "memory.limit_in_bytes", &bytes)?;
+                        // No swapping past the limit either; the file is absent on hosts
+                        // without swap accounting.
+                        let _ = write(&mem_dir, "memory.memsw.limit_in_bytes", &bytes);
+                    }
                     if let Some(cpu) = cpu {
-                        dirs.push(make_leaf(&cpu.join(PARENT).join(&agent), &task, None)?);
+                        let cpu_dir = make_leaf(&cpu.join(PARENT).join(&agent), &task, None)?;
+                        dirs.push(cpu_dir.clone());
+                        if limits.cpu_shares > 0 {
+                            let shares = limits.cpu_shares.max(2).to_string();
+                            write(&cpu_dir, "cpu.shares", &shares)?;
+                        }
+                    }
+                    Ok(())
+                })();
+                match made {
+                    Ok(()) => Ok(dirs),
+                    Err(e) => {
+                        dirs.iter().for_each(|d| remove(d));
+                        Err(e)
                     }
                 }
-                Self::V2 { root, cpu } => {
-                    let agent_dir = root.join(PARENT).join(&agent);
-                    dirs.push(make_leaf(&agent_dir, &task, Some(*cpu))?);
-                }
             }
-            self.limit(&dirs, limits)
-        })();
-        match made {
-            Ok(()) => Ok(dirs),
-            Err(e) => {
-                dirs.iter().for_each(|d| remove(d));
-                Err(e)
-            }
-        }
-    }
-
-    /// The agent's own group in each hierarchy (`meso/<key>`), where its
-    /// tasks' groups are.
-    pub fn agent_dirs(&self, agent_key: &str) -> Vec<PathBuf> {
-        let agent = sanitize(agent_key);
-        match self {
-            Self::V1 { memory, cpu } => std::iter::once(memory)
-                .chain(cpu.iter())
-                .map(|h| h.join(PARENT).join(&agent))
-                .collect(),
-            Self::V2 { root, .. } => vec![root.join(PARENT).join(&agent)],
-        }
-    }
-
-    /// Writes `limits` into groups [`create`](Self::create) made (in its order:
-    /// on v1 the memory group first, then the cpu group).
-    pub fn limit(&self, dirs: &[PathBuf], limits: Limits) -> io::Result<()> {
-        match self {
-            Self::V1 { .. } => {
-                if let Some(mem_dir) = dirs.first().filter(|_| limits.mem_bytes > 0) {
-                    let bytes = limits.mem_bytes.to_string();
-                    write(mem_dir, "memory.limit_in_bytes", &bytes)?;
-                    // No swapping past the limit either; the file is absent on hosts
-                    // without swap accounting.
-                    let _ = write(mem_dir, "memory.memsw.limit_in_bytes", &bytes);
-                }
-                if let Some(cpu_dir) = dirs.get(1).filter(|_| limits.cpu_shares > 0) {
-                    let shares = limits.cpu_shares.max(2).to_string();
-                    write(cpu_dir, "cpu.shares", &shares)?;
-                }
-            }
-            Self::V2 { cpu, .. } => {
-                let Some(dir) = dirs.first() else {
-                    return Ok(());
-                };
-                if limits.mem_bytes > 0 {
-                    write(dir, "memory.max", &limits.mem_bytes.to_string())?;
-                    if dir.join("memory.swap.max").exists() {
-                        write(dir, "memory.swap.max", "0")?;
+            Self::V2 { root, cpu } => {
+                let agent_dir = root.join(PARENT).join(&agent);
+                let dir = make_leaf(&agent_dir, &task, Some(*cpu))?;
+                let made = (|| {
+                    if limits.mem_bytes > 0 {
+                        write(&dir, "memory.max", &limits.mem_bytes.to_string())?;
+                        if dir.join("memory.swap.max").exists() {
+                            write(&dir, "memory.swap.max", "0")?;
+                        }
+                        // An OOM kill ends the whole task, as Mesos destroys
+                        // the container, not just its largest process.
+                        if dir.join("memory.oom.group").exists() {
+                            write(&dir, "memory.oom.group", "1")?;
+                        }
                     }
-                    // An OOM kill ends the whole task, as Mesos destroys
-                    // the container, not just its largest process.
-                    if dir.join("memory.oom.group").exists() {
-                        write(dir, "memory.oom.group", "1")?;
+                    if *cpu && limits.cpu_shares > 0 {
+                        write(
+                            &dir,
+                            "cpu.weight",
+                            &shares_to_weight(limits.cpu_shares).to_string(),
+                        )?;
                     }
-                }
-                if *cpu && limits.cpu_shares > 0 {
-                    write(
-                        dir,
-                        "cpu.weight",
-                        &shares_to_weight(limits.cpu_shares).to_string(),
-                    )?;
+                    Ok(())
+                })();
+                match made {
+                    Ok(()) => Ok(vec![dir]),
+                    Err(e) => {
+                        remove(&dir);
+                        Err(e)
+                    }
                 }
             }
         }
-        Ok(())
     }
 }
 

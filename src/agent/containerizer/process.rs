@@ -3,10 +3,7 @@
 //! has them.
 //!
 //! ```text
-//!  launch: a warm shim (v1 cgroups: started ahead, its own cgroups joined)
-//!          ─▶ limits written ─▶ the task's args and env on its stdin ─▶ it
-//!          execs into `meso task-shim --joined` ─▶ "started <pid>"
-//!          (none warm: cgroups.create ─▶ spawn shim (env = the task's) ─▶ same)
+//!  launch: cgroups.create ─▶ spawn shim (env = the task's) ─▶ "started <pid>"
 //!          ─▶ handle {shim pid + start time, pgid = pid, exit file, cgroups}
 //!          a tokio task reaps the shim when it exits (no zombies)
 //!  wait:   pidfd of the shim (or /proc polled) ─▶ shim gone ─▶ exit file
@@ -28,8 +25,6 @@ use std::ffi::OsString;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -38,7 +33,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::Command;
 
 use super::cgroups::{self, Cgroups, Limits};
-use super::shim::{ExitRecord, ShimArgs, WarmArgs, WarmRequest};
+use super::shim::{ExitRecord, ShimArgs};
 use super::{ContainerHandle, Containerizer, Exit, LaunchError, LaunchRequest, Launched};
 use crate::model::TaskSpec;
 
@@ -56,70 +51,14 @@ pub struct ProcessContainerizer {
     pub shim: PathBuf,
     pub agent_key: String,
     pub cgroups: Option<Cgroups>,
-    /// Shims waiting for a task, already in cgroups of their own (with cgroups only).
-    warm: Arc<WarmPool>,
-}
-
-/// How many warm shims the agent keeps ready.
-const WARM_SHIMS: usize = 4;
-
-/// A shim started ahead of its task (`meso task-shim-warm`), its cgroups joined.
-struct Warm {
-    child: tokio::process::Child,
-    stdin: tokio::process::ChildStdin,
-    stdout: BufReader<tokio::process::ChildStdout>,
-    stderr: tokio::process::ChildStderr,
-    cgroups: Vec<PathBuf>,
-}
-
-struct WarmPool {
-    shim: PathBuf,
-    agent_key: String,
-    cgroups: Option<Cgroups>,
-    ready: Mutex<Vec<Warm>>,
-    /// Warm shims being started, so a refill does not overshoot.
-    starting: AtomicUsize,
 }
 
 impl ProcessContainerizer {
     pub fn new(shim: PathBuf, agent_key: String, cgroups: Option<Cgroups>) -> Self {
-        // Warm shims on v1 only: there joining is slow, and the OOM killer takes
-        // the biggest process, never the shim. v2 would rather start the task
-        // straight into its group (clone3 CLONE_INTO_CGROUP), and its
-        // `memory.oom.group` would take the shim down with the task.
-        let warm_cgroups = cgroups.clone().filter(|c| matches!(c, Cgroups::V1 { .. }));
-        // Warm shims of an earlier agent ended with it (their stdin closed);
-        // their empty groups go now (a group still in use cannot be removed).
-        if let Some(c) = &warm_cgroups {
-            for dir in c.agent_dirs(&agent_key) {
-                let Ok(entries) = std::fs::read_dir(&dir) else {
-                    continue;
-                };
-                entries
-                    .flatten()
-                    .filter(|e| e.file_name().to_string_lossy().starts_with("warm-"))
-                    .for_each(|e| {
-                        let _ = std::fs::remove_dir(e.path());
-                    });
-            }
-        }
-        let warm = Arc::new(WarmPool {
-            shim: shim.clone(),
-            agent_key: agent_key.clone(),
-            cgroups: warm_cgroups,
-            ready: Mutex::new(Vec::new()),
-            starting: AtomicUsize::new(0),
-        });
-        if warm.cgroups.is_some()
-            && let Ok(handle) = tokio::runtime::Handle::try_current()
-        {
-            handle.spawn(warm.clone().refill());
-        }
         Self {
             shim,
             agent_key,
             cgroups,
-            warm,
         }
     }
 
@@ -139,17 +78,14 @@ impl ProcessContainerizer {
                 )));
             }
         }
-        let limits = Limits::from_task(req.spec.mem, req.spec.cpus);
-        let warm = self.warm.take(limits);
-        if self.warm.cgroups.is_some() {
-            tokio::spawn(self.warm.clone().refill());
-        }
-        let cgroup_dirs = match (&warm, &self.cgroups) {
-            (Some(w), _) => w.cgroups.clone(),
-            (None, Some(cgroups)) => cgroups
-                .create(&self.agent_key, &req.spec.task_id, limits)
-                .map_err(|e| fail(format!("cannot make the task's cgroups: {e}")))?,
-            (None, None) => Vec::new(),
+        let cgroup_dirs = match &self.cgroups {
+            Some(cgroups) => {
+                let limits = Limits::from_task(req.spec.mem, req.spec.cpus);
+                cgroups
+                    .create(&self.agent_key, &req.spec.task_id, limits)
+                    .map_err(|e| fail(format!("cannot make the task's cgroups: {e}")))?
+            }
+            None => Vec::new(),
         };
         let args = ShimArgs {
             agent_key: self.agent_key.clone(),
@@ -157,15 +93,10 @@ impl ProcessContainerizer {
             sandbox: req.sandbox.to_path_buf(),
             exit_file: exit_file.clone(),
             cgroups: cgroup_dirs.clone(),
-            joined: warm.is_some(),
             program,
             argv,
         };
-        let started = match warm {
-            Some(w) => self.start_warm(w, &args, &req.env).await,
-            None => self.start_shim(&args, &req.env).await,
-        };
-        match started {
+        match self.start_shim(&args, &req.env).await {
             Ok((shim_pid, shim_start_time, pgid)) => Ok(Launched {
                 handle: ContainerHandle::Process {
                     shim_pid,
@@ -199,211 +130,56 @@ impl ProcessContainerizer {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot run the task shim {}: {e}", self.shim.display()))?;
-        let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        let (Some(pid), Some(stdout), Some(mut stderr)) =
+            (child.id(), child.stdout.take(), child.stderr.take())
+        else {
             return Err("the task shim's pipes are missing".into());
         };
-        handshake(child, BufReader::new(stdout), stderr).await
-    }
-
-    /// Hands the task to a warm shim, which becomes its task shim.
-    async fn start_warm(
-        &self,
-        mut warm: Warm,
-        args: &ShimArgs,
-        env: &BTreeMap<String, String>,
-    ) -> Result<(i32, u64, i32), String> {
-        use tokio::io::AsyncWriteExt;
-        let args: Vec<String> = args
-            .to_args()
-            .into_iter()
-            .map(|a| {
-                a.into_string()
-                    .map_err(|_| "a path is not UTF-8".to_string())
-            })
-            .collect::<Result<_, _>>()?;
-        let request = WarmRequest {
-            args,
-            env: env.clone(),
-        };
-        let mut line = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
-        line.push(b'\n');
-        if let Err(e) = warm.stdin.write_all(&line).await {
-            let _ = warm.child.start_kill();
-            return Err(format!("cannot reach the warm task shim: {e}"));
-        }
-        drop(warm.stdin);
-        handshake(warm.child, warm.stdout, warm.stderr).await
-    }
-}
-
-impl WarmPool {
-    /// A warm shim with `limits` written into its cgroups, if one is ready.
-    fn take(&self, limits: Limits) -> Option<Warm> {
-        let cgroups = self.cgroups.as_ref()?;
-        let mut warm = self.ready.lock().ok()?.pop()?;
-        match cgroups.limit(&warm.cgroups, limits) {
-            Ok(()) => Some(warm),
-            Err(e) => {
-                // A limit below what the shim itself holds, say: start cold.
-                tracing::debug!(error = %e, "warm shim refused its limits");
-                let _ = warm.child.start_kill();
-                let dirs = warm.cgroups.clone();
-                tokio::spawn(async move {
-                    let _ = warm.child.wait().await;
-                    dirs.iter().for_each(|d| cgroups::remove(d));
-                });
-                None
-            }
-        }
-    }
-
-    /// Starts warm shims until [`WARM_SHIMS`] are ready or on their way.
-    async fn refill(self: Arc<Self>) {
-        loop {
-            let have = self.ready.lock().map(|r| r.len()).unwrap_or(WARM_SHIMS)
-                + self.starting.load(Ordering::SeqCst);
-            if have >= WARM_SHIMS {
-                return;
-            }
-            self.starting.fetch_add(1, Ordering::SeqCst);
-            let made = self.start_one().await;
-            self.starting.fetch_sub(1, Ordering::SeqCst);
-            match made {
-                Ok(warm) => match self.ready.lock() {
-                    Ok(mut ready) => ready.push(warm),
-                    Err(_) => return,
-                },
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot start a warm task shim; launches start cold");
-                    return;
-                }
-            }
-        }
-    }
-
-    async fn start_one(&self) -> Result<Warm, String> {
-        let cgroups = self.cgroups.as_ref().ok_or("no cgroups")?;
-        let name = format!("warm-{}", uuid::Uuid::new_v4().simple());
-        let dirs = cgroups
-            .create(&self.agent_key, &name, Limits::default())
-            .map_err(|e| format!("cannot make cgroups for a warm shim: {e}"))?;
-        let args = WarmArgs {
-            agent_key: self.agent_key.clone(),
-            cgroups: dirs.clone(),
-        };
-        let spawned = Command::new(&self.shim)
-            .args(args.to_args())
-            .env_clear()
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn();
-        let mut child = match spawned {
-            Ok(c) => c,
-            Err(e) => {
-                dirs.iter().for_each(|d| cgroups::remove(d));
-                return Err(format!("cannot run {}: {e}", self.shim.display()));
-            }
-        };
-        let (Some(stdin), Some(stdout), Some(stderr)) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take())
-        else {
-            return Err("the warm shim's pipes are missing".into());
-        };
-        let mut stdout = BufReader::new(stdout);
+        let shim_pid = pid as i32;
         let mut line = String::new();
-        let read = tokio::time::timeout(START_TIMEOUT, stdout.read_line(&mut line)).await;
-        if !matches!(read, Ok(Ok(_))) || line.trim_end() != "ready" {
-            let _ = child.start_kill();
-            let _ = child.wait().await;
-            dirs.iter().for_each(|d| cgroups::remove(d));
-            return Err(format!("the warm shim said {:?}", line.trim_end()));
-        }
-        Ok(Warm {
-            child,
-            stdin,
-            stdout,
-            stderr,
-            cgroups: dirs,
-        })
-    }
-}
-
-impl Drop for WarmPool {
-    fn drop(&mut self) {
-        let Ok(mut ready) = self.ready.lock() else {
-            return;
-        };
-        let dirs: Vec<PathBuf> = ready.iter().flat_map(|w| w.cgroups.clone()).collect();
-        for warm in ready.iter_mut() {
-            let _ = warm.child.start_kill();
-        }
-        ready.clear();
-        // The groups empty once the shims have died, a moment from now.
-        std::thread::spawn(move || {
-            for _ in 0..20 {
-                dirs.iter().for_each(|d| cgroups::remove(d));
-                if dirs.iter().all(|d| !d.exists()) {
-                    return;
+        let mut stdout = BufReader::new(stdout);
+        let read = tokio::time::timeout(START_TIMEOUT, stdout.read_line(&mut line));
+        let outcome = match read.await {
+            Err(_) => Err(format!(
+                "the task shim did not report within {} s",
+                START_TIMEOUT.as_secs()
+            )),
+            Ok(Err(e)) => Err(format!("cannot read from the task shim: {e}")),
+            Ok(Ok(_)) => match line.trim_end().split_once(' ') {
+                Some(("started", pid)) => pid
+                    .parse::<i32>()
+                    .ok()
+                    .filter(|pid| *pid > 1)
+                    .ok_or_else(|| format!("the task shim said {line:?}")),
+                Some(("failed", why)) => Err(format!("cannot start the task: {why}")),
+                _ => {
+                    // It ended without a word: clap's usage error, a crash.
+                    let mut said = String::new();
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(1),
+                        stderr.read_to_string(&mut said),
+                    )
+                    .await;
+                    let said = said.lines().next().unwrap_or("no output").to_string();
+                    Err(format!(
+                        "the task shim ended before starting the task: {said}"
+                    ))
                 }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            },
+        };
+        // Until reaped, the shim's /proc entry stays, so its start time is
+        // there even if the task already ended.
+        let start_time = proc_stat(shim_pid).map(|s| s.start_time);
+        if outcome.is_err() {
+            let _ = child.start_kill();
+        }
+        tokio::spawn(async move {
+            let _ = child.wait().await;
         });
+        let pgid = outcome?;
+        let start_time = start_time.ok_or("the task shim vanished as it started")?;
+        Ok((shim_pid, start_time, pgid))
     }
-}
-
-/// Reads a shim's one line: the shim's pid and start time and the task's
-/// pid, or why the task did not start; then leaves the shim to be reaped.
-async fn handshake(
-    mut child: tokio::process::Child,
-    mut stdout: BufReader<tokio::process::ChildStdout>,
-    mut stderr: tokio::process::ChildStderr,
-) -> Result<(i32, u64, i32), String> {
-    let Some(pid) = child.id() else {
-        return Err("the task shim is gone".into());
-    };
-    let shim_pid = pid as i32;
-    let mut line = String::new();
-    let read = tokio::time::timeout(START_TIMEOUT, stdout.read_line(&mut line));
-    let outcome = match read.await {
-        Err(_) => Err(format!(
-            "the task shim did not report within {} s",
-            START_TIMEOUT.as_secs()
-        )),
-        Ok(Err(e)) => Err(format!("cannot read from the task shim: {e}")),
-        Ok(Ok(_)) => match line.trim_end().split_once(' ') {
-            Some(("started", pid)) => pid
-                .parse::<i32>()
-                .ok()
-                .filter(|pid| *pid > 1)
-                .ok_or_else(|| format!("the task shim said {line:?}")),
-            Some(("failed", why)) => Err(format!("cannot start the task: {why}")),
-            _ => {
-                // It ended without a word: clap's usage error, a crash.
-                let mut said = String::new();
-                let _ =
-                    tokio::time::timeout(Duration::from_secs(1), stderr.read_to_string(&mut said))
-                        .await;
-                let said = said.lines().next().unwrap_or("no output").to_string();
-                Err(format!(
-                    "the task shim ended before starting the task: {said}"
-                ))
-            }
-        },
-    };
-    // Until reaped, the shim's /proc entry stays, so its start time is
-    // there even if the task already ended.
-    let start_time = proc_stat(shim_pid).map(|s| s.start_time);
-    if outcome.is_err() {
-        let _ = child.start_kill();
-    }
-    tokio::spawn(async move {
-        let _ = child.wait().await;
-    });
-    let pgid = outcome?;
-    let start_time = start_time.ok_or("the task shim vanished as it started")?;
-    Ok((shim_pid, start_time, pgid))
 }
 
 /// The program and argv of a task: `shell` (the default) runs `value` with
@@ -580,15 +356,10 @@ fn signal_group(pgid: i32, signal: i32) {
 
 /// SIGKILLs everything in the cgroups until they are empty (a process may
 /// fork while we read the list). Membership is proof the process is the
-/// task's, whatever happened to its shim; but a warm-started shim is in them
-/// too, and must live to record how the task ended: `spare` is its pid.
-fn kill_cgroups(dirs: &[PathBuf], spare: Option<i32>) {
+/// task's, whatever happened to its shim.
+fn kill_cgroups(dirs: &[PathBuf]) {
     for _ in 0..20 {
-        let pids: Vec<i32> = dirs
-            .iter()
-            .flat_map(|dir| cgroups::procs(dir))
-            .filter(|pid| Some(*pid) != spare)
-            .collect();
+        let pids: Vec<i32> = dirs.iter().flat_map(|dir| cgroups::procs(dir)).collect();
         if pids.is_empty() {
             return;
         }
@@ -715,7 +486,7 @@ impl Containerizer for ProcessContainerizer {
             }
             // What left the group (setsid, a daemon) is still in the cgroups.
             let dirs = cgroups.clone();
-            blocking(move || kill_cgroups(&dirs, Some(pid))).await;
+            blocking(move || kill_cgroups(&dirs)).await;
         })
     }
 
@@ -731,7 +502,7 @@ impl Containerizer for ProcessContainerizer {
             };
             let dirs = cgroups.clone();
             blocking(move || {
-                kill_cgroups(&dirs, None);
+                kill_cgroups(&dirs);
                 dirs.iter().for_each(|dir| cgroups::remove(dir));
             })
             .await;

@@ -51,10 +51,6 @@ pub struct ShimArgs {
     /// A cgroup directory the task joins before exec (one per hierarchy).
     #[arg(long = "cgroup", value_name = "DIR")]
     pub cgroups: Vec<PathBuf>,
-    /// The shim is in the cgroups already (a warm shim, `run_warm`): the task
-    /// inherits them at fork and joins nothing.
-    #[arg(long)]
-    pub joined: bool,
     /// The program to exec; argv[0] (looked up in PATH) when not given.
     #[arg(long)]
     pub program: Option<PathBuf>,
@@ -80,9 +76,6 @@ impl ShimArgs {
             flag("exit-file", &self.exit_file),
         ];
         args.extend(self.cgroups.iter().map(|dir| flag("cgroup", dir)));
-        if self.joined {
-            args.push("--joined".into());
-        }
         if let Some(program) = &self.program {
             args.push(flag("program", program));
         }
@@ -101,80 +94,6 @@ impl ShimArgs {
         let matches = command.try_get_matches_from(args).ok()?;
         Self::from_arg_matches(&matches).ok()
     }
-}
-
-/// `meso task-shim-warm`: a shim started before its task is known, so that
-/// joining cgroups (on v1 the kernel waits for an RCU grace period, several
-/// milliseconds) happens off the launch's path. It joins its cgroups, says
-/// `ready`, and waits for one line on stdin, a [`WarmRequest`]; then it
-/// becomes that task's `meso task-shim` by exec (same pid, same cgroups).
-/// End of input (the agent went away) ends it.
-#[derive(Debug, Args)]
-pub struct WarmArgs {
-    #[arg(long)]
-    pub agent_key: String,
-    #[arg(long = "cgroup", value_name = "DIR")]
-    pub cgroups: Vec<PathBuf>,
-}
-
-pub const WARM_SUBCOMMAND: &str = "task-shim-warm";
-
-/// What a warm shim becomes: the task shim's arguments (from
-/// [`ShimArgs::to_args`]) and the task's environment.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct WarmRequest {
-    pub args: Vec<String>,
-    pub env: std::collections::BTreeMap<String, String>,
-}
-
-impl WarmArgs {
-    pub fn to_args(&self) -> Vec<OsString> {
-        let mut args = vec![
-            OsString::from(WARM_SUBCOMMAND),
-            OsString::from(format!("--agent-key={}", self.agent_key)),
-        ];
-        for dir in &self.cgroups {
-            let mut arg = OsString::from("--cgroup=");
-            arg.push(dir);
-            args.push(arg);
-        }
-        args
-    }
-}
-
-pub fn run_warm(args: WarmArgs) -> i32 {
-    // SAFETY: plain syscalls; no other thread exists.
-    unsafe {
-        libc::setsid();
-    }
-    for dir in &args.cgroups {
-        // "0" moves the writer itself.
-        if let Err(e) = std::fs::write(dir.join("cgroup.procs"), "0") {
-            report(&format!("failed cannot join {}: {e}", dir.display()));
-            return 1;
-        }
-    }
-    report("ready");
-    let mut line = String::new();
-    match io::stdin().read_line(&mut line) {
-        Ok(0) | Err(_) => return 0,
-        Ok(_) => {}
-    }
-    let request: WarmRequest = match serde_json::from_str(&line) {
-        Ok(r) => r,
-        Err(e) => {
-            report(&format!("failed unreadable request: {e}"));
-            return 1;
-        }
-    };
-    let error = Command::new("/proc/self/exe")
-        .arg0("meso")
-        .args(&request.args)
-        .env_clear()
-        .envs(&request.env)
-        .exec();
-    report(&format!("failed cannot become the task shim: {error}"));
-    1
 }
 
 /// How the task ended, as the exit file holds it.
@@ -246,8 +165,8 @@ fn spawn(args: &ShimArgs) -> Result<Child, String> {
     let stdout = append(&args.sandbox.join("stdout"))?;
     let stderr = append(&args.sandbox.join("stderr"))?;
     // Made before the fork: the child may not allocate.
-    let to_join: &[PathBuf] = if args.joined { &[] } else { &args.cgroups };
-    let procs_files = to_join
+    let procs_files = args
+        .cgroups
         .iter()
         .map(|dir| CString::new(dir.join("cgroup.procs").as_os_str().as_bytes()))
         .collect::<Result<Vec<_>, _>>()
@@ -416,7 +335,6 @@ mod tests {
             sandbox: "/tmp/sb x".into(),
             exit_file: "/tmp/meta/exit.json".into(),
             cgroups: vec!["/sys/fs/cgroup/memory/meso/k/web.1".into()],
-            joined: true,
             program: Some("/bin/sh".into()),
             argv: vec!["sh".into(), "-c".into(), "--help; exit 3".into()],
         };
