@@ -82,6 +82,7 @@ async fn a_bridge_task_serves_on_the_host_port_the_master_picked() {
         &format!("cpus:4;mem:4096;disk:1000;ports:[{port}-{port}]"),
         None,
         &[],
+        &[],
     )
     .await;
     let id = unique("bridge");
@@ -261,72 +262,28 @@ async fn an_unknown_image_fails_the_task_naming_the_image() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_docker_engine_docker_tasks_fail_and_the_rest_runs() {
-    let dir = tempfile::tempdir().unwrap();
-    let ip = loopback_ip();
-    let master = spawn_master(
-        "master",
-        &single_master_args(&ip, &dir.path().join("master")),
-        &dir.path().join("master.log"),
-    );
-    let work = dir.path().join("agent");
-    let log = dir.path().join("agent.log");
-    let nowhere = format!("unix://{}", dir.path().join("no-docker.sock").display());
-    let _agent = Proc::spawn_env(
-        "agent",
-        &agent_args(&master.http, &ip, &work, &[]),
-        &log,
-        "MESO_AGENT_HTTP",
-        &[("DOCKER_HOST", nowhere.as_str())],
-    );
-    let _reaper = TaskReaper::new(&work);
-    let state = state_where(&master.http, "the agent registered", |s| {
-        s["activated_slaves"] == 1
-    })
-    .await;
-    let agent = state["slaves"][0]["id"].clone();
+    let nowhere = format!("unix:///tmp/{}.sock", unique("no-docker"));
+    let site = Site::start_with(SITE_RESOURCES, None, &[], &[("DOCKER_HOST", &nowhere)]).await;
     let docker_id = unique("nodocker");
-    let tasks = json!([
-        {"task_id": docker_id, "agent_id": agent, "cpus": 0.1, "mem": 16,
-         "container": {"type": "DOCKER", "docker": {"image": IMAGE}},
-         "command": {"value": "true"}},
-        {"task_id": "plain", "agent_id": agent, "cpus": 0.1, "mem": 16,
-         "command": {"value": "true"}},
-    ]);
-    let r = launch_tasks(&master.http, tasks).await;
-    assert_eq!(r.status(), 200);
-    let ended = |id: String| {
-        let m = master.http.clone();
-        async move {
-            let all = get_json(&m, "/master/tasks").await?;
-            let t = all["tasks"]
-                .as_array()?
-                .iter()
-                .find(|t| t["id"] == id)?
-                .clone();
-            let state = t["state"].as_str()?;
-            (state == "TASK_FAILED" || state == "TASK_FINISHED").then_some(t)
-        }
-    };
-    let failed = wait_for("the docker task ended", Duration::from_secs(30), || {
-        ended(docker_id.clone())
-    })
+    site.launch(
+        json!({"task_id": docker_id, "agent_id": site.agent_id, "cpus": 0.1, "mem": 16,
+                       "container": {"type": "DOCKER", "docker": {"image": IMAGE}},
+                       "command": {"value": "true"}}),
+    )
     .await;
-    assert_eq!(failed["state"], "TASK_FAILED", "{failed}");
+    site.launch(site.shell_task("plain", "true")).await;
+    let failed = site.task_in(&docker_id, "TASK_FAILED").await;
     let msg = last_status(&failed)["message"]
         .as_str()
         .unwrap_or_default()
         .to_string();
     assert!(msg.contains("docker containerizer is disabled"), "{msg}");
     assert!(
-        msg.contains("no-docker.sock"),
+        msg.contains("no-docker"),
         "the message names the engine: {msg}"
     );
-    let plain = wait_for("the process task ended", Duration::from_secs(30), || {
-        ended("plain".into())
-    })
-    .await;
-    assert_eq!(plain["state"], "TASK_FINISHED", "{plain}");
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    site.task_in("plain", "TASK_FINISHED").await;
+    let text = read_text(&site.dir.path().join("agent-1.log"));
     assert_eq!(
         text.matches("docker containerizer disabled").count(),
         1,

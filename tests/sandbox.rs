@@ -187,7 +187,7 @@ async fn a_launch_fetches_its_uris_first_and_fails_naming_one_that_is_missing() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ended_tasks_sandbox_is_collected_and_a_running_ones_stays() {
-    let site = Site::start_with(SITE_RESOURCES, Some("gc_delay_secs: 2\n"), &[]).await;
+    let site = Site::start_with(SITE_RESOURCES, Some("gc_delay_secs: 2\n"), &[], &[]).await;
     site.launch(site.shell_task("lasting", "echo here; sleep 1000"))
         .await;
     site.launch(site.shell_task("brief", "echo done")).await;

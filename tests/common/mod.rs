@@ -881,15 +881,16 @@ pub struct Site {
 impl Site {
     /// An agent with [`SITE_RESOURCES`] and `agent_extra` flags.
     pub async fn start(agent_extra: &[&str]) -> Site {
-        Site::start_with(SITE_RESOURCES, None, agent_extra).await
+        Site::start_with(SITE_RESOURCES, None, agent_extra, &[]).await
     }
 
     /// An agent offering `resources`, reading `agent_yaml` (if any) as its
-    /// `--config` file.
+    /// `--config` file, with `agent_env` in its environment.
     pub async fn start_with(
         resources: &str,
         agent_yaml: Option<&str>,
         agent_extra: &[&str],
+        agent_env: &[(&str, &str)],
     ) -> Site {
         let dir = tempfile::tempdir().unwrap();
         let ip = loopback_ip();
@@ -908,7 +909,13 @@ impl Site {
         }
         extra.extend_from_slice(agent_extra);
         let agent_args = agent_args(&master.http, &ip, &work, &extra);
-        let agent = spawn_agent("agent", &agent_args, &dir.path().join("agent-1.log"));
+        let agent = Proc::spawn_env(
+            "agent",
+            &agent_args,
+            &dir.path().join("agent-1.log"),
+            "MESO_AGENT_HTTP",
+            agent_env,
+        );
         // Before anything can fail: whatever the agent starts from here on is reaped.
         let reaper = TaskReaper::new(&work);
         let state = state_where(&master.http, "the agent registered", |s| {
