@@ -482,3 +482,32 @@ async fn a_handle_whose_pid_was_reused_is_gone_and_never_signalled() {
     let exit = agent.wait(&handle).await;
     assert_eq!(exit.signal, Some(libc::SIGKILL), "{exit:?}");
 }
+
+/// On cgroups v1, detection turns on the kernel's `favordynmods` (a named
+/// hierarchy of meso's mounted with it), so moving a task into its groups
+/// does not wait for an RCU grace period. The mount is a host-wide switch
+/// that outlives the agent, so on a host where it was made before this only
+/// confirms it is still there; on a fresh host it is the agent's doing.
+#[test]
+fn cgroups_v1_detection_turns_on_favordynmods() {
+    let Some(found) = cgroups::detect() else {
+        eprintln!("note: no usable cgroups on this host; skipping");
+        return;
+    };
+    if !matches!(found, Cgroups::V1 { .. }) {
+        eprintln!("note: cgroups v2 here; favordynmods is left to the host");
+        return;
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mounts").expect("read /proc/self/mounts");
+    let favored = mounts.lines().any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.get(2) == Some(&"cgroup")
+            && fields
+                .get(3)
+                .is_some_and(|o| o.split(',').any(|o| o == "favordynmods"))
+    });
+    assert!(
+        favored,
+        "no cgroup hierarchy mounted with favordynmods:\n{mounts}"
+    );
+}
