@@ -11,3 +11,4 @@ pub mod config;
 pub mod master;
 pub mod model;
 pub mod node;
+pub mod scheduler;

@@ -1,0 +1,24 @@
+//! The scheduler role: a Marathon-compatible framework for long-running apps,
+//! built into the master. Its state lives in the replicated registry, so a
+//! leader failover loses no app, deployment or backoff.
+//!
+//! ```text
+//!  /v2 HTTP (api/) ─▶ app/ parse, default, validate (422 with field paths)
+//!        │ leader only (followers forward writes)
+//!        ▼
+//!  plan a deployment (deployment/) ─▶ propose Command::Marathon ─▶ raft ─▶ every master:
+//!        registry.marathon.apply ─▶ Change::Marathon* ─▶ events/ (SSE on any node)
+//!        │
+//!  leader: the reconcile loop (driver) on each Change and a 1 s tick
+//!        desired instances (app + running deployment step + backoff)
+//!          vs the app's tasks in the registry
+//!        ─▶ placement/ (constraints, resources, ports) ─▶ Master::launch_tasks
+//!        ─▶ kill surplus (killSelection) ─▶ Master::kill_task
+//!  agents run health checks (agent/health) and report them in status updates
+//!        ─▶ registry ─▶ health in task JSON, deployments wait on it
+//! ```
+//!
+//! Rooms: `app/` (the app definition: wire form, defaults, validation, task
+//! specs), `placement/` (constraints and agent choice), `state` (what the
+//! registry holds for Marathon), the driver, `deployment/`, `events/`, and
+//! `api/` (the /v2 routes).
