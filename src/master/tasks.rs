@@ -158,7 +158,9 @@ fn kill_event(spec: &TaskSpec) -> Value {
 }
 
 /// A task in the shape of Mesos's `/master/state` (`frameworks[].tasks[]`),
-/// with meso's extras (`message`, `reason`, `exit_code` in statuses).
+/// with meso's extras (`message`, `reason`, `exit_code` in statuses). A
+/// status carries `healthy` when the agent's health checks set it, as in
+/// Mesos; Marathon's view of health is `model::health::health_check_results`.
 pub fn task_json(task: &Task) -> Value {
     let spec = &task.spec;
     let ports: Vec<crate::model::PortRange> = spec
@@ -188,6 +190,7 @@ pub fn task_json(task: &Task) -> Value {
                 ("reason", s.reason.as_ref().map(|r| json!(r))),
                 ("source", s.source.as_ref().map(|r| json!(r))),
                 ("exit_code", s.exit_code.map(|c| json!(c))),
+                ("healthy", s.healthy.map(|h| json!(h))),
             ] {
                 if let Some(value) = value {
                     v[key] = value;

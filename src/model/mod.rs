@@ -2,12 +2,14 @@
 //! Mesos and Marathon. Later roles add their nouns here.
 
 mod agent;
+pub mod health;
 mod member;
 mod resources;
 mod task;
 mod weight;
 
 pub use agent::{AgentInfo, AgentState};
+pub use health::{CheckHealth, HealthCheckSpec, HealthProtocol, HealthReport};
 pub use member::Member;
 pub use resources::{DEFAULT_PORTS, PortRange, Resources, format_ranges, parse_attributes};
 pub use task::{

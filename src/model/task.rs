@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::health::{HealthCheckSpec, HealthReport};
+
 /// Mesos's task states, with their Mesos names on the wire (`TASK_RUNNING`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TaskState {
@@ -102,6 +104,13 @@ pub struct TaskStatus {
     /// Set by the agent; the master de-duplicates retried updates by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uuid: Option<String>,
+    /// The task's health by its checks, on the statuses the agent sends when
+    /// it flips (and on a kill for failing them), as Mesos sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy: Option<bool>,
+    /// Each check's standing as of that status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthReport>,
 }
 
 impl TaskStatus {
@@ -117,6 +126,8 @@ impl TaskStatus {
             exit_code: None,
             container_ips: Vec::new(),
             uuid: None,
+            healthy: None,
+            health: None,
         }
     }
 
@@ -279,6 +290,9 @@ pub struct TaskSpec {
     /// Between SIGTERM and SIGKILL on kill; 3 s when unset (as Mesos).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kill_grace_period_seconds: Option<f64>,
+    /// Checks the agent runs while the task is RUNNING (`model::health`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub health_checks: Vec<HealthCheckSpec>,
 }
 
 impl TaskSpec {
@@ -296,6 +310,18 @@ impl TaskSpec {
             .filter(|s| s.is_finite() && *s >= 0.0)
             .unwrap_or(3.0);
         std::time::Duration::from_secs_f64(secs.min(3600.0))
+    }
+
+    /// How many host ports the task holds: its port mappings' for a BRIDGE
+    /// docker task that has any (the master resolves them into `ports`),
+    /// else its `ports`. Health checks' `port_index` counts in these.
+    pub fn host_port_count(&self) -> usize {
+        match self.docker() {
+            Some(d) if d.network == DockerNetwork::Bridge && !d.port_mappings.is_empty() => {
+                d.port_mappings.len()
+            }
+            _ => self.ports.len(),
+        }
     }
 
     /// Checks what does not depend on any agent: the field path of the first
@@ -350,6 +376,11 @@ impl TaskSpec {
                 ));
             }
         }
+        for (i, check) in self.health_checks.iter().enumerate() {
+            check
+                .validate(self.host_port_count())
+                .map_err(|e| format!("health_checks[{i}].{e}"))?;
+        }
         Ok(())
     }
 }
@@ -364,11 +395,31 @@ pub struct Task {
     /// A kill was asked for: the master (re)sends KILL until the task ends.
     #[serde(default)]
     pub kill_requested: bool,
+    /// The latest health any status carried (statuses without it, such as
+    /// the master's own, leave it as it was). None: no verdict yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthReport>,
 }
 
 impl Task {
     /// How many statuses a task keeps.
     pub const HISTORY: usize = 8;
+
+    /// A task whose first status is `status` (its state is the status's).
+    pub fn new(spec: TaskSpec, status: TaskStatus) -> Self {
+        let mut task = Self {
+            spec,
+            state: status.state,
+            statuses: Vec::new(),
+            kill_requested: false,
+            healthy: None,
+            health: None,
+        };
+        task.push_status(status);
+        task
+    }
 
     pub fn latest(&self) -> Option<&TaskStatus> {
         self.statuses.last()
@@ -376,6 +427,12 @@ impl Task {
 
     pub fn push_status(&mut self, status: TaskStatus) {
         self.state = status.state;
+        if status.healthy.is_some() {
+            self.healthy = status.healthy;
+        }
+        if status.health.is_some() {
+            self.health = status.health.clone();
+        }
         self.statuses.push(status);
         if self.statuses.len() > Self::HISTORY {
             self.statuses.remove(0);

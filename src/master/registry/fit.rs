@@ -163,12 +163,8 @@ mod tests {
     }
 
     fn running(spec: TaskSpec) -> Task {
-        Task {
-            spec,
-            state: TaskState::Running,
-            statuses: vec![],
-            kill_requested: false,
-        }
+        let status = crate::model::TaskStatus::new(&spec.task_id, "c-S0", TaskState::Running, 1.0);
+        Task::new(spec, status)
     }
 
     #[test]

@@ -73,6 +73,14 @@ pub enum Change {
         agent_id: String,
         state: TaskState,
     },
+    /// A task's health (by its checks) changed. A status that changes only
+    /// the health (RUNNING again, `healthy` flipped) publishes just this; one
+    /// that also changes the state publishes both.
+    TaskHealthChanged {
+        task_id: String,
+        agent_id: String,
+        healthy: Option<bool>,
+    },
     /// A kill was asked for a task still running.
     TaskKillRequested {
         task_id: String,

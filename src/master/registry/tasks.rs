@@ -75,23 +75,13 @@ impl Registry {
                 )
                 .source(SOURCE_MASTER)
                 .message("launch accepted: resources reserved on the agent");
-                let task = Task {
-                    spec: resolved,
-                    state: TaskState::Staging,
-                    statuses: vec![status],
-                    kill_requested: false,
-                };
+                let task = Task::new(resolved, status);
                 self.tasks.insert(spec.task_id.clone(), task);
                 (None, TaskState::Staging)
             }
             Err(status) => {
                 let state = status.state;
-                let task = Task {
-                    spec: spec.clone(),
-                    state,
-                    statuses: vec![status],
-                    kill_requested: false,
-                };
+                let task = Task::new(spec.clone(), status);
                 (Some(task), state)
             }
         };
@@ -114,18 +104,32 @@ impl Registry {
         if retried || task.spec.agent_id != status.agent_id {
             return vec![];
         }
+        let (state_before, healthy_before) = (task.state, task.healthy);
         task.push_status(status.clone());
-        let change = Change::TaskUpdated {
-            task_id: status.task_id.clone(),
-            agent_id: status.agent_id.clone(),
-            state: status.state,
-        };
+        let mut changes = Vec::new();
+        // A health update (the same state, with a verdict) is news only for
+        // its health; every other status is a task update, as it always was.
+        let health_only = status.state == state_before && status.healthy.is_some();
+        if !health_only {
+            changes.push(Change::TaskUpdated {
+                task_id: status.task_id.clone(),
+                agent_id: status.agent_id.clone(),
+                state: status.state,
+            });
+        }
+        if task.healthy != healthy_before {
+            changes.push(Change::TaskHealthChanged {
+                task_id: status.task_id.clone(),
+                agent_id: status.agent_id.clone(),
+                healthy: task.healthy,
+            });
+        }
         if status.state.is_terminal()
             && let Some(task) = self.tasks.remove(&status.task_id)
         {
             self.complete(task);
         }
-        vec![change]
+        changes
     }
 
     /// Every live task of an agent takes `state` (UNREACHABLE, GONE) from the master.
@@ -305,6 +309,53 @@ mod tests {
         assert_eq!(reg.apply(4, &batch).len(), 2);
         assert!(reg.apply(5, &batch).is_empty());
         assert_eq!(reg.tasks["a"].statuses.len(), 3);
+    }
+
+    #[test]
+    fn health_updates_apply_and_publish_only_their_change() {
+        let (mut reg, _) = registry_with_agent();
+        reg.apply(
+            3,
+            &Command::LaunchTasks {
+                tasks: vec![spec("a", 1.0)],
+                time: 1.0,
+            },
+        );
+        let update = |statuses| Command::UpdateTaskStatuses { statuses };
+        reg.apply(4, &update(vec![status("a", TaskState::Running, "u1")]));
+        let healthy = |uuid, verdict| {
+            let mut s = status("a", TaskState::Running, uuid);
+            s.healthy = Some(verdict);
+            s.health = Some(crate::model::HealthReport::default());
+            s
+        };
+        let changes = reg.apply(5, &update(vec![healthy("u2", true)]));
+        assert_eq!(
+            changes,
+            vec![Change::TaskHealthChanged {
+                task_id: "a".into(),
+                agent_id: "c-S0".into(),
+                healthy: Some(true),
+            }]
+        );
+        assert_eq!(reg.tasks["a"].healthy, Some(true));
+        assert_eq!(reg.tasks["a"].statuses.len(), 3, "kept in the history");
+        // The master's own statuses carry no verdict: the health stays.
+        let mut lost = status("a", TaskState::Unreachable, "u3");
+        lost.agent_id = "c-S0".into();
+        let changes = reg.apply(6, &update(vec![lost]));
+        assert!(
+            matches!(changes[..], [Change::TaskUpdated { .. }]),
+            "{changes:?}"
+        );
+        assert_eq!(reg.tasks["a"].healthy, Some(true));
+        reg.apply(7, &update(vec![status("a", TaskState::Running, "u4")]));
+        // Ended by a kill for failing its checks: both changes.
+        let mut killed = status("a", TaskState::Killed, "u5");
+        killed.healthy = Some(false);
+        let changes = reg.apply(8, &update(vec![killed]));
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        assert_eq!(reg.task("a").unwrap().healthy, Some(false));
     }
 
     #[test]
