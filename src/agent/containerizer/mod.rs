@@ -6,6 +6,8 @@
 //!           ── wait(handle) ───────────▶   (resolves when it ends: Exit)
 //!           ── kill(handle, grace) ────▶   SIGTERM … grace … SIGKILL
 //!           ── ours() ─────────────────▶   handles of everything of ours running
+//!  health/  ── exec(handle, command) ──▶   `/bin/sh -c` next to the task (exec.rs:
+//!                                          on the host; docker: in the container)
 //!  process.rs: `meso task-shim` (shim.rs) per task, task in its own process
 //!              group, cgroups (cgroups.rs) when the host has them
 //!  docker/:    bollard; containers named `meso-<task_id>`, labelled
@@ -16,6 +18,7 @@
 
 pub mod cgroups;
 pub mod docker;
+pub mod exec;
 pub mod process;
 pub mod shim;
 
@@ -27,6 +30,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::model::TaskSpec;
+pub use exec::{ExecOutput, ExecRequest};
 
 /// Everything a containerizer needs to start one task.
 pub struct LaunchRequest<'a> {
@@ -129,4 +133,15 @@ pub trait Containerizer: Send + Sync {
 
     /// Frees what the task held after it ended (cgroups, the container).
     fn cleanup<'a>(&'a self, handle: &'a ContainerHandle) -> BoxFuture<'a, ()>;
+
+    /// Runs `/bin/sh -c <command>` next to the running task (a COMMAND health
+    /// check) within `req.timeout`. By default on the host, with the task's
+    /// environment, in its sandbox.
+    fn exec<'a>(
+        &'a self,
+        _handle: &'a ContainerHandle,
+        req: ExecRequest<'a>,
+    ) -> BoxFuture<'a, Result<ExecOutput, String>> {
+        Box::pin(exec::host_exec(req))
+    }
 }

@@ -12,6 +12,7 @@
 //!  kill   ─▶ docker stop -t ⌈grace⌉ (SIGTERM … SIGKILL)
 //!  ours   ─▶ containers labelled meso.agent=<agent key>, exited ones too
 //!  cleanup ─▶ docker rm -f
+//!  exec   ─▶ docker exec /bin/sh -c (COMMAND health checks, exec.rs)
 //! ```
 //!
 //! Here: the containerizer, launch, wait, kill and the rest of the trait. By
@@ -49,10 +50,14 @@ use bollard::query_parameters::{
 use futures::StreamExt;
 use futures::future::BoxFuture;
 
-use super::{ContainerHandle, Containerizer, Exit, LaunchError, LaunchRequest, Launched};
+use super::{
+    ContainerHandle, Containerizer, ExecOutput, ExecRequest, Exit, LaunchError, LaunchRequest,
+    Launched,
+};
 use crate::model::DockerNetwork;
 
 mod container;
+mod exec;
 mod image;
 mod inspect;
 mod logs;
@@ -368,6 +373,21 @@ impl Containerizer for DockerContainerizer {
         Box::pin(async move {
             if let ContainerHandle::Docker { container_id, .. } = handle {
                 self.remove(container_id).await;
+            }
+        })
+    }
+
+    fn exec<'a>(
+        &'a self,
+        handle: &'a ContainerHandle,
+        req: ExecRequest<'a>,
+    ) -> BoxFuture<'a, Result<ExecOutput, String>> {
+        Box::pin(async move {
+            match handle {
+                ContainerHandle::Docker { container_id, .. } => {
+                    exec::exec_in(&self.docker, container_id, req).await
+                }
+                other => Err(format!("not a docker container: {other:?}")),
             }
         })
     }
