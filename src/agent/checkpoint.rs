@@ -1,6 +1,6 @@
 //! What the agent remembers of each task across its own restarts: the spec,
-//! the state, the container handle, a kill asked for, and the status updates
-//! not yet acknowledged. One JSON file per task, `<work_dir>/meta/tasks/<id>/task.json`,
+//! the state, the container handle, a kill asked for, the status updates
+//! not yet acknowledged, and the health last reported. One JSON file per task, `<work_dir>/meta/tasks/<id>/task.json`,
 //! replaced atomically (write, rename) at every change.
 //!
 //! No fsync: the checkpoint must outlive the agent process (`kill -9`, a crash),
@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::containerizer::ContainerHandle;
-use crate::model::{TaskSpec, TaskState, TaskStatus};
+use crate::model::{HealthReport, TaskSpec, TaskState, TaskStatus};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
@@ -27,6 +27,35 @@ pub struct Record {
     /// When the task ended (seconds since the epoch), for sandbox GC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<f64>,
+    /// The container's IPs, repeated on every later RUNNING status.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub container_ips: Vec<String>,
+    /// The health last reported, and the report with it: a restarted agent
+    /// does not report an unchanged verdict again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthReport>,
+    /// Why the agent killed the task for failing a health check, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_kill: Option<String>,
+}
+
+impl Record {
+    pub fn new(spec: TaskSpec, state: TaskState, kill_requested: bool) -> Self {
+        Self {
+            spec,
+            state,
+            handle: None,
+            kill_requested,
+            pending: Vec::new(),
+            ended_at: None,
+            container_ips: Vec::new(),
+            healthy: None,
+            health: None,
+            health_kill: None,
+        }
+    }
 }
 
 /// The agent's directories under its work dir.

@@ -9,6 +9,8 @@
 //!        ─▶ session (session.rs): SUBSCRIBE{tasks} ──307──▶ leader ──▶ SUBSCRIBED{id}
 //!                                 ◀── LAUNCH, KILL, HEARTBEAT; HEARTBEAT calls ──▶
 //!           stream broken or silent ─▶ back off, subscribe again (any master)
+//!        ─▶ health/: each RUNNING task's health checks; a flip of its health is
+//!           a RUNNING status with `healthy`, too many failures a kill
 //!        ─▶ updates.rs: status updates to the leader until acknowledged
 //!        ─▶ gc.rs: sandboxes of ended tasks removed after a delay
 //! ```
@@ -23,9 +25,11 @@
 mod checkpoint;
 pub mod containerizer;
 mod detect;
+mod env;
 pub mod fetcher;
 pub mod files;
 mod gc;
+mod health;
 mod session;
 mod tasks;
 mod updates;

@@ -4,13 +4,15 @@
 //! ```text
 //!  LAUNCH ─▶ checkpoint STAGING ─▶ STARTING ─▶ sandbox + fetch ─▶ containerizer.launch
 //!        ─▶ RUNNING (container IPs) ─▶ wait ─▶ FINISHED | FAILED (reason, exit code)
-//!  KILL   ─▶ KILLING ─▶ containerizer.kill (SIGTERM … grace … SIGKILL) ─▶ KILLED
+//!           └─ health checks (health/) ─▶ RUNNING again, `healthy` flipped
+//!                                      └─ too many failures ─▶ KILL, as below
+//!  KILL   ─▶ KILLING (checks stop) ─▶ containerizer.kill (SIGTERM … grace … SIGKILL) ─▶ KILLED
 //!  every status ─▶ checkpoint.pending ─▶ updates.rs sends ─▶ master commits ─▶ acked
 //!  restart ─▶ recover: watch each checkpointed container again (one that ended
 //!             meanwhile reports how), kill containers of ours nobody knows
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,12 +21,15 @@ use tokio::sync::{Notify, watch};
 
 use super::checkpoint::{Dirs, Record};
 use super::containerizer::{ContainerHandle, Containerizer, Exit, LaunchRequest};
+use super::env::task_env;
+use super::health::{Checked, Checkers, Reporter, Target};
 use crate::master::command::ReportedTask;
 use crate::master::now_secs;
-use crate::model::{ContainerKind, TaskSpec, TaskState, TaskStatus};
+use crate::model::{ContainerKind, HealthReport, TaskSpec, TaskState, TaskStatus};
 
 const SOURCE_AGENT: &str = "SOURCE_AGENT";
 const SOURCE_EXECUTOR: &str = "SOURCE_EXECUTOR";
+const HEALTH_REASON: &str = "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED";
 
 pub struct Tasks {
     pub dirs: Dirs,
@@ -38,6 +43,7 @@ pub struct Tasks {
     /// Woken when a status update is queued.
     pub updates_queued: Notify,
     agent_id: watch::Receiver<Option<String>>,
+    checkers: Checkers,
 }
 
 impl Tasks {
@@ -58,6 +64,7 @@ impl Tasks {
             records: Mutex::new(HashMap::new()),
             updates_queued: Notify::new(),
             agent_id,
+            checkers: Checkers::default(),
         }
     }
 
@@ -88,14 +95,7 @@ impl Tasks {
                 tracing::debug!(task = %id, "LAUNCH of a task already known ignored");
                 return;
             }
-            let record = Record {
-                spec,
-                state: TaskState::Staging,
-                handle: None,
-                kill_requested: false,
-                pending: Vec::new(),
-                ended_at: None,
-            };
+            let record = Record::new(spec, TaskState::Staging, false);
             // Not checkpointed until STARTING (a moment later): an agent that
             // dies in between does not report the task, and the leader sends
             // the LAUNCH again.
@@ -142,7 +142,7 @@ impl Tasks {
         let request = LaunchRequest {
             spec: &spec,
             sandbox: &sandbox,
-            env: self.task_env(&spec, &sandbox),
+            env: task_env(&spec, &sandbox, &self.hostname, &self.agent_addr),
             meta_dir: &meta,
         };
         let launched = match containerizer.launch(request).await {
@@ -157,6 +157,7 @@ impl Tasks {
                     // Checkpointed with the RUNNING status just below; an
                     // agent dying in between leaves an orphan that recovery kills.
                     r.handle = Some(handle.clone());
+                    r.container_ips = launched.ips.clone();
                     r.kill_requested
                 }
                 None => false,
@@ -172,6 +173,8 @@ impl Tasks {
         });
         if kill_now {
             self.kill(&id, spec.kill_grace_period());
+        } else {
+            self.start_checks(&id, &handle, &containerizer);
         }
         self.watch(id, handle, containerizer).await;
     }
@@ -184,12 +187,27 @@ impl Tasks {
         containerizer: Arc<dyn Containerizer>,
     ) {
         let exit = containerizer.wait(&handle).await;
+        self.checkers.stop(&id);
         containerizer.cleanup(&handle).await;
         let killed = self.kill_requested(&id);
         self.report_exit(&id, &exit, killed);
     }
 
     fn report_exit(&self, id: &str, exit: &Exit, killed: bool) {
+        let (health_kill, report) = match self.records().get(id) {
+            Some(r) => (r.health_kill.clone(), r.health.clone()),
+            None => (None, None),
+        };
+        if let Some(why) = health_kill.filter(|_| killed && exit.reason.is_none()) {
+            return self.set_status(id, TaskState::Killed, |mut s| {
+                s.exit_code = exit.code;
+                s.healthy = Some(false);
+                s.health = report;
+                s.source(SOURCE_EXECUTOR)
+                    .reason(HEALTH_REASON)
+                    .message(format!("{why} ({})", exit.message))
+            });
+        }
         let (state, reason) = if killed && exit.reason.is_none() {
             (TaskState::Killed, None)
         } else if exit.succeeded() {
@@ -211,7 +229,7 @@ impl Tasks {
 
     /// Ends a task: SIGTERM, then SIGKILL after `grace`. A task never seen is
     /// recorded as killed, so that a late LAUNCH of it is refused.
-    pub fn kill(self: &Arc<Self>, id: &str, grace: Duration) {
+    pub fn kill(&self, id: &str, grace: Duration) {
         let handle = {
             let mut records = self.records();
             match records.get_mut(id) {
@@ -223,18 +241,12 @@ impl Tasks {
                 }
                 None => {
                     let agent_id = self.agent_id.borrow().clone().unwrap_or_default();
-                    let record = Record {
-                        spec: TaskSpec {
-                            task_id: id.to_string(),
-                            agent_id,
-                            ..Default::default()
-                        },
-                        state: TaskState::Staging,
-                        handle: None,
-                        kill_requested: true,
-                        pending: Vec::new(),
-                        ended_at: None,
+                    let spec = TaskSpec {
+                        task_id: id.to_string(),
+                        agent_id,
+                        ..Default::default()
                     };
+                    let record = Record::new(spec, TaskState::Staging, true);
                     records.insert(id.to_string(), record);
                     drop(records);
                     return self.set_status(id, TaskState::Killed, |s| {
@@ -247,6 +259,7 @@ impl Tasks {
         };
         // Without a handle the launch is under way; it checks the flag.
         let Some(handle) = handle else { return };
+        self.checkers.stop(id);
         self.set_status(id, TaskState::Killing, |s| {
             s.source(SOURCE_AGENT)
                 .message(format!("SIGTERM, then SIGKILL after {grace:?}"))
@@ -272,7 +285,8 @@ impl Tasks {
                     match &r.handle {
                         Some(h) => {
                             known.push(h.clone());
-                            watch.push((r.spec.task_id.clone(), h.clone()));
+                            let checked = r.state == TaskState::Running && !r.kill_requested;
+                            watch.push((r.spec.task_id.clone(), h.clone(), checked));
                         }
                         None => interrupted.push(r.spec.task_id.clone()),
                     }
@@ -301,7 +315,7 @@ impl Tasks {
                 }
             }
         }
-        for (id, handle) in watch {
+        for (id, handle, checked) in watch {
             let Some(containerizer) = self.containerizer_of(&handle) else {
                 self.fail(
                     &id,
@@ -310,9 +324,48 @@ impl Tasks {
                 );
                 continue;
             };
+            if checked {
+                self.start_checks(&id, &handle, &containerizer);
+            }
             let me = self.clone();
             tokio::spawn(async move { me.watch(id, handle, containerizer).await });
         }
+    }
+
+    /// Starts the task's health checks (if it has any), from what its record
+    /// says: ports, environment, the health last reported.
+    fn start_checks(
+        self: &Arc<Self>,
+        id: &str,
+        handle: &ContainerHandle,
+        containerizer: &Arc<dyn Containerizer>,
+    ) {
+        let Some((spec, reported, prior)) = self
+            .records()
+            .get(id)
+            .map(|r| (r.spec.clone(), r.healthy, r.health.clone()))
+        else {
+            return;
+        };
+        if spec.health_checks.is_empty() {
+            return;
+        }
+        let sandbox = self.dirs.sandbox(id);
+        let target = Target {
+            ports: spec.ports.iter().map(|p| p.number).collect(),
+            env: task_env(&spec, &sandbox, &self.hostname, &self.agent_addr),
+            sandbox,
+            handle: handle.clone(),
+            containerizer: containerizer.clone(),
+        };
+        let checked = Checked {
+            task_id: id.to_string(),
+            checks: spec.health_checks.clone(),
+            target,
+            reported,
+            prior,
+        };
+        self.checkers.start(checked, self.clone());
     }
 
     /// Up to `limit` unacknowledged updates, each task's in order.
@@ -373,16 +426,31 @@ impl Tasks {
     /// Records a new state with its status update, checkpoints it, and wakes
     /// the update sender. A task that has ended takes no further status.
     fn set_status(&self, id: &str, state: TaskState, fill: impl FnOnce(TaskStatus) -> TaskStatus) {
+        self.set_status_where(id, state, |_| true, fill)
+    }
+
+    /// [`Tasks::set_status`] if `accept` (which may change the record, under
+    /// the same lock) says yes. A RUNNING status repeats the container's IPs.
+    fn set_status_where(
+        &self,
+        id: &str,
+        state: TaskState,
+        accept: impl FnOnce(&mut Record) -> bool,
+        fill: impl FnOnce(TaskStatus) -> TaskStatus,
+    ) {
         let agent_id = self.agent_id.borrow().clone().unwrap_or_default();
         {
             let mut records = self.records();
             let Some(r) = records.get_mut(id) else { return };
-            if r.state.is_terminal() {
+            if r.state.is_terminal() || !accept(r) {
                 return;
             }
             let now = now_secs();
             let mut status = fill(TaskStatus::new(id, &agent_id, state, now));
             status.uuid = Some(uuid::Uuid::new_v4().to_string());
+            if state == TaskState::Running && status.container_ips.is_empty() {
+                status.container_ips = r.container_ips.clone();
+            }
             r.state = state;
             if state.is_terminal() {
                 r.ended_at = Some(now);
@@ -392,6 +460,26 @@ impl Tasks {
         }
         tracing::debug!(task = %id, %state, "task status");
         self.updates_queued.notify_one();
+    }
+
+    /// Records the task's new health as a RUNNING status, unless it is no
+    /// longer RUNNING (a kill under way, an end).
+    fn report_health(&self, id: &str, healthy: bool, report: HealthReport, message: String) {
+        let accept = |r: &mut Record| {
+            if r.state != TaskState::Running || r.kill_requested {
+                return false;
+            }
+            r.healthy = Some(healthy);
+            r.health = Some(report.clone());
+            true
+        };
+        self.set_status_where(id, TaskState::Running, accept, |mut s| {
+            s.healthy = Some(healthy);
+            s.health = Some(report.clone());
+            s.source(SOURCE_EXECUTOR)
+                .reason(HEALTH_REASON)
+                .message(message)
+        });
     }
 
     fn save(&self, record: &Record) {
@@ -430,52 +518,28 @@ impl Tasks {
         all.extend(self.docker.clone().ok());
         all
     }
+}
 
-    /// The task's environment, as Mesos and Marathon set it.
-    fn task_env(&self, spec: &TaskSpec, sandbox: &std::path::Path) -> BTreeMap<String, String> {
-        let mut env = BTreeMap::new();
-        if spec.container_kind() == ContainerKind::Mesos {
-            let path = std::env::var("PATH").unwrap_or_else(|_| {
-                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()
-            });
-            env.insert("PATH".into(), path);
-        }
-        env.insert("MESOS_TASK_ID".into(), spec.task_id.clone());
-        env.insert("MESOS_SANDBOX".into(), sandbox.display().to_string());
-        env.insert("MESOS_DIRECTORY".into(), sandbox.display().to_string());
-        env.insert("MESOS_AGENT_ENDPOINT".into(), self.agent_addr.clone());
-        env.insert("MESOS_AGENT_ID".into(), spec.agent_id.clone());
-        if let Some(fw) = &spec.framework_id {
-            env.insert("MESOS_FRAMEWORK_ID".into(), fw.clone());
-        }
-        env.insert("HOST".into(), self.hostname.clone());
-        let ports: Vec<String> = spec.ports.iter().map(|p| p.number.to_string()).collect();
-        for (i, port) in spec.ports.iter().enumerate() {
-            env.insert(format!("PORT{i}"), port.number.to_string());
-            if let Some(name) = &port.name {
-                let name: String = name
-                    .chars()
-                    .map(|c| {
-                        if c.is_ascii_alphanumeric() {
-                            c.to_ascii_uppercase()
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect();
-                env.insert(format!("PORT_{name}"), port.number.to_string());
+impl Reporter for Tasks {
+    fn health_flipped(&self, task_id: &str, healthy: bool, report: HealthReport, message: String) {
+        self.report_health(task_id, healthy, report, message);
+    }
+
+    fn kill_unhealthy(&self, task_id: &str, report: HealthReport, message: String) {
+        let grace = {
+            let mut records = self.records();
+            let Some(r) = records.get_mut(task_id) else {
+                return;
+            };
+            if r.state.is_terminal() || r.kill_requested {
+                return;
             }
-        }
-        if let Some(first) = ports.first() {
-            env.insert("PORT".into(), first.clone());
-        }
-        if !ports.is_empty() {
-            env.insert("PORTS".into(), ports.join(","));
-        }
-        if let Some(cmd) = &spec.command {
-            env.extend(cmd.environment.clone());
-        }
-        env
+            r.healthy = Some(false);
+            r.health = Some(report);
+            r.health_kill = Some(message);
+            r.spec.kill_grace_period()
+        };
+        self.kill(task_id, grace);
     }
 }
 
