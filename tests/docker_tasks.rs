@@ -10,32 +10,18 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::Ipv4Addr;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
 use serde_json::{Value, json};
 
-const IMAGE: &str = "meso-test/busybox:latest";
+const IMAGE: &str = TEST_IMAGE;
 
 fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
-}
-
-/// Fails with a useful message when the engine or the image is missing.
-fn docker_ready() {
-    let image = Command::new("docker")
-        .args(["image", "inspect", IMAGE])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    assert!(
-        image.is_ok_and(|s| s.success()),
-        "these tests need a running dockerd and {IMAGE}: run scripts/test.sh \
-         (or scripts/test-image.sh for the image)"
-    );
 }
 
 /// `docker inspect -f FORMAT NAME`, trimmed; empty if there is no such container.
@@ -62,14 +48,6 @@ fn docker_task(site: &Site, id: &str, cmd: &str) -> Value {
         "command": {"value": cmd},
         "container": {"type": "DOCKER", "docker": {"image": IMAGE}},
     })
-}
-
-/// A port free on every address now (docker publishes on 0.0.0.0), taken
-/// from the kernel's ephemeral range so that it never meets the fixed port
-/// bases other tests probe for.
-fn free_port() -> u16 {
-    let probe = TcpListener::bind("0.0.0.0:0").unwrap();
-    probe.local_addr().unwrap().port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

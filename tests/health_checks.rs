@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -17,12 +16,6 @@ use common::*;
 use serde_json::{Value, json};
 
 const HEALTH_REASON: &str = "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED";
-
-/// A port free on every address now.
-fn free_port() -> u16 {
-    let probe = TcpListener::bind("0.0.0.0:0").unwrap();
-    probe.local_addr().unwrap().port()
-}
 
 /// A site whose agent offers exactly one port, free now.
 async fn site_with_one_port() -> (Site, u16) {
@@ -286,21 +279,6 @@ async fn bad_checks_get_400s_with_the_field_path() {
 
 // ---------------------------------------------------------------- docker
 
-const IMAGE: &str = "meso-test/busybox:latest";
-
-fn docker_ready() {
-    let image = Command::new("docker")
-        .args(["image", "inspect", IMAGE])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    assert!(
-        image.is_ok_and(|s| s.success()),
-        "this test needs a running dockerd and {IMAGE}: run scripts/test.sh \
-         (or scripts/test-image.sh for the image)"
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bridge_container_is_checked_on_its_host_port_and_inside() {
     docker_ready();
@@ -315,7 +293,7 @@ async fn a_bridge_container_is_checked_on_its_host_port_and_inside() {
         "kill_grace_period_seconds": 1,
         "command": {"value": "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www"},
         "container": {"type": "DOCKER", "docker": {
-            "image": IMAGE,
+            "image": TEST_IMAGE,
             "network": "BRIDGE",
             "port_mappings": [{"host_port": 0, "container_port": 8080}],
         }},

@@ -858,6 +858,33 @@ pub fn tree_diff(
     }
 }
 
+// ---------------------------------------------------------------- docker
+
+/// The image docker tests run (scripts/test-image.sh builds it, no registry).
+pub const TEST_IMAGE: &str = "meso-test/busybox:latest";
+
+/// Fails with a useful message when the engine or the image is missing.
+pub fn docker_ready() {
+    let image = Command::new("docker")
+        .args(["image", "inspect", TEST_IMAGE])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    assert!(
+        image.is_ok_and(|s| s.success()),
+        "these tests need a running dockerd and {TEST_IMAGE}: run scripts/test.sh \
+         (or scripts/test-image.sh for the image)"
+    );
+}
+
+/// A port free on every address now (docker publishes on 0.0.0.0; health
+/// checks probe 127.0.0.1), taken from the kernel's ephemeral range so that
+/// it never meets the fixed port bases other tests probe for.
+pub fn free_port() -> u16 {
+    let probe = TcpListener::bind("0.0.0.0:0").expect("bind a free port");
+    probe.local_addr().expect("a bound address").port()
+}
+
 // ---------------------------------------------------------------- a site
 
 /// The resources a [`Site`]'s agent offers unless a test says otherwise.
