@@ -6,7 +6,8 @@
 //!    name ── output_file, or the URI's last path segment ── must stay in the sandbox
 //!    get  ── http://        ─▶ reqwest, streamed chunk by chunk to <sandbox>/<name>
 //!            file:///p, /p  ─▶ copied
-//!            https://       ─▶ refused at once: this build has no TLS
+//!            https://       ─▶ refused at once: this build has no trust roots
+//!                              (its TLS serves health checks, which verify nothing)
 //!    then ── executable     ─▶ chmod 0755, never extracted
 //!            extract (default) and an archive name:
 //!              .tar .tar.gz .tgz .zip ─▶ unpacked into the sandbox, archive kept
@@ -108,9 +109,11 @@ fn source(value: &str) -> Result<(Source, Option<String>), String> {
                 .map(str::to_string);
             Ok((Source::Http(url), name))
         }
-        "https" => Err("https is not supported: this build has no TLS; \
-                        serve the file over http or give a local path"
-            .into()),
+        "https" => Err(
+            "https is not supported: this build's TLS has no trust roots to \
+                        verify a server with; serve the file over http or give a local path"
+                .into(),
+        ),
         "file" => {
             let path = url
                 .to_file_path()
