@@ -1,0 +1,40 @@
+//! The Marathon app definition as a pure library: no HTTP, no registry.
+//!
+//! ```text
+//!  request JSON ─▶ lenient (typed wire form, path-named type errors)
+//!               ─▶ normalize (deprecated forms rewritten, defaults applied)
+//!               ─▶ validate (rules, each violation with its path)
+//!               ─▶ AppDefinition ──▶ to_json (Marathon 1.x, marathon-python-safe)
+//!                        │        ──▶ task_spec (model::TaskSpec for the master)
+//!  stored app + patch ─▶ merge ─▶ AppDefinition; UpdateKind::between(old, new)
+//!  /v2/groups body ─▶ GroupDefinition ─▶ flatten (apps, groups)
+//! ```
+//!
+//! Where things live, one idea a file:
+//! - `path.rs`: [`PathId`], Marathon's `/group/app` ids (canonical form,
+//!   segment rules, reserved last segments, `safe_name` for task ids).
+//! - `wire.rs`: what clients send, every field optional and liberal;
+//!   `lenient.rs`: reading scalars liberally, and [`from_value`], which
+//!   names the failing field (`/healthChecks(0)/portIndex`).
+//! - `normalize.rs`: wire → canonical, deprecated forms and defaults;
+//!   `networking.rs` the tangled part of it: networks, container, ports.
+//! - `definition.rs`, `container.rs`, `checks.rs`: the canonical types and
+//!   their output JSON; `validate.rs`: the rules; `error.rs`: [`Violation`]
+//!   and [`AppError`], shaped as Marathon's `{message, details}`.
+//! - `update.rs`: partial updates and [`UpdateKind`]; `task.rs`:
+//!   [`AppDefinition::task_spec`] and task ids; `group.rs`: group trees;
+//!   `time.rs`: Marathon's timestamps.
+//!
+//! Output discipline (reference/marathon-api.md §3.3): the JSON emits only
+//! keys marathon-python 0.13.0 accepts; never `ports`, `uris`, `ipAddress`,
+//! `container.docker.network`/`portMappings`, `tty`, `check`,
+//! `executorResources`, `resourceLimits`, `tasksStats`, `linuxInfo` or
+//! `networkNames`. Service ports stay as given (0 = "assign one"): the
+//! store assigns them, not this library. Versions too are the store's.
+
+mod path;
+mod time;
+
+pub use path::PathId;
+pub use time::{marathon_timestamp, normalize_timestamp, parse_marathon_timestamp};
+
