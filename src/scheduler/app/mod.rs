@@ -32,9 +32,37 @@
 //! `networkNames`. Service ports stay as given (0 = "assign one"): the
 //! store assigns them, not this library. Versions too are the store's.
 
+mod checks;
+mod container;
+mod definition;
+mod error;
+mod lenient;
+mod networking;
+mod normalize;
 mod path;
 mod time;
+mod validate;
+mod wire;
 
+pub use checks::{CommandCheck, HealthCheck, HealthProtocol, ReadinessCheck, ReadinessProtocol};
+pub use container::{
+    Container, ContainerType, Docker, DockerParameter, Network, NetworkMode, PortDefinition,
+    PortMapping, Volume, VolumeMode,
+};
+pub use definition::{
+    AppDefinition, Fetch, KillSelection, UnreachableStrategy, UpgradeStrategy, VersionInfo,
+};
+pub use error::{AppError, Violation};
+pub use lenient::from_value;
 pub use path::PathId;
 pub use time::{marathon_timestamp, normalize_timestamp, parse_marathon_timestamp};
+pub use validate::MAX_APP_ID_CHARS;
 
+/// A valid app from JSON, for tests; panics with the violations otherwise.
+#[cfg(test)]
+pub(crate) fn test_app(body: serde_json::Value) -> AppDefinition {
+    match AppDefinition::from_json(&body, &PathId::root()) {
+        Ok(app) => app,
+        Err(e) => panic!("{body}: {e}"),
+    }
+}
