@@ -41,6 +41,7 @@ mod networking;
 mod normalize;
 mod path;
 mod time;
+mod update;
 mod validate;
 mod wire;
 
@@ -56,6 +57,7 @@ pub use error::{AppError, Violation};
 pub use lenient::from_value;
 pub use path::PathId;
 pub use time::{marathon_timestamp, normalize_timestamp, parse_marathon_timestamp};
+pub use update::{UpdateKind, merge};
 pub use validate::MAX_APP_ID_CHARS;
 
 /// A valid app from JSON, for tests; panics with the violations otherwise.
