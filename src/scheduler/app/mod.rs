@@ -40,6 +40,7 @@ mod lenient;
 mod networking;
 mod normalize;
 mod path;
+mod task;
 mod time;
 mod update;
 mod validate;
@@ -56,6 +57,7 @@ pub use definition::{
 pub use error::{AppError, Violation};
 pub use lenient::from_value;
 pub use path::PathId;
+pub use task::{app_id_of_task, new_task_id};
 pub use time::{marathon_timestamp, normalize_timestamp, parse_marathon_timestamp};
 pub use update::{UpdateKind, merge};
 pub use validate::MAX_APP_ID_CHARS;
