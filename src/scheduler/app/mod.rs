@@ -36,6 +36,7 @@ mod checks;
 mod container;
 mod definition;
 mod error;
+mod group;
 mod lenient;
 mod networking;
 mod normalize;
@@ -55,6 +56,7 @@ pub use definition::{
     AppDefinition, Fetch, KillSelection, UnreachableStrategy, UpgradeStrategy, VersionInfo,
 };
 pub use error::{AppError, Violation};
+pub use group::{FlatGroups, GroupDefinition, GroupNode};
 pub use lenient::from_value;
 pub use path::PathId;
 pub use task::{app_id_of_task, new_task_id};
