@@ -22,3 +22,5 @@
 //! specs), `placement/` (constraints and agent choice), `state` (what the
 //! registry holds for Marathon), the driver, `deployment/`, `events/`, and
 //! `api/` (the /v2 routes).
+
+pub mod placement;
