@@ -20,8 +20,9 @@
 //! 5. task id, so the choice is the same on every run.
 //!
 //! Counts change with each kill, so the choice is made one kill at a time
-//! from a heap whose keys only ever lose urgency (counts only fall): a popped
-//! key that went stale is pushed back with its new value.
+//! from a heap of buckets (instances alike in all but age), whose keys only
+//! ever lose urgency as counts fall: a popped key that went stale is pushed
+//! back with its new value.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -115,48 +116,92 @@ pub fn choose_to_kill(
             (failed + off_cluster) as u32
         })
         .collect();
-    let urgency = |tallies: &[Tally], i: usize| {
-        let instance = &instances[i];
-        let excess: u32 = tallies
-            .iter()
-            .filter_map(|t| value(t, i).map(|v| t.excess(v)))
-            .sum();
-        let crowding = tallies
-            .iter()
-            .filter(|t| matches!(t.limit, Limit::GroupBy(_)))
-            .map(|t| value(t, i).map_or(0, |v| t.count(v)))
-            .collect::<Vec<u32>>();
-        let time = instance.started_at.unwrap_or(instance.staged_at);
-        Urgency {
-            condition: Reverse(instance.condition()),
-            misplaced: misplaced[i] + excess,
-            crowding,
-            age: TotalOrd(match kill_selection {
-                KillSelection::YoungestFirst => time,
-                KillSelection::OldestFirst => -time,
-            }),
-            task_id: Reverse(instance.task_id.as_str()),
-        }
+    // Instances alike in condition, misplacement and counted values share
+    // every count that changes: one bucket each, its members in
+    // killSelection order, so a kill re-keys one bucket, not its members.
+    let mut by_kind: HashMap<(u8, u32, Vec<Option<u32>>), usize> = HashMap::new();
+    let mut buckets: Vec<Bucket> = Vec::new();
+    for i in 0..instances.len() {
+        let values: Vec<Option<u32>> = tallies.iter().map(|t| value(t, i)).collect();
+        let kind = (instances[i].condition(), misplaced[i], values);
+        let b = *by_kind.entry(kind.clone()).or_insert_with(|| {
+            buckets.push(Bucket {
+                condition: kind.0,
+                misplaced: kind.1,
+                values: kind.2,
+                members: Vec::new(),
+            });
+            buckets.len() - 1
+        });
+        buckets[b].members.push(i);
+    }
+    let age = |i: usize| {
+        let time = instances[i].started_at.unwrap_or(instances[i].staged_at);
+        TotalOrd(match kill_selection {
+            KillSelection::YoungestFirst => time,
+            KillSelection::OldestFirst => -time,
+        })
     };
-    let mut heap: BinaryHeap<(Urgency, usize)> = (0..instances.len())
-        .map(|i| (urgency(&tallies, i), i))
+    for bucket in &mut buckets {
+        // Popped from the end: the most urgent last.
+        bucket.members.sort_by(|&a, &b| {
+            (age(a), Reverse(instances[a].task_id.as_str()))
+                .cmp(&(age(b), Reverse(instances[b].task_id.as_str())))
+        });
+    }
+    let urgency = |tallies: &[Tally], bucket: &Bucket| {
+        let &i = bucket.members.last()?;
+        let counted = || tallies.iter().zip(&bucket.values);
+        Some(Urgency {
+            condition: Reverse(bucket.condition),
+            misplaced: bucket.misplaced
+                + counted()
+                    .filter_map(|(t, v)| v.map(|v| t.excess(v)))
+                    .sum::<u32>(),
+            crowding: counted()
+                .filter(|(t, _)| matches!(t.limit, Limit::GroupBy(_)))
+                .map(|(t, v)| v.map_or(0, |v| t.count(v)))
+                .collect(),
+            age: age(i),
+            task_id: Reverse(instances[i].task_id.as_str()),
+        })
+    };
+    let mut heap: BinaryHeap<(Urgency, usize)> = buckets
+        .iter()
+        .enumerate()
+        .filter_map(|(b, bucket)| Some((urgency(&tallies, bucket)?, b)))
         .collect();
     let mut doomed = Vec::with_capacity(count.min(instances.len()));
     while doomed.len() < count {
-        let Some((was, i)) = heap.pop() else { break };
-        let now = urgency(&tallies, i);
-        if now != was {
-            heap.push((now, i));
+        let Some((was, b)) = heap.pop() else { break };
+        let bucket = &mut buckets[b];
+        let now = urgency(&tallies, bucket);
+        if now.as_ref() != Some(&was) {
+            heap.extend(now.map(|u| (u, b)));
             continue;
         }
+        let Some(i) = bucket.members.pop() else {
+            continue;
+        };
         doomed.push(instances[i].task_id.clone());
-        for tally in &mut tallies {
-            if let Some(v) = value(tally, i) {
-                tally.remove(v);
+        for (tally, v) in tallies.iter_mut().zip(&bucket.values) {
+            if let Some(v) = v {
+                tally.remove(*v);
             }
         }
+        heap.extend(urgency(&tallies, &buckets[b]).map(|u| (u, b)));
     }
     doomed
+}
+
+/// Instances that share condition, misplacement and counted values.
+struct Bucket {
+    condition: u8,
+    misplaced: u32,
+    /// Per tally, the value the bucket's instances are on.
+    values: Vec<Option<u32>>,
+    /// In killSelection order, the most urgent last.
+    members: Vec<usize>,
 }
 
 /// Greater goes first.

@@ -169,3 +169,133 @@ proptest! {
         }
     }
 }
+
+const KILL_POOL: [&[&str]; 7] = [
+    &["hostname", "UNIQUE"],
+    &["rack", "UNIQUE"],
+    &["rack", "MAX_PER", "2"],
+    &["rack", "GROUP_BY"],
+    &["hostname", "GROUP_BY"],
+    &["rack", "LIKE", "r[01]"],
+    &["rack", "IS", "r2"],
+];
+
+fn instances(agents: usize) -> impl Strategy<Value = Vec<InstanceView>> {
+    use crate::model::TaskState::*;
+    let one = (
+        0..agents + 1,
+        prop::sample::select(vec![
+            Running,
+            Running,
+            Staging,
+            Starting,
+            Unreachable,
+            Killing,
+        ]),
+        proptest::option::of(any::<bool>()),
+        0u8..5,
+    );
+    vec(one, 0..12).prop_map(|specs| {
+        specs
+            .into_iter()
+            .enumerate()
+            .map(|(i, (agent, state, healthy, time))| InstanceView {
+                task_id: format!("t{i:02}"),
+                agent_id: format!("a{agent}"),
+                staged_at: f64::from(time),
+                started_at: (state != Staging).then_some(f64::from(time) + 0.5),
+                healthy,
+                state,
+            })
+            .collect()
+    })
+}
+
+/// The kill order as `kill.rs` documents it, recomputed from scratch for every kill.
+fn kill_by_the_book(
+    instances: &[InstanceView],
+    count: usize,
+    selection: KillSelection,
+    cs: &[Constraint],
+    views: &[AgentView],
+) -> Vec<String> {
+    use crate::model::TaskState::*;
+    let value = |c: &Constraint, i: &InstanceView| {
+        let a = views.iter().find(|a| a.id == i.agent_id)?;
+        c.field
+            .value_of(&a.hostname, &a.attributes)
+            .map(str::to_string)
+    };
+    let mut left: Vec<&InstanceView> = instances.iter().collect();
+    let mut doomed = Vec::new();
+    while doomed.len() < count && !left.is_empty() {
+        let key = |i: &InstanceView| {
+            let condition = match (i.state, i.healthy) {
+                (Killing, _) => 5,
+                (Staging | Starting | Running, Some(false)) => 1,
+                (Staging, _) => 2,
+                (Starting, _) => 3,
+                (Running, _) => 4,
+                _ => 0,
+            };
+            let known = views.iter().find(|a| a.id == i.agent_id);
+            let sharing = |c: &Constraint| {
+                let v = value(c, i);
+                left.iter()
+                    .filter(|o| v.is_some() && value(c, o) == v)
+                    .count() as u32
+            };
+            let mut misplaced = 0;
+            let mut crowding = Vec::new();
+            for c in cs {
+                let v = value(c, i);
+                if known.is_some() && !c.admits_value(v.as_deref()) {
+                    misplaced += 1;
+                }
+                match c.operator {
+                    Operator::Unique => misplaced += sharing(c).saturating_sub(1),
+                    Operator::MaxPer(n) => misplaced += sharing(c).saturating_sub(n),
+                    Operator::GroupBy(_) => crowding.push(sharing(c)),
+                    _ => {}
+                }
+            }
+            let time = i.started_at.unwrap_or(i.staged_at);
+            let age = if selection == KillSelection::YoungestFirst {
+                time
+            } else {
+                -time
+            };
+            (
+                std::cmp::Reverse(condition),
+                misplaced,
+                crowding,
+                super::super::TotalOrd(age),
+                std::cmp::Reverse(i.task_id.clone()),
+            )
+        };
+        let (at, _) = left
+            .iter()
+            .enumerate()
+            .max_by(|(_, a), (_, b)| key(a).cmp(&key(b)))
+            .expect("left is not empty");
+        doomed.push(left.remove(at).task_id.clone());
+    }
+    doomed
+}
+
+proptest! {
+    #[test]
+    fn kill_choice_is_the_documented_order(
+        views in agents(),
+        picked in subsequence(KILL_POOL.to_vec(), 0..=3),
+        all in instances(7),
+        count in 0usize..14,
+        oldest in any::<bool>(),
+    ) {
+        let cs = constraints(&picked);
+        let selection = if oldest { KillSelection::OldestFirst } else { KillSelection::YoungestFirst };
+        let got = choose_to_kill(&all, count, selection, &cs, &views);
+        let want = kill_by_the_book(&all, count, selection, &cs, &views);
+        prop_assert_eq!(got, want);
+    }
+}
