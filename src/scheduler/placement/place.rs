@@ -4,16 +4,18 @@
 //!
 //! The candidates are kept ordered, not rescanned: agents sit in lanes (one
 //! lane per value of the app's first GROUP_BY field; a single lane without
-//! one), each lane ordered by the spread rank, the lanes ordered by
+//! one), each lane a heap by the spread rank, the lanes ordered by
 //! (instances on the lane's value, rank of the lane's best agent). A pick
 //! walks lanes and agents from the best; an agent that fails for good in this
 //! batch (inactive, a static constraint, UNIQUE, MAX_PER, CLUSTER, too small:
 //! counts only grow and resources only shrink while placing) leaves its lane,
 //! so each agent is turned down at most once per batch and a placement costs
 //! O(log agents) in the common case. Only GROUP_BY's balance can turn an agent
-//! down for now and not for good; it is checked per lane.
+//! down for now and not for good; it is checked per lane. Building the lanes
+//! is one pass over the agents (heaps build in linear time).
 
-use std::collections::{BTreeSet, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::ops::Bound::{Excluded, Unbounded};
 
 use super::TotalOrd;
@@ -87,6 +89,13 @@ pub fn place(
     existing: &[Placed],
     count: usize,
 ) -> Placement {
+    if count == 0 {
+        return Placement {
+            chosen: Vec::new(),
+            unplaced: 0,
+            reasons: RejectSummary::default(),
+        };
+    }
     let mut batch = Batch::new(agents, demand, constraints, existing);
     let mut chosen = Vec::with_capacity(count);
     for placed in 0..count {
@@ -154,7 +163,8 @@ struct Batch<'a> {
     /// The tally of the first GROUP_BY, whose values are the lanes.
     lane_tally: Option<usize>,
     on_agent: Vec<u32>,
-    lanes: Vec<BTreeSet<Rank>>,
+    /// Per lane, its agents, best first.
+    lanes: Vec<BinaryHeap<Reverse<Rank>>>,
     lane_key: Vec<Option<LaneKey>>,
     order: BTreeSet<LaneKey>,
 }
@@ -170,11 +180,15 @@ impl<'a> Batch<'a> {
         let admitted = (0..agents.len()).map(|i| fields.admits_all(i)).collect();
         let mut tallies = fields.tallies(constraints);
         let mut on_agent = vec![0u32; agents.len()];
-        let by_id: HashMap<&str, usize> = agents
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (a.id.as_str(), i))
-            .collect();
+        let by_id: HashMap<&str, usize> = if existing.is_empty() {
+            HashMap::new()
+        } else {
+            agents
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (a.id.as_str(), i))
+                .collect()
+        };
         for placed in existing {
             let Some(&idx) = by_id.get(placed.agent_id.as_str()) else {
                 continue;
@@ -201,20 +215,20 @@ impl<'a> Batch<'a> {
             tallies,
             lane_tally,
             on_agent,
-            lanes: vec![BTreeSet::new(); lane_count],
+            lanes: vec![BinaryHeap::new(); lane_count],
             lane_key: vec![None; lane_count],
             order: BTreeSet::new(),
         };
-        let mut members: Vec<Vec<Rank>> = vec![Vec::new(); lane_count];
+        let mut members: Vec<Vec<Reverse<Rank>>> = vec![Vec::new(); lane_count];
         for idx in 0..batch.agents.len() {
             let hopeless = matches!(batch.check(idx), Err(Reject { for_good: true, .. }));
             if let (false, Some(lane)) = (hopeless, batch.lane_of(idx)) {
-                members[lane].push(batch.rank(idx));
+                members[lane].push(Reverse(batch.rank(idx)));
             }
         }
         for (lane, ranks) in members.into_iter().enumerate() {
-            batch.lanes[lane] = ranks.into_iter().collect();
-            batch.refresh_lane(lane);
+            batch.lanes[lane] = BinaryHeap::from(ranks);
+            batch.refresh_lane(lane, None);
         }
         batch
     }
@@ -239,7 +253,7 @@ impl<'a> Batch<'a> {
 
     /// Can agent `idx` take one more instance now? The checks run in
     /// Marathon's funnel order, so the error is the reason it reports.
-    fn check(&self, idx: usize) -> Result<Vec<u16>, Reject> {
+    fn check(&self, idx: usize) -> Result<(), Reject> {
         let agent = &self.agents[idx];
         if !agent.active {
             return Err(Reject::for_good(RejectReason::AgentInactive));
@@ -269,9 +283,11 @@ impl<'a> Batch<'a> {
                 return Err(Reject::for_good(reason));
             }
         }
-        agent
-            .resolve_ports(&self.host_ports)
-            .ok_or(Reject::for_good(RejectReason::InsufficientPorts))
+        if agent.ports_fit(&self.host_ports) {
+            Ok(())
+        } else {
+            Err(Reject::for_good(RejectReason::InsufficientPorts))
+        }
     }
 
     /// The best agent that can take one more instance, and its host ports.
@@ -292,42 +308,44 @@ impl<'a> Batch<'a> {
                     continue;
                 }
                 let mut dropped = false;
+                let mut aside = Vec::new();
                 let mut found = None;
-                let mut cursor: Option<Rank> = None;
-                loop {
-                    let next = match cursor {
-                        None => self.lanes[lane].first(),
-                        Some(r) => self.lanes[lane].range((Excluded(r), Unbounded)).next(),
-                    };
-                    let Some(&rank) = next else { break };
-                    cursor = Some(rank);
-                    match self.check(rank.idx as usize) {
+                while let Some(Reverse(rank)) = self.lanes[lane].pop() {
+                    let idx = rank.idx as usize;
+                    let ports = self.check(idx).and_then(|()| {
+                        self.agents[idx]
+                            .resolve_ports(&self.host_ports)
+                            .ok_or(Reject::for_good(RejectReason::InsufficientPorts))
+                    });
+                    match ports {
                         Ok(ports) => {
-                            found = Some((rank.idx as usize, ports));
+                            found = Some((rank, ports));
                             break;
                         }
-                        Err(Reject { for_good: true, .. }) => {
-                            self.lanes[lane].remove(&rank);
-                            dropped = true;
-                        }
-                        Err(_) => {}
+                        Err(Reject { for_good: true, .. }) => dropped = true,
+                        Err(_) => aside.push(Reverse(rank)),
                     }
                 }
-                let moved = dropped && self.refresh_lane(lane);
+                self.lanes[lane].extend(aside);
+                let held = found.as_ref().map(|(rank, _)| *rank);
+                let moved = dropped && self.refresh_lane(lane, held);
                 match found {
                     // The lane's best got worse: a lane passed over may now come first.
-                    Some(_) if moved => continue 'walk,
-                    Some(pick) => return Some(pick),
+                    Some((rank, _)) if moved => {
+                        self.lanes[lane].push(Reverse(rank));
+                        continue 'walk;
+                    }
+                    // Out of its lane until `commit` puts it back re-ranked.
+                    Some((rank, ports)) => return Some((rank.idx as usize, ports)),
                     None => {}
                 }
             }
         }
     }
 
-    /// Agent `idx` takes one instance with these host ports.
+    /// Agent `idx`, just taken out of its lane by `pick`, takes one instance
+    /// with these host ports and goes back to its lane re-ranked.
     fn commit(&mut self, idx: usize, host_ports: &[u16]) {
-        let lane = self.lane_of(idx);
-        let old = self.rank(idx);
         let agent = &mut self.agents[idx];
         agent.free.cpus -= self.demand.cpus;
         agent.free.mem -= self.demand.mem;
@@ -339,20 +357,26 @@ impl<'a> Batch<'a> {
                 tally.add(v);
             }
         }
-        if let Some(lane) = lane {
-            self.lanes[lane].remove(&old);
-            let new = self.rank(idx);
-            self.lanes[lane].insert(new);
-            self.refresh_lane(lane);
+        if let Some(lane) = self.lane_of(idx) {
+            let rank = self.rank(idx);
+            self.lanes[lane].push(Reverse(rank));
+            self.refresh_lane(lane, None);
         }
     }
 
-    /// Re-keys a lane after its count or members changed; true if its key moved.
-    fn refresh_lane(&mut self, lane: usize) -> bool {
+    /// Re-keys a lane after its count or members changed, counting `held`
+    /// (taken out by `pick`) as a member; true if its key moved.
+    fn refresh_lane(&mut self, lane: usize, held: Option<Rank>) -> bool {
         let count = self
             .lane_tally
             .map_or(0, |t| self.tallies[t].count(lane as u32));
-        let new = self.lanes[lane].first().map(|&best| LaneKey {
+        let best = self.lanes[lane]
+            .peek()
+            .map(|r| r.0)
+            .into_iter()
+            .chain(held)
+            .min();
+        let new = best.map(|best| LaneKey {
             count,
             best,
             lane: lane as u32,

@@ -64,6 +64,24 @@ impl AgentView {
         share(self.free.cpus, self.total.cpus) + share(self.free.mem, self.total.mem)
     }
 
+    /// Would host ports `wanted` (0 = any) fit here? As [`Self::resolve_ports`]
+    /// but without building the answer.
+    pub(super) fn ports_fit(&self, wanted: &[u16]) -> bool {
+        let ranges = &self.free.ports;
+        for (i, &port) in wanted.iter().enumerate() {
+            let free = || {
+                let p = u64::from(port);
+                ranges.iter().any(|r| r.begin <= p && p <= r.end)
+            };
+            if port != 0 && (wanted[..i].contains(&port) || !free()) {
+                return false;
+            }
+        }
+        // The fixed ports are among the free ones: the rest must cover the 0s.
+        let free: u64 = ranges.iter().map(|r| r.end - r.begin + 1).sum();
+        free >= wanted.len() as u64
+    }
+
     /// The host ports a task asking for `wanted` (0 = any) would get here,
     /// resolved as `fit` resolves them: fixed ports must be free, then each 0
     /// takes the first free port in range order. None when they do not fit.
@@ -211,6 +229,20 @@ mod tests {
         );
         assert_eq!(view.resolve_ports(&[80]), None);
         assert_eq!(view.resolve_ports(&[0; 5]), None);
+        for wanted in [
+            &[0, 31000, 0][..],
+            &[31000, 31000],
+            &[80],
+            &[0; 5],
+            &[0; 4],
+            &[],
+        ] {
+            assert_eq!(
+                view.ports_fit(wanted),
+                view.resolve_ports(wanted).is_some(),
+                "{wanted:?}"
+            );
+        }
         view.take_ports(&[31001, 31002]);
         assert_eq!(view.free.ports, [r(31000, 31000), r(31003, 31003)]);
         assert_eq!(view.resolve_ports(&[0, 0]), Some(vec![31000, 31003]));
