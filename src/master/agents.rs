@@ -37,7 +37,7 @@ use super::command::{Command, ReportedTask};
 use super::registry::Registry;
 use crate::api::error::{ApiError, parse_json, propose_error};
 use crate::api::recordio;
-use crate::model::{AgentState, Resources, TaskStatus};
+use crate::model::{AgentState, PortRange, Resources, Task, TaskStatus};
 
 /// How often each side says it is alive, and how long the master waits.
 #[derive(Debug, Clone, Copy)]
@@ -345,18 +345,7 @@ pub async fn liveness_loop(master: Arc<Master>, shutdown: CancellationToken) {
 /// `/master/state`'s `slaves[]` entry for an agent; `used` and `unreserved`
 /// come from the registry's live tasks on it.
 pub fn agent_json(registry: &Registry, a: &crate::model::AgentInfo) -> Value {
-    let mut used = Resources::default();
-    for t in registry.tasks.values().filter(|t| t.spec.agent_id == a.id) {
-        used.cpus += t.spec.cpus;
-        used.mem += t.spec.mem;
-        used.disk += t.spec.disk;
-        used.ports
-            .extend(t.spec.ports.iter().map(|p| crate::model::PortRange {
-                begin: u64::from(p.number),
-                end: u64::from(p.number),
-            }));
-    }
-    used.ports.sort_by_key(|r| r.begin);
+    let used = used_resources(registry.tasks.values().filter(|t| t.spec.agent_id == a.id));
     let free = Resources {
         cpus: (a.resources.cpus - used.cpus).max(0.0),
         mem: (a.resources.mem - used.mem).max(0.0),
@@ -390,6 +379,24 @@ pub fn agent_json(registry: &Registry, a: &crate::model::AgentInfo) -> Value {
         v["reregistered_time"] = json!(t);
     }
     v
+}
+
+/// What live tasks hold: their scalars summed in the order given (the
+/// registry's, as `fit` sums them) and each host port as a one-port range,
+/// sorted. Shared by `/master/state` and the scheduler's placement views.
+pub(crate) fn used_resources<'a>(tasks: impl IntoIterator<Item = &'a Task>) -> Resources {
+    let mut used = Resources::default();
+    for t in tasks {
+        used.cpus += t.spec.cpus;
+        used.mem += t.spec.mem;
+        used.disk += t.spec.disk;
+        used.ports.extend(t.spec.ports.iter().map(|p| PortRange {
+            begin: u64::from(p.number),
+            end: u64::from(p.number),
+        }));
+    }
+    used.ports.sort_by_key(|r| r.begin);
+    used
 }
 
 pub async fn slaves(State(master): State<Arc<Master>>) -> Json<Value> {

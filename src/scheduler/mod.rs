@@ -24,3 +24,4 @@
 //! `api/` (the /v2 routes).
 
 pub mod app;
+pub mod placement;

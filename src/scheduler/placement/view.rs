@@ -1,0 +1,250 @@
+//! What placement knows of an agent: its identity, attributes and what its
+//! live tasks leave free, computed as the registry's `fit` computes it, so
+//! that a placement made here is one the registry accepts.
+
+use std::collections::BTreeMap;
+
+use crate::master::registry::Registry;
+use crate::master::used_resources;
+use crate::model::{AgentState, PortRange, Resources, Task};
+
+/// One agent as placement sees it. `free` is `total` less what the registry's
+/// live tasks hold: scalars may go below zero on an agent that came back
+/// smaller than its tasks (nothing fits there then, as in `fit`), and `ports`
+/// are the free host ports as ranges, in the order of the agent's own ranges,
+/// because `fit` hands out a port 0 as the first free one in that order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentView {
+    pub id: String,
+    pub hostname: String,
+    pub attributes: BTreeMap<String, String>,
+    pub total: Resources,
+    pub free: Resources,
+    /// Only active agents take tasks (the registry drops a launch elsewhere).
+    pub active: bool,
+}
+
+impl AgentView {
+    /// Every agent the registry knows, by agent id, in one pass over its tasks.
+    pub fn from_registry(registry: &Registry) -> Vec<AgentView> {
+        let mut live: BTreeMap<&str, Vec<&Task>> = BTreeMap::new();
+        for task in registry.tasks.values() {
+            live.entry(task.spec.agent_id.as_str())
+                .or_default()
+                .push(task);
+        }
+        registry
+            .agents
+            .values()
+            .map(|agent| {
+                let used =
+                    used_resources(live.get(agent.id.as_str()).into_iter().flatten().copied());
+                let total = &agent.resources;
+                AgentView {
+                    id: agent.id.clone(),
+                    hostname: agent.hostname.clone(),
+                    attributes: agent.attributes.clone(),
+                    free: Resources {
+                        cpus: total.cpus - used.cpus,
+                        mem: total.mem - used.mem,
+                        disk: total.disk - used.disk,
+                        ports: free_ranges(&total.ports, &used.ports),
+                    },
+                    total: total.clone(),
+                    active: agent.state == AgentState::Active,
+                }
+            })
+            .collect()
+    }
+
+    /// How free the agent is, for spreading: the free shares of cpus and mem
+    /// added up (0 to 2; a resource the agent has none of counts 0).
+    pub(super) fn free_share(&self) -> f64 {
+        let share = |free: f64, total: f64| if total > 0.0 { free / total } else { 0.0 };
+        share(self.free.cpus, self.total.cpus) + share(self.free.mem, self.total.mem)
+    }
+
+    /// Would host ports `wanted` (0 = any) fit here? As [`Self::resolve_ports`]
+    /// but without building the answer.
+    pub(super) fn ports_fit(&self, wanted: &[u16]) -> bool {
+        let ranges = &self.free.ports;
+        for (i, &port) in wanted.iter().enumerate() {
+            let free = || {
+                let p = u64::from(port);
+                ranges.iter().any(|r| r.begin <= p && p <= r.end)
+            };
+            if port != 0 && (wanted[..i].contains(&port) || !free()) {
+                return false;
+            }
+        }
+        // The fixed ports are among the free ones: the rest must cover the 0s.
+        let free: u64 = ranges.iter().map(|r| r.end - r.begin + 1).sum();
+        free >= wanted.len() as u64
+    }
+
+    /// The host ports a task asking for `wanted` (0 = any) would get here,
+    /// resolved as `fit` resolves them: fixed ports must be free, then each 0
+    /// takes the first free port in range order. None when they do not fit.
+    pub(super) fn resolve_ports(&self, wanted: &[u16]) -> Option<Vec<u16>> {
+        if wanted.is_empty() {
+            return Some(Vec::new());
+        }
+        let mut ranges = self.free.ports.clone();
+        for &port in wanted.iter().filter(|p| **p != 0) {
+            if !take_port(&mut ranges, port) {
+                return None;
+            }
+        }
+        let mut resolved = Vec::with_capacity(wanted.len());
+        for &port in wanted {
+            if port != 0 {
+                resolved.push(port);
+                continue;
+            }
+            let first = ranges.first()?;
+            let port = u16::try_from(first.begin).ok()?;
+            take_port(&mut ranges, port);
+            resolved.push(port);
+        }
+        Some(resolved)
+    }
+
+    /// Marks resolved host ports as used.
+    pub(super) fn take_ports(&mut self, ports: &[u16]) {
+        for &port in ports {
+            take_port(&mut self.free.ports, port);
+        }
+    }
+}
+
+/// `total` less the `used` ports and less what an earlier range of `total`
+/// already covers (a port is handed out once), keeping `total`'s order.
+/// Ports above 65535 are dropped: no task can hold them.
+pub(super) fn free_ranges(total: &[PortRange], used: &[PortRange]) -> Vec<PortRange> {
+    let mut taken: Vec<PortRange> = used.to_vec();
+    let mut free = Vec::new();
+    for range in total {
+        let end = range.end.min(u64::from(u16::MAX));
+        if range.begin > end {
+            continue;
+        }
+        taken.sort_by_key(|r| r.begin);
+        let mut next = range.begin;
+        let mut pieces = Vec::new();
+        for t in &taken {
+            if t.end < next {
+                continue;
+            }
+            if t.begin > end {
+                break;
+            }
+            if t.begin > next {
+                pieces.push(PortRange {
+                    begin: next,
+                    end: t.begin - 1,
+                });
+            }
+            next = next.max(t.end.saturating_add(1));
+        }
+        if next <= end {
+            pieces.push(PortRange { begin: next, end });
+        }
+        taken.extend_from_slice(&pieces);
+        free.extend(pieces);
+    }
+    free
+}
+
+/// Removes one port from the ranges; false when it is not among them.
+fn take_port(ranges: &mut Vec<PortRange>, port: u16) -> bool {
+    let port = u64::from(port);
+    let Some(i) = ranges.iter().position(|r| r.begin <= port && port <= r.end) else {
+        return false;
+    };
+    let r = ranges[i];
+    match (r.begin == port, r.end == port) {
+        (true, true) => {
+            ranges.remove(i);
+        }
+        (true, false) => ranges[i].begin = port + 1,
+        (false, true) => ranges[i].end = port - 1,
+        (false, false) => {
+            ranges[i].end = port - 1;
+            ranges.insert(
+                i + 1,
+                PortRange {
+                    begin: port + 1,
+                    end: r.end,
+                },
+            );
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(begin: u64, end: u64) -> PortRange {
+        PortRange { begin, end }
+    }
+
+    #[test]
+    fn free_ranges_skip_used_and_overlaps_and_keep_order() {
+        assert_eq!(
+            free_ranges(&[r(31000, 31005)], &[r(31000, 31000), r(31003, 31003)]),
+            [r(31001, 31002), r(31004, 31005)]
+        );
+        assert_eq!(
+            free_ranges(&[r(32000, 32001), r(31000, 32000)], &[]),
+            [r(32000, 32001), r(31000, 31999)],
+            "the agent's order stays; an overlap is free once"
+        );
+        assert_eq!(free_ranges(&[r(65535, 70000)], &[]), [r(65535, 65535)]);
+        assert!(free_ranges(&[r(1, 1)], &[r(1, 1)]).is_empty());
+    }
+
+    #[test]
+    fn ports_resolve_fixed_first_then_first_free() {
+        let mut view = AgentView {
+            id: "a".into(),
+            hostname: "h".into(),
+            attributes: BTreeMap::new(),
+            total: Resources::default(),
+            free: Resources {
+                ports: vec![r(31000, 31003)],
+                ..Resources::default()
+            },
+            active: true,
+        };
+        assert_eq!(
+            view.resolve_ports(&[0, 31000, 0]),
+            Some(vec![31001, 31000, 31002])
+        );
+        assert_eq!(
+            view.resolve_ports(&[31000, 31000]),
+            None,
+            "one port, held once"
+        );
+        assert_eq!(view.resolve_ports(&[80]), None);
+        assert_eq!(view.resolve_ports(&[0; 5]), None);
+        for wanted in [
+            &[0, 31000, 0][..],
+            &[31000, 31000],
+            &[80],
+            &[0; 5],
+            &[0; 4],
+            &[],
+        ] {
+            assert_eq!(
+                view.ports_fit(wanted),
+                view.resolve_ports(wanted).is_some(),
+                "{wanted:?}"
+            );
+        }
+        view.take_ports(&[31001, 31002]);
+        assert_eq!(view.free.ports, [r(31000, 31000), r(31003, 31003)]);
+        assert_eq!(view.resolve_ports(&[0, 0]), Some(vec![31000, 31003]));
+    }
+}
