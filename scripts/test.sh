@@ -54,10 +54,23 @@ docker_ready() {
   bash scripts/test-image.sh
 }
 
+python_ready() {
+  # The Marathon API is tested through the real Python client `marathon`.
+  if ! command -v python3 >/dev/null; then
+    apt_install python3 python3-pip
+  fi
+  if ! python3 -c 'import marathon' >/dev/null 2>&1; then
+    log "installing the Python client marathon==0.13.0"
+    python3 -m pip install -q marathon==0.13.0 2>/dev/null ||
+      python3 -m pip install -q --break-system-packages marathon==0.13.0
+  fi
+}
+
 command -v cargo >/dev/null || { echo "error: cargo not found; install Rust (https://rustup.rs)" >&2; exit 1; }
 # procps for pkill/kill; docker for the docker containerizer's tests.
 apt_install procps
 docker_ready
+python_ready
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

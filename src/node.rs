@@ -115,7 +115,10 @@ impl Bound {
             None
         };
         let sandboxes = agent.is_some().then(|| s.agent.work_dir.join("sandboxes"));
-        let router = crate::api::router(master.clone(), sandboxes);
+        let scheduler = master
+            .clone()
+            .map(|m| crate::scheduler::start(m, shutdown.clone()));
+        let router = crate::api::router(master.clone(), scheduler, sandboxes);
         let stop = shutdown.clone();
         let http = self.http;
         let server = tokio::spawn(async move {

@@ -14,6 +14,9 @@ use crate::master::raft::ProposeError;
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// Marathon's `details`: the field paths of a validation failure, or the
+    /// deployments that lock an app.
+    pub details: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -21,7 +24,13 @@ impl ApiError {
         Self {
             status,
             message: message.into(),
+            details: None,
         }
+    }
+
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -47,7 +56,14 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "message": self.message }))).into_response()
+        let body = match self.details {
+            Some(details) if self.status == StatusCode::CONFLICT => {
+                json!({ "message": self.message, "deployments": details })
+            }
+            Some(details) => json!({ "message": self.message, "details": details }),
+            None => json!({ "message": self.message }),
+        };
+        (self.status, Json(body)).into_response()
     }
 }
 

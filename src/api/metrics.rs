@@ -4,8 +4,8 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -39,9 +39,36 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
-pub async fn render() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        handle().render(),
-    )
+/// Prometheus text, or, for a client that asks for JSON (Marathon's clients
+/// do), the same samples in the Dropwizard shape Marathon's `/metrics` has:
+/// every sample a gauge named as Prometheus names it, labels included.
+pub async fn render(headers: HeaderMap) -> Response {
+    let text = handle().render();
+    let wants_json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    if wants_json {
+        return axum::Json(dropwizard(&text)).into_response();
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+fn dropwizard(text: &str) -> serde_json::Value {
+    let mut gauges = serde_json::Map::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        if let Some((name, value)) = line.rsplit_once(' ')
+            && let Ok(value) = value.parse::<f64>()
+        {
+            gauges.insert(name.to_string(), serde_json::json!({ "value": value }));
+        }
+    }
+    serde_json::json!({
+        "version": "4.0.0",
+        "gauges": gauges,
+        "counters": {},
+        "histograms": {},
+        "meters": {},
+        "timers": {},
+    })
 }

@@ -26,10 +26,15 @@ use axum::routing::get;
 
 use crate::agent::files::{self as sandbox_files, FilesQuery, Op};
 use crate::master::{self, Master, files as master_files};
+use crate::scheduler;
 
 /// The node's router. `sandboxes` is the agent's sandboxes root when the node
 /// runs the agent role.
-pub fn router(master: Option<Arc<Master>>, sandboxes: Option<PathBuf>) -> Router {
+pub fn router(
+    master: Option<Arc<Master>>,
+    scheduler: Option<scheduler::api::Ctx>,
+    sandboxes: Option<PathBuf>,
+) -> Router {
     let mut router = Router::new()
         .route("/ping", get(|| async { "pong" }))
         .route("/metrics", get(metrics::render))
@@ -37,7 +42,12 @@ pub fn router(master: Option<Arc<Master>>, sandboxes: Option<PathBuf>) -> Router
     if let Some(m) = master {
         let writes = master::write_router(m.clone())
             .route_layer(from_fn_with_state(m.clone(), forward::to_leader));
-        router = router.merge(master::read_router(m)).merge(writes);
+        router = router.merge(master::read_router(m.clone())).merge(writes);
+        if let Some(ctx) = scheduler {
+            let writes = scheduler::api::write_router(ctx.clone())
+                .route_layer(from_fn_with_state(m, forward::to_leader));
+            router = router.merge(scheduler::api::read_router(ctx)).merge(writes);
+        }
     }
     router
 }

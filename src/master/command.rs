@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Member, Resources, TaskSpec, TaskState, TaskStatus, WeightInfo};
+use crate::scheduler::state::MarathonCommand;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
@@ -46,6 +47,10 @@ pub enum Command {
     LaunchTasks { tasks: Vec<TaskSpec>, time: f64 },
     /// Ask for a task's end; the leader sends KILL until the agent reports it ended.
     KillTask { task_id: String },
+    /// The same for many tasks in one entry (a scale-down, a removed app).
+    KillTasks { task_ids: Vec<String> },
+    /// A change to the scheduler's apps, deployments or backoff.
+    Marathon { command: MarathonCommand },
     /// Status updates from agents, applied in order; retried ones (same uuid)
     /// change nothing.
     UpdateTaskStatuses { statuses: Vec<TaskStatus> },

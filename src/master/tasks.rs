@@ -80,6 +80,30 @@ impl Master {
         Ok(())
     }
 
+    /// Asks many tasks to end in one log entry; unknown and ended ones are
+    /// skipped.
+    pub async fn kill_tasks(&self, task_ids: &[String]) -> Result<(), ApiError> {
+        let live: Vec<TaskSpec> = {
+            let registry = self.registry();
+            task_ids
+                .iter()
+                .filter_map(|id| registry.tasks.get(id))
+                .map(|t| t.spec.clone())
+                .collect()
+        };
+        if live.is_empty() {
+            return Ok(());
+        }
+        let kill = Command::KillTasks {
+            task_ids: live.iter().map(|s| s.task_id.clone()).collect(),
+        };
+        self.raft.propose(kill).await.map_err(propose_error)?;
+        for spec in &live {
+            self.streams.send(&spec.agent_id, &kill_event(spec));
+        }
+        Ok(())
+    }
+
     /// Commits status updates from an agent; the caller acknowledges after.
     pub(super) async fn update_statuses(
         &self,

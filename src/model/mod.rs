@@ -14,6 +14,6 @@ pub use member::Member;
 pub use resources::{DEFAULT_PORTS, PortRange, Resources, format_ranges, parse_attributes};
 pub use task::{
     CommandSpec, ContainerKind, ContainerSpec, DockerNetwork, DockerSpec, FetchUri, PortMapping,
-    Task, TaskPort, TaskSpec, TaskState, TaskStatus, Volume, VolumeMode,
+    RunSpecRef, Task, TaskPort, TaskSpec, TaskState, TaskStatus, Volume, VolumeMode,
 };
 pub use weight::WeightInfo;

@@ -293,6 +293,20 @@ pub struct TaskSpec {
     /// Checks the agent runs while the task is RUNNING (`model::health`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub health_checks: Vec<HealthCheckSpec>,
+    /// The Marathon app this task is an instance of, when the scheduler launched it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_spec: Option<RunSpecRef>,
+}
+
+/// Which app, and which version of it, a task runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunSpecRef {
+    pub app_id: String,
+    /// The app's `version` when the task was launched (the task JSON's `version`).
+    pub version: String,
+    /// The app's last configuration change then: a task whose config version
+    /// is not the app's current one is replaced by a restart.
+    pub config_version: String,
 }
 
 impl TaskSpec {
@@ -401,6 +415,12 @@ pub struct Task {
     pub healthy: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<HealthReport>,
+    /// When the task was recorded (its first status), seconds since the epoch.
+    #[serde(default)]
+    pub staged_at: f64,
+    /// When it first ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<f64>,
 }
 
 impl Task {
@@ -416,6 +436,8 @@ impl Task {
             kill_requested: false,
             healthy: None,
             health: None,
+            staged_at: 0.0,
+            started_at: None,
         };
         task.push_status(status);
         task
@@ -426,6 +448,12 @@ impl Task {
     }
 
     pub fn push_status(&mut self, status: TaskStatus) {
+        if self.staged_at == 0.0 {
+            self.staged_at = status.timestamp;
+        }
+        if status.state == TaskState::Running && self.started_at.is_none() {
+            self.started_at = Some(status.timestamp);
+        }
         self.state = status.state;
         if status.healthy.is_some() {
             self.healthy = status.healthy;

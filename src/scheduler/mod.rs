@@ -23,5 +23,33 @@
 //! registry holds for Marathon), the driver, `deployment/`, `events/`, and
 //! `api/` (the /v2 routes).
 
+pub mod api;
 pub mod app;
+pub mod deployment;
+pub mod driver;
+pub mod events;
 pub mod placement;
+pub mod state;
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::master::Master;
+
+/// Starts the scheduler on a master (its loop acts only while the master
+/// leads) and returns what its HTTP routes need.
+pub fn start(master: Arc<Master>, shutdown: CancellationToken) -> api::Ctx {
+    let unplaced = driver::Unplaced::default();
+    tokio::spawn(driver::run(
+        master.clone(),
+        unplaced.clone(),
+        shutdown.clone(),
+    ));
+    let bus = events::start(master.clone(), shutdown);
+    api::Ctx {
+        master,
+        unplaced,
+        bus,
+    }
+}

@@ -902,6 +902,8 @@ pub struct Site {
     pub agent_args: Vec<String>,
     pub agent_id: String,
     pub work: PathBuf,
+    /// Agents added by [`Site::add_agent`], with their ids and reapers.
+    pub more_agents: Vec<(Proc, String, TaskReaper)>,
     _reaper: TaskReaper,
 }
 
@@ -959,7 +961,44 @@ impl Site {
             agent_args,
             agent_id,
             work,
+            more_agents: Vec::new(),
         }
+    }
+
+    /// Starts one more agent (its own work dir) with `extra` flags; returns
+    /// its id once the master counts it active.
+    pub async fn add_agent(&mut self, extra: &[&str]) -> String {
+        let n = self.more_agents.len() + 2;
+        let work = self.dir.path().join(format!("agent{n}"));
+        let mut flags = vec!["--resources", SITE_RESOURCES];
+        flags.extend_from_slice(extra);
+        let args = agent_args(&self.master.http, &self.ip, &work, &flags);
+        let agent = spawn_agent(
+            "agent",
+            &args,
+            &self.dir.path().join(format!("agent-{n}.log")),
+        );
+        let reaper = TaskReaper::new(&work);
+        let known: Vec<String> = self
+            .more_agents
+            .iter()
+            .map(|(_, id, _)| id.clone())
+            .chain([self.agent_id.clone()])
+            .collect();
+        let state = state_where(&self.master.http, "the new agent registered", |s| {
+            s["activated_slaves"] == n as u64
+        })
+        .await;
+        let id = state["slaves"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a["id"].as_str())
+            .find(|id| !known.iter().any(|k| k == id))
+            .expect("a new agent id")
+            .to_string();
+        self.more_agents.push((agent, id.clone(), reaper));
+        id
     }
 
     pub fn sandbox(&self, task_id: &str) -> PathBuf {

@@ -14,6 +14,7 @@ mod tasks;
 
 use super::command::Command;
 use crate::model::{AgentInfo, AgentState, Member, Task, TaskState, WeightInfo};
+use crate::scheduler::state::{MarathonChange, MarathonState};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -38,6 +39,8 @@ pub struct Registry {
     pub completed_tasks: VecDeque<Task>,
     /// Index of the last entry applied, so a snapshot knows where it stands.
     pub applied_index: u64,
+    /// The scheduler's apps, deployments and backoff.
+    pub marathon: MarathonState,
 }
 
 /// What an apply changed, published to every subscriber (scheduler, DNS, events).
@@ -86,6 +89,8 @@ pub enum Change {
         task_id: String,
         agent_id: String,
     },
+    /// The scheduler's state changed.
+    Marathon(MarathonChange),
     /// The whole registry was replaced from a snapshot: rebuild every view.
     Restored,
 }
@@ -235,9 +240,26 @@ impl Registry {
                 }
                 _ => vec![],
             },
+            Command::KillTasks { task_ids } => task_ids
+                .iter()
+                .filter_map(|id| {
+                    let task = self.tasks.get_mut(id).filter(|t| !t.kill_requested)?;
+                    task.kill_requested = true;
+                    Some(Change::TaskKillRequested {
+                        task_id: id.clone(),
+                        agent_id: task.spec.agent_id.clone(),
+                    })
+                })
+                .collect(),
             Command::UpdateTaskStatuses { statuses } => statuses
                 .iter()
                 .flat_map(|status| self.update_status(status))
+                .collect(),
+            Command::Marathon { command } => self
+                .marathon
+                .apply(command)
+                .into_iter()
+                .map(Change::Marathon)
                 .collect(),
         }
     }

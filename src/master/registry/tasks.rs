@@ -86,7 +86,7 @@ impl Registry {
             }
         };
         if let Some(task) = task {
-            self.complete(task);
+            self.complete(task, time);
         }
         vec![Change::TaskUpdated {
             task_id: spec.task_id.clone(),
@@ -127,7 +127,7 @@ impl Registry {
         if status.state.is_terminal()
             && let Some(task) = self.tasks.remove(&status.task_id)
         {
-            self.complete(task);
+            self.complete(task, status.timestamp);
         }
         changes
     }
@@ -196,7 +196,15 @@ impl Registry {
         updates.iter().flat_map(|s| self.update_status(s)).collect()
     }
 
-    fn complete(&mut self, task: Task) {
+    /// A task ended: the scheduler counts it (backoff, last failure), and it
+    /// joins the completed tasks.
+    fn complete(&mut self, task: Task, time: f64) {
+        let host = self
+            .agents
+            .get(&task.spec.agent_id)
+            .map(|a| a.hostname.clone())
+            .unwrap_or_default();
+        self.marathon.task_ended(&task, &host, time);
         self.completed_tasks.push_back(task);
         while self.completed_tasks.len() > COMPLETED_TASKS {
             self.completed_tasks.pop_front();

@@ -235,7 +235,36 @@ impl AppDefinition {
             container,
             labels: self.labels.clone(),
             kill_grace_period_seconds: self.task_kill_grace_period_seconds.map(f64::from),
+            health_checks: self.health_checks.iter().map(health_check_spec).collect(),
+            run_spec: None,
         }
+    }
+}
+
+/// An app's health check as the agent runs it. Marathon's own HTTP/TCP
+/// checks and the MESOS_* ones both run on the agent here (Marathon ran the
+/// former from the leader), with Marathon's meaning of
+/// `maxConsecutiveFailures: 0` (never kill) for both.
+fn health_check_spec(check: &super::HealthCheck) -> crate::model::health::HealthCheckSpec {
+    use super::HealthProtocol as App;
+    use crate::model::health::HealthProtocol as Agent;
+    crate::model::health::HealthCheckSpec {
+        protocol: match check.protocol {
+            App::Http | App::MesosHttp => Agent::Http,
+            App::Https | App::MesosHttps => Agent::Https,
+            App::Tcp | App::MesosTcp => Agent::Tcp,
+            App::Command => Agent::Command,
+        },
+        path: check.path.clone().unwrap_or_else(|| "/".into()),
+        port_index: check.port_index.map(|i| i as usize),
+        port: check.port,
+        command: check.command.as_ref().map(|c| c.value.clone()),
+        grace_period_seconds: f64::from(check.grace_period_seconds),
+        interval_seconds: f64::from(check.interval_seconds),
+        timeout_seconds: f64::from(check.timeout_seconds),
+        max_consecutive_failures: check.max_consecutive_failures,
+        delay_seconds: f64::from(check.delay_seconds),
+        ignore_http1xx: check.ignore_http1xx,
     }
 }
 

@@ -1,0 +1,159 @@
+//! The shapes Marathon answers with: AppInfo (the app plus counts, tasks,
+//! deployments, last failure) and its task JSON. Only keys the Python client
+//! `marathon` 0.13.0 accepts are emitted; nulls are left out.
+
+use serde_json::{Map, Value, json};
+
+use crate::master::registry::Registry;
+use crate::model::{Task, TaskState};
+use crate::scheduler::app::{AppDefinition, marathon_timestamp};
+use crate::scheduler::state::TaskFailure;
+
+/// Which optional parts of AppInfo to include.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Embed {
+    pub tasks: bool,
+    pub last_task_failure: bool,
+}
+
+/// The live tasks of an app, oldest first.
+pub fn app_tasks<'a>(registry: &'a Registry, app_id: &str) -> Vec<&'a Task> {
+    let mut tasks: Vec<&Task> = registry
+        .tasks
+        .values()
+        .filter(|t| t.spec.run_spec.as_ref().is_some_and(|r| r.app_id == app_id))
+        .collect();
+    tasks.sort_by(|a, b| a.staged_at.total_cmp(&b.staged_at));
+    tasks
+}
+
+pub fn app_info(app: &AppDefinition, registry: &Registry, embed: Embed) -> Value {
+    let id = app.id.to_string();
+    let tasks = app_tasks(registry, &id);
+    let mut out = match app.to_json() {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    let running = tasks.iter().filter(|t| t.state == TaskState::Running);
+    let (mut healthy, mut unhealthy) = (0, 0);
+    if !app.health_checks.is_empty() {
+        for t in running.clone() {
+            match t.healthy {
+                Some(true) => healthy += 1,
+                Some(false) => unhealthy += 1,
+                None => {}
+            }
+        }
+    }
+    let staged = tasks
+        .iter()
+        .filter(|t| matches!(t.state, TaskState::Staging | TaskState::Starting))
+        .count();
+    out.insert("tasksStaged".into(), json!(staged));
+    out.insert("tasksRunning".into(), json!(running.count()));
+    out.insert("tasksHealthy".into(), json!(healthy));
+    out.insert("tasksUnhealthy".into(), json!(unhealthy));
+    let deployments: Vec<Value> = registry
+        .marathon
+        .deployments_of(&id)
+        .map(|d| json!({"id": d.id}))
+        .collect();
+    out.insert("deployments".into(), json!(deployments));
+    if embed.tasks {
+        let tasks: Vec<Value> = tasks
+            .iter()
+            .map(|t| task_json(t, registry, Some(app)))
+            .collect();
+        out.insert("tasks".into(), json!(tasks));
+    }
+    if embed.last_task_failure
+        && let Some(failure) = registry.marathon.last_failures.get(&id)
+    {
+        out.insert("lastTaskFailure".into(), failure_json(failure));
+    }
+    Value::Object(out)
+}
+
+fn failure_json(f: &TaskFailure) -> Value {
+    json!({
+        "appId": f.app_id,
+        "host": f.host,
+        "message": f.message,
+        "state": f.state,
+        "taskId": f.task_id,
+        "timestamp": marathon_timestamp(f.timestamp),
+        "version": f.version,
+        "slaveId": f.agent_id,
+    })
+}
+
+/// A task as `/v2/tasks` and `/v2/apps/{id}/tasks` show it.
+pub fn task_json(task: &Task, registry: &Registry, app: Option<&AppDefinition>) -> Value {
+    let spec = &task.spec;
+    let run = spec.run_spec.as_ref();
+    let agent = registry.agents.get(&spec.agent_id);
+    let host = agent.map(|a| a.hostname.clone()).unwrap_or_default();
+    let mut out = Map::new();
+    out.insert("id".into(), json!(spec.task_id));
+    out.insert(
+        "appId".into(),
+        json!(run.map(|r| r.app_id.clone()).unwrap_or_default()),
+    );
+    out.insert("host".into(), json!(host));
+    out.insert("slaveId".into(), json!(spec.agent_id));
+    out.insert("state".into(), json!(task.state));
+    if let Some(version) = run.map(|r| r.version.clone()) {
+        out.insert("version".into(), json!(version));
+    }
+    if !task.state.is_terminal() {
+        out.insert("stagedAt".into(), json!(marathon_timestamp(task.staged_at)));
+        if let Some(started) = task.started_at {
+            out.insert("startedAt".into(), json!(marathon_timestamp(started)));
+        }
+        let ports: Vec<u16> = spec.ports.iter().map(|p| p.number).collect();
+        // The client zips ports with servicePorts: never fewer service ports.
+        let mut service: Vec<u16> = app
+            .map(|a| a.port_definitions.iter().map(|p| p.port).collect())
+            .unwrap_or_default();
+        service.resize(service.len().max(ports.len()), 0);
+        out.insert("ports".into(), json!(ports));
+        out.insert("servicePorts".into(), json!(service));
+    }
+    let ips: Vec<Value> = ip_addresses(task, registry)
+        .into_iter()
+        .map(|ip| json!({"ipAddress": ip, "protocol": if ip.contains(':') { "IPv6" } else { "IPv4" }}))
+        .collect();
+    out.insert("ipAddresses".into(), json!(ips));
+    if app.is_some_and(|a| !a.health_checks.is_empty()) {
+        out.insert(
+            "healthCheckResults".into(),
+            json!(crate::model::health::health_check_results(
+                task,
+                &spec.task_id
+            )),
+        );
+    }
+    out.insert("localVolumes".into(), json!([]));
+    out.insert("role".into(), json!("*"));
+    Value::Object(out)
+}
+
+/// The task's container IPs when known, else its agent's address.
+fn ip_addresses(task: &Task, registry: &Registry) -> Vec<String> {
+    let from_status = task
+        .statuses
+        .iter()
+        .rev()
+        .find(|s| !s.container_ips.is_empty())
+        .map(|s| s.container_ips.clone());
+    if let Some(ips) = from_status {
+        return ips;
+    }
+    registry
+        .agents
+        .get(&task.spec.agent_id)
+        .and_then(|a| a.addr.rsplit_once(':').map(|(h, _)| h.to_string()))
+        .filter(|h| h.parse::<std::net::IpAddr>().is_ok())
+        .into_iter()
+        .collect()
+}

@@ -1,0 +1,167 @@
+//! Deployment plans: an app tree before and after a change becomes steps, as
+//! Marathon builds them (`DeploymentPlan.dependencyOrderedSteps`).
+//!
+//! ```text
+//!  step 1: StopApplication   every app removed
+//!  step 2: StartApplication  every new app (0 instances; the next steps scale it)
+//!  then one step per dependency level, apps others depend on first:
+//!          new app or instances changed only ─▶ ScaleApplication
+//!          configuration changed               ─▶ RestartApplication
+//! ```
+//!
+//! Empty steps are dropped. The driver runs the actions of a step together
+//! and starts the next step when every action of this one holds.
+
+use std::collections::BTreeMap;
+
+use super::app::{AppDefinition, UpdateKind};
+use super::state::{Action, ActionKind, Deployment};
+
+/// Apps by id: `None` on the left is an app that did not exist; on the right,
+/// one that is removed.
+pub type Apps = BTreeMap<String, Option<AppDefinition>>;
+
+/// The plan that takes `original` to `target` (same keys in both). `restart`
+/// names apps to restart even if unchanged (`POST /v2/apps/{id}/restart`).
+pub fn plan(
+    id: String,
+    version: String,
+    original: &Apps,
+    target: &Apps,
+    restart: &[String],
+) -> Deployment {
+    let mut stops = Vec::new();
+    let mut starts = Vec::new();
+    let mut later: Vec<(String, ActionKind)> = Vec::new();
+    for (app, after) in target {
+        let before = original.get(app).cloned().flatten();
+        match (before, after) {
+            (Some(_), None) => stops.push(action(ActionKind::StopApplication, app)),
+            (None, Some(_)) => {
+                starts.push(action(ActionKind::StartApplication, app));
+                later.push((app.clone(), ActionKind::ScaleApplication));
+            }
+            (Some(before), Some(after)) => {
+                let kind = if restart.contains(app) {
+                    Some(ActionKind::RestartApplication)
+                } else {
+                    match UpdateKind::between(&before, after) {
+                        UpdateKind::None => None,
+                        UpdateKind::ScaleOnly => Some(ActionKind::ScaleApplication),
+                        UpdateKind::Restart => Some(ActionKind::RestartApplication),
+                    }
+                };
+                if let Some(kind) = kind {
+                    later.push((app.clone(), kind));
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    let levels = dependency_levels(target);
+    let mut by_level: BTreeMap<usize, Vec<Action>> = BTreeMap::new();
+    for (app, kind) in later {
+        let level = levels.get(&app).copied().unwrap_or(0);
+        by_level.entry(level).or_default().push(action(kind, &app));
+    }
+    let mut steps = vec![stops, starts];
+    steps.extend(by_level.into_values());
+    steps.retain(|s| !s.is_empty());
+    let mut affected: Vec<String> = steps.iter().flatten().map(|a| a.app.clone()).collect();
+    affected.sort();
+    affected.dedup();
+    Deployment {
+        id,
+        version,
+        affected_apps: affected,
+        steps,
+        current_step: 0,
+        original: original.clone(),
+    }
+}
+
+fn action(action: ActionKind, app: &str) -> Action {
+    Action {
+        action,
+        app: app.to_string(),
+    }
+}
+
+/// Each app's level: 0 for an app that depends on nothing (among the
+/// target's apps), else one more than its deepest dependency. A dependency
+/// on a group counts every app under it. Cycles are cut (validation rejects
+/// them before; this only keeps a bad log entry from looping).
+fn dependency_levels(apps: &Apps) -> BTreeMap<String, usize> {
+    let present: Vec<(&String, &AppDefinition)> = apps
+        .iter()
+        .filter_map(|(id, app)| app.as_ref().map(|a| (id, a)))
+        .collect();
+    let deps_of = |app: &AppDefinition| -> Vec<String> {
+        let mut out = Vec::new();
+        for dep in &app.dependencies {
+            let dep = dep.to_string();
+            let prefix = format!("{}/", dep.trim_end_matches('/'));
+            for (id, _) in &present {
+                if **id == dep || id.starts_with(&prefix) {
+                    out.push((*id).clone());
+                }
+            }
+        }
+        out
+    };
+    let graph: BTreeMap<String, Vec<String>> = present
+        .iter()
+        .map(|(id, app)| ((*id).clone(), deps_of(app)))
+        .collect();
+    let mut levels = BTreeMap::new();
+    for id in graph.keys() {
+        level(id, &graph, &mut levels, &mut Vec::new());
+    }
+    levels
+}
+
+fn level(
+    id: &str,
+    graph: &BTreeMap<String, Vec<String>>,
+    levels: &mut BTreeMap<String, usize>,
+    path: &mut Vec<String>,
+) -> usize {
+    if let Some(l) = levels.get(id) {
+        return *l;
+    }
+    if path.iter().any(|p| p == id) {
+        return 0;
+    }
+    path.push(id.to_string());
+    let l = graph
+        .get(id)
+        .map(|deps| {
+            deps.iter()
+                .map(|d| level(d, graph, levels, path) + 1)
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0);
+    path.pop();
+    levels.insert(id.to_string(), l);
+    l
+}
+
+/// Whether the dependencies of the target apps form a cycle; the error names it.
+pub fn find_cycle(apps: &Apps) -> Option<String> {
+    let levels = dependency_levels(apps);
+    for (id, app) in apps
+        .iter()
+        .filter_map(|(id, a)| a.as_ref().map(|a| (id, a)))
+    {
+        for dep in &app.dependencies {
+            let dep = dep.to_string();
+            if let Some(app_level) = levels.get(id)
+                && levels.get(&dep).is_some_and(|l| l >= app_level)
+            {
+                return Some(format!("{id} and {dep} depend on each other"));
+            }
+        }
+    }
+    None
+}

@@ -1,0 +1,92 @@
+//! Marathon's event bus: `GET /v2/events` (server-sent events) and HTTP
+//! callbacks, fed from the registry's changes.
+//!
+//! ```text
+//!  registry apply (every master) ─▶ Change ─▶ publisher: render.rs turns each
+//!     change into Marathon events, reading the applied registry
+//!        ─▶ Bus (broadcast) ─▶ each /v2/events stream (sse.rs), filtered by event_type
+//!                           ─▶ callbacks.rs, on the leader only: POST to each URL
+//! ```
+//!
+//! Events come from the replicated changes, not from the leader's actions, so
+//! every master serves the same stream and a client needs no redirect to the
+//! leader (Marathon answered standbys' streams with a 302). As in Marathon,
+//! events carry no delivery guarantee: a client that falls behind by more
+//! than [`BUS_CAPACITY`] events misses some, and should treat events as cache
+//! invalidation and read the API.
+
+mod callbacks;
+mod render;
+mod sse;
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+
+use crate::master::Master;
+
+pub use sse::stream;
+
+/// Events a slow stream may fall behind by before it misses some.
+pub const BUS_CAPACITY: usize = 4096;
+
+/// One event: its type, and its JSON on one line (what `data:` carries).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub event_type: String,
+    pub json: String,
+}
+
+impl Event {
+    /// Stamps `eventType` and `timestamp` into a JSON object.
+    pub fn new(event_type: &str, mut body: serde_json::Value, time: f64) -> Self {
+        if let Some(obj) = body.as_object_mut() {
+            obj.insert("eventType".into(), event_type.into());
+            obj.insert(
+                "timestamp".into(),
+                crate::scheduler::app::marathon_timestamp(time).into(),
+            );
+        }
+        Self {
+            event_type: event_type.to_string(),
+            json: body.to_string(),
+        }
+    }
+}
+
+pub type Bus = broadcast::Sender<Arc<Event>>;
+
+/// Starts the publisher (and the callback sender) for a master.
+pub fn start(master: Arc<Master>, shutdown: CancellationToken) -> Bus {
+    let (bus, _) = broadcast::channel(BUS_CAPACITY);
+    tokio::spawn(publish(master.clone(), bus.clone(), shutdown.clone()));
+    tokio::spawn(callbacks::run(master, bus.subscribe(), shutdown));
+    bus
+}
+
+async fn publish(master: Arc<Master>, bus: Bus, shutdown: CancellationToken) {
+    let mut changes = master.subscribe();
+    loop {
+        let change = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            got = changes.recv() => match got {
+                Ok(change) => change,
+                Err(RecvError::Closed) => return,
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "event bus fell behind the registry; events lost");
+                    continue;
+                }
+            },
+        };
+        let events = {
+            let registry = master.registry();
+            render::events(&registry, &change, crate::master::now_secs())
+        };
+        for event in events {
+            // No subscriber is no error.
+            let _ = bus.send(Arc::new(event));
+        }
+    }
+}

@@ -1,0 +1,426 @@
+//! What the registry holds for the scheduler, and how Marathon commands change
+//! it. Like the rest of the registry this is deterministic: times travel in
+//! the commands (or in the statuses that end tasks), never read from a clock.
+//!
+//! ```text
+//!  Deploy{put, remove, deployment} ─▶ apps (≤ VERSIONS kept each), deployment recorded,
+//!                                     forced-over deployments dropped, delays reset
+//!  AdvanceDeployment / FinishDeployment ─▶ the deployment moves on, or is gone
+//!  a task of an app ends FAILED/FINISHED/ERROR/… ─▶ backoff grows, lastTaskFailure
+//!  ResetDelay ─▶ backoff gone
+//! ```
+//!
+//! Backoff lives here, not in the leader's memory: Marathon lost it on every
+//! failover (its issue #985, a thundering herd of relaunches); ours is
+//! replicated with the tasks whose failures grow it.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use super::app::{AppDefinition, marathon_timestamp};
+use crate::model::{Task, TaskState};
+
+/// How many versions of an app are kept (Marathon's `zk_max_versions` is 50).
+pub const VERSIONS: usize = 50;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MarathonState {
+    /// Apps by id (`/group/app`); each holds its latest versions, newest last.
+    pub apps: BTreeMap<String, AppRecord>,
+    /// Groups created explicitly (`/v2/groups`), by id, with their dependencies.
+    /// Groups that only exist because an app lies under them are not here.
+    pub groups: BTreeMap<String, GroupRecord>,
+    /// Running deployments by id.
+    pub deployments: BTreeMap<String, Deployment>,
+    /// Launch backoff per app id.
+    pub delays: BTreeMap<String, LaunchDelay>,
+    /// The latest failed task per app id (`lastTaskFailure`).
+    pub last_failures: BTreeMap<String, TaskFailure>,
+    /// HTTP callback URLs (`/v2/eventSubscriptions`).
+    pub subscriptions: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppRecord {
+    /// Newest last; never empty.
+    pub versions: VecDeque<AppDefinition>,
+}
+
+impl AppRecord {
+    pub fn current(&self) -> &AppDefinition {
+        self.versions.back().expect("an app record holds a version")
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GroupRecord {
+    pub id: String,
+    #[serde(default)]
+    pub dependencies: Vec<String>,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ActionKind {
+    StartApplication,
+    StopApplication,
+    ScaleApplication,
+    RestartApplication,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Action {
+    pub action: ActionKind,
+    pub app: String,
+}
+
+/// A deployment plan: steps run one after another, the actions of a step at
+/// once. `original` keeps each affected app as it was (None: it did not
+/// exist), so the plan can be rolled back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deployment {
+    pub id: String,
+    pub version: String,
+    pub affected_apps: Vec<String>,
+    pub steps: Vec<Vec<Action>>,
+    /// Index of the step running now (0-based; Marathon shows it 1-based).
+    #[serde(default)]
+    pub current_step: usize,
+    #[serde(default)]
+    pub original: BTreeMap<String, Option<AppDefinition>>,
+}
+
+/// Marathon's backoff: after each failure the delay is multiplied by the
+/// app's factor, up to its maximum; launches wait until `until`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LaunchDelay {
+    pub delay_secs: f64,
+    /// Seconds since the epoch.
+    pub until: f64,
+    /// When the delay was first set, for `/v2/queue`'s `since`.
+    pub since: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskFailure {
+    pub app_id: String,
+    pub task_id: String,
+    pub host: String,
+    pub agent_id: String,
+    pub state: TaskState,
+    pub message: String,
+    pub timestamp: f64,
+    pub version: String,
+}
+
+/// How a deployment ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Outcome {
+    Succeeded,
+    Failed {
+        reason: String,
+    },
+    /// Stopped by `DELETE /v2/deployments/{id}?force=true`, or replaced by a
+    /// forced change to one of its apps.
+    Canceled,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MarathonCommand {
+    /// Store new app versions and remove apps (one atomic change of the app
+    /// tree), and record the deployment that carries it out. Deployments in
+    /// `cancel` (overridden with `force`) end first.
+    Deploy {
+        #[serde(default)]
+        put: Vec<AppDefinition>,
+        #[serde(default)]
+        remove: Vec<String>,
+        #[serde(default)]
+        put_groups: Vec<GroupRecord>,
+        #[serde(default)]
+        remove_groups: Vec<String>,
+        deployment: Deployment,
+        #[serde(default)]
+        cancel: Vec<String>,
+    },
+    AdvanceDeployment {
+        id: String,
+        step: usize,
+    },
+    FinishDeployment {
+        id: String,
+        outcome: Outcome,
+    },
+    /// `DELETE /v2/queue/{app}/delay`.
+    ResetDelay {
+        app: String,
+    },
+    Subscribe {
+        url: String,
+    },
+    Unsubscribe {
+        url: String,
+    },
+}
+
+/// What a Marathon command changed, for the event bus.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MarathonChange {
+    AppsChanged {
+        put: Vec<String>,
+        removed: Vec<String>,
+    },
+    DeploymentStarted {
+        id: String,
+    },
+    DeploymentAdvanced {
+        id: String,
+        /// The step that just succeeded (0-based).
+        finished_step: usize,
+    },
+    DeploymentFinished {
+        deployment: Box<Deployment>,
+        outcome: Outcome,
+    },
+    DelayReset {
+        app: String,
+    },
+    SubscriptionsChanged {
+        url: String,
+        subscribed: bool,
+    },
+}
+
+impl MarathonState {
+    pub fn app(&self, id: &str) -> Option<&AppDefinition> {
+        self.apps.get(id).map(AppRecord::current)
+    }
+
+    /// The running deployments that touch an app.
+    pub fn deployments_of<'a>(&'a self, app: &'a str) -> impl Iterator<Item = &'a Deployment> {
+        self.deployments
+            .values()
+            .filter(move |d| d.affected_apps.iter().any(|a| a == app))
+    }
+
+    pub fn apply(&mut self, command: &MarathonCommand) -> Vec<MarathonChange> {
+        match command {
+            MarathonCommand::Deploy {
+                put,
+                remove,
+                put_groups,
+                remove_groups,
+                deployment,
+                cancel,
+            } => {
+                let mut changes = Vec::new();
+                for id in cancel {
+                    if let Some(d) = self.deployments.remove(id) {
+                        changes.push(MarathonChange::DeploymentFinished {
+                            deployment: Box::new(d),
+                            outcome: Outcome::Canceled,
+                        });
+                    }
+                }
+                for app in put {
+                    let id = app.id.to_string();
+                    match self.apps.get_mut(&id) {
+                        Some(record) => {
+                            record.versions.push_back(app.clone());
+                            while record.versions.len() > VERSIONS {
+                                record.versions.pop_front();
+                            }
+                        }
+                        None => {
+                            self.apps.insert(
+                                id.clone(),
+                                AppRecord {
+                                    versions: VecDeque::from([app.clone()]),
+                                },
+                            );
+                        }
+                    }
+                    // A new version starts without the old one's backoff.
+                    self.delays.remove(&id);
+                }
+                for id in remove {
+                    self.apps.remove(id);
+                    self.delays.remove(id);
+                    self.last_failures.remove(id);
+                }
+                for group in put_groups {
+                    self.groups.insert(group.id.clone(), group.clone());
+                }
+                for id in remove_groups {
+                    let prefix = format!("{}/", id.trim_end_matches('/'));
+                    self.groups
+                        .retain(|g, _| g != id && !g.starts_with(&prefix));
+                }
+                changes.push(MarathonChange::AppsChanged {
+                    put: put.iter().map(|a| a.id.to_string()).collect(),
+                    removed: remove.clone(),
+                });
+                self.deployments
+                    .insert(deployment.id.clone(), deployment.clone());
+                changes.push(MarathonChange::DeploymentStarted {
+                    id: deployment.id.clone(),
+                });
+                changes
+            }
+            MarathonCommand::AdvanceDeployment { id, step } => {
+                match self.deployments.get_mut(id) {
+                    // Only from the step the proposer saw: a retried or late
+                    // proposal changes nothing.
+                    Some(d) if d.current_step + 1 == *step && *step < d.steps.len() => {
+                        d.current_step = *step;
+                        vec![MarathonChange::DeploymentAdvanced {
+                            id: id.clone(),
+                            finished_step: step - 1,
+                        }]
+                    }
+                    _ => vec![],
+                }
+            }
+            MarathonCommand::FinishDeployment { id, outcome } => {
+                match self.deployments.remove(id) {
+                    Some(d) => vec![MarathonChange::DeploymentFinished {
+                        deployment: Box::new(d),
+                        outcome: outcome.clone(),
+                    }],
+                    None => vec![],
+                }
+            }
+            MarathonCommand::ResetDelay { app } => match self.delays.remove(app) {
+                Some(_) => vec![MarathonChange::DelayReset { app: app.clone() }],
+                None => vec![],
+            },
+            MarathonCommand::Subscribe { url } => {
+                if self.subscriptions.insert(url.clone()) {
+                    vec![MarathonChange::SubscriptionsChanged {
+                        url: url.clone(),
+                        subscribed: true,
+                    }]
+                } else {
+                    vec![]
+                }
+            }
+            MarathonCommand::Unsubscribe { url } => {
+                if self.subscriptions.remove(url) {
+                    vec![MarathonChange::SubscriptionsChanged {
+                        url: url.clone(),
+                        subscribed: false,
+                    }]
+                } else {
+                    vec![]
+                }
+            }
+        }
+    }
+
+    /// A task of an app ended (called by the registry as it completes one).
+    /// Failures and finishes grow the app's backoff, as Marathon counts them;
+    /// kills and the losses an operator or agent caused do not.
+    pub fn task_ended(&mut self, task: &Task, host: &str, time: f64) {
+        let Some(run) = &task.spec.run_spec else {
+            return;
+        };
+        let Some(app) = self.app(&run.app_id) else {
+            return;
+        };
+        let (base, factor, max) = (
+            f64::from(app.backoff_seconds),
+            app.backoff_factor.max(1.0),
+            f64::from(app.max_launch_delay_seconds),
+        );
+        let counts = matches!(
+            task.state,
+            TaskState::Failed | TaskState::Finished | TaskState::Error
+        );
+        if matches!(
+            task.state,
+            TaskState::Failed | TaskState::Error | TaskState::Lost | TaskState::Dropped
+        ) {
+            let status = task.latest();
+            self.last_failures.insert(
+                run.app_id.clone(),
+                TaskFailure {
+                    app_id: run.app_id.clone(),
+                    task_id: task.spec.task_id.clone(),
+                    host: host.to_string(),
+                    agent_id: task.spec.agent_id.clone(),
+                    state: task.state,
+                    message: status.and_then(|s| s.message.clone()).unwrap_or_default(),
+                    timestamp: status.map_or(time, |s| s.timestamp),
+                    version: run.version.clone(),
+                },
+            );
+        }
+        if !counts {
+            return;
+        }
+        let delay = match self.delays.get(&run.app_id) {
+            // Reset after `delay + maxLaunchDelay` without failures, as Marathon.
+            Some(d) if time < d.until + max => (d.delay_secs * factor).min(max),
+            _ => base.min(max),
+        };
+        let since = self.delays.get(&run.app_id).map_or(time, |d| d.since);
+        self.delays.insert(
+            run.app_id.clone(),
+            LaunchDelay {
+                delay_secs: delay,
+                until: time + delay,
+                since,
+            },
+        );
+    }
+}
+
+impl Deployment {
+    /// The actions running now.
+    pub fn current(&self) -> &[Action] {
+        self.steps
+            .get(self.current_step)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// The plan as `/v2/deployments` and the events show it.
+    pub fn to_json(&self) -> serde_json::Value {
+        let steps: Vec<serde_json::Value> = self
+            .steps
+            .iter()
+            .map(|step| serde_json::json!({"actions": actions_json(step)}))
+            .collect();
+        serde_json::json!({
+            "id": self.id,
+            "version": self.version,
+            "affectedApps": self.affected_apps,
+            "affectedPods": [],
+            "steps": steps,
+            "currentActions": actions_json(self.current())
+                .into_iter()
+                .map(|mut a| {
+                    a["readinessCheckResults"] = serde_json::json!([]);
+                    a
+                })
+                .collect::<Vec<_>>(),
+            "currentStep": self.current_step + 1,
+            "totalSteps": self.steps.len(),
+        })
+    }
+}
+
+pub fn actions_json(actions: &[Action]) -> Vec<serde_json::Value> {
+    actions
+        .iter()
+        .map(|a| serde_json::json!({"action": a.action, "app": a.app}))
+        .collect()
+}
+
+/// A version string for a proposal made at `time`.
+pub fn version_at(time: f64) -> String {
+    marathon_timestamp(time)
+}

@@ -1,0 +1,233 @@
+//! The Marathon API's apps through real HTTP against a real master and agent
+//! running real processes: scaling, the deployment lock, versions and
+//! rollback, validation errors, deletes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Site, client, get_json, url, wait_for};
+use serde_json::{Value, json};
+
+async fn send(
+    method: reqwest::Method,
+    http: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = client().request(method, url(http, path));
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let r = req.send().await.expect("the master answers");
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// Waits until the app has `n` running tasks and no deployment; returns it.
+async fn settled(http: &str, id: &str, n: u64) -> Value {
+    wait_for(
+        &format!("{id} settled at {n} running"),
+        Duration::from_secs(60),
+        || async move {
+            let app = get_json(http, &format!("/v2/apps{id}")).await?["app"].clone();
+            (app["tasksRunning"] == n
+                && app["tasks"].as_array().map(Vec::len) == Some(n as usize)
+                && app["deployments"].as_array().is_some_and(Vec::is_empty))
+            .then_some(app)
+        },
+    )
+    .await
+}
+
+fn task_ids(app: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = app["tasks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["id"].as_str().map(str::to_string))
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn five_sleeps_scale_to_ten_and_back_keeping_the_oldest() {
+    let site = Site::start(&[]).await;
+    let http = &site.master.http;
+    let (status, created) = send(
+        reqwest::Method::POST,
+        http,
+        "/v2/apps",
+        Some(json!({"id": "sleepy", "cmd": "sleep 600", "cpus": 0.01, "mem": 16, "instances": 5})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["id"], "/sleepy");
+    assert_eq!(
+        created["deployments"].as_array().map(Vec::len),
+        Some(1),
+        "{created}"
+    );
+    let first = settled(http, "/sleepy", 5).await;
+    let first_ids = task_ids(&first);
+    for t in first["tasks"].as_array().unwrap() {
+        assert_eq!(t["appId"], "/sleepy");
+        assert_eq!(t["state"], "TASK_RUNNING");
+        assert!(
+            t["id"].as_str().unwrap().starts_with("sleepy.instance-"),
+            "{t}"
+        );
+        assert_eq!(t["ports"].as_array().map(Vec::len), Some(1), "{t}");
+    }
+
+    let (status, body) = send(
+        reqwest::Method::PUT,
+        http,
+        "/v2/apps//sleepy?force=False",
+        Some(json!({"instances": 10})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["deploymentId"].is_string() && body["version"].is_string(),
+        "{body}"
+    );
+    let ten = settled(http, "/sleepy", 10).await;
+    assert_eq!(ten["instances"], 10);
+    // A scale is not a restart: the first five still run.
+    assert!(first_ids.iter().all(|id| task_ids(&ten).contains(id)));
+
+    let (status, body) = send(
+        reqwest::Method::PUT,
+        http,
+        "/v2/apps/sleepy",
+        Some(json!({"instances": 5})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let back = settled(http, "/sleepy", 5).await;
+    // YOUNGEST_FIRST: the five started last are the ones killed.
+    assert_eq!(task_ids(&back), first_ids);
+    assert_eq!(
+        back["versionInfo"]["lastConfigChangeAt"], first["versionInfo"]["lastConfigChangeAt"],
+        "scaling changes no configuration"
+    );
+    let versions = get_json(http, "/v2/apps/sleepy/versions").await.unwrap();
+    assert_eq!(
+        versions["versions"].as_array().map(Vec::len),
+        Some(3),
+        "{versions}"
+    );
+}
+
+#[tokio::test]
+async fn bad_apps_get_their_field_paths_and_locks_answer_409() {
+    let site = Site::start(&[]).await;
+    let http = &site.master.http;
+    let (status, body) = send(
+        reqwest::Method::POST,
+        http,
+        "/v2/apps",
+        Some(json!({"id": "bad", "cmd": "true", "cpus": -1})),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    let paths: Vec<&str> = body["details"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["path"].as_str())
+        .collect();
+    assert!(paths.iter().any(|p| p.contains("cpus")), "{body}");
+    let (status, body) = send(
+        reqwest::Method::POST,
+        http,
+        "/v2/apps",
+        Some(json!({"id": "x", "cmd": 3})),
+    )
+    .await;
+    assert!(status == 400 || status == 422, "{status} {body}");
+    assert!(
+        body["message"].as_str().unwrap_or("").contains("cmd"),
+        "{body}"
+    );
+    let (status, body) = send(reqwest::Method::GET, http, "/v2/apps/nope", None).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["message"], "App '/nope' does not exist");
+
+    // An app too big for the agent: its deployment cannot finish and holds the app.
+    let (status, body) = send(
+        reqwest::Method::POST,
+        http,
+        "/v2/apps",
+        Some(json!({"id": "/big", "cmd": "sleep 600", "cpus": 100, "mem": 16})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = send(
+        reqwest::Method::POST,
+        http,
+        "/v2/apps",
+        Some(json!({"id": "/big", "cmd": "true"})),
+    )
+    .await;
+    assert_eq!(status, 409, "duplicate id: {body}");
+    let (status, body) = send(
+        reqwest::Method::PUT,
+        http,
+        "/v2/apps/big",
+        Some(json!({"cpus": 0.01})),
+    )
+    .await;
+    assert_eq!(status, 409, "locked: {body}");
+    assert!(body["deployments"][0]["id"].is_string(), "{body}");
+    let queue = get_json(http, "/v2/queue").await.unwrap();
+    assert_eq!(queue["queue"][0]["app"]["id"], "/big", "{queue}");
+    assert_eq!(queue["queue"][0]["count"], 1, "{queue}");
+
+    let (status, body) = send(
+        reqwest::Method::PUT,
+        http,
+        "/v2/apps/big?force=true",
+        Some(json!({"cpus": 0.01})),
+    )
+    .await;
+    assert_eq!(status, 200, "forced: {body}");
+    let running = settled(http, "/big", 1).await;
+    let v1 = get_json(http, "/v2/apps/big/versions").await.unwrap()["versions"][1].clone();
+    // Roll back to the first version: too big again, so nothing runs new, and
+    // the app says cpus 100 again.
+    let (status, body) = send(
+        reqwest::Method::PUT,
+        http,
+        "/v2/apps/big?force=true",
+        Some(json!({"version": v1})),
+    )
+    .await;
+    assert_eq!(status, 200, "rollback: {body}");
+    let app = get_json(http, "/v2/apps/big").await.unwrap()["app"].clone();
+    assert_eq!(app["cpus"], 100.0, "{app}");
+    // DELETE takes the app and its tasks away.
+    let (status, body) = send(reqwest::Method::DELETE, http, "/v2/apps/big", None).await;
+    assert_eq!(status, 200, "{body}");
+    let old_task = running["tasks"][0]["id"].as_str().unwrap().to_string();
+    wait_for("the app's task killed", Duration::from_secs(30), || {
+        let old_task = old_task.clone();
+        async move {
+            let tasks = get_json(http, "/master/tasks").await?;
+            tasks["tasks"]
+                .as_array()?
+                .iter()
+                .any(|t| t["id"] == old_task.as_str() && t["state"] == "TASK_KILLED")
+                .then_some(())
+        }
+    })
+    .await;
+    let (status, _) = send(reqwest::Method::GET, http, "/v2/apps/big", None).await;
+    assert_eq!(status, 404);
+}
