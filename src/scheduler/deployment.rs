@@ -165,3 +165,109 @@ pub fn find_cycle(apps: &Apps) -> Option<String> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::scheduler::app::PathId;
+
+    fn app(v: serde_json::Value) -> AppDefinition {
+        AppDefinition::from_json(&v, &PathId::root()).expect("a valid app")
+    }
+
+    fn steps(d: &Deployment) -> Vec<Vec<(ActionKind, &str)>> {
+        d.steps
+            .iter()
+            .map(|s| s.iter().map(|a| (a.action, a.app.as_str())).collect())
+            .collect()
+    }
+
+    #[test]
+    fn new_changed_scaled_and_removed_apps() {
+        let old_a = app(json!({"id": "/a", "cmd": "sleep 1"}));
+        let old_b = app(json!({"id": "/b", "cmd": "sleep 1"}));
+        let old_c = app(json!({"id": "/c", "cmd": "sleep 1"}));
+        let original: Apps = [
+            ("/a".into(), Some(old_a.clone())),
+            ("/b".into(), Some(old_b.clone())),
+            ("/c".into(), Some(old_c.clone())),
+            ("/new".into(), None),
+        ]
+        .into();
+        let target: Apps = [
+            (
+                "/a".into(),
+                Some(app(json!({"id": "/a", "cmd": "sleep 1", "instances": 3}))),
+            ),
+            (
+                "/b".into(),
+                Some(app(json!({"id": "/b", "cmd": "sleep 2"}))),
+            ),
+            ("/c".into(), None),
+            (
+                "/new".into(),
+                Some(app(json!({"id": "/new", "cmd": "sleep 1"}))),
+            ),
+        ]
+        .into();
+        let d = plan("d".into(), "v".into(), &original, &target, &[]);
+        assert_eq!(
+            steps(&d),
+            vec![
+                vec![(ActionKind::StopApplication, "/c")],
+                vec![(ActionKind::StartApplication, "/new")],
+                vec![
+                    (ActionKind::ScaleApplication, "/a"),
+                    (ActionKind::RestartApplication, "/b"),
+                    (ActionKind::ScaleApplication, "/new"),
+                ],
+            ]
+        );
+        assert_eq!(d.affected_apps, ["/a", "/b", "/c", "/new"]);
+        assert_eq!(d.original.get("/c"), Some(&Some(old_c)));
+    }
+
+    #[test]
+    fn dependencies_come_first_and_unchanged_apps_need_no_step() {
+        let db = app(json!({"id": "/g/db", "cmd": "sleep 1"}));
+        let web = app(json!({"id": "/g/web", "cmd": "sleep 1", "dependencies": ["/g/db"]}));
+        let original: Apps = [("/g/db".into(), None), ("/g/web".into(), None)].into();
+        let target: Apps = [
+            ("/g/db".into(), Some(db.clone())),
+            ("/g/web".into(), Some(web.clone())),
+        ]
+        .into();
+        let d = plan("d".into(), "v".into(), &original, &target, &[]);
+        assert_eq!(
+            steps(&d)[1..],
+            [
+                vec![(ActionKind::ScaleApplication, "/g/db")],
+                vec![(ActionKind::ScaleApplication, "/g/web")],
+            ]
+        );
+        let same: Apps = [("/g/db".into(), Some(db.clone()))].into();
+        assert!(
+            plan("d".into(), "v".into(), &same, &same, &[])
+                .steps
+                .is_empty()
+        );
+        let restarted = plan("d".into(), "v".into(), &same, &same, &["/g/db".into()]);
+        assert_eq!(
+            steps(&restarted),
+            vec![vec![(ActionKind::RestartApplication, "/g/db")]]
+        );
+    }
+
+    #[test]
+    fn cycles_are_found() {
+        let a = app(json!({"id": "/a", "cmd": "sleep 1", "dependencies": ["/b"]}));
+        let b = app(json!({"id": "/b", "cmd": "sleep 1", "dependencies": ["/a"]}));
+        let c = app(json!({"id": "/c", "cmd": "sleep 1", "dependencies": ["/a"]}));
+        let looped: Apps = [("/a".into(), Some(a.clone())), ("/b".into(), Some(b))].into();
+        assert!(find_cycle(&looped).is_some());
+        let fine: Apps = [("/a".into(), Some(a)), ("/c".into(), Some(c))].into();
+        assert_eq!(find_cycle(&fine), None);
+    }
+}

@@ -95,15 +95,13 @@ pub async fn deploy(ctx: &Ctx, mut change: Change, force: bool) -> Result<Deploy
         if !locked.is_empty() && !force {
             return Err(locked_error(&locked));
         }
-        let mut plan = deployment::plan(
+        let plan = deployment::plan(
             id.clone(),
             version.clone(),
             &original,
             &target,
             &change.restart,
         );
-        // The step order must see apps the change does not touch too.
-        plan.original = original;
         let apps: Vec<AppDefinition> = change.put.clone();
         (
             MarathonCommand::Deploy {

@@ -1,0 +1,164 @@
+//! Marathon's event bus over real HTTP: `/v2/events` (server-sent events,
+//! filtered by `event_type`, refused without `Accept: text/event-stream`)
+//! and HTTP callbacks (`/v2/eventSubscriptions`) POSTed to a receiver the
+//! test runs.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Site, client, url, wait_for};
+use serde_json::{Value, json};
+
+/// Reads SSE `data:` lines from a response into `seen` until the body ends.
+fn collect(mut resp: reqwest::Response, seen: Arc<Mutex<Vec<Value>>>) {
+    tokio::spawn(async move {
+        let mut buf = String::new();
+        while let Ok(Some(chunk)) = resp.chunk().await {
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buf.find('\n') {
+                let line: String = buf.drain(..=end).collect();
+                if let Some(data) = line.trim_end().strip_prefix("data:") {
+                    let event: Value = serde_json::from_str(data.trim()).expect("one line of JSON");
+                    seen.lock().unwrap().push(event);
+                }
+            }
+        }
+    });
+}
+
+fn types(seen: &Arc<Mutex<Vec<Value>>>) -> Vec<String> {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["eventType"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test]
+async fn event_stream_filters_and_callbacks_receive_events() {
+    let site = Site::start(&[]).await;
+    let http = site.master.http.clone();
+
+    let refused = client().get(url(&http, "/v2/events")).send().await.unwrap();
+    assert_eq!(refused.status(), 405);
+
+    let all = Arc::new(Mutex::new(Vec::new()));
+    let only_status = Arc::new(Mutex::new(Vec::new()));
+    for (query, seen) in [
+        ("", &all),
+        ("?event_type=status_update_event", &only_status),
+    ] {
+        let resp = client()
+            .get(url(&http, &format!("/v2/events{query}")))
+            .header("Accept", "text/event-stream")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        collect(resp, seen.clone());
+    }
+
+    // A callback receiver: every POST body is kept.
+    let received: Arc<Mutex<Vec<Value>>> = Arc::new(Mutex::new(Vec::new()));
+    let sink = received.clone();
+    let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+        let sink = sink.clone();
+        async move {
+            if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+                sink.lock().unwrap().push(v);
+            }
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let callback = format!("http://{}/events", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let r = client()
+        .post(url(
+            &http,
+            &format!("/v2/eventSubscriptions?callbackUrl={callback}"),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let listed: Value = client()
+        .get(url(&http, "/v2/eventSubscriptions"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["callbackUrls"], json!([callback]));
+
+    let r = client()
+        .post(url(&http, "/v2/apps"))
+        .json(&json!({"id": "/evented", "cmd": "sleep 600", "cpus": 0.01, "mem": 16}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    wait_for(
+        "the whole deployment in the stream",
+        Duration::from_secs(30),
+        || {
+            let all = all.clone();
+            async move {
+                let t = types(&all);
+                (t.first().map(String::as_str) == Some("event_stream_attached")
+                    && t.iter().any(|e| e == "deployment_success"))
+                .then_some(())
+            }
+        },
+    )
+    .await;
+    let t = types(&all);
+    for wanted in [
+        "api_post_event",
+        "deployment_info",
+        "status_update_event",
+        "instance_changed_event",
+        "deployment_step_success",
+        "deployment_success",
+    ] {
+        assert!(t.iter().any(|e| e == wanted), "{wanted} missing from {t:?}");
+    }
+    let running = all
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|e| e["eventType"] == "status_update_event" && e["taskStatus"] == "TASK_RUNNING")
+        .cloned()
+        .expect("a TASK_RUNNING status update");
+    assert_eq!(running["appId"], "/evented");
+    assert!(
+        running["timestamp"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{running}"
+    );
+    let filtered = types(&only_status);
+    assert!(
+        !filtered.is_empty() && filtered.iter().all(|e| e == "status_update_event"),
+        "{filtered:?}"
+    );
+
+    wait_for(
+        "the callback got the deployment",
+        Duration::from_secs(30),
+        || {
+            let received = received.clone();
+            async move {
+                let got = received.lock().unwrap();
+                got.iter()
+                    .any(|e| e["eventType"] == "deployment_success")
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+}
