@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::marathon::send;
+use common::marathon::{create_app, send};
 use common::{Site, get_json, wait_for};
 use serde_json::{Value, json};
 
@@ -235,17 +235,14 @@ async fn last_failure(http: &str, id: &str) -> Option<Value> {
 async fn a_crashing_app_backs_off_until_the_delay_is_reset() {
     let site = Site::start(&[]).await;
     let http = &site.master.http;
-    let (status, body) = send(
-        reqwest::Method::POST,
+    create_app(
         http,
-        "/v2/apps",
-        Some(json!({
+        json!({
             "id": "/crash", "cmd": "echo bad config >&2; exit 1", "cpus": 0.01, "mem": 16,
             "backoffSeconds": 1, "backoffFactor": 2, "maxLaunchDelaySeconds": 8
-        })),
+        }),
     )
     .await;
-    assert_eq!(status, 201, "{body}");
     // Delays of 1, 2, 4 and 8 s after each failure: each failure shows a
     // longer wait in the queue, never more than the maximum.
     let mut peaks: Vec<u64> = Vec::new();

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::marathon::{EventStream, resources_with_free_ports, send};
+use common::marathon::{EventStream, create_app, resources_with_free_ports};
 use common::{Site, TEST_IMAGE, docker_ready, get_json, wait_for};
 use serde_json::{Value, json};
 
@@ -74,8 +74,7 @@ async fn bridge_containers_are_healthy_on_their_mapped_host_ports() {
         Some(json!([{"mode": "container/bridge"}])),
     );
     for app in [old_form, new_form] {
-        let (status, body) = send(reqwest::Method::POST, http, "/v2/apps", Some(app)).await;
-        assert_eq!(status, 201, "{body}");
+        create_app(http, app).await;
     }
     for id in ["/bridged-old", "/bridged-new"] {
         let app = one_healthy(http, id).await;
@@ -131,8 +130,7 @@ async fn a_task_that_turns_unhealthy_is_killed_and_replaced() {
         "backoffSeconds": 2,
         "taskKillGracePeriodSeconds": 1,
     });
-    let (status, body) = send(reqwest::Method::POST, http, "/v2/apps", Some(app)).await;
-    assert_eq!(status, 201, "{body}");
+    create_app(http, app).await;
     let alive = events
         .until("a task healthy", Duration::from_secs(60), |e| {
             e["eventType"] == "health_status_changed_event" && e["alive"] == true

@@ -10,7 +10,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use common::marathon::{EventStream, resources_with_free_ports, send};
+use common::marathon::{EventStream, create_app, resources_with_free_ports, update_app};
 use common::{Site, get_json};
 use serde_json::{Value, json};
 
@@ -116,8 +116,7 @@ async fn deployed(site: &Site, app: Value) -> (EventStream, Fleet, Value) {
     let http = &site.master.http;
     let id = app["id"].as_str().unwrap().to_string();
     let mut events = EventStream::open(http).await;
-    let (status, created) = send(reqwest::Method::POST, http, "/v2/apps", Some(app)).await;
-    assert_eq!(status, 201, "{created}");
+    let created = create_app(http, app).await;
     let deployment = created["deployments"][0]["id"].clone();
     let mut fleet = Fleet::new(&id);
     events
@@ -134,6 +133,14 @@ async fn deployed(site: &Site, app: Value) -> (EventStream, Fleet, Value) {
     (events, fleet, app)
 }
 
+/// The ids of the fleet's tasks, which must be `n`, all live and healthy.
+fn all_healthy(fleet: &Fleet, n: usize) -> BTreeSet<String> {
+    let healthy: BTreeSet<String> = fleet.healthy().iter().map(|s| s.to_string()).collect();
+    assert_eq!(healthy.len(), n, "{fleet:#?}");
+    assert_eq!(fleet.live().len(), n, "{fleet:#?}");
+    healthy
+}
+
 /// Changes the app's configuration and follows the restart to its end,
 /// checking Marathon's bounds at every event; returns the fewest healthy and
 /// the most live tasks seen.
@@ -142,19 +149,8 @@ async fn restart_within_bounds(mhc: f64, moc: f64) -> (usize, usize) {
     let http = &site.master.http;
     let (mut events, mut fleet, before) =
         deployed(&site, web_app("/web", SERVE, N, mhc, moc)).await;
-    let old: BTreeSet<String> = fleet.healthy().iter().map(|s| s.to_string()).collect();
-    assert_eq!(old.len(), N, "{fleet:?}");
-    assert_eq!(fleet.live().len(), N, "{fleet:?}");
-
-    let (status, body) = send(
-        reqwest::Method::PUT,
-        http,
-        "/v2/apps/web",
-        Some(json!({"env": {"GENERATION": "2"}})),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let deployment = body["deploymentId"].clone();
+    let old = all_healthy(&fleet, N);
+    let deployment = update_app(http, "/web", json!({"env": {"GENERATION": "2"}})).await;
     let min = (N as f64 * mhc).ceil() as usize;
     let max = (N as f64 * (1.0 + moc)).floor() as usize;
     let allowed = if min == max { max + 1 } else { max };
@@ -236,18 +232,8 @@ async fn new_tasks_replace_old_ones_only_once_ready() {
         "intervalSeconds": 2, "timeoutSeconds": 1, "httpStatusCodesForReady": [200]
     }]);
     let (mut events, mut fleet, _) = deployed(&site, app).await;
-    let old: BTreeSet<String> = fleet.healthy().iter().map(|s| s.to_string()).collect();
-    assert_eq!(old.len(), 2, "{fleet:?}");
-
-    let (status, body) = send(
-        reqwest::Method::PUT,
-        http,
-        "/v2/apps/gate",
-        Some(json!({"env": {"GENERATION": "2"}})),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let deployment = body["deploymentId"].clone();
+    let old = all_healthy(&fleet, 2);
+    let deployment = update_app(http, "/gate", json!({"env": {"GENERATION": "2"}})).await;
     let mut ready_ones = BTreeSet::new();
     for round in 0..2 {
         // A new task turns healthy: not ready, it frees no old one.
@@ -276,19 +262,12 @@ async fn new_tasks_replace_old_ones_only_once_ready() {
             2 - round,
             "an unready task freed an old one: {fleet:#?}"
         );
-        let app = get_json(http, "/v2/apps/gate?embed=app.readiness")
-            .await
-            .unwrap()["app"]
-            .clone();
-        let results = app["readinessCheckResults"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+        let results = readiness_results(http, "/gate").await;
         assert!(
             results.iter().any(|r| r["taskId"] == fresh.as_str()
                 && r["ready"] == false
                 && r["name"] == "ready-file"),
-            "{app}"
+            "{results:?}"
         );
         let deployments = get_json(http, "/v2/deployments").await.unwrap();
         assert_eq!(deployments[0]["id"], deployment, "{deployments}");
@@ -324,14 +303,18 @@ async fn new_tasks_replace_old_ones_only_once_ready() {
         .await;
     let live: BTreeSet<String> = fleet.live().iter().map(|s| s.to_string()).collect();
     assert_eq!(live, ready_ones, "{fleet:#?}");
-    let app = get_json(http, "/v2/apps/gate?embed=app.readiness")
+    let results = readiness_results(http, "/gate").await;
+    assert_eq!(results.len(), 2, "{results:?}");
+    assert!(results.iter().all(|r| r["ready"] == true), "{results:?}");
+}
+
+/// The app's `readinessCheckResults` (`embed=app.readiness`).
+async fn readiness_results(http: &str, id: &str) -> Vec<Value> {
+    let app = get_json(http, &format!("/v2/apps{id}?embed=app.readiness"))
         .await
-        .unwrap()["app"]
-        .clone();
-    let results = app["readinessCheckResults"]
+        .expect("the app");
+    app["app"]["readinessCheckResults"]
         .as_array()
         .cloned()
-        .unwrap_or_default();
-    assert_eq!(results.len(), 2, "{app}");
-    assert!(results.iter().all(|r| r["ready"] == true), "{app}");
+        .unwrap_or_default()
 }

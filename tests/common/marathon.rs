@@ -32,6 +32,27 @@ pub async fn send(
     )
 }
 
+/// `POST /v2/apps`, which must answer 201; the app as created.
+pub async fn create_app(http: &str, app: Value) -> Value {
+    let (status, created) = send(reqwest::Method::POST, http, "/v2/apps", Some(app)).await;
+    assert_eq!(status, 201, "{created}");
+    created
+}
+
+/// `PUT /v2/apps/{id}` with `change`, which must answer 200; the
+/// deployment's id.
+pub async fn update_app(http: &str, id: &str, change: Value) -> Value {
+    let (status, body) = send(
+        reqwest::Method::PUT,
+        http,
+        &format!("/v2/apps{id}"),
+        Some(change),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["deploymentId"].clone()
+}
+
 /// An agent's resources with `n` ports free on the machine now (from the
 /// kernel's ephemeral range, as [`super::free_port`]): tasks that listen
 /// on every address, or docker's published ports, never meet another

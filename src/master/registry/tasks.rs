@@ -328,8 +328,8 @@ mod tests {
         assert_eq!(reg.tasks["a"].statuses.len(), 3);
     }
 
-    #[test]
-    fn health_updates_apply_and_publish_only_their_change() {
+    /// A registry whose agent runs task "a" (applied up to index 4).
+    fn registry_running_a() -> Registry {
         let (mut reg, _) = registry_with_agent();
         reg.apply(
             3,
@@ -338,8 +338,15 @@ mod tests {
                 time: 1.0,
             },
         );
+        let running = vec![status("a", TaskState::Running, "u1")];
+        reg.apply(4, &Command::UpdateTaskStatuses { statuses: running });
+        reg
+    }
+
+    #[test]
+    fn health_updates_apply_and_publish_only_their_change() {
+        let mut reg = registry_running_a();
         let update = |statuses| Command::UpdateTaskStatuses { statuses };
-        reg.apply(4, &update(vec![status("a", TaskState::Running, "u1")]));
         let healthy = |uuid, verdict| {
             let mut s = status("a", TaskState::Running, uuid);
             s.healthy = Some(verdict);
@@ -377,16 +384,8 @@ mod tests {
 
     #[test]
     fn a_readiness_update_publishes_only_its_change() {
-        let (mut reg, _) = registry_with_agent();
-        reg.apply(
-            3,
-            &Command::LaunchTasks {
-                tasks: vec![spec("a", 1.0)],
-                time: 1.0,
-            },
-        );
+        let mut reg = registry_running_a();
         let update = |statuses| Command::UpdateTaskStatuses { statuses };
-        reg.apply(4, &update(vec![status("a", TaskState::Running, "u1")]));
         let mut ready = status("a", TaskState::Running, "u2");
         ready.ready = Some(true);
         let changes = reg.apply(5, &update(vec![ready]));
