@@ -6,27 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Site, client, get_json, url, wait_for};
+use common::marathon::{create_app, send};
+use common::{Site, get_json, wait_for};
 use serde_json::{Value, json};
-
-async fn send(
-    method: reqwest::Method,
-    http: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = client().request(method, url(http, path));
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let r = req.send().await.expect("the master answers");
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap_or_default();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
 
 /// Waits until the app has `n` running tasks and no deployment; returns it.
 async fn settled(http: &str, id: &str, n: u64) -> Value {
@@ -229,5 +211,102 @@ async fn bad_apps_get_their_field_paths_and_locks_answer_409() {
     })
     .await;
     let (status, _) = send(reqwest::Method::GET, http, "/v2/apps/big", None).await;
+    assert_eq!(status, 404);
+}
+
+/// The app's queue entry's `delay.timeLeftSeconds`, if it is queued.
+async fn time_left(http: &str, id: &str) -> Option<u64> {
+    let queue = get_json(http, "/v2/queue").await?;
+    queue["queue"]
+        .as_array()?
+        .iter()
+        .find(|q| q["app"]["id"] == id)?["delay"]["timeLeftSeconds"]
+        .as_u64()
+}
+
+/// The task id of the app's `lastTaskFailure`, if any.
+async fn last_failure(http: &str, id: &str) -> Option<Value> {
+    let app = get_json(http, &format!("/v2/apps{id}")).await?;
+    let failure = app["app"]["lastTaskFailure"].clone();
+    failure.is_object().then_some(failure)
+}
+
+#[tokio::test]
+async fn a_crashing_app_backs_off_until_the_delay_is_reset() {
+    let site = Site::start(&[]).await;
+    let http = &site.master.http;
+    create_app(
+        http,
+        json!({
+            "id": "/crash", "cmd": "echo bad config >&2; exit 1", "cpus": 0.01, "mem": 16,
+            "backoffSeconds": 1, "backoffFactor": 2, "maxLaunchDelaySeconds": 8
+        }),
+    )
+    .await;
+    // Delays of 1, 2, 4 and 8 s after each failure: each failure shows a
+    // longer wait in the queue, never more than the maximum.
+    let mut peaks: Vec<u64> = Vec::new();
+    let mut last = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = time_left(http, "/crash").await.unwrap_or(0);
+        assert!(left <= 8, "{left} s is past maxLaunchDelaySeconds");
+        if left > last {
+            peaks.push(left);
+        }
+        last = left;
+        if left >= 7 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the delay never reached its maximum: {peaks:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        peaks.windows(2).all(|w| w[0] < w[1]) && peaks.iter().any(|p| (3..=4).contains(p)),
+        "each failure waits longer: {peaks:?}"
+    );
+    let failure = last_failure(http, "/crash")
+        .await
+        .expect("a lastTaskFailure");
+    assert_eq!(failure["state"], "TASK_FAILED", "{failure}");
+    assert_eq!(failure["appId"], "/crash", "{failure}");
+    assert!(
+        failure["timestamp"].is_string() && failure["version"].is_string(),
+        "{failure}"
+    );
+    assert!(
+        failure["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{failure}"
+    );
+
+    // Reset: the next launch comes at once, not in the 7 s still left, and
+    // the next failure waits the first delay again.
+    let (status, body) = send(
+        reqwest::Method::DELETE,
+        http,
+        "/v2/queue//crash/delay",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let before = failure["taskId"].clone();
+    wait_for(
+        "a launch right after the reset",
+        Duration::from_secs(4),
+        || {
+            let before = before.clone();
+            async move {
+                let failure = last_failure(http, "/crash").await?;
+                (failure["taskId"] != before).then_some(())
+            }
+        },
+    )
+    .await;
+    let left = time_left(http, "/crash").await.unwrap_or(0);
+    assert!(left <= 2, "the delay started over: {left} s left");
+    let (status, _) = send(reqwest::Method::DELETE, http, "/v2/queue/nope/delay", None).await;
     assert_eq!(status, 404);
 }

@@ -39,6 +39,9 @@ pub struct Record {
     /// Why the agent killed the task for failing a health check, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_kill: Option<String>,
+    /// The readiness check passed and was reported: not asked again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ready: bool,
 }
 
 impl Record {
@@ -54,6 +57,7 @@ impl Record {
             healthy: None,
             health: None,
             health_kill: None,
+            ready: false,
         }
     }
 }

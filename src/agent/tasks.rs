@@ -30,6 +30,8 @@ use crate::model::{ContainerKind, HealthReport, TaskSpec, TaskState, TaskStatus}
 const SOURCE_AGENT: &str = "SOURCE_AGENT";
 const SOURCE_EXECUTOR: &str = "SOURCE_EXECUTOR";
 const HEALTH_REASON: &str = "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED";
+/// Mesos's reason for a (non-health) check's update: our readiness.
+const CHECK_REASON: &str = "REASON_TASK_CHECK_STATUS_UPDATED";
 
 pub struct Tasks {
     pub dirs: Dirs,
@@ -340,14 +342,14 @@ impl Tasks {
         handle: &ContainerHandle,
         containerizer: &Arc<dyn Containerizer>,
     ) {
-        let Some((spec, reported, prior)) = self
+        let Some((spec, reported, prior, ready)) = self
             .records()
             .get(id)
-            .map(|r| (r.spec.clone(), r.healthy, r.health.clone()))
+            .map(|r| (r.spec.clone(), r.healthy, r.health.clone(), r.ready))
         else {
             return;
         };
-        if spec.health_checks.is_empty() {
+        if spec.health_checks.is_empty() && spec.readiness_check.is_none() {
             return;
         }
         let sandbox = self.dirs.sandbox(id);
@@ -364,6 +366,8 @@ impl Tasks {
             target,
             reported,
             prior,
+            readiness: spec.readiness_check.clone(),
+            ready,
         };
         self.checkers.start(checked, self.clone());
     }
@@ -521,6 +525,22 @@ impl Tasks {
 }
 
 impl Reporter for Tasks {
+    fn ready(&self, task_id: &str, message: String) {
+        let accept = |r: &mut Record| {
+            if r.state != TaskState::Running || r.kill_requested || r.ready {
+                return false;
+            }
+            r.ready = true;
+            true
+        };
+        self.set_status_where(task_id, TaskState::Running, accept, |mut s| {
+            s.ready = Some(true);
+            s.source(SOURCE_EXECUTOR)
+                .reason(CHECK_REASON)
+                .message(message)
+        });
+    }
+
     fn health_flipped(&self, task_id: &str, healthy: bool, report: HealthReport, message: String) {
         self.report_health(task_id, healthy, report, message);
     }

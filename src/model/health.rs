@@ -12,6 +12,11 @@
 //! A report is as of the last time `healthy` flipped: the agent sends a status
 //! update only then (each one is a Raft write), so `consecutive_failures` and
 //! the `last_*` times in the registry lag behind the agent's own count.
+//!
+//! A readiness check ([`ReadinessCheckSpec`], Marathon's `readinessChecks[0]`)
+//! runs on the agent too, but is asked only until the task first answers
+//! ready: that is reported once (`TaskStatus::ready`) and never taken back,
+//! as Marathon treats readiness (a gate for deployments, not a health).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -200,6 +205,76 @@ impl HealthCheckSpec {
     }
 }
 
+/// A readiness check of a task: HTTP(S) GET `127.0.0.1:<host port><path>`
+/// every `interval_seconds` until the answer's status is one of
+/// `http_status_codes_for_ready`. Times are seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReadinessCheckSpec {
+    #[serde(default = "readiness_name")]
+    pub name: String,
+    /// HTTP or HTTPS (the certificate is not verified).
+    #[serde(default)]
+    pub protocol: HealthProtocol,
+    #[serde(default = "root")]
+    pub path: String,
+    /// Which of the task's host ports to ask.
+    #[serde(default)]
+    pub port_index: usize,
+    #[serde(default = "secs_30")]
+    pub interval_seconds: f64,
+    #[serde(default = "secs_10")]
+    pub timeout_seconds: f64,
+    #[serde(default = "status_200")]
+    pub http_status_codes_for_ready: Vec<u16>,
+}
+
+fn readiness_name() -> String {
+    "readinessCheck".into()
+}
+fn secs_30() -> f64 {
+    30.0
+}
+fn secs_10() -> f64 {
+    10.0
+}
+fn status_200() -> Vec<u16> {
+    vec![200]
+}
+
+impl ReadinessCheckSpec {
+    /// Checks the fields against a task with `host_ports` host ports; the
+    /// error starts with the field's name.
+    pub fn validate(&self, host_ports: usize) -> Result<(), String> {
+        if !matches!(self.protocol, HealthProtocol::Http | HealthProtocol::Https) {
+            return Err(format!(
+                "protocol: {} is not one of HTTP, HTTPS",
+                self.protocol.name()
+            ));
+        }
+        for (name, v) in [
+            ("interval_seconds", self.interval_seconds),
+            ("timeout_seconds", self.timeout_seconds),
+        ] {
+            if !v.is_finite() || v <= 0.0 {
+                return Err(format!("{name}: must be a number more than 0"));
+            }
+        }
+        if !self.path.starts_with('/') {
+            return Err(format!("path: '{}' must start with '/'", self.path));
+        }
+        if self.port_index >= host_ports {
+            return Err(format!(
+                "port_index: {} is beyond the task's {host_ports} host port(s)",
+                self.port_index
+            ));
+        }
+        if self.http_status_codes_for_ready.is_empty() {
+            return Err("http_status_codes_for_ready: must list at least one status".into());
+        }
+        Ok(())
+    }
+}
+
 /// Where one check stands, as of the status update that carried it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CheckHealth {
@@ -307,6 +382,30 @@ mod tests {
         check(r#"{"protocol": "TCP", "port_index": 1}"#)
             .validate(2)
             .unwrap();
+    }
+
+    #[test]
+    fn readiness_checks_read_defaults_and_name_bad_fields() {
+        let check: ReadinessCheckSpec = serde_json::from_str("{}").unwrap();
+        assert_eq!(check.name, "readinessCheck");
+        assert_eq!(check.protocol, HealthProtocol::Http);
+        assert_eq!(check.http_status_codes_for_ready, [200]);
+        assert_eq!(
+            (check.interval_seconds, check.timeout_seconds),
+            (30.0, 10.0)
+        );
+        check.validate(1).unwrap();
+        assert!(check.validate(0).unwrap_err().starts_with("port_index: 0"));
+        let err = |json: &str| {
+            serde_json::from_str::<ReadinessCheckSpec>(json)
+                .unwrap()
+                .validate(1)
+                .unwrap_err()
+        };
+        assert!(err(r#"{"protocol": "TCP"}"#).starts_with("protocol"));
+        assert!(err(r#"{"interval_seconds": 0}"#).starts_with("interval_seconds"));
+        assert!(err(r#"{"path": "ready"}"#).starts_with("path"));
+        assert!(err(r#"{"http_status_codes_for_ready": []}"#).starts_with("http_status"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ mod task;
 mod weight;
 
 pub use agent::{AgentInfo, AgentState};
-pub use health::{CheckHealth, HealthCheckSpec, HealthProtocol, HealthReport};
+pub use health::{CheckHealth, HealthCheckSpec, HealthProtocol, HealthReport, ReadinessCheckSpec};
 pub use member::Member;
 pub use resources::{DEFAULT_PORTS, PortRange, Resources, format_ranges, parse_attributes};
 pub use task::{

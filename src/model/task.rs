@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::health::{HealthCheckSpec, HealthReport};
+use super::health::{HealthCheckSpec, HealthReport, ReadinessCheckSpec};
 
 /// Mesos's task states, with their Mesos names on the wire (`TASK_RUNNING`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -111,6 +111,10 @@ pub struct TaskStatus {
     /// Each check's standing as of that status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<HealthReport>,
+    /// `true` on the one status the agent sends when the task's readiness
+    /// check first passes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<bool>,
 }
 
 impl TaskStatus {
@@ -128,6 +132,7 @@ impl TaskStatus {
             uuid: None,
             healthy: None,
             health: None,
+            ready: None,
         }
     }
 
@@ -293,6 +298,9 @@ pub struct TaskSpec {
     /// Checks the agent runs while the task is RUNNING (`model::health`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub health_checks: Vec<HealthCheckSpec>,
+    /// Asked on the agent until the task is ready (`model::health`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness_check: Option<ReadinessCheckSpec>,
     /// The Marathon app this task is an instance of, when the scheduler launched it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_spec: Option<RunSpecRef>,
@@ -395,6 +403,11 @@ impl TaskSpec {
                 .validate(self.host_port_count())
                 .map_err(|e| format!("health_checks[{i}].{e}"))?;
         }
+        if let Some(check) = &self.readiness_check {
+            check
+                .validate(self.host_port_count())
+                .map_err(|e| format!("readiness_check.{e}"))?;
+        }
         Ok(())
     }
 }
@@ -415,6 +428,9 @@ pub struct Task {
     pub healthy: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<HealthReport>,
+    /// Its readiness check passed (None: it has none, or not yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<bool>,
     /// When the task was recorded (its first status), seconds since the epoch.
     #[serde(default)]
     pub staged_at: f64,
@@ -436,6 +452,7 @@ impl Task {
             kill_requested: false,
             healthy: None,
             health: None,
+            ready: None,
             staged_at: 0.0,
             started_at: None,
         };
@@ -460,6 +477,9 @@ impl Task {
         }
         if status.health.is_some() {
             self.health = status.health.clone();
+        }
+        if status.ready.is_some() {
+            self.ready = status.ready;
         }
         self.statuses.push(status);
         if self.statuses.len() > Self::HISTORY {

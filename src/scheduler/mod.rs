@@ -14,8 +14,9 @@
 //!          vs the app's tasks in the registry
 //!        ─▶ placement/ (constraints, resources, ports) ─▶ Master::launch_tasks
 //!        ─▶ kill surplus (killSelection) ─▶ Master::kill_task
-//!  agents run health checks (agent/health) and report them in status updates
-//!        ─▶ registry ─▶ health in task JSON, deployments wait on it
+//!  agents run health and readiness checks (agent/health) and report them in
+//!  status updates ─▶ registry ─▶ health in task JSON and events, deployments
+//!        wait for new tasks healthy and ready
 //! ```
 //!
 //! Rooms: `app/` (the app definition: wire form, defaults, validation, task

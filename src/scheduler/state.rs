@@ -24,6 +24,9 @@ use crate::model::{Task, TaskState};
 /// How many versions of an app are kept (Marathon's `zk_max_versions` is 50).
 pub const VERSIONS: usize = 50;
 
+/// The reason of the status that ends a task killed for failing its checks.
+const HEALTH_KILL_REASON: &str = "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED";
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MarathonState {
@@ -321,8 +324,9 @@ impl MarathonState {
     }
 
     /// A task of an app ended (called by the registry as it completes one).
-    /// Failures and finishes grow the app's backoff, as Marathon counts them;
-    /// kills and the losses an operator or agent caused do not.
+    /// Failures, finishes and kills for failing health checks grow the app's
+    /// backoff, as Marathon counts them; other kills and the losses an
+    /// operator or agent caused do not.
     pub fn task_ended(&mut self, task: &Task, host: &str, time: f64) {
         let Some(run) = &task.spec.run_spec else {
             return;
@@ -335,10 +339,13 @@ impl MarathonState {
             app.backoff_factor.max(1.0),
             f64::from(app.max_launch_delay_seconds),
         );
-        let counts = matches!(
-            task.state,
-            TaskState::Failed | TaskState::Finished | TaskState::Error
-        );
+        let health_kill = task.state == TaskState::Killed
+            && task.latest().and_then(|s| s.reason.as_deref()) == Some(HEALTH_KILL_REASON);
+        let counts = health_kill
+            || matches!(
+                task.state,
+                TaskState::Failed | TaskState::Finished | TaskState::Error
+            );
         if matches!(
             task.state,
             TaskState::Failed | TaskState::Error | TaskState::Lost | TaskState::Dropped
@@ -423,4 +430,97 @@ pub fn actions_json(actions: &[Action]) -> Vec<serde_json::Value> {
 /// A version string for a proposal made at `time`.
 pub fn version_at(time: f64) -> String {
     marathon_timestamp(time)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{RunSpecRef, TaskSpec, TaskStatus};
+    use crate::scheduler::app::test_app;
+
+    fn state() -> MarathonState {
+        let app = test_app(serde_json::json!({
+            "id": "/app", "cmd": "exit 1",
+            "backoffSeconds": 1, "backoffFactor": 2, "maxLaunchDelaySeconds": 8
+        }));
+        let mut state = MarathonState::default();
+        state.apps.insert(
+            "/app".into(),
+            AppRecord {
+                versions: VecDeque::from([app]),
+            },
+        );
+        state
+    }
+
+    fn ended(id: &str, state: TaskState, reason: Option<&str>, at: f64) -> Task {
+        let spec = TaskSpec {
+            task_id: id.into(),
+            agent_id: "c-S0".into(),
+            run_spec: Some(RunSpecRef {
+                app_id: "/app".into(),
+                version: "v1".into(),
+                config_version: "v1".into(),
+            }),
+            ..Default::default()
+        };
+        let mut status = TaskStatus::new(id, "c-S0", state, at).message("exited with status 1");
+        if let Some(reason) = reason {
+            status = status.reason(reason);
+        }
+        Task::new(spec, status)
+    }
+
+    fn delay(state: &MarathonState) -> Option<(f64, f64)> {
+        state.delays.get("/app").map(|d| (d.delay_secs, d.until))
+    }
+
+    #[test]
+    fn backoff_grows_by_its_factor_up_to_the_cap_and_resets() {
+        let mut s = state();
+        let failed = |id: &str, at| ended(id, TaskState::Failed, None, at);
+        s.task_ended(&failed("t1", 100.0), "h", 100.0);
+        assert_eq!(delay(&s), Some((1.0, 101.0)));
+        for (at, want) in [(102.0, 2.0), (105.0, 4.0), (110.0, 8.0), (119.0, 8.0)] {
+            s.task_ended(&failed("t", at), "h", at);
+            assert_eq!(delay(&s), Some((want, at + want)), "at {at}");
+        }
+        assert_eq!(s.delays["/app"].since, 100.0, "since the first failure");
+        let failure = &s.last_failures["/app"];
+        assert_eq!(
+            (
+                failure.task_id.as_str(),
+                failure.state,
+                failure.message.as_str()
+            ),
+            ("t", TaskState::Failed, "exited with status 1")
+        );
+
+        // A kill asked for changes nothing; a kill for failing checks counts.
+        let before = s.clone();
+        s.task_ended(&ended("k", TaskState::Killed, None, 128.0), "h", 128.0);
+        assert_eq!(s, before);
+        let health = Some(HEALTH_KILL_REASON);
+        s.task_ended(&ended("k", TaskState::Killed, health, 128.0), "h", 128.0);
+        assert_eq!(delay(&s), Some((8.0, 136.0)));
+
+        // Quiet for longer than the delay and the maximum: it starts over.
+        s.task_ended(&failed("t", 145.0), "h", 145.0);
+        assert_eq!(delay(&s), Some((1.0, 146.0)));
+
+        // It is replicated state: it survives a snapshot's round trip.
+        let text = serde_json::to_string(&s).unwrap();
+        assert_eq!(serde_json::from_str::<MarathonState>(&text).unwrap(), s);
+
+        // DELETE /v2/queue/{app}/delay.
+        let changes = s.apply(&MarathonCommand::ResetDelay { app: "/app".into() });
+        assert_eq!(changes, [MarathonChange::DelayReset { app: "/app".into() }]);
+        assert_eq!(delay(&s), None);
+        assert!(
+            s.apply(&MarathonCommand::ResetDelay { app: "/app".into() })
+                .is_empty()
+        );
+        s.task_ended(&failed("t", 150.0), "h", 150.0);
+        assert_eq!(delay(&s), Some((1.0, 151.0)), "from the start again");
+    }
 }

@@ -14,6 +14,8 @@
 
 #![allow(dead_code)]
 
+pub mod marathon;
+
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read};

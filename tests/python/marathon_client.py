@@ -141,6 +141,20 @@ c.rollback_app("/client-app", versions[-1])
 wait("the rollback", lambda: c.get_app("/client-app").cmd == "sleep 600")
 ok("rollback_app")
 
+# -- health: an app with a check; its health events parse (checked below)
+c.create_app("checked", MarathonApp(
+    cmd="sleep 600", cpus=0.01, mem=16, instances=1,
+    health_checks=[MarathonHealthCheck(protocol="COMMAND", command="true",
+                                       grace_period_seconds=30, interval_seconds=1,
+                                       timeout_seconds=5, max_consecutive_failures=3,
+                                       delay_seconds=0)]))
+wait("the checked app healthy", lambda: c.get_app("/checked").tasks_healthy == 1)
+checked = c.get_app("/checked", embed_tasks=True)
+assert checked.health_checks[0].protocol == "COMMAND", checked.health_checks
+assert checked.tasks[0].health_check_results[0].alive is True, checked.tasks[0]
+c.delete_app("/checked", force=True)
+ok("health checks")
+
 # -- deployments, queue: an app too big to place stays deploying
 c.create_app("too-big", MarathonApp(cmd="sleep 600", cpus=1000, mem=16, instances=1))
 deps = wait("a deployment", lambda: [d for d in c.list_deployments()
@@ -193,7 +207,14 @@ kinds = set(type(e).__name__ for e in events)
 for wanted in ["MarathonStatusUpdateEvent", "MarathonDeploymentInfo",
                "MarathonDeploymentSuccess", "MarathonApiPostEvent",
                "MarathonDeploymentStepSuccess", "MarathonAppTerminatedEvent",
-               "MarathonInstanceChangedEvent"]:
+               "MarathonInstanceChangedEvent", "MarathonHealthStatusChangedEvent",
+               "MarathonInstanceHealthChangedEvent"]:
     assert wanted in kinds, (wanted, sorted(kinds))
+health = [e for e in events if type(e).__name__ == "MarathonHealthStatusChangedEvent"]
+assert any(e.app_id == "/checked" and e.alive is True and e.task_id for e in health), \
+    [e.__dict__ for e in health]
+instance = [e for e in events if type(e).__name__ == "MarathonInstanceHealthChangedEvent"]
+assert any(e.run_spec_id == "/checked" and e.healthy is True for e in instance), \
+    [e.__dict__ for e in instance]
 ok("events parsed: %s" % ", ".join(sorted(kinds)))
 print("all ok")

@@ -11,6 +11,8 @@
 //!                  (tasks.rs: the normal kill, SIGTERM … grace … SIGKILL ─▶
 //!                   TASK_KILLED, healthy false, REASON_TASK_HEALTH_CHECK_STATUS_UPDATED)
 //!     ─▶ sleep interval ─▶ probe …
+//!  readiness check (if any, and not reported ready yet): every interval ─▶ GET
+//!     ─▶ status in http_status_codes_for_ready ─▶ Reporter::ready (once), and it ends
 //!  tasks.rs: KILLING, or the task ended ─▶ Checkers::stop: every check of the task ends
 //! ```
 //!
@@ -26,6 +28,9 @@
 //! - After an agent restart the checks of recovered RUNNING tasks start over,
 //!   grace period included; the verdict last reported and each check's times
 //!   come from the checkpoint, so an unchanged verdict is not sent again.
+//! - Readiness is asked from the start (no delay, no grace: a task that is
+//!   not ready yet is simply not ready) until it first passes; it is reported
+//!   once and not asked again, after a restart either.
 
 mod probe;
 mod verdict;
@@ -38,7 +43,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::master::now_secs;
 use crate::model::health::clamped_secs;
-use crate::model::{HealthCheckSpec, HealthReport};
+use crate::model::{HealthCheckSpec, HealthReport, ReadinessCheckSpec};
 pub use probe::Target;
 use verdict::{CheckState, Outcome, Step, overall};
 
@@ -48,6 +53,8 @@ pub trait Reporter: Send + Sync + 'static {
     fn health_flipped(&self, task_id: &str, healthy: bool, report: HealthReport, message: String);
     /// A check failed too often: kill the task, saying why.
     fn kill_unhealthy(&self, task_id: &str, report: HealthReport, message: String);
+    /// The readiness check passed: report it (a RUNNING status with `ready`).
+    fn ready(&self, task_id: &str, message: String);
 }
 
 /// A task to check.
@@ -59,6 +66,9 @@ pub struct Checked {
     pub reported: Option<bool>,
     /// The report sent with it: each check's times carry over.
     pub prior: Option<HealthReport>,
+    /// Asked until it passes, unless `ready` says it did already.
+    pub readiness: Option<ReadinessCheckSpec>,
+    pub ready: bool,
 }
 
 /// The running checkers of every task.
@@ -84,7 +94,8 @@ impl Checkers {
     /// Starts checking a task (nothing for a task without checks); the grace
     /// periods count from now.
     pub fn start(&self, task: Checked, reporter: Arc<dyn Reporter>) {
-        if task.checks.is_empty() {
+        let readiness = task.readiness.clone().filter(|_| !task.ready);
+        if task.checks.is_empty() && readiness.is_none() {
             return;
         }
         let token = CancellationToken::new();
@@ -109,6 +120,9 @@ impl Checkers {
         tracing::debug!(task = %task.task_id, checks = task.checks.len(), "health checks started");
         for index in 0..task.checks.len() {
             tokio::spawn(run_check(book.clone(), index, self.http.clone()));
+        }
+        if let Some(check) = readiness {
+            tokio::spawn(run_readiness(book, check, self.http.clone()));
         }
     }
 
@@ -234,6 +248,33 @@ async fn run_check(book: Arc<Book>, index: usize, http: reqwest::Client) {
                     return;
                 }
             }
+        }
+        tokio::select! {
+            _ = token.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+/// Asks the readiness check until it passes, then reports it and ends.
+async fn run_readiness(book: Arc<Book>, check: ReadinessCheckSpec, http: reqwest::Client) {
+    let token = &book.token;
+    let interval = clamped_secs(check.interval_seconds);
+    loop {
+        let answer = tokio::select! {
+            _ = token.cancelled() => return,
+            a = probe::readiness(&check, &book.target, &http) => a,
+        };
+        if token.is_cancelled() {
+            return;
+        }
+        match answer {
+            Ok(message) => {
+                tracing::info!(task = %book.task_id, %message, "task ready");
+                book.reporter.ready(&book.task_id, message);
+                return;
+            }
+            Err(why) => tracing::trace!(task = %book.task_id, %why, "not ready yet"),
         }
         tokio::select! {
             _ = token.cancelled() => return,

@@ -16,7 +16,7 @@ use std::time::Duration;
 use super::verdict::Outcome;
 use crate::agent::containerizer::{ContainerHandle, Containerizer, ExecRequest};
 use crate::model::health::clamped_secs;
-use crate::model::{HealthCheckSpec, HealthProtocol};
+use crate::model::{HealthCheckSpec, HealthProtocol, ReadinessCheckSpec};
 
 /// Where the task is, for its probes.
 pub struct Target {
@@ -64,6 +64,39 @@ pub async fn probe(check: &HealthCheckSpec, target: &Target, http: &reqwest::Cli
     tokio::time::timeout(timeout, probe)
         .await
         .unwrap_or_else(|_| Outcome::Unhealthy(format!("no answer within {timeout:?}")))
+}
+
+/// One ask of a readiness check: Ok with what it answered when the status
+/// is one it takes for ready, else Err saying what came back.
+pub async fn readiness(
+    check: &ReadinessCheckSpec,
+    target: &Target,
+    http: &reqwest::Client,
+) -> Result<String, String> {
+    let Some(port) = target.ports.get(check.port_index).copied() else {
+        return Err(format!(
+            "the task has no host port at index {}",
+            check.port_index
+        ));
+    };
+    let scheme = match check.protocol {
+        HealthProtocol::Https => "https",
+        _ => "http",
+    };
+    let url = format!("{scheme}://127.0.0.1:{port}{}", check.path);
+    let timeout = clamped_secs(check.timeout_seconds);
+    match tokio::time::timeout(timeout, http.get(&url).send()).await {
+        Err(_) => Err(format!("GET {url}: no answer within {timeout:?}")),
+        Ok(Err(e)) => Err(format!("GET {url}: {}", chain(&e))),
+        Ok(Ok(r))
+            if check
+                .http_status_codes_for_ready
+                .contains(&r.status().as_u16()) =>
+        {
+            Ok(format!("ready: GET {url} answered {}", r.status()))
+        }
+        Ok(Ok(r)) => Err(format!("GET {url} answered {}", r.status())),
+    }
 }
 
 fn port_of(check: &HealthCheckSpec, ports: &[u16]) -> Option<u16> {

@@ -84,6 +84,13 @@ pub enum Change {
         agent_id: String,
         healthy: Option<bool>,
     },
+    /// A task's readiness check passed (a RUNNING status with `ready`,
+    /// which publishes only this).
+    TaskReadyChanged {
+        task_id: String,
+        agent_id: String,
+        ready: Option<bool>,
+    },
     /// A kill was asked for a task still running.
     TaskKillRequested {
         task_id: String,

@@ -104,13 +104,15 @@ impl Registry {
         if retried || task.spec.agent_id != status.agent_id {
             return vec![];
         }
-        let (state_before, healthy_before) = (task.state, task.healthy);
+        let (state_before, healthy_before, ready_before) = (task.state, task.healthy, task.ready);
         task.push_status(status.clone());
         let mut changes = Vec::new();
-        // A health update (the same state, with a verdict) is news only for
-        // its health; every other status is a task update, as it always was.
-        let health_only = status.state == state_before && status.healthy.is_some();
-        if !health_only {
+        // A health or readiness update (the same state, with a verdict) is
+        // news only for that; every other status is a task update, as it
+        // always was.
+        let check_only =
+            status.state == state_before && (status.healthy.is_some() || status.ready.is_some());
+        if !check_only {
             changes.push(Change::TaskUpdated {
                 task_id: status.task_id.clone(),
                 agent_id: status.agent_id.clone(),
@@ -122,6 +124,13 @@ impl Registry {
                 task_id: status.task_id.clone(),
                 agent_id: status.agent_id.clone(),
                 healthy: task.healthy,
+            });
+        }
+        if task.ready != ready_before {
+            changes.push(Change::TaskReadyChanged {
+                task_id: status.task_id.clone(),
+                agent_id: status.agent_id.clone(),
+                ready: task.ready,
             });
         }
         if status.state.is_terminal()
@@ -319,8 +328,8 @@ mod tests {
         assert_eq!(reg.tasks["a"].statuses.len(), 3);
     }
 
-    #[test]
-    fn health_updates_apply_and_publish_only_their_change() {
+    /// A registry whose agent runs task "a" (applied up to index 4).
+    fn registry_running_a() -> Registry {
         let (mut reg, _) = registry_with_agent();
         reg.apply(
             3,
@@ -329,8 +338,15 @@ mod tests {
                 time: 1.0,
             },
         );
+        let running = vec![status("a", TaskState::Running, "u1")];
+        reg.apply(4, &Command::UpdateTaskStatuses { statuses: running });
+        reg
+    }
+
+    #[test]
+    fn health_updates_apply_and_publish_only_their_change() {
+        let mut reg = registry_running_a();
         let update = |statuses| Command::UpdateTaskStatuses { statuses };
-        reg.apply(4, &update(vec![status("a", TaskState::Running, "u1")]));
         let healthy = |uuid, verdict| {
             let mut s = status("a", TaskState::Running, uuid);
             s.healthy = Some(verdict);
@@ -364,6 +380,27 @@ mod tests {
         let changes = reg.apply(8, &update(vec![killed]));
         assert_eq!(changes.len(), 2, "{changes:?}");
         assert_eq!(reg.task("a").unwrap().healthy, Some(false));
+    }
+
+    #[test]
+    fn a_readiness_update_publishes_only_its_change() {
+        let mut reg = registry_running_a();
+        let update = |statuses| Command::UpdateTaskStatuses { statuses };
+        let mut ready = status("a", TaskState::Running, "u2");
+        ready.ready = Some(true);
+        let changes = reg.apply(5, &update(vec![ready]));
+        assert_eq!(
+            changes,
+            vec![Change::TaskReadyChanged {
+                task_id: "a".into(),
+                agent_id: "c-S0".into(),
+                ready: Some(true),
+            }]
+        );
+        assert_eq!(reg.tasks["a"].ready, Some(true));
+        // Later statuses without it leave it as it was.
+        reg.apply(6, &update(vec![status("a", TaskState::Killing, "u3")]));
+        assert_eq!(reg.tasks["a"].ready, Some(true));
     }
 
     #[test]

@@ -67,6 +67,7 @@ fn embed_of(params: &Params, always: bool) -> Embed {
     Embed {
         tasks: always || params.embeds("tasks"),
         last_task_failure: always || params.embeds("lastTaskFailure"),
+        readiness: params.embeds("readiness"),
     }
 }
 

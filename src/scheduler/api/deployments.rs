@@ -7,19 +7,32 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::deploy::{Change, deploy};
+use super::json::readiness_results;
 use super::{Ctx, Params, deployment_result, ok};
 use crate::api::error::{ApiError, propose_error};
 use crate::master::command::Command;
 use crate::scheduler::state::{MarathonCommand, Outcome};
 
-/// `GET /v2/deployments`: a bare array, as Marathon answers.
+/// `GET /v2/deployments`: a bare array, as Marathon answers. Each current
+/// action shows the readiness of its app's new tasks.
 pub async fn list(State(ctx): State<Ctx>) -> Response {
     let registry = ctx.master.registry();
     let all: Vec<Value> = registry
         .marathon
         .deployments
         .values()
-        .map(|d| d.to_json())
+        .map(|d| {
+            let mut json = d.to_json();
+            if let Some(actions) = json["currentActions"].as_array_mut() {
+                for (action, current) in actions.iter_mut().zip(d.current()) {
+                    if let Some(app) = registry.marathon.app(&current.app) {
+                        action["readinessCheckResults"] =
+                            Value::from(readiness_results(&registry, app));
+                    }
+                }
+            }
+            json
+        })
         .collect();
     ok(Value::Array(all))
 }

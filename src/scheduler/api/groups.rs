@@ -106,6 +106,7 @@ async fn get(ctx: Ctx, id: String, q: Option<String>) -> Result<Response, ApiErr
     let embed = Embed {
         tasks: params.embeds("tasks"),
         last_task_failure: params.embeds("lastTaskFailure"),
+        readiness: params.embeds("readiness"),
     };
     let registry = ctx.master.registry();
     let groups = all_groups(&registry);

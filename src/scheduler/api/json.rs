@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 use crate::master::registry::Registry;
 use crate::model::{Task, TaskState};
 use crate::scheduler::app::{AppDefinition, marathon_timestamp};
+use crate::scheduler::driver::reconcile::config_version;
 use crate::scheduler::state::TaskFailure;
 
 /// Which optional parts of AppInfo to include.
@@ -14,6 +15,8 @@ use crate::scheduler::state::TaskFailure;
 pub struct Embed {
     pub tasks: bool,
     pub last_task_failure: bool,
+    /// `readinessCheckResults` (`embed=app.readiness`).
+    pub readiness: bool,
 }
 
 /// The live tasks of an app, oldest first.
@@ -71,7 +74,36 @@ pub fn app_info(app: &AppDefinition, registry: &Registry, embed: Embed) -> Value
     {
         out.insert("lastTaskFailure".into(), failure_json(failure));
     }
+    if embed.readiness {
+        out.insert(
+            "readinessCheckResults".into(),
+            json!(readiness_results(registry, app)),
+        );
+    }
     Value::Object(out)
+}
+
+/// Marathon's `readinessCheckResults` of an app: one for each live task of
+/// its current configuration that has a readiness check, ready or not.
+pub fn readiness_results(registry: &Registry, app: &AppDefinition) -> Vec<Value> {
+    let version = config_version(app);
+    app_tasks(registry, &app.id.to_string())
+        .into_iter()
+        .filter(|t| {
+            t.spec
+                .run_spec
+                .as_ref()
+                .is_some_and(|r| r.config_version == version)
+        })
+        .filter_map(|t| {
+            let check = t.spec.readiness_check.as_ref()?;
+            Some(json!({
+                "name": check.name,
+                "taskId": t.spec.task_id,
+                "ready": t.ready == Some(true),
+            }))
+        })
+        .collect()
 }
 
 fn failure_json(f: &TaskFailure) -> Value {

@@ -236,8 +236,37 @@ impl AppDefinition {
             labels: self.labels.clone(),
             kill_grace_period_seconds: self.task_kill_grace_period_seconds.map(f64::from),
             health_checks: self.health_checks.iter().map(health_check_spec).collect(),
+            readiness_check: self.readiness_check_spec(),
             run_spec: None,
         }
+    }
+}
+
+impl AppDefinition {
+    /// The app's readiness check (at most one) as the agent asks it: its
+    /// port name resolved to the index of the task's host port. Validation
+    /// made sure the name is one of the app's ports.
+    fn readiness_check_spec(&self) -> Option<crate::model::ReadinessCheckSpec> {
+        let check = self.readiness_checks.first()?;
+        let port_index = self
+            .port_names()
+            .iter()
+            .position(|n| *n == Some(check.port_name.as_str()))
+            .unwrap_or(0);
+        Some(crate::model::ReadinessCheckSpec {
+            name: check.name.clone(),
+            protocol: match check.protocol {
+                super::ReadinessProtocol::Http => crate::model::HealthProtocol::Http,
+                super::ReadinessProtocol::Https => crate::model::HealthProtocol::Https,
+            },
+            path: check.path.clone(),
+            port_index,
+            interval_seconds: f64::from(check.interval_seconds),
+            // Validation asks for 1 or more; an app stored before that
+            // rule still gets a usable time.
+            timeout_seconds: f64::from(check.timeout_seconds.max(1)),
+            http_status_codes_for_ready: check.http_status_codes_for_ready.clone(),
+        })
     }
 }
 

@@ -275,6 +275,9 @@ impl AppDefinition {
         let names = self.port_names();
         for (i, r) in self.readiness_checks.iter().enumerate() {
             let at = format!("/readinessChecks({i})");
+            if r.timeout_seconds == 0 {
+                p.add(format!("{at}/timeoutSeconds"), "must be at least 1");
+            }
             if r.timeout_seconds >= r.interval_seconds {
                 p.add(
                     format!("{at}/timeoutSeconds"),
@@ -461,6 +464,10 @@ mod tests {
             ),
             (
                 json!({"readinessChecks": [{"portName": "http", "timeoutSeconds": 30}]}),
+                "/readinessChecks(0)/timeoutSeconds",
+            ),
+            (
+                json!({"readinessChecks": [{"portName": "http", "timeoutSeconds": 0}]}),
                 "/readinessChecks(0)/timeoutSeconds",
             ),
             (

@@ -12,12 +12,18 @@
 //!  tasks of removed apps ─▶ kill
 //!  per deployment: every action of its step holds ─▶ advance, or finish
 //! ```
+//!
+//! "In service" for a deployment is Marathon's: running, healthy when the
+//! task has health checks, and ready when it has a readiness check
+//! ([`is_up`]). Health and readiness are the agent's reports, in the registry.
 
 use std::collections::BTreeMap;
 
 use crate::master::registry::Registry;
 use crate::model::{RunSpecRef, Task, TaskSpec, TaskState};
-use crate::scheduler::app::{AppDefinition, KillSelection, UnreachableStrategy, new_task_id};
+use crate::scheduler::app::{
+    AppDefinition, KillSelection, UnreachableStrategy, UpgradeStrategy, new_task_id,
+};
 use crate::scheduler::placement::{
     self, AgentView, Constraint, Demand, InstanceView, Placed, RejectSummary,
 };
@@ -52,19 +58,37 @@ pub fn config_version(app: &AppDefinition) -> String {
         .unwrap_or_default()
 }
 
-/// Whether a task counts as healthy for its app: running, and, when the app
-/// has health checks, reported healthy by its agent.
-pub fn is_healthy(task: &Task, app: &AppDefinition) -> bool {
-    task.state == TaskState::Running && (app.health_checks.is_empty() || task.healthy == Some(true))
+/// Whether a task counts as healthy: running, and, when it runs health
+/// checks, reported healthy by its agent. The task's own checks decide, not
+/// the app's latest version: a task launched before the app had checks
+/// never gets a verdict, and must not count as sick in the restart that
+/// adds them (it would be killed at once, whatever minimumHealthCapacity).
+pub fn is_healthy(task: &Task) -> bool {
+    task.state == TaskState::Running
+        && (task.spec.health_checks.is_empty() || task.healthy == Some(true))
+}
+
+/// Whether a task passed its readiness check (one without a check is ready).
+pub fn is_ready(task: &Task) -> bool {
+    task.spec.readiness_check.is_none() || task.ready == Some(true)
+}
+
+/// Whether a task is in service for a deployment: healthy and ready.
+pub fn is_up(task: &Task) -> bool {
+    is_healthy(task) && is_ready(task)
 }
 
 /// An app's live tasks, sorted into what the round needs.
 #[derive(Debug, Default)]
 struct AppTasks<'a> {
-    /// Count as instances: staging, starting, running, and unreachable ones
-    /// still within their inactive time.
+    /// Count as instances: staging, starting, running, unreachable ones
+    /// still within their inactive time, and ones their agent is killing on
+    /// its own (for failing health checks): such a task is replaced once it
+    /// has ended, after the backoff its end earns, not the moment it starts
+    /// to die.
     counted: Vec<&'a Task>,
-    /// Asked to end, not ended yet: they still hold capacity.
+    /// Asked to end (by the scheduler, an operator, a client), not ended
+    /// yet: no longer instances, but they still hold capacity.
     killing: Vec<&'a Task>,
     /// Unreachable past their expunge time: to kill (ends them when their
     /// agent comes back).
@@ -74,7 +98,7 @@ struct AppTasks<'a> {
 fn sort_tasks<'a>(app: &AppDefinition, tasks: &[&'a Task], now: f64) -> AppTasks<'a> {
     let mut out = AppTasks::default();
     for task in tasks {
-        if task.kill_requested || task.state == TaskState::Killing {
+        if task.kill_requested {
             out.killing.push(task);
             continue;
         }
@@ -147,7 +171,7 @@ pub fn plan(registry: &Registry, now: f64) -> Plan {
         let version = config_version(app);
         let n = app.instances as usize;
         let (kill, launch) = if restarting.contains(&app_id.as_str()) {
-            restart_round(app, &sorted, &version, n)
+            restart_round(&sorted, &version, n, app.upgrade_strategy)
         } else {
             scale_round(app, &sorted, n, &agents)
         };
@@ -244,7 +268,7 @@ fn scale_round(
 ) -> (Vec<String>, usize) {
     let counted = tasks.counted.len();
     if counted > n {
-        let views = instance_views(app, &tasks.counted);
+        let views = instance_views(&tasks.counted);
         let selection = match app.kill_selection {
             KillSelection::YoungestFirst => placement::KillSelection::YoungestFirst,
             KillSelection::OldestFirst => placement::KillSelection::OldestFirst,
@@ -260,11 +284,16 @@ fn scale_round(
 /// A rolling restart round, Marathon's `TaskReplaceActor` as a function of
 /// the state: kill old instances while enough healthy ones remain, launch
 /// new ones while capacity allows.
+///
+/// An old instance counts towards `minimumHealthCapacity` while it is
+/// healthy, a new one once it is healthy *and* ready; one asked to end counts
+/// no more (so it is never counted twice across rounds), but holds its
+/// capacity until it has ended.
 fn restart_round(
-    app: &AppDefinition,
     tasks: &AppTasks,
     version: &str,
     n: usize,
+    strategy: UpgradeStrategy,
 ) -> (Vec<String>, usize) {
     let is_new = |t: &&&Task| {
         t.spec
@@ -273,30 +302,30 @@ fn restart_round(
             .is_some_and(|r| r.config_version == version)
     };
     let (new, old): (Vec<&Task>, Vec<&Task>) = tasks.counted.iter().partition(is_new);
-    let healthy = |t: &&&Task| is_healthy(t, app);
-    let min_healthy = (n as f64 * app.upgrade_strategy.minimum_health_capacity).ceil() as usize;
-    let mut max_capacity =
-        (n as f64 * (1.0 + app.upgrade_strategy.maximum_over_capacity)).floor() as usize;
-    let healthy_total = tasks.counted.iter().filter(healthy).count();
-    if min_healthy == max_capacity && max_capacity <= healthy_total {
+    let (mut old_healthy, old_sick): (Vec<&Task>, Vec<&Task>) =
+        old.iter().partition(|t| is_healthy(t));
+    let up = old_healthy.len() + new.iter().filter(|t| is_up(t)).count();
+    let min_healthy = (n as f64 * strategy.minimum_health_capacity).ceil() as usize;
+    let mut max_capacity = (n as f64 * (1.0 + strategy.maximum_over_capacity)).floor() as usize;
+    if min_healthy == max_capacity && max_capacity <= up {
         // Nothing could ever start or stop: allow one over, as Marathon does.
         max_capacity += 1;
     }
     let mut kill = Vec::new();
-    // Unhealthy old instances go first: they cost no healthy capacity.
-    let (old_healthy, old_sick): (Vec<&Task>, Vec<&Task>) = old.iter().partition(healthy);
+    // Old instances that are not healthy go first: they cost no capacity
+    // that counts.
     kill.extend(old_sick.iter().map(|t| t.spec.task_id.clone()));
-    let mut healthy_left = healthy_total;
-    // Oldest first among the healthy old ones.
-    let mut old_healthy = old_healthy;
+    // Then the oldest healthy old ones, while more than enough remain.
     old_healthy.sort_by(|a, b| a.staged_at.total_cmp(&b.staged_at));
+    let mut up_left = up;
     for task in old_healthy {
-        if healthy_left > min_healthy {
-            kill.push(task.spec.task_id.clone());
-            healthy_left -= 1;
+        if up_left <= min_healthy {
+            break;
         }
+        kill.push(task.spec.task_id.clone());
+        up_left -= 1;
     }
-    // Extras of the new version (after a forced change) go too.
+    // Extras of the new version (after a forced change) go too, youngest first.
     if new.len() > n {
         let mut extra = new.clone();
         extra.sort_by(|a, b| b.staged_at.total_cmp(&a.staged_at));
@@ -314,7 +343,7 @@ fn restart_round(
     (kill, launch)
 }
 
-fn instance_views(app: &AppDefinition, tasks: &[&Task]) -> Vec<InstanceView> {
+fn instance_views(tasks: &[&Task]) -> Vec<InstanceView> {
     tasks
         .iter()
         .map(|t| InstanceView {
@@ -322,7 +351,7 @@ fn instance_views(app: &AppDefinition, tasks: &[&Task]) -> Vec<InstanceView> {
             agent_id: t.spec.agent_id.clone(),
             staged_at: t.staged_at,
             started_at: t.started_at,
-            healthy: if app.health_checks.is_empty() {
+            healthy: if t.spec.health_checks.is_empty() {
                 None
             } else {
                 t.healthy
@@ -353,7 +382,7 @@ fn step_done(
                 sorted.killing.is_empty()
                     && sorted.counted.len() == app.instances as usize
                     && sorted.counted.iter().all(|t| {
-                        is_healthy(t, app)
+                        is_up(t)
                             && (action.action == ActionKind::ScaleApplication
                                 || t.spec
                                     .run_spec
@@ -363,4 +392,216 @@ fn step_done(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{HealthCheckSpec, ReadinessCheckSpec, TaskStatus};
+
+    fn task(id: &str, config: &str, checked: bool, readiness: bool, at: f64) -> Task {
+        let spec = TaskSpec {
+            task_id: id.into(),
+            agent_id: "a".into(),
+            health_checks: if checked {
+                vec![HealthCheckSpec::default()]
+            } else {
+                Vec::new()
+            },
+            readiness_check: readiness.then(|| ReadinessCheckSpec {
+                name: "r".into(),
+                protocol: Default::default(),
+                path: "/".into(),
+                port_index: 0,
+                interval_seconds: 1.0,
+                timeout_seconds: 1.0,
+                http_status_codes_for_ready: vec![200],
+            }),
+            run_spec: Some(RunSpecRef {
+                app_id: "/app".into(),
+                version: config.into(),
+                config_version: config.into(),
+            }),
+            ..Default::default()
+        };
+        Task::new(spec, TaskStatus::new(id, "a", TaskState::Staging, at))
+    }
+
+    fn running(mut t: Task, healthy: bool) -> Task {
+        t.state = TaskState::Running;
+        if !t.spec.health_checks.is_empty() {
+            t.healthy = Some(healthy);
+        }
+        if t.spec.readiness_check.is_some() {
+            t.ready = Some(true);
+        }
+        t
+    }
+
+    fn round(world: &[Task], n: usize, strategy: UpgradeStrategy) -> (Vec<String>, usize) {
+        let sorted = AppTasks {
+            counted: world.iter().filter(|t| !t.kill_requested).collect(),
+            killing: world.iter().filter(|t| t.kill_requested).collect(),
+            expunge: Vec::new(),
+        };
+        restart_round(&sorted, "v2", n, strategy)
+    }
+
+    /// A small deterministic generator: which of the possible happenings
+    /// comes next.
+    fn next(seed: &mut u64) -> u64 {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        *seed
+    }
+
+    /// Restarts `n` healthy instances under `strategy`, with new tasks
+    /// starting, turning healthy, turning ready and old ones ending in an
+    /// order `seed` picks, one thing after each round; Marathon's bounds must
+    /// hold after every round, and the restart must end with `n` new
+    /// instances in service and nothing else.
+    fn restart(n: usize, mhc: f64, moc: f64, readiness: bool, mut seed: u64) {
+        let strategy = UpgradeStrategy {
+            minimum_health_capacity: mhc,
+            maximum_over_capacity: moc,
+        };
+        let min = (n as f64 * mhc).ceil() as usize;
+        let max = (n as f64 * (1.0 + moc)).floor() as usize;
+        let allowed = if min == max { max + 1 } else { max };
+        let mut world: Vec<Task> = (0..n)
+            .map(|i| {
+                running(
+                    task(&format!("old{i}"), "v1", true, readiness, i as f64),
+                    true,
+                )
+            })
+            .collect();
+        let mut launched = 0;
+        for step in 0..10_000 {
+            let (kill, launch) = round(&world, n, strategy);
+            for t in world.iter_mut().filter(|t| kill.contains(&t.spec.task_id)) {
+                t.kill_requested = true;
+            }
+            for _ in 0..launch {
+                launched += 1;
+                let id = format!("new{launched}");
+                world.push(task(&id, "v2", true, readiness, 100.0 + launched as f64));
+            }
+            let is_new = |t: &Task| t.spec.run_spec.as_ref().unwrap().config_version == "v2";
+            let up = world
+                .iter()
+                .filter(|t| !t.kill_requested)
+                .filter(|t| if is_new(t) { is_up(t) } else { is_healthy(t) })
+                .count();
+            let what = format!("n {n}, mhc {mhc}, moc {moc}, readiness {readiness}, step {step}");
+            assert!(up >= min, "{what}: {up} in service, fewer than {min}");
+            assert!(
+                world.len() <= allowed,
+                "{what}: {} live, more than {allowed}",
+                world.len()
+            );
+            if world.len() == n && world.iter().all(|t| is_new(t) && is_up(t)) {
+                assert_eq!(launched, n, "{what}: nothing new ever failed");
+                return;
+            }
+            // One thing happens.
+            let mut can: Vec<(usize, u8)> = Vec::new();
+            for (i, t) in world.iter().enumerate() {
+                if t.kill_requested {
+                    can.push((i, 0)); // ends
+                } else if t.state == TaskState::Staging {
+                    can.push((i, 1)); // runs, no verdict yet
+                } else if t.healthy.is_none() {
+                    can.push((i, 2)); // turns healthy
+                } else if t.ready.is_none() && t.spec.readiness_check.is_some() {
+                    can.push((i, 3)); // turns ready
+                }
+            }
+            assert!(!can.is_empty(), "{what}: stuck with nothing to happen");
+            let (i, happening) = can[(next(&mut seed) % can.len() as u64) as usize];
+            match happening {
+                0 => {
+                    world.remove(i);
+                }
+                1 => world[i].state = TaskState::Running,
+                2 => world[i].healthy = Some(true),
+                _ => world[i].ready = Some(true),
+            }
+        }
+        panic!("the restart did not end");
+    }
+
+    #[test]
+    fn restarts_keep_marathons_bounds_in_any_order_of_events() {
+        for (n, mhc, moc) in [
+            (4, 0.5, 0.5),
+            (4, 1.0, 0.0),
+            (4, 0.0, 0.0),
+            (4, 1.0, 1.0),
+            (4, 0.0, 1.0),
+            (5, 0.6, 0.2),
+            (1, 1.0, 0.0),
+            (1, 0.0, 0.0),
+            (3, 0.5, 0.0),
+        ] {
+            for readiness in [false, true] {
+                for seed in 1..40 {
+                    restart(n, mhc, moc, readiness, seed * 7919);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_task_its_agent_kills_stays_an_instance_until_it_has_ended() {
+        let app = crate::scheduler::app::test_app(serde_json::json!({"id": "/app", "cmd": "x"}));
+        let mut dying = running(task("dying", "v1", true, false, 0.0), false);
+        dying.state = TaskState::Killing;
+        let mut asked = running(task("asked", "v1", true, false, 0.0), true);
+        asked.kill_requested = true;
+        let sorted = sort_tasks(&app, &[&dying, &asked], 1.0);
+        let ids = |ts: &[&Task]| {
+            ts.iter()
+                .map(|t| t.spec.task_id.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&sorted.counted), ["dying"]);
+        assert_eq!(ids(&sorted.killing), ["asked"]);
+    }
+
+    #[test]
+    fn old_tasks_without_checks_count_as_healthy_when_the_new_version_adds_some() {
+        let world: Vec<Task> = (0..4)
+            .map(|i| running(task(&format!("old{i}"), "v1", false, false, 0.0), false))
+            .collect();
+        let strategy = UpgradeStrategy {
+            minimum_health_capacity: 1.0,
+            maximum_over_capacity: 0.0,
+        };
+        let (kill, launch) = round(&world, 4, strategy);
+        assert!(kill.is_empty(), "{kill:?}");
+        assert_eq!(launch, 1, "one over, as Marathon allows");
+    }
+
+    #[test]
+    fn a_new_task_healthy_but_not_ready_frees_no_old_one() {
+        let strategy = UpgradeStrategy {
+            minimum_health_capacity: 1.0,
+            maximum_over_capacity: 0.0,
+        };
+        let mut world: Vec<Task> = (0..2)
+            .map(|i| running(task(&format!("old{i}"), "v1", true, true, 0.0), true))
+            .collect();
+        let mut fresh = task("new1", "v2", true, true, 1.0);
+        fresh.state = TaskState::Running;
+        fresh.healthy = Some(true);
+        world.push(fresh);
+        let (kill, launch) = round(&world, 2, strategy);
+        assert!(kill.is_empty() && launch == 0, "{kill:?} {launch}");
+        world[2].ready = Some(true);
+        let (kill, launch) = round(&world, 2, strategy);
+        assert_eq!(kill, ["old0"]);
+        assert_eq!(launch, 0, "the killed one holds its place until it ends");
+    }
 }

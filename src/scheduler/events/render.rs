@@ -2,6 +2,15 @@
 //! client `marathon` 0.13.0 parses. Deployment events carry the plan in the
 //! "heavy" form (with `original` and `target`): the client crashes on the
 //! light form Marathon ≥ 1.8 sends.
+//!
+//! Health: the agent reports a task's health when its verdict flips
+//! (`Change::TaskHealthChanged`), so each flip is one
+//! `health_status_changed_event` and one `instance_health_changed_event`
+//! (a task is one instance here), and a flip to unhealthy adds a
+//! `failed_health_check_event` naming the app's check that failed. A task
+//! that ends while reported healthy makes `instance_health_changed_event`
+//! with `healthy: false`, so a client following health alone never counts a
+//! gone task as healthy. Only event types the Python client knows are sent.
 
 use serde_json::{Value, json};
 
@@ -18,9 +27,84 @@ pub fn events(registry: &Registry, change: &Change, now: f64) -> Vec<Event> {
             .filter(|t| t.spec.run_spec.is_some() && t.state == *state)
             .map(|t| task_events(registry, t, now))
             .unwrap_or_default(),
+        Change::TaskHealthChanged {
+            task_id, healthy, ..
+        } => registry
+            .task(task_id)
+            .map(|t| health_events(registry, t, *healthy, now))
+            .unwrap_or_default(),
         Change::Marathon(change) => marathon_events(registry, change, now),
         _ => Vec::new(),
     }
+}
+
+/// A task's health flipped to `healthy`.
+fn health_events(registry: &Registry, task: &Task, healthy: Option<bool>, now: f64) -> Vec<Event> {
+    let Some(run) = &task.spec.run_spec else {
+        return Vec::new();
+    };
+    let id = &task.spec.task_id;
+    let mut out = Vec::new();
+    if healthy == Some(false)
+        && let Some(check) = failed_check(registry, task)
+    {
+        out.push(Event::new(
+            "failed_health_check_event",
+            json!({"appId": run.app_id, "taskId": id, "instanceId": id, "healthCheck": check}),
+            now,
+        ));
+    }
+    out.push(Event::new(
+        "health_status_changed_event",
+        json!({
+            "appId": run.app_id,
+            "taskId": id,
+            "instanceId": id,
+            "version": run.version,
+            "alive": healthy == Some(true),
+        }),
+        now,
+    ));
+    out.push(instance_health_event(task, healthy, now));
+    out
+}
+
+fn instance_health_event(task: &Task, healthy: Option<bool>, now: f64) -> Event {
+    let run = task.spec.run_spec.as_ref();
+    Event::new(
+        "instance_health_changed_event",
+        json!({
+            "instanceId": task.spec.task_id,
+            "runSpecId": run.map(|r| r.app_id.as_str()),
+            "runSpecVersion": run.map(|r| r.version.as_str()),
+            "healthy": healthy,
+        }),
+        now,
+    )
+}
+
+/// The app's health check (as the app declares it) that the task's latest
+/// report says is failing: from the app version the task runs, the first
+/// check not alive.
+fn failed_check(registry: &Registry, task: &Task) -> Option<Value> {
+    let run = task.spec.run_spec.as_ref()?;
+    let record = registry.marathon.apps.get(&run.app_id)?;
+    let app = record
+        .versions
+        .iter()
+        .rev()
+        .find(|a| a.version.as_deref() == Some(run.version.as_str()))
+        .unwrap_or_else(|| record.current());
+    let index = task
+        .health
+        .as_ref()
+        .and_then(|r| r.checks.iter().position(|c| !c.alive))
+        .unwrap_or(0);
+    let check = app
+        .health_checks
+        .get(index)
+        .or_else(|| app.health_checks.first())?;
+    serde_json::to_value(check).ok()
 }
 
 fn task_events(registry: &Registry, task: &Task, now: f64) -> Vec<Event> {
@@ -70,6 +154,9 @@ fn task_events(registry: &Registry, task: &Task, now: f64) -> Vec<Event> {
             now,
         ),
     ];
+    if task.state.is_terminal() && task.healthy == Some(true) {
+        out.push(instance_health_event(task, Some(false), now));
+    }
     if task.state == TaskState::Killed
         && status.and_then(|s| s.reason.as_deref())
             == Some("REASON_TASK_HEALTH_CHECK_STATUS_UPDATED")
