@@ -92,18 +92,22 @@ fn action(action: ActionKind, app: &str) -> Action {
 /// on a group counts every app under it. Cycles are cut (validation rejects
 /// them before; this only keeps a bad log entry from looping).
 fn dependency_levels(apps: &Apps) -> BTreeMap<String, usize> {
-    let present: Vec<(&String, &AppDefinition)> = apps
+    let present: Vec<(&str, &AppDefinition)> = apps
         .iter()
-        .filter_map(|(id, app)| app.as_ref().map(|a| (id, a)))
+        .filter_map(|(id, app)| app.as_ref().map(|a| (id.as_str(), a)))
         .collect();
+    levels_of(&present)
+}
+
+fn levels_of(present: &[(&str, &AppDefinition)]) -> BTreeMap<String, usize> {
     let deps_of = |app: &AppDefinition| -> Vec<String> {
         let mut out = Vec::new();
         for dep in &app.dependencies {
             let dep = dep.to_string();
             let prefix = format!("{}/", dep.trim_end_matches('/'));
-            for (id, _) in &present {
-                if **id == dep || id.starts_with(&prefix) {
-                    out.push((*id).clone());
+            for (id, _) in present {
+                if *id == dep || id.starts_with(&prefix) {
+                    out.push((*id).to_string());
                 }
             }
         }
@@ -111,7 +115,7 @@ fn dependency_levels(apps: &Apps) -> BTreeMap<String, usize> {
     };
     let graph: BTreeMap<String, Vec<String>> = present
         .iter()
-        .map(|(id, app)| ((*id).clone(), deps_of(app)))
+        .map(|(id, app)| ((*id).to_string(), deps_of(app)))
         .collect();
     let mut levels = BTreeMap::new();
     for id in graph.keys() {
@@ -147,13 +151,16 @@ fn level(
     l
 }
 
-/// Whether the dependencies of the target apps form a cycle; the error names it.
-pub fn find_cycle(apps: &Apps) -> Option<String> {
-    let levels = dependency_levels(apps);
-    for (id, app) in apps
-        .iter()
-        .filter_map(|(id, a)| a.as_ref().map(|a| (id, a)))
-    {
+/// Whether the dependencies among `apps` (every app as a change would leave
+/// the tree) form a cycle; the error names it. Apps are borrowed: a check on
+/// every write must not copy the whole tree.
+pub fn find_cycle(apps: &BTreeMap<&str, &AppDefinition>) -> Option<String> {
+    if apps.values().all(|a| a.dependencies.is_empty()) {
+        return None;
+    }
+    let present: Vec<(&str, &AppDefinition)> = apps.iter().map(|(id, a)| (*id, *a)).collect();
+    let levels = levels_of(&present);
+    for (id, app) in present {
         for dep in &app.dependencies {
             let dep = dep.to_string();
             if let Some(app_level) = levels.get(id)
@@ -260,14 +267,30 @@ mod tests {
         );
     }
 
+    fn app_with(id: &str, deps: &[&str]) -> AppDefinition {
+        AppDefinition::from_json(
+            &json!({"id": id, "cmd": "sleep 1", "dependencies": deps}),
+            &PathId::root(),
+        )
+        .expect("a valid app")
+    }
+
     #[test]
-    fn cycles_are_found() {
-        let a = app(json!({"id": "/a", "cmd": "sleep 1", "dependencies": ["/b"]}));
-        let b = app(json!({"id": "/b", "cmd": "sleep 1", "dependencies": ["/a"]}));
-        let c = app(json!({"id": "/c", "cmd": "sleep 1", "dependencies": ["/a"]}));
-        let looped: Apps = [("/a".into(), Some(a.clone())), ("/b".into(), Some(b))].into();
-        assert!(find_cycle(&looped).is_some());
-        let fine: Apps = [("/a".into(), Some(a)), ("/c".into(), Some(c))].into();
-        assert_eq!(find_cycle(&fine), None);
+    fn cycles_are_found_among_borrowed_apps_and_through_groups() {
+        let (a, b, c) = (
+            app_with("/a", &["/g"]),
+            app_with("/g/b", &["/c"]),
+            app_with("/c", &[]),
+        );
+        let mut tree: BTreeMap<&str, &AppDefinition> =
+            [("/a", &a), ("/g/b", &b), ("/c", &c)].into_iter().collect();
+        assert_eq!(find_cycle(&tree), None);
+        let c_back = app_with("/c", &["/a"]);
+        tree.insert("/c", &c_back);
+        let cycle = find_cycle(&tree).expect("a cycle through the group /g");
+        assert!(cycle.contains("depend on each other"), "{cycle}");
+        // Without any dependency there is nothing to order.
+        let plain = app_with("/p", &[]);
+        assert_eq!(find_cycle(&[("/p", &plain)].into_iter().collect()), None);
     }
 }

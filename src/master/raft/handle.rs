@@ -39,6 +39,11 @@ pub struct RaftStatus {
     pub leader: Option<u64>,
     pub term: u64,
     pub is_leader: bool,
+    /// Leads, and has applied an entry of its own term: its registry holds
+    /// every write committed before it was elected. A new leader learns the
+    /// old term's last commits only when its first entry commits, so a
+    /// decision made from its registry before then may rest on a stale view.
+    pub caught_up: bool,
     pub commit: u64,
     pub applied: u64,
     pub voters: Vec<u64>,

@@ -210,6 +210,7 @@ impl Driver {
         self.status.send_modify(|s| {
             s.leader = None;
             s.is_leader = false;
+            s.caught_up = false;
         });
     }
 
@@ -502,6 +503,7 @@ impl Driver {
         let commit = raft.raft_log.committed;
         let applied = raft.raft_log.applied;
         let term = raft.term;
+        let caught_up = is_leader && raft.raft_log.term(applied).is_ok_and(|t| t == term);
         let voters: Vec<u64> = {
             let mut v: Vec<u64> = raft.prs().conf().voters().ids().iter().collect();
             v.sort_unstable();
@@ -526,11 +528,12 @@ impl Driver {
                 s.elected_at = is_leader.then(SystemTime::now);
                 changed = true;
             }
-            if (s.term, s.commit, s.applied) != (term, commit, applied)
+            if (s.term, s.commit, s.applied, s.caught_up) != (term, commit, applied, caught_up)
                 || s.voters != voters
                 || s.removed != removed
             {
                 s.term = term;
+                s.caught_up = caught_up;
                 s.commit = commit;
                 s.applied = applied;
                 s.voters = voters;

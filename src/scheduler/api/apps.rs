@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::deploy::{Change, deploy};
-use super::json::{Embed, app_info, app_tasks, task_json};
+use super::json::{AppIndex, Embed, app_info, app_tasks, task_json};
 use super::{Ctx, Params, body_json, deployment_result, ok};
 use crate::api::error::ApiError;
 use crate::scheduler::app::{AppDefinition, PathId, merge};
@@ -79,6 +79,7 @@ pub async fn list(State(ctx): State<Ctx>, RawQuery(q): RawQuery) -> Result<Respo
     let id = params.get("id").map(str::to_lowercase);
     let embed = embed_of(&params, false);
     let registry = ctx.master.registry();
+    let index = AppIndex::of(&registry);
     let apps: Vec<Value> = registry
         .marathon
         .apps
@@ -90,7 +91,7 @@ pub async fn list(State(ctx): State<Ctx>, RawQuery(q): RawQuery) -> Result<Respo
                 .is_none_or(|i| a.id.to_string().to_lowercase().contains(i.as_str()))
         })
         .filter(|a| selector.as_ref().is_none_or(|s| s.matches(&a.labels)))
-        .map(|a| app_info(a, &registry, embed))
+        .map(|a| index.app_info(a, &registry, embed))
         .collect();
     Ok(ok(json!({ "apps": apps })))
 }
@@ -112,11 +113,12 @@ pub async fn get_path(
         }
         Target::GroupApps(group) => {
             let prefix = format!("{}/", group.trim_end_matches('/'));
+            let index = AppIndex::of(&registry);
             let apps: Vec<Value> = marathon
                 .apps
                 .iter()
                 .filter(|(id, _)| id.starts_with(&prefix))
-                .map(|(_, r)| app_info(r.current(), &registry, embed_of(&params, false)))
+                .map(|(_, r)| index.app_info(r.current(), &registry, embed_of(&params, false)))
                 .collect();
             Ok(ok(json!({ "*": apps })))
         }

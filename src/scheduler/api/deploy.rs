@@ -74,12 +74,17 @@ pub async fn deploy(ctx: &Ctx, mut change: Change, force: bool) -> Result<Deploy
             target.insert(key.clone(), None);
         }
         // The dependency order needs the apps the change leaves as they are.
-        let mut whole: Apps = marathon
+        let mut whole: BTreeMap<&str, &AppDefinition> = marathon
             .apps
             .iter()
-            .map(|(k, r)| (k.clone(), Some(r.current().clone())))
+            .map(|(k, r)| (k.as_str(), r.current()))
             .collect();
-        whole.extend(target.clone());
+        for (key, after) in &target {
+            match after {
+                Some(app) => whole.insert(key.as_str(), app),
+                None => whole.remove(key.as_str()),
+            };
+        }
         if let Some(cycle) = deployment::find_cycle(&whole) {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

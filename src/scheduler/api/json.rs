@@ -2,6 +2,8 @@
 //! deployments, last failure) and its task JSON. Only keys the Python client
 //! `marathon` 0.13.0 accepts are emitted; nulls are left out.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value, json};
 
 use crate::master::registry::Registry;
@@ -30,9 +32,74 @@ pub fn app_tasks<'a>(registry: &'a Registry, app_id: &str) -> Vec<&'a Task> {
     tasks
 }
 
+/// Every app's live tasks (oldest first) and running deployments, gathered
+/// in one pass over the registry: what an answer about many apps needs.
+/// Asking per app would scan every task once per app, O(apps × tasks).
+#[derive(Default)]
+pub struct AppIndex<'a> {
+    tasks: HashMap<&'a str, Vec<&'a Task>>,
+    deployments: HashMap<&'a str, Vec<&'a str>>,
+}
+
+impl<'a> AppIndex<'a> {
+    pub fn of(registry: &'a Registry) -> Self {
+        let mut index = Self::default();
+        for task in registry.tasks.values() {
+            if let Some(run) = &task.spec.run_spec {
+                index
+                    .tasks
+                    .entry(run.app_id.as_str())
+                    .or_default()
+                    .push(task);
+            }
+        }
+        for tasks in index.tasks.values_mut() {
+            tasks.sort_by(|a, b| a.staged_at.total_cmp(&b.staged_at));
+        }
+        for deployment in registry.marathon.deployments.values() {
+            for app in &deployment.affected_apps {
+                index
+                    .deployments
+                    .entry(app.as_str())
+                    .or_default()
+                    .push(deployment.id.as_str());
+            }
+        }
+        index
+    }
+
+    /// The app's AppInfo.
+    pub fn app_info(&self, app: &AppDefinition, registry: &Registry, embed: Embed) -> Value {
+        let id = app.id.to_string();
+        let tasks = self.tasks.get(id.as_str()).map_or(&[][..], Vec::as_slice);
+        let deployments = self
+            .deployments
+            .get(id.as_str())
+            .map_or(&[][..], Vec::as_slice);
+        info(app, registry, tasks, deployments, embed)
+    }
+}
+
+/// One app's AppInfo (a listing of many goes through [`AppIndex`]).
 pub fn app_info(app: &AppDefinition, registry: &Registry, embed: Embed) -> Value {
     let id = app.id.to_string();
     let tasks = app_tasks(registry, &id);
+    let deployments: Vec<&str> = registry
+        .marathon
+        .deployments_of(&id)
+        .map(|d| d.id.as_str())
+        .collect();
+    info(app, registry, &tasks, &deployments, embed)
+}
+
+fn info(
+    app: &AppDefinition,
+    registry: &Registry,
+    tasks: &[&Task],
+    deployments: &[&str],
+    embed: Embed,
+) -> Value {
+    let id = app.id.to_string();
     let mut out = match app.to_json() {
         Value::Object(map) => map,
         _ => Map::new(),
@@ -56,11 +123,7 @@ pub fn app_info(app: &AppDefinition, registry: &Registry, embed: Embed) -> Value
     out.insert("tasksRunning".into(), json!(running.count()));
     out.insert("tasksHealthy".into(), json!(healthy));
     out.insert("tasksUnhealthy".into(), json!(unhealthy));
-    let deployments: Vec<Value> = registry
-        .marathon
-        .deployments_of(&id)
-        .map(|d| json!({"id": d.id}))
-        .collect();
+    let deployments: Vec<Value> = deployments.iter().map(|d| json!({"id": d})).collect();
     out.insert("deployments".into(), json!(deployments));
     if embed.tasks {
         let tasks: Vec<Value> = tasks

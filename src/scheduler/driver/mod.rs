@@ -12,6 +12,9 @@
 //! Every master runs the loop; only the leader acts. A new leader needs no
 //! hand-over: the plan is made from the replicated state alone, so it picks up
 //! a deployment where the old leader left it, and the tasks that run stay.
+//! It waits until it has applied an entry of its own term (`caught_up`):
+//! until then its registry may lack launches the old leader committed, and a
+//! round planned from it would launch those instances a second time.
 
 pub mod reconcile;
 
@@ -32,6 +35,8 @@ pub type Unplaced = Arc<Mutex<BTreeMap<String, (usize, RejectSummary)>>>;
 
 pub async fn run(master: Arc<Master>, unplaced: Unplaced, shutdown: CancellationToken) {
     let mut changes = master.subscribe();
+    let mut status = master.raft.watch();
+    let mut caught_up = false;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -43,8 +48,20 @@ pub async fn run(master: Arc<Master>, unplaced: Unplaced, shutdown: Cancellation
                 _ => while changes.try_recv().is_ok() {},
             },
             _ = tick.tick() => {}
+            // A new leader's first round comes as soon as it has caught up.
+            got = status.changed() => {
+                if got.is_err() {
+                    return;
+                }
+                let now = status.borrow_and_update().caught_up;
+                let became = now && !caught_up;
+                caught_up = now;
+                if !became {
+                    continue;
+                }
+            }
         }
-        if !master.status().is_leader {
+        if !master.status().caught_up {
             continue;
         }
         let plan = {
