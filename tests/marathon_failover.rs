@@ -170,7 +170,7 @@ async fn leader_killed_mid_deployment_the_new_leader_finishes_it_sparing_new_tas
                 .as_array()?
                 .iter()
                 .any(|d| d["id"] == deployment_id);
-            (new_healthy >= 1 && new_healthy < INSTANCES && running).then_some((tasks, deployments))
+            ((1..INSTANCES).contains(&new_healthy) && running).then_some((tasks, deployments))
         },
     )
     .await;
