@@ -10,31 +10,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
+use common::marathon::send;
 use common::*;
 use serde_json::{Value, json};
 
 const APP: &str = "/slow";
 const INSTANCES: usize = 4;
-
-/// A request to `http`: its status and JSON body (a string if not JSON).
-async fn send(
-    method: reqwest::Method,
-    http: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = client().request(method, url(http, path));
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let r = req.send().await.expect("the master answers");
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap_or_default();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
 
 /// The app's tasks as `GET /v2/apps/{id}` embeds them, by id.
 async fn app_tasks(http: &str) -> Option<(Value, BTreeMap<String, Value>)> {
