@@ -18,7 +18,8 @@
 # BENCH_APPS (1000), BENCH_ROUNDS (runs of each deployment, 3; the median is
 # reported), BENCH_GETS (GET /v2/apps requests, 200), BENCH_STEPS ("one many-post
 # many-put get"), BENCH_MESO_LOG (warn), BENCH_KEEP_WORK=1 (keep the data dirs
-# and logs).
+# and logs), BENCH_MESO_BIN (the meso binary under test, for a before/after
+# comparison; default: this tree's, built here).
 # Everything started here (processes, task shims, cgroups) is removed on exit,
 # failures included; all traffic stays on 127.0.0.1. Needs root for cgroups
 # (without them tasks run unlimited).
@@ -40,7 +41,7 @@ die() { log "error: $*"; exit 1; }
 
 log "building meso and marathonbench (release)"
 (cd "$ROOT" && cargo build --release --quiet --bin meso --example marathonbench)
-MESO=$ROOT/target/release/meso
+MESO=${BENCH_MESO_BIN:-$ROOT/target/release/meso}
 MB=$ROOT/target/release/examples/marathonbench
 
 mkdir -p "$OUT"
@@ -50,6 +51,18 @@ ENVOUT=$OUT/marathon.env
 : >"$ENVOUT"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/meso-bench-marathon.XXXXXX")
 log "work dir $WORK (data dirs and logs)"
+
+# ------------------------------------------------------------------ the machine
+
+# How busy the machine is before anything starts: other work on these cores
+# stretches every time below, so the report says how much there was.
+cpu_sample() { awk '/^cpu / { print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5 + $6, $9 }' /proc/stat; }
+read -r total0 idle0 steal0 < <(cpu_sample)
+sleep 3
+read -r total1 idle1 steal1 < <(cpu_sample)
+echo "MARATHON_BUSY_BEFORE_PCT=$(awk -v t=$((total1 - total0)) -v i=$((idle1 - idle0)) 'BEGIN { printf "%.0f", t ? (t - i) * 100 / t : 0 }')" >>"$ENVOUT"
+echo "MARATHON_STEAL_BEFORE_PCT=$(awk -v t=$((total1 - total0)) -v s=$((steal1 - steal0)) 'BEGIN { printf "%.0f", t ? s * 100 / t : 0 }')" >>"$ENVOUT"
+log "machine busy before the run: $(tail -2 "$ENVOUT" | paste -sd' ')"
 
 # ------------------------------------------------------------------ processes
 
@@ -154,7 +167,7 @@ record() { # KEY VALUE
 
 bench() { # ARGS...: one marathonbench run; its line goes to the results and stdout
     local line
-    line=$("$MB" --master "$MASTER" "$@") || die "marathonbench $* failed; logs in $WORK"
+    line=$("$MB" --master "$MASTER" --master-pid "$MASTER_PID" "$@") || die "marathonbench $* failed; logs in $WORK"
     echo "$line" >>"$RESULTS"
     echo "$line"
 }
@@ -181,7 +194,7 @@ deploy_rounds() { # KEY ARGS...
         if [ "$(json_num "$line" all_running_ms)" = "$median" ]; then
             for field in all_running_ms half_running_ms first_running_ms launches_per_s \
                 all_staged_ms all_running_on_agents_ms post_ms requests_ms request_p50_ms \
-                request_p99_ms; do
+                request_p99_ms master_cpu_ms; do
                 local v
                 v=$(json_num "$line" $field)
                 [ -z "$v" ] || record "${key}_${field^^}" "$v"
@@ -199,7 +212,6 @@ deploy_rounds() { # KEY ARGS...
 
 # ------------------------------------------------------------------ runs
 
-record MARATHON_LOADAVG "$(cut -d' ' -f1 /proc/loadavg)"
 remove_all
 if [[ $STEPS == *" one "* ]]; then
     log "one app of $INSTANCES instances, $ROUNDS rounds"
@@ -220,10 +232,12 @@ if [[ $STEPS == *" get "* ]]; then
     record GET_APPS_P50_MS "$(json_num "$line" p50_ms)"
     record GET_APPS_P99_MS "$(json_num "$line" p99_ms)"
     record GET_APPS_BYTES "$(json_num "$line" bytes)"
+    record GET_APPS_CPU_MS "$(json_num "$line" master_cpu_ms_per_request)"
     line=$(bench get-apps --count "$GETS" --embed apps.tasks)
     record GET_APPS_TASKS_P50_MS "$(json_num "$line" p50_ms)"
     record GET_APPS_TASKS_P99_MS "$(json_num "$line" p99_ms)"
     record GET_APPS_TASKS_BYTES "$(json_num "$line" bytes)"
+    record GET_APPS_TASKS_CPU_MS "$(json_num "$line" master_cpu_ms_per_request)"
     remove_all
 fi
 
