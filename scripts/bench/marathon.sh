@@ -38,6 +38,8 @@ export RUST_BACKTRACE=0
 
 log() { printf '[marathon %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=scripts/bench/lib.sh
+source "$ROOT/scripts/bench/lib.sh"
 
 log "building meso and marathonbench (release)"
 (cd "$ROOT" && cargo build --release --quiet --bin meso --example marathonbench)
@@ -49,10 +51,6 @@ RESULTS=$OUT/marathon.jsonl
 ENVOUT=$OUT/marathon.env
 : >"$RESULTS"
 : >"$ENVOUT"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/meso-bench-marathon.XXXXXX")
-log "work dir $WORK (data dirs and logs)"
-
-# ------------------------------------------------------------------ the machine
 
 # How busy the machine is before anything starts: other work on these cores
 # stretches every time below, so the report says how much there was.
@@ -64,27 +62,15 @@ echo "MARATHON_BUSY_BEFORE_PCT=$(awk -v t=$((total1 - total0)) -v i=$((idle1 - i
 echo "MARATHON_STEAL_BEFORE_PCT=$(awk -v t=$((total1 - total0)) -v s=$((steal1 - steal0)) 'BEGIN { printf "%.0f", t ? s * 100 / t : 0 }')" >>"$ENVOUT"
 log "machine busy before the run: $(tail -2 "$ENVOUT" | paste -sd' ')"
 
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/meso-bench-marathon.XXXXXX")
+log "work dir $WORK (data dirs and logs)"
+
 # ------------------------------------------------------------------ processes
 
 MASTER_PID="" MASTER=""
 AGENT_PIDS=() AGENT_KEYS=()
 
-# Pids of the task shims of this run's agents (they outlive their agent by design).
-shim_pids() {
-    local key
-    for key in "${AGENT_KEYS[@]}"; do
-        # cmdline is NUL-separated: -z makes each argument a line. The bracket
-        # keeps grep from finding its own command line.
-        grep -lzx -- "--agent-key=[${key:0:1}]${key:1}" /proc/[0-9]*/cmdline 2>/dev/null |
-            sed -n 's|^/proc/\([0-9]*\)/cmdline$|\1|p'
-    done
-    return 0
-}
-
-gone() { # pid: wait up to 10 s for it to exit
-    local n=0
-    while kill -0 "$1" 2>/dev/null && [ $n -lt 1000 ]; do sleep 0.01; n=$((n + 1)); done
-}
+shim_pids() { shim_pids_of "${AGENT_KEYS[@]}"; }
 
 cleanup() {
     local rc=$?
@@ -105,12 +91,7 @@ cleanup() {
         kill -KILL $shims 2>/dev/null
         for pid in $shims; do gone "$pid"; done
     fi
-    local key dir
-    for key in "${AGENT_KEYS[@]}"; do
-        for dir in /sys/fs/cgroup/*/meso/"$key" /sys/fs/cgroup/meso/"$key"; do
-            [ -d "$dir" ] && find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null
-        done
-    done
+    remove_cgroups_of "${AGENT_KEYS[@]}"
     if [ -n "${BENCH_KEEP_WORK:-}" ]; then
         log "kept $WORK (data dirs and logs)"
     else
@@ -120,16 +101,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-wait_export() { # file key pid name: wait for `export KEY=` in file; print its value
-    local deadline=$((SECONDS + 30))
-    until grep -q "^export $2=" "$1"; do
-        kill -0 "$3" 2>/dev/null || die "$4 exited; see $WORK/$4.log: $(tail -3 "$WORK/$4.log")"
-        [ $SECONDS -lt $deadline ] || die "$4 printed no $2 in 30 s"
-        sleep 0.02
-    done
-    sed -n "s/^export $2=//p" "$1" | head -1
-}
 
 "$MESO" master --preset ci --http 127.0.0.1:0 --raft 127.0.0.1:0 \
     --data-dir "$WORK/master" --log "${BENCH_MESO_LOG:-warn}" \
@@ -152,18 +123,6 @@ done
 log "master $MASTER (pid $MASTER_PID), $AGENTS agents (pids ${AGENT_PIDS[*]})"
 
 # ------------------------------------------------------------------ helpers
-
-# Pull one number out of a flat JSON line: json_num '{"a":1.5}' a -> 1.5
-json_num() { sed -n "s/.*\"$2\":\(-\?[0-9.e+-]*\).*/\1/p" <<<"$1"; }
-
-# Nearest-rank percentile of the numbers on stdin: pct 0.5
-pct() { sort -g | awk -v p="$1" '{ a[NR] = $1 } END { if (NR == 0) { print "nan"; exit }
-    i = int(NR * p); if (i < NR * p) i++; if (i < 1) i = 1; print a[i] }'; }
-
-record() { # KEY VALUE
-    echo "$1=$2" >>"$ENVOUT"
-    log "  $1=$2"
-}
 
 bench() { # ARGS...: one marathonbench run; its line goes to the results and stdout
     local line
