@@ -18,7 +18,8 @@
 # BENCH_APPS (1000), BENCH_ROUNDS (runs of each deployment, 3; the median is
 # reported), BENCH_GETS (GET /v2/apps requests, 200), BENCH_STEPS ("one many-post
 # many-put get"), BENCH_MESO_LOG (warn), BENCH_KEEP_WORK=1 (keep the data dirs
-# and logs).
+# and logs), BENCH_MESO_BIN (the meso binary under test, for a before/after
+# comparison; default: this tree's, built here).
 # Everything started here (processes, task shims, cgroups) is removed on exit,
 # failures included; all traffic stays on 127.0.0.1. Needs root for cgroups
 # (without them tasks run unlimited).
@@ -37,10 +38,12 @@ export RUST_BACKTRACE=0
 
 log() { printf '[marathon %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=scripts/bench/lib.sh
+source "$ROOT/scripts/bench/lib.sh"
 
 log "building meso and marathonbench (release)"
 (cd "$ROOT" && cargo build --release --quiet --bin meso --example marathonbench)
-MESO=$ROOT/target/release/meso
+MESO=${BENCH_MESO_BIN:-$ROOT/target/release/meso}
 MB=$ROOT/target/release/examples/marathonbench
 
 mkdir -p "$OUT"
@@ -48,6 +51,17 @@ RESULTS=$OUT/marathon.jsonl
 ENVOUT=$OUT/marathon.env
 : >"$RESULTS"
 : >"$ENVOUT"
+
+# How busy the machine is before anything starts: other work on these cores
+# stretches every time below, so the report says how much there was.
+cpu_sample() { awk '/^cpu / { print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5 + $6, $9 }' /proc/stat; }
+read -r total0 idle0 steal0 < <(cpu_sample)
+sleep 3
+read -r total1 idle1 steal1 < <(cpu_sample)
+echo "MARATHON_BUSY_BEFORE_PCT=$(awk -v t=$((total1 - total0)) -v i=$((idle1 - idle0)) 'BEGIN { printf "%.0f", t ? (t - i) * 100 / t : 0 }')" >>"$ENVOUT"
+echo "MARATHON_STEAL_BEFORE_PCT=$(awk -v t=$((total1 - total0)) -v s=$((steal1 - steal0)) 'BEGIN { printf "%.0f", t ? s * 100 / t : 0 }')" >>"$ENVOUT"
+log "machine busy before the run: $(tail -2 "$ENVOUT" | paste -sd' ')"
+
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/meso-bench-marathon.XXXXXX")
 log "work dir $WORK (data dirs and logs)"
 
@@ -56,22 +70,7 @@ log "work dir $WORK (data dirs and logs)"
 MASTER_PID="" MASTER=""
 AGENT_PIDS=() AGENT_KEYS=()
 
-# Pids of the task shims of this run's agents (they outlive their agent by design).
-shim_pids() {
-    local key
-    for key in "${AGENT_KEYS[@]}"; do
-        # cmdline is NUL-separated: -z makes each argument a line. The bracket
-        # keeps grep from finding its own command line.
-        grep -lzx -- "--agent-key=[${key:0:1}]${key:1}" /proc/[0-9]*/cmdline 2>/dev/null |
-            sed -n 's|^/proc/\([0-9]*\)/cmdline$|\1|p'
-    done
-    return 0
-}
-
-gone() { # pid: wait up to 10 s for it to exit
-    local n=0
-    while kill -0 "$1" 2>/dev/null && [ $n -lt 1000 ]; do sleep 0.01; n=$((n + 1)); done
-}
+shim_pids() { shim_pids_of "${AGENT_KEYS[@]}"; }
 
 cleanup() {
     local rc=$?
@@ -92,12 +91,7 @@ cleanup() {
         kill -KILL $shims 2>/dev/null
         for pid in $shims; do gone "$pid"; done
     fi
-    local key dir
-    for key in "${AGENT_KEYS[@]}"; do
-        for dir in /sys/fs/cgroup/*/meso/"$key" /sys/fs/cgroup/meso/"$key"; do
-            [ -d "$dir" ] && find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null
-        done
-    done
+    remove_cgroups_of "${AGENT_KEYS[@]}"
     if [ -n "${BENCH_KEEP_WORK:-}" ]; then
         log "kept $WORK (data dirs and logs)"
     else
@@ -107,16 +101,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-wait_export() { # file key pid name: wait for `export KEY=` in file; print its value
-    local deadline=$((SECONDS + 30))
-    until grep -q "^export $2=" "$1"; do
-        kill -0 "$3" 2>/dev/null || die "$4 exited; see $WORK/$4.log: $(tail -3 "$WORK/$4.log")"
-        [ $SECONDS -lt $deadline ] || die "$4 printed no $2 in 30 s"
-        sleep 0.02
-    done
-    sed -n "s/^export $2=//p" "$1" | head -1
-}
 
 "$MESO" master --preset ci --http 127.0.0.1:0 --raft 127.0.0.1:0 \
     --data-dir "$WORK/master" --log "${BENCH_MESO_LOG:-warn}" \
@@ -140,21 +124,9 @@ log "master $MASTER (pid $MASTER_PID), $AGENTS agents (pids ${AGENT_PIDS[*]})"
 
 # ------------------------------------------------------------------ helpers
 
-# Pull one number out of a flat JSON line: json_num '{"a":1.5}' a -> 1.5
-json_num() { sed -n "s/.*\"$2\":\(-\?[0-9.e+-]*\).*/\1/p" <<<"$1"; }
-
-# Nearest-rank percentile of the numbers on stdin: pct 0.5
-pct() { sort -g | awk -v p="$1" '{ a[NR] = $1 } END { if (NR == 0) { print "nan"; exit }
-    i = int(NR * p); if (i < NR * p) i++; if (i < 1) i = 1; print a[i] }'; }
-
-record() { # KEY VALUE
-    echo "$1=$2" >>"$ENVOUT"
-    log "  $1=$2"
-}
-
 bench() { # ARGS...: one marathonbench run; its line goes to the results and stdout
     local line
-    line=$("$MB" --master "$MASTER" "$@") || die "marathonbench $* failed; logs in $WORK"
+    line=$("$MB" --master "$MASTER" --master-pid "$MASTER_PID" "$@") || die "marathonbench $* failed; logs in $WORK"
     echo "$line" >>"$RESULTS"
     echo "$line"
 }
@@ -181,7 +153,7 @@ deploy_rounds() { # KEY ARGS...
         if [ "$(json_num "$line" all_running_ms)" = "$median" ]; then
             for field in all_running_ms half_running_ms first_running_ms launches_per_s \
                 all_staged_ms all_running_on_agents_ms post_ms requests_ms request_p50_ms \
-                request_p99_ms; do
+                request_p99_ms master_cpu_ms; do
                 local v
                 v=$(json_num "$line" $field)
                 [ -z "$v" ] || record "${key}_${field^^}" "$v"
@@ -199,7 +171,6 @@ deploy_rounds() { # KEY ARGS...
 
 # ------------------------------------------------------------------ runs
 
-record MARATHON_LOADAVG "$(cut -d' ' -f1 /proc/loadavg)"
 remove_all
 if [[ $STEPS == *" one "* ]]; then
     log "one app of $INSTANCES instances, $ROUNDS rounds"
@@ -220,10 +191,12 @@ if [[ $STEPS == *" get "* ]]; then
     record GET_APPS_P50_MS "$(json_num "$line" p50_ms)"
     record GET_APPS_P99_MS "$(json_num "$line" p99_ms)"
     record GET_APPS_BYTES "$(json_num "$line" bytes)"
+    record GET_APPS_CPU_MS "$(json_num "$line" master_cpu_ms_per_request)"
     line=$(bench get-apps --count "$GETS" --embed apps.tasks)
     record GET_APPS_TASKS_P50_MS "$(json_num "$line" p50_ms)"
     record GET_APPS_TASKS_P99_MS "$(json_num "$line" p99_ms)"
     record GET_APPS_TASKS_BYTES "$(json_num "$line" bytes)"
+    record GET_APPS_TASKS_CPU_MS "$(json_num "$line" master_cpu_ms_per_request)"
     remove_all
 fi
 

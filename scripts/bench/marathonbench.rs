@@ -43,6 +43,11 @@ struct Cli {
     /// The master's HTTP address (host:port or URL)
     #[arg(long, global = true, default_value = "127.0.0.1:5050")]
     master: String,
+    /// The master's pid, when on this machine: each line then also says how
+    /// much CPU the master spent on the measured part (a figure that other
+    /// work on the machine disturbs less than times do)
+    #[arg(long, global = true)]
+    master_pid: Option<u32>,
     #[command(subcommand)]
     mode: Mode,
 }
@@ -117,7 +122,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<Value> {
-    let api = Api::new(&cli.master)?;
+    let api = Api::new(&cli.master, cli.master_pid)?;
     match cli.mode {
         Mode::WaitAgents { count, timeout } => {
             let deadline = Instant::now() + Duration::from_secs_f64(timeout);
@@ -168,10 +173,11 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
 struct Api {
     http: reqwest::Client,
     base: String,
+    pid: Option<u32>,
 }
 
 impl Api {
-    fn new(addr: &str) -> anyhow::Result<Self> {
+    fn new(addr: &str, pid: Option<u32>) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .no_proxy()
             .tcp_nodelay(true)
@@ -183,7 +189,28 @@ impl Api {
         } else {
             format!("http://{addr}")
         };
-        Ok(Self { http, base })
+        Ok(Self { http, base, pid })
+    }
+
+    /// CPU the master has used so far (user + system), in ms; NaN without a pid.
+    fn master_cpu_ms(&self) -> f64 {
+        let Some(pid) = self.pid else {
+            return f64::NAN;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return f64::NAN;
+        };
+        // After "pid (comm) ": state is field 0, utime 11, stime 12.
+        let fields: Vec<&str> = stat
+            .rsplit_once(") ")
+            .map_or(vec![], |(_, rest)| rest.split(' ').collect());
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+        // SAFETY: sysconf only reads a constant.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        match (ticks(11), ticks(12)) {
+            (Some(u), Some(s)) if hz > 0.0 => (u + s) / hz * 1000.0,
+            _ => f64::NAN,
+        }
     }
 
     async fn get(&self, path: &str) -> anyhow::Result<Value> {
@@ -434,6 +461,7 @@ async fn one_app(
     timeout: Duration,
 ) -> anyhow::Result<Value> {
     let (mut rx, reader) = watch_running(api, id).await?;
+    let cpu0 = api.master_cpu_ms();
     let t0 = Instant::now();
     let t0_wall = wall_secs();
     api.send(
@@ -444,6 +472,7 @@ async fn one_app(
     .await?;
     let answered = t0.elapsed();
     let seen = wait_running(api, id, instances, &mut rx, t0 + timeout).await?;
+    let master_cpu = api.master_cpu_ms() - cpu0;
     reader.abort();
     let total = seen.done - t0;
     let (staged, running_on_agents) = timeline(api, id, t0_wall).await?;
@@ -457,6 +486,7 @@ async fn one_app(
         "half_running_ms": fraction_ms(&seen.times, t0, 0.5),
         "all_running_ms": ms(total),
         "launches_per_s": (instances as f64 / total.as_secs_f64()).round(),
+        "master_cpu_ms": master_cpu,
         "events_lost": seen.events_lost,
     }))
 }
@@ -472,6 +502,7 @@ async fn many_apps(
     let prefix = format!("{group}/");
     let ids: Vec<String> = (0..count).map(|n| format!("{group}/app-{n:05}")).collect();
     let (mut rx, reader) = watch_running(api, &prefix).await?;
+    let cpu0 = api.master_cpu_ms();
     let t0 = Instant::now();
     let t0_wall = wall_secs();
     let mut latencies = Vec::new();
@@ -493,6 +524,7 @@ async fn many_apps(
     }
     let requests_done = t0.elapsed();
     let seen = wait_running(api, &prefix, count, &mut rx, t0 + timeout).await?;
+    let master_cpu = api.master_cpu_ms() - cpu0;
     reader.abort();
     latencies.sort_by(f64::total_cmp);
     let total = seen.done - t0;
@@ -510,6 +542,7 @@ async fn many_apps(
         "half_running_ms": fraction_ms(&seen.times, t0, 0.5),
         "all_running_ms": ms(total),
         "launches_per_s": (count as f64 / total.as_secs_f64()).round(),
+        "master_cpu_ms": master_cpu,
         "events_lost": seen.events_lost,
     }))
 }
@@ -531,15 +564,18 @@ async fn get_apps(api: &Api, count: usize, embed: Option<&str>) -> anyhow::Resul
         .sum();
     let mut times = Vec::with_capacity(count);
     let mut bytes = 0;
+    let cpu0 = api.master_cpu_ms();
     for _ in 0..count {
         let sent = Instant::now();
         let r = api.http.get(&url).send().await?.error_for_status()?;
         bytes = r.bytes().await?.len();
         times.push(sent.elapsed().as_secs_f64() * 1000.0);
     }
+    let master_cpu = api.master_cpu_ms() - cpu0;
     times.sort_by(f64::total_cmp);
     Ok(json!({
         "mode": "get-apps",
+        "master_cpu_ms_per_request": master_cpu / count.max(1) as f64,
         "embed": embed,
         "apps": apps,
         "embedded_tasks": tasks,

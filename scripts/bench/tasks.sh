@@ -41,6 +41,8 @@ export RUST_BACKTRACE=0
 
 log() { printf '[tasks %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=scripts/bench/lib.sh
+source "$ROOT/scripts/bench/lib.sh"
 
 # ------------------------------------------------------------------ prerequisites
 
@@ -69,19 +71,7 @@ log "work dir $WORK (data dirs and logs)"
 MASTER_PID="" AGENT_PID="" AGENT_KEY=""
 
 # Pids of this agent's task shims (they outlive the agent by design).
-shim_pids() {
-    [ -n "$AGENT_KEY" ] || return 0
-    # cmdline is NUL-separated: -z makes each argument a line. The bracket keeps
-    # grep from finding its own command line.
-    grep -lzx -- "--agent-key=[${AGENT_KEY:0:1}]${AGENT_KEY:1}" /proc/[0-9]*/cmdline 2>/dev/null |
-        sed -n 's|^/proc/\([0-9]*\)/cmdline$|\1|p'
-    return 0
-}
-
-gone() { # pid: wait up to 10 s for it to exit
-    local n=0
-    while kill -0 "$1" 2>/dev/null && [ $n -lt 1000 ]; do sleep 0.01; n=$((n + 1)); done
-}
+shim_pids() { shim_pids_of "$AGENT_KEY"; }
 
 cleanup() {
     local rc=$?
@@ -108,11 +98,7 @@ cleanup() {
             docker ps -aq --filter "label=meso-bench=$RUN_ID"
         } | xargs -r docker rm -f >/dev/null 2>&1
     fi
-    if [ -n "$AGENT_KEY" ]; then
-        for dir in /sys/fs/cgroup/*/meso/"$AGENT_KEY"; do
-            [ -d "$dir" ] && find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null
-        done
-    fi
+    remove_cgroups_of "$AGENT_KEY"
     if [ -n "${BENCH_KEEP_WORK:-}" ]; then
         log "kept $WORK (data dirs and logs)"
     else
@@ -122,16 +108,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-wait_export() { # file key pid name: wait for `export KEY=` in file; print its value
-    local deadline=$((SECONDS + 30))
-    until grep -q "^export $2=" "$1"; do
-        kill -0 "$3" 2>/dev/null || die "$4 exited; see $WORK/$4.log: $(tail -3 "$WORK/$4.log")"
-        [ $SECONDS -lt $deadline ] || die "$4 printed no $2 in 30 s"
-        sleep 0.02
-    done
-    sed -n "s/^export $2=//p" "$1" | head -1
-}
 
 "$MESO" master --preset ci --http 127.0.0.1:0 --raft 127.0.0.1:0 \
     --data-dir "$WORK/master" --log "${BENCH_MESO_LOG:-warn}" \
@@ -154,18 +130,6 @@ log "master $MASTER (pid $MASTER_PID), agent $AGENT_ID (pid $AGENT_PID)"
 CGROUPS=none
 
 # ------------------------------------------------------------------ helpers
-
-# Pull one number out of a flat JSON line: json_num '{"a":1.5}' a -> 1.5
-json_num() { sed -n "s/.*\"$2\":\(-\?[0-9.e+-]*\).*/\1/p" <<<"$1"; }
-
-# Nearest-rank percentile of the numbers on stdin: pct 0.99
-pct() { sort -g | awk -v p="$1" '{ a[NR] = $1 } END { if (NR == 0) { print "nan"; exit }
-    i = int(NR * p); if (i < NR * p) i++; if (i < 1) i = 1; print a[i] }'; }
-
-record() { # KEY VALUE
-    echo "$1=$2" >>"$ENVOUT"
-    log "  $1=$2"
-}
 
 latency() { # PREFIX-SUFFIX ARGS...: one launchbench latency run; prints its summary line
     local line

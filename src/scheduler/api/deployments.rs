@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::deploy::{Change, deploy};
-use super::json::readiness_results;
+use super::json::{app_tasks, readiness_results};
 use super::{Ctx, Params, deployment_result, ok};
 use crate::api::error::{ApiError, propose_error};
 use crate::master::command::Command;
@@ -26,8 +26,10 @@ pub async fn list(State(ctx): State<Ctx>) -> Response {
             if let Some(actions) = json["currentActions"].as_array_mut() {
                 for (action, current) in actions.iter_mut().zip(d.current()) {
                     if let Some(app) = registry.marathon.app(&current.app) {
-                        action["readinessCheckResults"] =
-                            Value::from(readiness_results(&registry, app));
+                        action["readinessCheckResults"] = Value::from(readiness_results(
+                            app,
+                            &app_tasks(&registry, &current.app),
+                        ));
                     }
                 }
             }

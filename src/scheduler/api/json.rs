@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::master::registry::Registry;
@@ -68,15 +69,26 @@ impl<'a> AppIndex<'a> {
         index
     }
 
-    /// The app's AppInfo.
-    pub fn app_info(&self, app: &AppDefinition, registry: &Registry, embed: Embed) -> Value {
+    /// The app's AppInfo, to serialize as it is (a listing of many apps
+    /// never builds a JSON tree of each).
+    pub fn info(
+        &self,
+        app: &'a AppDefinition,
+        registry: &'a Registry,
+        embed: Embed,
+    ) -> AppInfo<'a> {
         let id = app.id.to_string();
         let tasks = self.tasks.get(id.as_str()).map_or(&[][..], Vec::as_slice);
         let deployments = self
             .deployments
             .get(id.as_str())
             .map_or(&[][..], Vec::as_slice);
-        info(app, registry, tasks, deployments, embed)
+        AppInfo::of(app, registry, tasks, deployments, embed)
+    }
+
+    /// The app's AppInfo as JSON.
+    pub fn app_info(&self, app: &'a AppDefinition, registry: &'a Registry, embed: Embed) -> Value {
+        self.info(app, registry, embed).to_json()
     }
 }
 
@@ -89,69 +101,92 @@ pub fn app_info(app: &AppDefinition, registry: &Registry, embed: Embed) -> Value
         .deployments_of(&id)
         .map(|d| d.id.as_str())
         .collect();
-    info(app, registry, &tasks, &deployments, embed)
+    AppInfo::of(app, registry, &tasks, &deployments, embed).to_json()
 }
 
-fn info(
-    app: &AppDefinition,
-    registry: &Registry,
-    tasks: &[&Task],
-    deployments: &[&str],
-    embed: Embed,
-) -> Value {
-    let id = app.id.to_string();
-    let mut out = match app.to_json() {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    };
-    let running = tasks.iter().filter(|t| t.state == TaskState::Running);
-    let (mut healthy, mut unhealthy) = (0, 0);
-    if !app.health_checks.is_empty() {
-        for t in running.clone() {
-            match t.healthy {
-                Some(true) => healthy += 1,
-                Some(false) => unhealthy += 1,
-                None => {}
+/// Marathon's AppInfo: the app's own JSON with the task counts, the running
+/// deployments and, when asked for, the tasks and the last failure.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppInfo<'a> {
+    #[serde(flatten)]
+    app: &'a AppDefinition,
+    tasks_staged: usize,
+    tasks_running: usize,
+    tasks_healthy: usize,
+    tasks_unhealthy: usize,
+    deployments: Vec<DeploymentRef<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tasks: Option<Vec<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_task_failure: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    readiness_check_results: Option<Vec<Value>>,
+}
+
+#[derive(Serialize)]
+struct DeploymentRef<'a> {
+    id: &'a str,
+}
+
+impl<'a> AppInfo<'a> {
+    fn of(
+        app: &'a AppDefinition,
+        registry: &Registry,
+        tasks: &[&Task],
+        deployments: &[&'a str],
+        embed: Embed,
+    ) -> Self {
+        let id = app.id.to_string();
+        let running = tasks.iter().filter(|t| t.state == TaskState::Running);
+        let (mut healthy, mut unhealthy) = (0, 0);
+        if !app.health_checks.is_empty() {
+            for t in running.clone() {
+                match t.healthy {
+                    Some(true) => healthy += 1,
+                    Some(false) => unhealthy += 1,
+                    None => {}
+                }
             }
         }
-    }
-    let staged = tasks
-        .iter()
-        .filter(|t| matches!(t.state, TaskState::Staging | TaskState::Starting))
-        .count();
-    out.insert("tasksStaged".into(), json!(staged));
-    out.insert("tasksRunning".into(), json!(running.count()));
-    out.insert("tasksHealthy".into(), json!(healthy));
-    out.insert("tasksUnhealthy".into(), json!(unhealthy));
-    let deployments: Vec<Value> = deployments.iter().map(|d| json!({"id": d})).collect();
-    out.insert("deployments".into(), json!(deployments));
-    if embed.tasks {
-        let tasks: Vec<Value> = tasks
+        let staged = tasks
             .iter()
-            .map(|t| task_json(t, registry, Some(app)))
-            .collect();
-        out.insert("tasks".into(), json!(tasks));
+            .filter(|t| matches!(t.state, TaskState::Staging | TaskState::Starting))
+            .count();
+        Self {
+            app,
+            tasks_staged: staged,
+            tasks_running: running.count(),
+            tasks_healthy: healthy,
+            tasks_unhealthy: unhealthy,
+            deployments: deployments.iter().map(|id| DeploymentRef { id }).collect(),
+            tasks: embed.tasks.then(|| {
+                tasks
+                    .iter()
+                    .map(|t| task_json(t, registry, Some(app)))
+                    .collect()
+            }),
+            last_task_failure: embed
+                .last_task_failure
+                .then(|| registry.marathon.last_failures.get(&id))
+                .flatten()
+                .map(failure_json),
+            readiness_check_results: embed.readiness.then(|| readiness_results(app, tasks)),
+        }
     }
-    if embed.last_task_failure
-        && let Some(failure) = registry.marathon.last_failures.get(&id)
-    {
-        out.insert("lastTaskFailure".into(), failure_json(failure));
+
+    pub fn to_json(&self) -> Value {
+        // Plain data: string keys, finite floats; this cannot fail.
+        serde_json::to_value(self).unwrap_or(Value::Null)
     }
-    if embed.readiness {
-        out.insert(
-            "readinessCheckResults".into(),
-            json!(readiness_results(registry, app)),
-        );
-    }
-    Value::Object(out)
 }
 
-/// Marathon's `readinessCheckResults` of an app: one for each live task of
-/// its current configuration that has a readiness check, ready or not.
-pub fn readiness_results(registry: &Registry, app: &AppDefinition) -> Vec<Value> {
+/// Marathon's `readinessCheckResults` of an app: one for each of its live
+/// `tasks` of its current configuration that has a readiness check, ready or not.
+pub fn readiness_results(app: &AppDefinition, tasks: &[&Task]) -> Vec<Value> {
     let version = config_version(app);
-    app_tasks(registry, &app.id.to_string())
-        .into_iter()
+    tasks
+        .iter()
         .filter(|t| {
             t.spec
                 .run_spec
@@ -251,4 +286,49 @@ fn ip_addresses(task: &Task, registry: &Registry) -> Vec<String> {
         .filter(|h| h.parse::<std::net::IpAddr>().is_ok())
         .into_iter()
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheduler::app::PathId;
+
+    #[test]
+    fn app_info_is_the_app_json_with_counts_and_a_listing_says_the_same() {
+        let app = AppDefinition::from_json(
+            &json!({"id": "/g/web", "cmd": "sleep 1", "instances": 2}),
+            &PathId::root(),
+        )
+        .expect("a valid app");
+        let registry = Registry::default();
+        let one = app_info(&app, &registry, Embed::default());
+        let mut want = app.to_json();
+        for (k, v) in [
+            ("tasksStaged", json!(0)),
+            ("tasksRunning", json!(0)),
+            ("tasksHealthy", json!(0)),
+            ("tasksUnhealthy", json!(0)),
+            ("deployments", json!([])),
+        ] {
+            want[k] = v;
+        }
+        assert_eq!(one, want);
+        let index = AppIndex::of(&registry);
+        let listed =
+            serde_json::to_vec(&index.info(&app, &registry, Embed::default())).expect("serializes");
+        let listed: Value = serde_json::from_slice(&listed).expect("JSON");
+        assert_eq!(listed, one);
+        let embedded = index.app_info(
+            &app,
+            &registry,
+            Embed {
+                tasks: true,
+                last_task_failure: true,
+                readiness: true,
+            },
+        );
+        assert_eq!(embedded["tasks"], json!([]), "{embedded}");
+        assert_eq!(embedded["readinessCheckResults"], json!([]), "{embedded}");
+        assert!(embedded.get("lastTaskFailure").is_none(), "{embedded}");
+    }
 }

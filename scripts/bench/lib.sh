@@ -1,0 +1,54 @@
+# Helpers the bench scripts that start a master and agents share (tasks.sh,
+# marathon.sh). Sourced, not run. The caller defines log and die, and sets WORK
+# (its data dirs and logs) and ENVOUT (its KEY=VALUE figures).
+# shellcheck shell=bash
+
+gone() { # pid: wait up to 10 s for it to exit
+    local n=0
+    while kill -0 "$1" 2>/dev/null && [ $n -lt 1000 ]; do sleep 0.01; n=$((n + 1)); done
+}
+
+wait_export() { # file key pid name: wait for `export KEY=` in file; print its value
+    local deadline=$((SECONDS + 30))
+    until grep -q "^export $2=" "$1"; do
+        kill -0 "$3" 2>/dev/null || die "$4 exited; see $WORK/$4.log: $(tail -3 "$WORK/$4.log")"
+        [ $SECONDS -lt $deadline ] || die "$4 printed no $2 in 30 s"
+        sleep 0.02
+    done
+    sed -n "s/^export $2=//p" "$1" | head -1
+}
+
+shim_pids_of() { # agent-key...: pids of those agents' task shims (they outlive their agent)
+    local key
+    for key in "$@"; do
+        [ -n "$key" ] || continue
+        # cmdline is NUL-separated: -z makes each argument a line. The bracket
+        # keeps grep from finding its own command line.
+        grep -lzx -- "--agent-key=[${key:0:1}]${key:1}" /proc/[0-9]*/cmdline 2>/dev/null |
+            sed -n 's|^/proc/\([0-9]*\)/cmdline$|\1|p'
+    done
+    return 0
+}
+
+remove_cgroups_of() { # agent-key...: the cgroups those agents made, in every hierarchy
+    local key dir
+    for key in "$@"; do
+        [ -n "$key" ] || continue
+        for dir in /sys/fs/cgroup/*/meso/"$key" /sys/fs/cgroup/meso/"$key"; do
+            [ -d "$dir" ] && find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null
+        done
+    done
+    return 0
+}
+
+# Pull one number out of a flat JSON line: json_num '{"a":1.5}' a -> 1.5
+json_num() { sed -n "s/.*\"$2\":\(-\?[0-9.e+-]*\).*/\1/p" <<<"$1"; }
+
+# Nearest-rank percentile of the numbers on stdin: pct 0.99
+pct() { sort -g | awk -v p="$1" '{ a[NR] = $1 } END { if (NR == 0) { print "nan"; exit }
+    i = int(NR * p); if (i < NR * p) i++; if (i < 1) i = 1; print a[i] }'; }
+
+record() { # KEY VALUE
+    echo "$1=$2" >>"$ENVOUT"
+    log "  $1=$2"
+}
