@@ -44,14 +44,23 @@ enum Command {
     TaskShim(crate::agent::containerizer::shim::ShimArgs),
 }
 
+/// The shim stays single-threaded: it forks the task, so no runtime threads.
+fn run_shim(args: crate::agent::containerizer::shim::ShimArgs) -> ExitCode {
+    let code = crate::agent::containerizer::shim::run(args);
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
 pub fn run() -> ExitCode {
+    use crate::agent::containerizer::shim;
+    // The shim is on every process launch's path: it skips building the whole
+    // command tree (bad shim arguments fall through to clap for the error).
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if let Some(args) = shim::ShimArgs::parse(&args) {
+        return run_shim(args);
+    }
     let cli = Cli::parse();
-    // The shim stays single-threaded: it forks the task, so no runtime threads.
     let cli = match cli.command {
-        Command::TaskShim(args) => {
-            let code = crate::agent::containerizer::shim::run(args);
-            return ExitCode::from(u8::try_from(code).unwrap_or(1));
-        }
+        Command::TaskShim(args) => return run_shim(args),
         command => Cli { command },
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
