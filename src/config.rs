@@ -30,6 +30,12 @@
 //! | `gc_disk_usage` | | | 0.9 (above this fraction of the work dir's disk in use, sooner, oldest first) |
 //! | `agent_heartbeat_ms` | | | 5000 (how often master and agent say they are alive) |
 //! | `agent_timeout_ms` | | | 45000 (silence after which the master marks an agent unreachable) |
+//! | `dns` | `--dns` | `MESO_DNS` | the HTTP host, port 8053 (0 if HTTP's port is 0); `off`: no DNS (masters: Mesos-DNS names over UDP and TCP) |
+//! | `dns_domain` | `--dns-domain` | `MESO_DNS_DOMAIN` | `mesos` |
+//! | `dns_resolvers` | `--dns-resolvers` | `MESO_DNS_RESOLVERS` | those of `/etc/resolv.conf`; `IP[:PORT],...` for names outside the domain; `none`: REFUSED |
+//! | `dns_ttl` | | | 60 (seconds, every record) |
+//! | `dns_ip_sources` | | | `netinfo,host` (a task's IPs: the container's, else the agent's) |
+//! | `dns_healthy_only` | | | false (true: only tasks whose health checks pass get records) |
 //! | `raft.tick_ms` | | | 10 |
 //! | `raft.election_ticks` | | | 20 (elections after 20–40 ticks of silence: 200–400 ms) |
 //! | `raft.heartbeat_ticks` | | | 5 |
@@ -44,6 +50,9 @@ use clap::Args;
 use serde::Deserialize;
 
 use crate::agent::GcPolicy;
+use crate::dns::DnsSettings;
+use crate::dns::forward::Forwarder;
+use crate::dns::records::IpSource;
 use crate::master::AgentTimers;
 use crate::master::raft::RaftOptions;
 use crate::model::{Resources, parse_attributes};
@@ -97,6 +106,20 @@ pub struct AgentFlags {
     pub attributes: Option<String>,
 }
 
+/// Flags of the DNS role (`meso up`, `meso master`, `meso node`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct DnsFlags {
+    /// DNS listen address, UDP and TCP (port 0 picks a free port), or `off`
+    #[arg(long, env = "MESO_DNS", value_name = "ADDR|off")]
+    pub dns: Option<String>,
+    /// The domain DNS answers for
+    #[arg(long, env = "MESO_DNS_DOMAIN", value_name = "DOMAIN")]
+    pub dns_domain: Option<String>,
+    /// Upstream resolvers for other names (IP[:PORT],...), or `none`
+    #[arg(long, env = "MESO_DNS_RESOLVERS", value_name = "ADDRS")]
+    pub dns_resolvers: Option<String>,
+}
+
 /// Flags of a master (`meso master`, `meso node`).
 #[derive(Debug, Clone, Default, Args)]
 pub struct MasterFlags {
@@ -137,6 +160,12 @@ struct FileConfig {
     agent_timeout_ms: Option<u64>,
     gc_delay_secs: Option<f64>,
     gc_disk_usage: Option<f64>,
+    dns: Option<String>,
+    dns_domain: Option<String>,
+    dns_resolvers: Option<String>,
+    dns_ttl: Option<u32>,
+    dns_ip_sources: Option<String>,
+    dns_healthy_only: Option<bool>,
     #[serde(default)]
     raft: RaftFile,
 }
@@ -188,6 +217,7 @@ pub struct Settings {
     pub agents: usize,
     pub agent: AgentSettings,
     pub agent_timers: AgentTimers,
+    pub dns: DnsSettings,
 }
 
 /// What a command adds to the shared flags.
@@ -195,6 +225,7 @@ pub struct Settings {
 pub struct Extra {
     pub master: MasterFlags,
     pub agent: AgentFlags,
+    pub dns: DnsFlags,
     pub agents: Option<usize>,
     pub masters: Option<usize>,
     pub roles: Option<String>,
@@ -218,8 +249,9 @@ impl Settings {
         let http = flags
             .http
             .clone()
-            .or(file.http)
+            .or(file.http.clone())
             .unwrap_or_else(|| "127.0.0.1:5050".into());
+        let dns = dns_settings(&extra.dns, &file, &http)?;
         let peers_text = m.peers.clone().or(file.peers);
         let peers = match &peers_text {
             Some(text) => parse_peers(text)?,
@@ -286,6 +318,7 @@ impl Settings {
             bail!("agent_timeout_ms must be longer than agent_heartbeat_ms");
         }
         Ok(Self {
+            dns,
             agents: extra.agents.or(file.agents).unwrap_or(1),
             agent: AgentSettings {
                 masters: agent_masters,
@@ -430,21 +463,88 @@ pub fn parse_peers(text: &str) -> anyhow::Result<BTreeMap<u64, String>> {
 
 fn parse_roles(text: &str) -> anyhow::Result<Vec<Role>> {
     let mut roles = Vec::new();
+    let mut with_master = Vec::new();
     for r in text.split(',').map(str::trim).filter(|r| !r.is_empty()) {
         match r {
             "master" => roles.push(Role::Master),
             "agent" => roles.push(Role::Agent),
-            "scheduler" | "dns" => {
-                bail!("roles: '{r}' is not part of this build yet; available: master, agent")
-            }
+            // Every master runs the scheduler and DNS; naming them is allowed.
+            "scheduler" | "dns" => with_master.push(r),
             other => bail!("roles: unknown role '{other}'; known: master, agent, scheduler, dns"),
         }
+    }
+    if let Some(r) = with_master.first()
+        && !roles.contains(&Role::Master)
+    {
+        bail!("roles: '{r}' runs on masters; add master (e.g. master,{r})");
     }
     if roles.is_empty() {
         bail!("roles: name at least one role");
     }
     roles.dedup();
     Ok(roles)
+}
+
+fn dns_settings(flags: &DnsFlags, file: &FileConfig, http: &str) -> anyhow::Result<DnsSettings> {
+    let listen =
+        flags
+            .dns
+            .clone()
+            .or(file.dns.clone())
+            .unwrap_or_else(|| match http.rsplit_once(':') {
+                Some((host, "0")) => format!("{host}:0"),
+                Some((host, _)) => format!("{host}:8053"),
+                None => "127.0.0.1:8053".into(),
+            });
+    let listen = (listen != "off").then_some(listen);
+    if let Some(addr) = &listen
+        && addr
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .is_none()
+    {
+        bail!("dns: '{addr}' is not HOST:PORT or off");
+    }
+    let domain = flags
+        .dns_domain
+        .clone()
+        .or(file.dns_domain.clone())
+        .unwrap_or_else(|| "mesos".into())
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    let valid_label = |l: &str| {
+        !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if !domain.split('.').all(valid_label) {
+        bail!("dns_domain: '{domain}' is not a domain name (labels of letters, digits and '-')");
+    }
+    let resolvers = match flags.dns_resolvers.clone().or(file.dns_resolvers.clone()) {
+        None => None,
+        Some(text) if text.trim() == "none" => Some(Vec::new()),
+        Some(text) => {
+            Some(Forwarder::parse_resolvers(&text).map_err(|e| anyhow!("dns_resolvers: {e}"))?)
+        }
+    };
+    let ip_sources = match &file.dns_ip_sources {
+        None => vec![IpSource::NetInfo, IpSource::Host],
+        Some(text) => text
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(IpSource::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow!("dns_ip_sources: {e}"))?,
+    };
+    if ip_sources.is_empty() {
+        bail!("dns_ip_sources: name at least one of netinfo, host");
+    }
+    Ok(DnsSettings {
+        listen,
+        domain,
+        resolvers,
+        ttl: file.dns_ttl.unwrap_or(60),
+        ip_sources,
+        healthy_only: file.dns_healthy_only.unwrap_or(false),
+    })
 }
 
 fn default_raft_addr(http: &str) -> String {

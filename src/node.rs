@@ -23,6 +23,7 @@ pub struct Bound {
     settings: Settings,
     http: TcpListener,
     raft: Option<TcpListener>,
+    dns: Option<crate::dns::Sockets>,
     pub http_addr: SocketAddr,
     pub raft_addr: Option<SocketAddr>,
 }
@@ -31,6 +32,7 @@ pub struct Node {
     pub http_addr: SocketAddr,
     pub master: Option<Arc<Master>>,
     pub agent: Option<Agent>,
+    pub dns: Option<crate::dns::Dns>,
     shutdown: CancellationToken,
     server: JoinHandle<()>,
 }
@@ -45,12 +47,19 @@ async fn listen(addr: &str, what: &str) -> anyhow::Result<TcpListener> {
 /// Claims the node's ports.
 pub async fn bind(settings: Settings) -> anyhow::Result<Bound> {
     let http = listen(&settings.http, "HTTP").await?;
-    let raft = if settings.roles.contains(&Role::Master) {
+    let master = settings.roles.contains(&Role::Master);
+    let raft = if master {
         Some(listen(&settings.raft_addr, "Raft").await?)
     } else {
         None
     };
+    let dns = if master {
+        crate::dns::bind(&settings.dns)?
+    } else {
+        None
+    };
     Ok(Bound {
+        dns,
         http_addr: http.local_addr()?,
         raft_addr: raft.as_ref().map(|l| l.local_addr()).transpose()?,
         settings,
@@ -114,6 +123,18 @@ impl Bound {
         } else {
             None
         };
+        let dns = match (self.dns, &master) {
+            (Some(sockets), Some(m)) => {
+                match crate::dns::start(m.clone(), sockets, &s.dns, &s.hostname, shutdown.clone()) {
+                    Ok(dns) => Some(dns),
+                    Err(e) => {
+                        shutdown.cancel();
+                        return Err(e);
+                    }
+                }
+            }
+            _ => None,
+        };
         let sandboxes = agent.is_some().then(|| s.agent.work_dir.join("sandboxes"));
         let scheduler = master
             .clone()
@@ -133,6 +154,7 @@ impl Bound {
             http_addr: self.http_addr,
             master,
             agent,
+            dns,
             shutdown,
             server,
         })

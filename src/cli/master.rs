@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use crate::config::{AgentFlags, Extra, MasterFlags, NodeFlags, Settings};
+use crate::config::{AgentFlags, DnsFlags, Extra, MasterFlags, NodeFlags, Settings};
 use crate::node;
 
 #[derive(Args)]
@@ -11,6 +11,8 @@ pub struct MasterArgs {
     node: NodeFlags,
     #[command(flatten)]
     master: MasterFlags,
+    #[command(flatten)]
+    dns: DnsFlags,
 }
 
 #[derive(Args)]
@@ -24,6 +26,8 @@ pub struct NodeArgs {
     master: MasterFlags,
     #[command(flatten)]
     agent: AgentFlags,
+    #[command(flatten)]
+    dns: DnsFlags,
 }
 
 pub async fn run_master(args: MasterArgs) -> anyhow::Result<()> {
@@ -31,6 +35,7 @@ pub async fn run_master(args: MasterArgs) -> anyhow::Result<()> {
         &args.node,
         Extra {
             master: args.master,
+            dns: args.dns,
             roles: Some("master".into()),
             default_log: "info",
             ..Default::default()
@@ -45,6 +50,7 @@ pub async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         Extra {
             master: args.master,
             agent: args.agent,
+            dns: args.dns,
             roles: args.roles,
             default_log: "info",
             ..Default::default()
@@ -64,6 +70,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     if let Some(m) = &node.master {
         println!("export MESO_RAFT={}", m.advertise_raft);
         println!("export MESO_ID={}", m.id);
+        if let Some(dns) = &node.dns {
+            println!("export MESO_DNS={}", dns.addr);
+        }
         tracing::info!(id = m.id, http = %m.advertise_http, raft = %m.advertise_raft, "master started");
     }
     if let Some(a) = &node.agent {

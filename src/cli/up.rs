@@ -18,7 +18,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::config::{Extra, MasterFlags, NodeFlags, Role, Settings};
+use crate::config::{DnsFlags, Extra, MasterFlags, NodeFlags, Role, Settings};
 use crate::node::{self, Node};
 
 #[derive(Args)]
@@ -31,6 +31,8 @@ pub struct UpArgs {
     agents: Option<usize>,
     #[command(flatten)]
     node: NodeFlags,
+    #[command(flatten)]
+    dns: DnsFlags,
 }
 
 struct Steps {
@@ -84,6 +86,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         &args.node,
         Extra {
             master: MasterFlags::default(),
+            dns: args.dns,
             masters: args.masters,
             agents: args.agents,
             default_log: "warn",
@@ -110,6 +113,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         s.data_dir = settings.data_dir.join(format!("master-{n}"));
         s.http = nth_http(&settings.http, n)?;
         s.raft_addr = free_port_on(&settings.http);
+        if n > 1 {
+            // One DNS address to print; the others answer on free ports.
+            s.dns.listen = settings.dns.listen.as_deref().map(free_port_on);
+        }
         s.peers = BTreeMap::new();
         s.campaign_now = n == 1;
         bound.push(node::bind(s).await?);
@@ -166,6 +173,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "export MESOS_MASTER={api}")?;
     writeln!(out, "export MARATHON_URL=http://{api}")?;
+    if let Some(dns) = &nodes[0].dns {
+        writeln!(out, "export MESO_DNS={}", dns.addr)?;
+    }
     if nodes.len() > 1 {
         writeln!(out, "# masters: {}", masters_http.join(" "))?;
     }

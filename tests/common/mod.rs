@@ -172,8 +172,11 @@ impl Proc {
         env: &[(&str, &str)],
     ) -> Proc {
         let stderr = File::create(log).expect("create the process log");
+        // Masters of one test often share an IP: their DNS takes a free port
+        // unless the test names one (a flag or `env` wins over this).
         let mut child = Command::new(BIN)
             .args(args)
+            .env("MESO_DNS", "127.0.0.1:0")
             .envs(env.iter().copied())
             .env_remove("MESOS_MASTER")
             .env("NO_COLOR", "1")
