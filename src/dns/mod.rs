@@ -346,7 +346,7 @@ impl Updater {
             let entries = registry
                 .tasks
                 .get(&id)
-                .map(|task| records::task(&registry, task, &self.rules, &self.hosts))
+                .map(|task| records::task_records(&registry, task, &self.rules, &self.hosts))
                 .unwrap_or_default();
             updates.push((Owner::Task(id.into()), entries));
         }

@@ -1,5 +1,5 @@
 //! The records Mesos-DNS would make of the registry, as [`Entry`]s: one task's
-//! ([`task`]) and the cluster's own ([`cluster`]: leader, masters, agents,
+//! ([`task_records`]) and the cluster's own ([`cluster`]: leader, masters, agents,
 //! the scheduler's framework). Pure functions of what they are given; the
 //! updater decides when to call them.
 
@@ -103,7 +103,7 @@ pub fn framework_name(task: &Task, rules: &Rules) -> String {
 /// The records of one task, or none when it should have none (not RUNNING,
 /// unhealthy with `healthy_only`, on an unknown agent, a name with nothing
 /// left after sanitizing).
-pub fn task(registry: &Registry, task: &Task, rules: &Rules, hosts: &Hosts) -> Vec<Entry> {
+pub fn task_records(registry: &Registry, task: &Task, rules: &Rules, hosts: &Hosts) -> Vec<Entry> {
     if task.state != TaskState::Running || (rules.healthy_only && task.healthy == Some(false)) {
         return Vec::new();
     }
@@ -273,4 +273,152 @@ pub fn cluster(
         out.push(address(&format!("ns1.{d}"), *ip));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AgentInfo, AgentState, Resources, TaskPort, TaskSpec, TaskStatus};
+
+    fn rules(ip_sources: Vec<IpSource>, healthy_only: bool) -> Rules {
+        Rules {
+            domain: "mesos.".into(),
+            ip_sources,
+            healthy_only,
+            marathon_framework: "c-0001".into(),
+        }
+    }
+
+    /// A registry with agent `c-S1` at 10.0.0.5 and one RUNNING operator
+    /// task `db` (no framework) with a host port, reporting `container_ips`.
+    fn setup(container_ips: &[&str]) -> (Registry, Task) {
+        let mut registry = Registry::default();
+        registry.agents.insert(
+            "c-S1".into(),
+            AgentInfo {
+                id: "c-S1".into(),
+                key: "k".into(),
+                hostname: "h".into(),
+                addr: "10.0.0.5:5051".into(),
+                resources: Resources::default(),
+                attributes: Default::default(),
+                state: AgentState::Active,
+                registered_time: 1.0,
+                reregistered_time: None,
+                unreachable_time: None,
+            },
+        );
+        let spec = TaskSpec {
+            task_id: "db-1".into(),
+            name: "db".into(),
+            agent_id: "c-S1".into(),
+            ports: vec![TaskPort {
+                number: 31005,
+                name: None,
+            }],
+            ..Default::default()
+        };
+        let mut status = TaskStatus::new("db-1", "c-S1", TaskState::Running, 2.0);
+        status.container_ips = container_ips.iter().map(|s| s.to_string()).collect();
+        (registry, Task::new(spec, status))
+    }
+
+    fn a_of(entries: &[Entry], name: &str) -> Vec<String> {
+        entries
+            .iter()
+            .filter(|e| e.name == name)
+            .filter_map(|e| match &e.data {
+                RData::A(a) => Some(a.0.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ip_sources_are_tried_in_order() {
+        let (registry, task) = setup(&["172.17.0.9"]);
+        let hosts = Hosts::new();
+        let netinfo_first = task_records(
+            &registry,
+            &task,
+            &rules(vec![IpSource::NetInfo, IpSource::Host], false),
+            &hosts,
+        );
+        assert_eq!(a_of(&netinfo_first, "db.meso.mesos."), ["172.17.0.9"]);
+        // The .slave names are always the agent's.
+        assert_eq!(a_of(&netinfo_first, "db.meso.slave.mesos."), ["10.0.0.5"]);
+        let host_first = task_records(
+            &registry,
+            &task,
+            &rules(vec![IpSource::Host, IpSource::NetInfo], false),
+            &hosts,
+        );
+        assert_eq!(a_of(&host_first, "db.meso.mesos."), ["10.0.0.5"]);
+        // No container IP: the next source.
+        let (registry, task) = setup(&[]);
+        let fallback = task_records(
+            &registry,
+            &task,
+            &rules(vec![IpSource::NetInfo, IpSource::Host], false),
+            &hosts,
+        );
+        assert_eq!(a_of(&fallback, "db.meso.mesos."), ["10.0.0.5"]);
+    }
+
+    #[test]
+    fn an_operator_tasks_srv_points_at_its_agent() {
+        let (registry, task) = setup(&[]);
+        let entries = task_records(
+            &registry,
+            &task,
+            &rules(vec![IpSource::Host], false),
+            &Hosts::new(),
+        );
+        let canonical = format!(
+            "db-{}-s1.meso.slave.mesos.",
+            super::super::names::hash("db-1")
+        );
+        let srv: Vec<(String, u16)> = entries
+            .iter()
+            .filter(|e| e.name == "_db._tcp.meso.mesos.")
+            .filter_map(|e| match &e.data {
+                RData::SRV(s) => Some((s.target.to_ascii(), s.port)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(srv, [(canonical, 31005)]);
+    }
+
+    #[test]
+    fn healthy_only_leaves_out_failing_tasks_and_ended_ones_have_none() {
+        let (registry, mut task) = setup(&[]);
+        let hosts = Hosts::new();
+        task.healthy = Some(false);
+        assert!(
+            !task_records(
+                &registry,
+                &task,
+                &rules(vec![IpSource::Host], false),
+                &hosts
+            )
+            .is_empty()
+        );
+        assert!(
+            task_records(&registry, &task, &rules(vec![IpSource::Host], true), &hosts).is_empty()
+        );
+        task.healthy = Some(true);
+        assert!(
+            !task_records(&registry, &task, &rules(vec![IpSource::Host], true), &hosts).is_empty()
+        );
+        task.state = TaskState::Killing;
+        assert!(
+            task_records(
+                &registry,
+                &task,
+                &rules(vec![IpSource::Host], false),
+                &hosts
+            )
+            .is_empty()
+        );
+    }
 }
