@@ -67,8 +67,9 @@ python_ready() {
 }
 
 command -v cargo >/dev/null || { echo "error: cargo not found; install Rust (https://rustup.rs)" >&2; exit 1; }
-# procps for pkill/kill; docker for the docker containerizer's tests.
-apt_install procps
+# procps for pkill/kill; openssl for the HTTPS health check's certificate;
+# docker for the docker containerizer's tests.
+apt_install procps openssl
 docker_ready
 python_ready
 
