@@ -69,10 +69,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     println!("export MESOS_MASTER={}", node.advertised_http());
     if let Some(m) = &node.master {
         println!("export MESO_RAFT={}", m.advertise_raft);
-        println!("export MESO_ID={}", m.id);
         if let Some(dns) = &node.dns {
             println!("export MESO_DNS={}", dns.addr);
         }
+        // Last: scripts and tests wait for it as the sign the others are out.
+        println!("export MESO_ID={}", m.id);
         tracing::info!(id = m.id, http = %m.advertise_http, raft = %m.advertise_raft, "master started");
     }
     if let Some(a) = &node.agent {
