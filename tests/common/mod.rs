@@ -14,6 +14,7 @@
 
 #![allow(dead_code)]
 
+pub mod dns;
 pub mod marathon;
 
 use std::collections::BTreeMap;
