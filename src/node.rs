@@ -139,7 +139,15 @@ impl Bound {
         let scheduler = master
             .clone()
             .map(|m| crate::scheduler::start(m, shutdown.clone()));
-        let router = crate::api::router(master.clone(), scheduler, sandboxes);
+        let dns_api = match (&dns, &master) {
+            (Some(dns), Some(m)) => Some(crate::dns::http::Api {
+                dns: dns.clone(),
+                master: m.clone(),
+                http: self.http_addr,
+            }),
+            _ => None,
+        };
+        let router = crate::api::router(master.clone(), scheduler, sandboxes, dns_api);
         let stop = shutdown.clone();
         let http = self.http;
         let server = tokio::spawn(async move {

@@ -5,6 +5,7 @@
 //!          ─▶ master reads  (/master/state, ...)    answered locally
 //!          ─▶ master writes (PUT /master/weights, /api/v1, members)
 //!                 └─ forward::to_leader ─▶ here if leader, else proxied to it
+//!          ─▶ /v1/* (masters with DNS)              answered from this node's zone
 //!          ─▶ /files/* (agents, masters)        files_router:
 //!                 this node's sandboxes hold the path? ─▶ answered here
 //!                 else a master, not already relayed?  ─▶ relayed to the task's agent
@@ -29,11 +30,12 @@ use crate::master::{self, Master, files as master_files};
 use crate::scheduler;
 
 /// The node's router. `sandboxes` is the agent's sandboxes root when the node
-/// runs the agent role.
+/// runs the agent role; `dns` is there when it runs the DNS role.
 pub fn router(
     master: Option<Arc<Master>>,
     scheduler: Option<scheduler::api::Ctx>,
     sandboxes: Option<PathBuf>,
+    dns: Option<crate::dns::http::Api>,
 ) -> Router {
     let mut router = Router::new()
         .route("/ping", get(|| async { "pong" }))
@@ -48,6 +50,9 @@ pub fn router(
                 .route_layer(from_fn_with_state(m, forward::to_leader));
             router = router.merge(scheduler::api::read_router(ctx)).merge(writes);
         }
+    }
+    if let Some(api) = dns {
+        router = router.merge(crate::dns::http::router(api));
     }
     router
 }

@@ -1,7 +1,9 @@
 //! The command line: one file per command family. Errors end here as one line
-//! on stderr (`error: what: why`) and exit code 1; usage errors exit 2 (clap).
+//! on stderr (`error: what: why`) and exit code 1, or the code of an [`Exit`];
+//! usage errors exit 2 (clap).
 
 mod agent;
+mod dns;
 mod master;
 mod members;
 mod up;
@@ -28,7 +30,7 @@ struct Cli {
 enum Command {
     /// Start a whole local cluster in this process and keep it in the foreground
     Up(up::UpArgs),
-    /// Run a master (with the scheduler and DNS roles once they exist)
+    /// Run a master, with its scheduler (Marathon API) and DNS roles
     Master(master::MasterArgs),
     /// Run an agent: register with the masters and (soon) run their tasks
     Agent(agent::AgentArgs),
@@ -37,6 +39,9 @@ enum Command {
     /// List the masters of a cluster, or remove a dead one
     #[command(subcommand)]
     Members(members::MembersCommand),
+    /// Ask the cluster's DNS: `meso dns lookup NAME`
+    #[command(subcommand)]
+    Dns(dns::DnsCommand),
     /// Print the version
     Version(version::VersionArgs),
     /// Internal: the per-task supervisor the process containerizer starts
@@ -80,6 +85,7 @@ pub fn run() -> ExitCode {
             Command::Node(args) => master::run_node(args).await,
             Command::Agent(args) => agent::run(args).await,
             Command::Members(cmd) => members::run(cmd).await,
+            Command::Dns(cmd) => dns::run(cmd).await,
             Command::Version(args) => version::run(args),
             Command::TaskShim(_) => unreachable!("handled before the runtime starts"),
         }
@@ -90,10 +96,36 @@ pub fn run() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", one_line(&format!("{e:#}")));
-            ExitCode::FAILURE
+            e.downcast_ref::<Exit>()
+                .map_or(ExitCode::FAILURE, |exit| ExitCode::from(exit.code))
         }
     }
 }
+
+/// An error that ends the command with an exit code of its own, for commands
+/// whose codes tell apart why they failed (`meso dns lookup`).
+#[derive(Debug)]
+pub struct Exit {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Exit {
+    pub fn new(code: u8, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Exit {}
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")

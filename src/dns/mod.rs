@@ -12,6 +12,9 @@
 //!                    (own thread)       answer, or forward (forward.rs)
 //! ```
 //!
+//! Mesos-DNS's HTTP API (`/v1/...`, http.rs) reads the same zone, on the
+//! node's HTTP port.
+//!
 //! The server runs on a runtime of its own thread, so a flood of queries
 //! competes with the other roles for CPU only, never for their tasks' turn
 //! on the main runtime; the zone is separate from the registry, so queries
@@ -19,6 +22,7 @@
 
 pub mod forward;
 pub mod handler;
+pub mod http;
 pub mod names;
 pub mod records;
 pub mod zone;

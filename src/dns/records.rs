@@ -89,12 +89,22 @@ fn service(name: &str, target: &str, port: u16) -> Option<Entry> {
     })
 }
 
+/// A task's name, or its id when it has none: what its labels are made of.
+pub fn task_name(task: &Task) -> &str {
+    if task.spec.name.is_empty() {
+        &task.spec.task_id
+    } else {
+        &task.spec.name
+    }
+}
+
 /// A framework's name as it appears in names: the built-in scheduler's
 /// tasks are `marathon`'s, tasks launched through the operator API without
 /// a framework are `meso`'s, any other framework goes by its id.
-pub fn framework_name(task: &Task, rules: &Rules) -> String {
+/// `marathon_framework` is the built-in scheduler's framework id.
+pub fn framework_name(task: &Task, marathon_framework: &str) -> String {
     match task.spec.framework_id.as_deref() {
-        Some(id) if id == rules.marathon_framework => "marathon".into(),
+        Some(id) if id == marathon_framework => "marathon".into(),
         Some(id) => domain_fragment(id),
         None => "meso".into(),
     }
@@ -114,13 +124,8 @@ pub fn task_records(registry: &Registry, task: &Task, rules: &Rules, hosts: &Hos
     let agent_ips = split_host_port(&agent.addr)
         .map(|(host, _)| ips_of(host, hosts))
         .unwrap_or_default();
-    let name = if spec.name.is_empty() {
-        &spec.task_id
-    } else {
-        &spec.name
-    };
-    let t = label(name);
-    let f = domain_fragment(&framework_name(task, rules));
+    let t = label(task_name(task));
+    let f = domain_fragment(&framework_name(task, &rules.marathon_framework));
     if t.is_empty() || f.is_empty() {
         return Vec::new();
     }

@@ -10,6 +10,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use hickory_proto::rr::rdata::{NS, SOA};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
+/// The SOA's refresh, retry and expire, Mesos-DNS's defaults (`/v1/config`
+/// shows them too).
+pub const SOA_REFRESH: i32 = 60;
+pub const SOA_RETRY: i32 = 600;
+pub const SOA_EXPIRE: i32 = 86_400;
+
 /// Who put a record in the zone.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Owner {
@@ -75,6 +81,11 @@ impl Zone {
     /// The name server of the zone, as Mesos-DNS names it (`ns1.mesos.`).
     pub fn mname(&self) -> String {
         format!("ns1.{}", self.domain)
+    }
+
+    /// The zone's admin mailbox, as Mesos-DNS names it (`root.ns1.mesos.`).
+    pub fn rname(&self) -> String {
+        format!("root.{}", self.mname())
     }
 
     /// Whether `name` (lower case, fully qualified) is in the domain.
@@ -199,11 +210,18 @@ impl Zone {
         self.serial = now.max(self.serial.wrapping_add(1));
         let origin = Name::from_ascii(&self.domain).unwrap_or_else(|_| Name::root());
         let mname = Name::from_ascii(self.mname()).unwrap_or_else(|_| Name::root());
-        let rname =
-            Name::from_ascii(format!("root.{}", self.mname())).unwrap_or_else(|_| Name::root());
-        // Refresh, retry and expire as Mesos-DNS's defaults; the minimum is
-        // the records' TTL (Mesos-DNS ignores its own SOAMinttl too).
-        let soa = SOA::new(mname.clone(), rname, self.serial, 60, 600, 86_400, self.ttl);
+        let rname = Name::from_ascii(self.rname()).unwrap_or_else(|_| Name::root());
+        // The minimum is the records' TTL (Mesos-DNS ignores its own
+        // SOAMinttl too).
+        let soa = SOA::new(
+            mname.clone(),
+            rname,
+            self.serial,
+            SOA_REFRESH,
+            SOA_RETRY,
+            SOA_EXPIRE,
+            self.ttl,
+        );
         self.soa = Record::from_rdata(origin.clone(), self.ttl, RData::SOA(soa));
         self.ns = Record::from_rdata(origin, self.ttl, RData::NS(NS(mname)));
     }

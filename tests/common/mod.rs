@@ -14,6 +14,7 @@
 
 #![allow(dead_code)]
 
+pub mod dns;
 pub mod marathon;
 
 use std::collections::BTreeMap;
@@ -103,7 +104,6 @@ impl Finished {
     }
 }
 
-/// Runs `meso ARGS` to its end (at most `timeout`), capturing its output.
 /// Waits up to `timeout` for `child` to exit; kills it and returns None if not.
 fn wait_or_kill(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + timeout;
@@ -120,9 +120,16 @@ fn wait_or_kill(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     }
 }
 
+/// Runs `meso ARGS` to its end (at most `timeout`), capturing its output.
 pub fn run(args: &[&str], timeout: Duration) -> Finished {
+    run_env(args, &[], timeout)
+}
+
+/// [`run`] with extra environment variables.
+pub fn run_env(args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Finished {
     let mut child = Command::new(BIN)
         .args(args)
+        .envs(env.iter().copied())
         .env_remove("MESOS_MASTER")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
