@@ -40,6 +40,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+#[path = "common.rs"]
+mod common;
+use common::{ms, pct};
+
 #[derive(Parser)]
 #[command(about = "DNS benchmark for scripts/bench/dns.sh")]
 struct Cli {
@@ -536,21 +540,7 @@ impl Api {
     }
 
     async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .timeout(Duration::from_secs(60))
-            .send()
-            .await?;
-        let status = r.status();
-        let bytes = r.bytes().await?;
-        if !status.is_success() {
-            bail!(
-                "GET {path} answered {status}: {}",
-                String::from_utf8_lossy(&bytes)
-            );
-        }
-        serde_json::from_slice(&bytes).with_context(|| format!("GET {path}: not JSON"))
+        common::get_json(&self.http, &self.base, path).await
     }
 
     async fn send(&self, method: reqwest::Method, path: &str, body: &Value) -> anyhow::Result<()> {
@@ -592,19 +582,6 @@ fn app_json(id: &str, instances: usize, pool: &str) -> Value {
         "portDefinitions": [{"port": 0, "protocol": "tcp"}],
         "constraints": [["pool", "IS", pool]],
     })
-}
-
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e6).round() / 1e3
-}
-
-/// Nearest-rank percentile of sorted values; NaN when there are none.
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i]
 }
 
 // ---------------------------------------------------------------- modes
