@@ -10,7 +10,7 @@ gone() { # pid: wait up to 10 s for it to exit
 
 wait_export() { # file key pid name: wait for `export KEY=` in file; print its value
     local deadline=$((SECONDS + 30))
-    until grep -q "^export $2=" "$1"; do
+    until grep -q "^export $2=" "$1" 2>/dev/null; do
         kill -0 "$3" 2>/dev/null || die "$4 exited; see $WORK/$4.log: $(tail -3 "$WORK/$4.log")"
         [ $SECONDS -lt $deadline ] || die "$4 printed no $2 in 30 s"
         sleep 0.02
