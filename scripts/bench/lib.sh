@@ -1,5 +1,5 @@
 # Helpers the bench scripts that start a master and agents share (tasks.sh,
-# marathon.sh). Sourced, not run. The caller defines log and die, and sets WORK
+# marathon.sh, dns.sh). Sourced, not run. The caller defines log and die, and sets WORK
 # (its data dirs and logs) and ENVOUT (its KEY=VALUE figures).
 # shellcheck shell=bash
 
@@ -10,7 +10,7 @@ gone() { # pid: wait up to 10 s for it to exit
 
 wait_export() { # file key pid name: wait for `export KEY=` in file; print its value
     local deadline=$((SECONDS + 30))
-    until grep -q "^export $2=" "$1"; do
+    until grep -q "^export $2=" "$1" 2>/dev/null; do
         kill -0 "$3" 2>/dev/null || die "$4 exited; see $WORK/$4.log: $(tail -3 "$WORK/$4.log")"
         [ $SECONDS -lt $deadline ] || die "$4 printed no $2 in 30 s"
         sleep 0.02
@@ -51,4 +51,34 @@ pct() { sort -g | awk -v p="$1" '{ a[NR] = $1 } END { if (NR == 0) { print "nan"
 record() { # KEY VALUE
     echo "$1=$2" >>"$ENVOUT"
     log "  $1=$2"
+}
+
+# How busy the machine is before anything starts: other work on these cores
+# stretches every time measured, so the report says how much there was.
+# Records PREFIX_BUSY_BEFORE_PCT and PREFIX_STEAL_BEFORE_PCT over 3 s.
+busy_before() { # PREFIX
+    local total0 idle0 steal0 total1 idle1 steal1
+    read -r total0 idle0 steal0 < <(cpu_sample)
+    sleep 3
+    read -r total1 idle1 steal1 < <(cpu_sample)
+    echo "$1_BUSY_BEFORE_PCT=$(awk -v t=$((total1 - total0)) -v i=$((idle1 - idle0)) 'BEGIN { printf "%.0f", t ? (t - i) * 100 / t : 0 }')" >>"$ENVOUT"
+    echo "$1_STEAL_BEFORE_PCT=$(awk -v t=$((total1 - total0)) -v s=$((steal1 - steal0)) 'BEGIN { printf "%.0f", t ? s * 100 / t : 0 }')" >>"$ENVOUT"
+    log "machine busy before the run: $(tail -2 "$ENVOUT" | paste -sd' ')"
+}
+cpu_sample() { awk '/^cpu / { print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5 + $6, $9 }' /proc/stat; }
+
+# Installs the Debian packages that are missing, as scripts/test.sh does:
+# `apt-get update` only when the install fails without it.
+apt_install() { # PACKAGE...
+    local missing=() pkg sudo=""
+    for pkg in "$@"; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing ${missing[*]} (Debian)"
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 ||
+        { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q "${missing[@]}" >/dev/null; } ||
+        die "could not install ${missing[*]}"
 }

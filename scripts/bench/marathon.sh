@@ -52,15 +52,7 @@ ENVOUT=$OUT/marathon.env
 : >"$RESULTS"
 : >"$ENVOUT"
 
-# How busy the machine is before anything starts: other work on these cores
-# stretches every time below, so the report says how much there was.
-cpu_sample() { awk '/^cpu / { print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5 + $6, $9 }' /proc/stat; }
-read -r total0 idle0 steal0 < <(cpu_sample)
-sleep 3
-read -r total1 idle1 steal1 < <(cpu_sample)
-echo "MARATHON_BUSY_BEFORE_PCT=$(awk -v t=$((total1 - total0)) -v i=$((idle1 - idle0)) 'BEGIN { printf "%.0f", t ? (t - i) * 100 / t : 0 }')" >>"$ENVOUT"
-echo "MARATHON_STEAL_BEFORE_PCT=$(awk -v t=$((total1 - total0)) -v s=$((steal1 - steal0)) 'BEGIN { printf "%.0f", t ? s * 100 / t : 0 }')" >>"$ENVOUT"
-log "machine busy before the run: $(tail -2 "$ENVOUT" | paste -sd' ')"
+busy_before MARATHON
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/meso-bench-marathon.XXXXXX")
 log "work dir $WORK (data dirs and logs)"

@@ -37,6 +37,10 @@ use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+#[path = "common.rs"]
+mod common;
+use common::{ms, pct};
+
 #[derive(Parser)]
 #[command(about = "Marathon API benchmark for scripts/bench/marathon.sh")]
 struct Cli {
@@ -214,21 +218,7 @@ impl Api {
     }
 
     async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .timeout(Duration::from_secs(60))
-            .send()
-            .await?;
-        let status = r.status();
-        let bytes = r.bytes().await?;
-        if !status.is_success() {
-            bail!(
-                "GET {path} answered {status}: {}",
-                String::from_utf8_lossy(&bytes)
-            );
-        }
-        serde_json::from_slice(&bytes).with_context(|| format!("GET {path}: not JSON"))
+        common::get_json(&self.http, &self.base, path).await
     }
 
     /// A write; fails unless it answers 2xx.
@@ -266,19 +256,6 @@ fn app_json(id: &str, instances: usize) -> Value {
         "mem": MEM_MB,
         "instances": instances,
     })
-}
-
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e6).round() / 1e3
-}
-
-/// Nearest-rank percentile of sorted values; NaN when there are none.
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i]
 }
 
 // ---------------------------------------------------------------- events
