@@ -10,5 +10,8 @@
 //! default the Go-built peers (etcd, Mesos-DNS, dockerd) ship with. See the
 //! README's design notes.
 fn main() {
+    // Only this file decides the link; without this line cargo reran it (and
+    // rebuilt the crate) whenever any file of the package changed.
+    println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rustc-link-arg-bins=-no-pie");
 }

@@ -15,7 +15,9 @@
 //! Mesos-DNS's HTTP API (`/v1/...`, http.rs) reads the same zone, on the
 //! node's HTTP port.
 //!
-//! The server runs on a runtime of its own thread, so a flood of queries
+//! The server runs on a runtime of its own threads, one per UDP socket
+//! sharing the port (SO_REUSEPORT: the kernel spreads clients over them), so
+//! a flood of queries
 //! competes with the other roles for CPU only, never for their tasks' turn
 //! on the main runtime; the zone is separate from the registry, so queries
 //! never hold the registry's lock.
@@ -86,13 +88,13 @@ const TCP_IDLE: Duration = Duration::from_secs(10);
 /// The role's sockets, bound before anything starts so that a port clash is
 /// reported first.
 pub struct Sockets {
-    udp: UdpSocket,
+    udp: Vec<UdpSocket>,
     tcp: TcpListener,
 }
 
 impl Sockets {
     pub fn addr(&self) -> std::io::Result<SocketAddr> {
-        self.udp.local_addr()
+        self.tcp.local_addr()
     }
 }
 
@@ -105,8 +107,24 @@ pub fn bind(settings: &DnsSettings) -> anyhow::Result<Option<Sockets>> {
     Ok(Some(Sockets { udp, tcp }))
 }
 
-/// Binds UDP and TCP on one port (a free one when the port is 0).
-fn bind_both(listen: &str) -> anyhow::Result<(UdpSocket, TcpListener)> {
+/// How many UDP sockets (and threads) share the DNS port: the kernel spreads
+/// clients over them (SO_REUSEPORT), so answers use every core.
+fn udp_sockets() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
+
+/// A UDP socket on `addr` that shares its port with the role's others.
+fn shared_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+/// Binds UDP (several sockets on one port) and TCP on one port, a free one
+/// when the port is 0.
+fn bind_both(listen: &str) -> anyhow::Result<(Vec<UdpSocket>, TcpListener)> {
     let addr: SocketAddr = listen
         .to_socket_addrs()
         .with_context(|| format!("dns: '{listen}' is not HOST:PORT"))?
@@ -115,16 +133,25 @@ fn bind_both(listen: &str) -> anyhow::Result<(UdpSocket, TcpListener)> {
     // With port 0, UDP picks the port; TCP may find it taken: try again.
     let mut last = None;
     for _ in 0..20 {
-        let udp = UdpSocket::bind(addr)
-            .with_context(|| format!("cannot listen on {addr} (UDP) for DNS"))?;
-        let port = udp.local_addr()?.port();
-        match TcpListener::bind(SocketAddr::new(addr.ip(), port)) {
-            Ok(tcp) => return Ok((udp, tcp)),
-            Err(e) if addr.port() == 0 => last = Some(e),
+        let first =
+            shared_udp(addr).with_context(|| format!("cannot listen on {addr} (UDP) for DNS"))?;
+        let port = first.local_addr()?.port();
+        let at = SocketAddr::new(addr.ip(), port);
+        let tcp = match TcpListener::bind(at) {
+            Ok(tcp) => tcp,
+            Err(e) if addr.port() == 0 => {
+                last = Some(e);
+                continue;
+            }
             Err(e) => {
                 return Err(e).with_context(|| format!("cannot listen on {addr} (TCP) for DNS"));
             }
+        };
+        let mut udp = vec![first];
+        for _ in 1..udp_sockets() {
+            udp.push(shared_udp(at).with_context(|| format!("cannot share {at} (UDP) for DNS"))?);
         }
+        return Ok((udp, tcp));
     }
     Err(last
         .map(anyhow::Error::from)
@@ -147,7 +174,7 @@ pub fn start(
     shutdown: CancellationToken,
 ) -> anyhow::Result<Dns> {
     let Sockets { udp, tcp } = sockets;
-    let addr = udp.local_addr()?;
+    let addr = tcp.local_addr()?;
     let resolvers = match &settings.resolvers {
         Some(list) => list.clone(),
         None => Forwarder::from_resolv_conf(
@@ -163,7 +190,9 @@ pub fn start(
             timeout: UPSTREAM_TIMEOUT,
         },
     };
-    udp.set_nonblocking(true)?;
+    for socket in &udp {
+        socket.set_nonblocking(true)?;
+    }
     tcp.set_nonblocking(true)?;
     let stop = shutdown.clone();
     std::thread::Builder::new()
@@ -204,8 +233,15 @@ pub fn start(
     })
 }
 
-fn serve(handler: handler::Handler, udp: UdpSocket, tcp: TcpListener, stop: CancellationToken) {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+fn serve(
+    handler: handler::Handler,
+    udp: Vec<UdpSocket>,
+    tcp: TcpListener,
+    stop: CancellationToken,
+) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(udp.len().max(1))
+        .thread_name("meso-dns")
         .enable_all()
         .build()
     {
@@ -217,16 +253,19 @@ fn serve(handler: handler::Handler, udp: UdpSocket, tcp: TcpListener, stop: Canc
     };
     runtime.block_on(async move {
         let mut server = hickory_server::Server::new(handler);
-        match (
-            tokio::net::UdpSocket::from_std(udp),
-            tokio::net::TcpListener::from_std(tcp),
-        ) {
-            (Ok(udp), Ok(tcp)) => {
-                server.register_socket(udp);
-                server.register_listener(tcp, TCP_IDLE, 65_535);
+        for socket in udp {
+            match tokio::net::UdpSocket::from_std(socket) {
+                Ok(socket) => server.register_socket(socket),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot register a DNS socket");
+                    return;
+                }
             }
-            (Err(e), _) | (_, Err(e)) => {
-                tracing::error!(error = %e, "cannot register the DNS sockets");
+        }
+        match tokio::net::TcpListener::from_std(tcp) {
+            Ok(tcp) => server.register_listener(tcp, TCP_IDLE, 65_535),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot register the DNS listener");
                 return;
             }
         }

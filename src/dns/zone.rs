@@ -3,7 +3,7 @@
 //! leader together own the rest ([`Owner::Cluster`]). Replacing an owner's
 //! records drops the ones it had and adds the new ones; nothing else moves.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -44,6 +44,9 @@ pub struct Zone {
     domain: String,
     ttl: u32,
     names: HashMap<String, Vec<Stored>>,
+    /// Each name's distinct records, as queries read them: kept ready on
+    /// every change so that a query only filters by type and clones.
+    ready: HashMap<String, Vec<Record>>,
     owned: HashMap<Owner, Vec<String>>,
     serial: u32,
     soa: Record,
@@ -59,6 +62,7 @@ impl Zone {
             domain,
             ttl,
             names: HashMap::new(),
+            ready: HashMap::new(),
             owned: HashMap::new(),
             serial: 0,
         };
@@ -128,6 +132,9 @@ impl Zone {
         }
         names.sort_unstable();
         names.dedup();
+        for name in &names {
+            self.refresh(name);
+        }
         self.owned.insert(owner.clone(), names);
         self.bump_serial();
     }
@@ -144,6 +151,7 @@ impl Zone {
                     self.names.remove(&name);
                 }
             }
+            self.refresh(&name);
         }
         self.bump_serial();
     }
@@ -156,13 +164,29 @@ impl Zone {
     /// The records of `name` (lower case, fully qualified) of type `rtype`,
     /// each once (two tasks on one agent make the same A record).
     pub fn lookup(&self, name: &str, rtype: RecordType) -> Vec<Record> {
-        let mut out: Vec<Record> = Vec::new();
-        for stored in self.names.get(name).into_iter().flatten() {
-            if stored.record.record_type() == rtype && !out.contains(&stored.record) {
-                out.push(stored.record.clone());
-            }
-        }
-        out
+        self.ready
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter(|r| r.record_type() == rtype)
+            .cloned()
+            .collect()
+    }
+
+    /// Recomputes `name`'s distinct records (all records of a name share
+    /// the name: their data tells them apart).
+    fn refresh(&mut self, name: &str) {
+        let Some(list) = self.names.get(name) else {
+            self.ready.remove(name);
+            return;
+        };
+        let mut seen = HashSet::new();
+        let distinct = list
+            .iter()
+            .filter(|s| seen.insert(&s.record.data))
+            .map(|s| s.record.clone())
+            .collect();
+        self.ready.insert(name.to_string(), distinct);
     }
 
     /// Whether `name` has any record.
