@@ -50,9 +50,8 @@ use clap::Args;
 use serde::Deserialize;
 
 use crate::agent::GcPolicy;
-use crate::dns::DnsSettings;
-use crate::dns::forward::Forwarder;
-use crate::dns::records::IpSource;
+pub use crate::dns::settings::DnsFlags;
+use crate::dns::settings::{DnsFileKeys, DnsSettings};
 use crate::master::AgentTimers;
 use crate::master::raft::RaftOptions;
 use crate::model::{Resources, parse_attributes};
@@ -104,20 +103,6 @@ pub struct AgentFlags {
     /// Attributes, e.g. "rack:r1;zone:a"
     #[arg(long, env = "MESO_ATTRIBUTES")]
     pub attributes: Option<String>,
-}
-
-/// Flags of the DNS role (`meso up`, `meso master`, `meso node`).
-#[derive(Debug, Clone, Default, Args)]
-pub struct DnsFlags {
-    /// DNS listen address, UDP and TCP (port 0 picks a free port), or `off`
-    #[arg(long, env = "MESO_DNS", value_name = "ADDR|off")]
-    pub dns: Option<String>,
-    /// The domain DNS answers for
-    #[arg(long, env = "MESO_DNS_DOMAIN", value_name = "DOMAIN")]
-    pub dns_domain: Option<String>,
-    /// Upstream resolvers for other names (IP[:PORT],...), or `none`
-    #[arg(long, env = "MESO_DNS_RESOLVERS", value_name = "ADDRS")]
-    pub dns_resolvers: Option<String>,
 }
 
 /// Flags of a master (`meso master`, `meso node`).
@@ -251,7 +236,18 @@ impl Settings {
             .clone()
             .or(file.http.clone())
             .unwrap_or_else(|| "127.0.0.1:5050".into());
-        let dns = dns_settings(&extra.dns, &file, &http)?;
+        let dns = DnsSettings::resolve(
+            &extra.dns,
+            DnsFileKeys {
+                dns: file.dns.clone(),
+                dns_domain: file.dns_domain.clone(),
+                dns_resolvers: file.dns_resolvers.clone(),
+                dns_ttl: file.dns_ttl,
+                dns_ip_sources: file.dns_ip_sources.clone(),
+                dns_healthy_only: file.dns_healthy_only,
+            },
+            &http,
+        )?;
         let peers_text = m.peers.clone().or(file.peers);
         let peers = match &peers_text {
             Some(text) => parse_peers(text)?,
@@ -483,68 +479,6 @@ fn parse_roles(text: &str) -> anyhow::Result<Vec<Role>> {
     }
     roles.dedup();
     Ok(roles)
-}
-
-fn dns_settings(flags: &DnsFlags, file: &FileConfig, http: &str) -> anyhow::Result<DnsSettings> {
-    let listen =
-        flags
-            .dns
-            .clone()
-            .or(file.dns.clone())
-            .unwrap_or_else(|| match http.rsplit_once(':') {
-                Some((host, "0")) => format!("{host}:0"),
-                Some((host, _)) => format!("{host}:8053"),
-                None => "127.0.0.1:8053".into(),
-            });
-    let listen = (listen != "off").then_some(listen);
-    if let Some(addr) = &listen
-        && addr
-            .rsplit_once(':')
-            .and_then(|(_, p)| p.parse::<u16>().ok())
-            .is_none()
-    {
-        bail!("dns: '{addr}' is not HOST:PORT or off");
-    }
-    let domain = flags
-        .dns_domain
-        .clone()
-        .or(file.dns_domain.clone())
-        .unwrap_or_else(|| "mesos".into())
-        .trim_end_matches('.')
-        .to_ascii_lowercase();
-    let valid_label = |l: &str| {
-        !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    };
-    if !domain.split('.').all(valid_label) {
-        bail!("dns_domain: '{domain}' is not a domain name (labels of letters, digits and '-')");
-    }
-    let resolvers = match flags.dns_resolvers.clone().or(file.dns_resolvers.clone()) {
-        None => None,
-        Some(text) if text.trim() == "none" => Some(Vec::new()),
-        Some(text) => {
-            Some(Forwarder::parse_resolvers(&text).map_err(|e| anyhow!("dns_resolvers: {e}"))?)
-        }
-    };
-    let ip_sources = match &file.dns_ip_sources {
-        None => vec![IpSource::NetInfo, IpSource::Host],
-        Some(text) => text
-            .split(',')
-            .filter(|s| !s.trim().is_empty())
-            .map(IpSource::parse)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| anyhow!("dns_ip_sources: {e}"))?,
-    };
-    if ip_sources.is_empty() {
-        bail!("dns_ip_sources: name at least one of netinfo, host");
-    }
-    Ok(DnsSettings {
-        listen,
-        domain,
-        resolvers,
-        ttl: file.dns_ttl.unwrap_or(60),
-        ip_sources,
-        healthy_only: file.dns_healthy_only.unwrap_or(false),
-    })
 }
 
 fn default_raft_addr(http: &str) -> String {

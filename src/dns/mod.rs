@@ -27,6 +27,7 @@ pub mod handler;
 pub mod http;
 pub mod names;
 pub mod records;
+pub mod settings;
 pub mod zone;
 
 use std::collections::BTreeSet;
@@ -39,36 +40,12 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
 use self::forward::Forwarder;
-use self::records::{Hosts, IpSource, Leader, Rules};
+use self::records::{Hosts, Leader, Rules};
 use self::zone::{Owner, Zone};
 use crate::master::Master;
 use crate::master::registry::Change;
 
-/// How the DNS role is set up (see `config.rs` for the keys).
-#[derive(Debug, Clone)]
-pub struct DnsSettings {
-    /// UDP and TCP listen address; None: no DNS on this node.
-    pub listen: Option<String>,
-    pub domain: String,
-    /// Upstreams for other names; None: those of `/etc/resolv.conf`.
-    pub resolvers: Option<Vec<SocketAddr>>,
-    pub ttl: u32,
-    pub ip_sources: Vec<IpSource>,
-    pub healthy_only: bool,
-}
-
-impl Default for DnsSettings {
-    fn default() -> Self {
-        Self {
-            listen: None,
-            domain: "mesos".into(),
-            resolvers: None,
-            ttl: 60,
-            ip_sources: vec![IpSource::NetInfo, IpSource::Host],
-            healthy_only: false,
-        }
-    }
-}
+pub use settings::DnsSettings;
 
 /// A running DNS role.
 #[derive(Clone)]
