@@ -86,12 +86,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-"$MESO" master --preset ci --http 127.0.0.1:0 --raft 127.0.0.1:0 --dns 127.0.0.1:0 \
-    --dns-resolvers none --data-dir "$WORK/master" --log "${BENCH_MESO_LOG:-warn}" \
-    </dev/null >"$WORK/master.out" 2>"$WORK/master.log" &
-MASTER_PID=$!
-disown
-MASTER=$(wait_export "$WORK/master.out" MESOS_MASTER "$MASTER_PID" master)
+start_master --dns 127.0.0.1:0 --dns-resolvers none
 DNS=$(wait_export "$WORK/master.out" MESO_DNS "$MASTER_PID" master)
 DNS_PORT=${DNS##*:}
 

@@ -1,6 +1,6 @@
 # Helpers the bench scripts that start a master and agents share (tasks.sh,
 # marathon.sh, dns.sh). Sourced, not run. The caller defines log and die, and sets WORK
-# (its data dirs and logs) and ENVOUT (its KEY=VALUE figures).
+# (its data dirs and logs), ENVOUT (its KEY=VALUE figures) and MESO (the binary).
 # shellcheck shell=bash
 
 gone() { # pid: wait up to 10 s for it to exit
@@ -81,4 +81,15 @@ apt_install() { # PACKAGE...
     $sudo apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 ||
         { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q "${missing[@]}" >/dev/null; } ||
         die "could not install ${missing[*]}"
+}
+
+start_master() { # [extra flags...]: one `meso master --preset ci` on free ports in $WORK/master;
+    # sets MASTER_PID and MASTER (its HTTP address) once it has printed MESO_ID, its last line
+    "$MESO" master --preset ci --http 127.0.0.1:0 --raft 127.0.0.1:0 \
+        --data-dir "$WORK/master" --log "${BENCH_MESO_LOG:-warn}" "$@" \
+        </dev/null >"$WORK/master.out" 2>"$WORK/master.log" &
+    MASTER_PID=$!
+    disown
+    wait_export "$WORK/master.out" MESO_ID "$MASTER_PID" master >/dev/null
+    MASTER=$(wait_export "$WORK/master.out" MESOS_MASTER "$MASTER_PID" master)
 }

@@ -109,13 +109,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-"$MESO" master --preset ci --http 127.0.0.1:0 --raft 127.0.0.1:0 \
-    --data-dir "$WORK/master" --log "${BENCH_MESO_LOG:-warn}" \
-    </dev/null >"$WORK/master.out" 2>"$WORK/master.log" &
-MASTER_PID=$!
-disown
-wait_export "$WORK/master.out" MESO_ID "$MASTER_PID" master >/dev/null
-MASTER=$(wait_export "$WORK/master.out" MESOS_MASTER "$MASTER_PID" master)
+start_master
 
 "$MESO" agent --preset ci --master "$MASTER" --http 127.0.0.1:0 \
     --work-dir "$WORK/agent" --resources "$RESOURCES" --log "${BENCH_MESO_LOG:-warn}" \
