@@ -3,7 +3,7 @@
 //! leader together own the rest ([`Owner::Cluster`]). Replacing an owner's
 //! records drops the ones it had and adds the new ones; nothing else moves.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -31,10 +31,46 @@ pub struct Entry {
     pub data: RData,
 }
 
-#[derive(Debug)]
-struct Stored {
-    owner: Owner,
-    record: Record,
+/// One name's distinct records, each with how many owners hold it: two
+/// tasks of an app on one agent make the same A record, which stays while
+/// either runs. Adding or dropping a record costs the same whether the name
+/// has one record or ten thousand (an app's name has one per instance).
+#[derive(Debug, Default)]
+struct NameRecords {
+    /// As queries read them, in no particular order (answers are shuffled).
+    records: Vec<Record>,
+    /// Each record's place in `records` and its number of owners.
+    held: HashMap<RData, (usize, usize)>,
+}
+
+impl NameRecords {
+    fn add(&mut self, record: &Record) {
+        if let Some((_, owners)) = self.held.get_mut(&record.data) {
+            *owners += 1;
+            return;
+        }
+        self.held
+            .insert(record.data.clone(), (self.records.len(), 1));
+        self.records.push(record.clone());
+    }
+
+    fn drop_one(&mut self, data: &RData) {
+        let Some((at, owners)) = self.held.get_mut(data) else {
+            return;
+        };
+        *owners -= 1;
+        if *owners > 0 {
+            return;
+        }
+        let at = *at;
+        self.held.remove(data);
+        self.records.swap_remove(at);
+        if let Some(moved) = self.records.get(at)
+            && let Some((place, _)) = self.held.get_mut(&moved.data)
+        {
+            *place = at;
+        }
+    }
 }
 
 /// The domain's records, its SOA and NS, and what each owner holds.
@@ -43,11 +79,9 @@ pub struct Zone {
     /// `mesos.`: lower case, with the trailing dot.
     domain: String,
     ttl: u32,
-    names: HashMap<String, Vec<Stored>>,
-    /// Each name's distinct records, as queries read them: kept ready on
-    /// every change so that a query only filters by type and clones.
-    ready: HashMap<String, Vec<Record>>,
-    owned: HashMap<Owner, Vec<String>>,
+    names: HashMap<String, NameRecords>,
+    /// Each owner's records (each once) under their lower-case names.
+    owned: HashMap<Owner, Vec<(String, Record)>>,
     serial: u32,
     soa: Record,
     ns: Record,
@@ -62,7 +96,6 @@ impl Zone {
             domain,
             ttl,
             names: HashMap::new(),
-            ready: HashMap::new(),
             owned: HashMap::new(),
             serial: 0,
         };
@@ -104,54 +137,36 @@ impl Zone {
     /// domain or with unusable names are left out.
     pub fn replace(&mut self, owner: &Owner, entries: Vec<Entry>) {
         self.remove(owner);
-        if entries.is_empty() {
-            self.bump_serial();
-            return;
-        }
-        let mut names = Vec::with_capacity(entries.len());
+        let mut held: Vec<(String, Record)> = Vec::with_capacity(entries.len());
         for Entry { name, data } in entries {
-            if !self.contains(&name) {
+            if !self.contains(&name) || held.iter().any(|(n, r)| *n == name && *&r.data == data) {
                 continue;
             }
             let Ok(dns_name) = Name::from_ascii(&name) else {
                 continue;
             };
             let record = Record::from_rdata(dns_name, self.ttl, data);
-            let stored = Stored {
-                owner: owner.clone(),
-                record,
-            };
-            let list = self.names.entry(name.clone()).or_default();
-            if !list
-                .iter()
-                .any(|s| s.owner == *owner && s.record == stored.record)
-            {
-                list.push(stored);
-            }
-            names.push(name);
+            self.names.entry(name.clone()).or_default().add(&record);
+            held.push((name, record));
         }
-        names.sort_unstable();
-        names.dedup();
-        for name in &names {
-            self.refresh(name);
+        if !held.is_empty() {
+            self.owned.insert(owner.clone(), held);
         }
-        self.owned.insert(owner.clone(), names);
         self.bump_serial();
     }
 
     /// Drops every record of `owner`.
     pub fn remove(&mut self, owner: &Owner) {
-        let Some(names) = self.owned.remove(owner) else {
+        let Some(held) = self.owned.remove(owner) else {
             return;
         };
-        for name in names {
-            if let Some(list) = self.names.get_mut(&name) {
-                list.retain(|s| &s.owner != owner);
-                if list.is_empty() {
+        for (name, record) in held {
+            if let Some(set) = self.names.get_mut(&name) {
+                set.drop_one(&record.data);
+                if set.records.is_empty() {
                     self.names.remove(&name);
                 }
             }
-            self.refresh(&name);
         }
         self.bump_serial();
     }
@@ -164,29 +179,13 @@ impl Zone {
     /// The records of `name` (lower case, fully qualified) of type `rtype`,
     /// each once (two tasks on one agent make the same A record).
     pub fn lookup(&self, name: &str, rtype: RecordType) -> Vec<Record> {
-        self.ready
+        self.names
             .get(name)
             .into_iter()
-            .flatten()
+            .flat_map(|set| &set.records)
             .filter(|r| r.record_type() == rtype)
             .cloned()
             .collect()
-    }
-
-    /// Recomputes `name`'s distinct records (all records of a name share
-    /// the name: their data tells them apart).
-    fn refresh(&mut self, name: &str) {
-        let Some(list) = self.names.get(name) else {
-            self.ready.remove(name);
-            return;
-        };
-        let mut seen = HashSet::new();
-        let distinct = list
-            .iter()
-            .filter(|s| seen.insert(&s.record.data))
-            .map(|s| s.record.clone())
-            .collect();
-        self.ready.insert(name.to_string(), distinct);
     }
 
     /// Whether `name` has any record.
@@ -198,21 +197,14 @@ impl Zone {
     pub fn all(&self) -> impl Iterator<Item = (&str, impl Iterator<Item = &Record>)> {
         self.names
             .iter()
-            .map(|(name, list)| (name.as_str(), list.iter().map(|s| &s.record)))
+            .map(|(name, set)| (name.as_str(), set.records.iter()))
     }
 
     /// The records each task owns, by task id.
     pub fn by_task(&self) -> impl Iterator<Item = (&str, Vec<&Record>)> {
-        self.owned.iter().filter_map(|(owner, names)| {
+        self.owned.iter().filter_map(|(owner, held)| {
             let Owner::Task(id) = owner else { return None };
-            let records = names
-                .iter()
-                .filter_map(|n| self.names.get(n))
-                .flatten()
-                .filter(|s| &s.owner == owner)
-                .map(|s| &s.record)
-                .collect();
-            Some((&**id, records))
+            Some((&**id, held.iter().map(|(_, record)| record).collect()))
         })
     }
 
@@ -285,6 +277,47 @@ mod tests {
         zone.remove(&t2);
         assert!(!zone.exists("web.marathon.mesos."));
         assert!(zone.exists("mesos."));
+    }
+
+    proptest::proptest! {
+        /// Whatever the order of replacements and removals, a name answers
+        /// with the distinct records its current owners hold: what a fresh
+        /// zone built from the owners' last entries would answer.
+        #[test]
+        fn lookups_match_the_owners_current_records(
+            ops in proptest::collection::vec((0u8..6, proptest::option::of(proptest::collection::vec(0u8..4, 0..4))), 0..60)
+        ) {
+            let mut zone = Zone::new("mesos", 60);
+            let mut current: HashMap<u8, Vec<u8>> = HashMap::new();
+            for (task, hosts) in ops {
+                let owner = Owner::Task(task.to_string().into());
+                match hosts {
+                    Some(hosts) => {
+                        let entries = hosts.iter().map(|h| a("web.marathon.mesos.", [10, 0, 0, *h])).collect();
+                        zone.replace(&owner, entries);
+                        current.insert(task, hosts);
+                    }
+                    None => {
+                        zone.remove(&owner);
+                        current.remove(&task);
+                    }
+                }
+                let mut want: Vec<u8> = current.values().flatten().copied().collect();
+                want.sort_unstable();
+                want.dedup();
+                let mut got: Vec<u8> = zone
+                    .lookup("web.marathon.mesos.", RecordType::A)
+                    .iter()
+                    .filter_map(|r| match &r.data {
+                        RData::A(ip) => Some(ip.0.octets()[3]),
+                        _ => None,
+                    })
+                    .collect();
+                got.sort_unstable();
+                proptest::prop_assert_eq!(&got, &want);
+                proptest::prop_assert_eq!(zone.exists("web.marathon.mesos."), !want.is_empty());
+            }
+        }
     }
 
     #[test]
