@@ -139,7 +139,7 @@ impl Zone {
         self.remove(owner);
         let mut held: Vec<(String, Record)> = Vec::with_capacity(entries.len());
         for Entry { name, data } in entries {
-            if !self.contains(&name) || held.iter().any(|(n, r)| *n == name && *&r.data == data) {
+            if !self.contains(&name) || held.iter().any(|(n, r)| *n == name && r.data == data) {
                 continue;
             }
             let Ok(dns_name) = Name::from_ascii(&name) else {
