@@ -244,7 +244,7 @@ committed on the master, one task at a time. Ratio is meso ÷ peer.
 | agent RSS, $(fmt_int "$FILL_COUNT") sleeping process tasks (without tasks) | $(fmt_mb "$AGENT_FILL_RSS_MB") ($(fmt_mb "$AGENT_IDLE0_RSS_MB")) | | | |
 | agent CPU, $(fmt_int "$FILL_COUNT") tasks, % of one core over $BENCH_IDLE_SECS s (without tasks) | $(fmt_pct "$AGENT_FILL_CPU_PCT") ($(fmt_pct "$AGENT_IDLE0_CPU_PCT")) | | | |
 | master RSS / CPU with $(fmt_int "$FILL_COUNT") tasks (without) | $(fmt_mb "$MASTER_FILL_RSS_MB") / $(fmt_pct "$MASTER_FILL_CPU_PCT") ($(fmt_mb "$MASTER_IDLE0_RSS_MB") / $(fmt_pct "$MASTER_IDLE0_CPU_PCT")) | | | |
-| the $(fmt_int "$FILL_SHIMS") task shims (\`meso task-shim\`), total PSS | $(fmt_mb "$FILL_SHIMS_PSS_MB") ($(per_shim_kb) kB each) | | | |
+| the task launcher and its shims ($(fmt_int "$FILL_SHIMS") processes), total PSS | $(fmt_mb "$FILL_SHIMS_PSS_MB") ($(per_shim_kb) kB each) | | | |
 | $(fmt_int "$FILL_COUNT") tasks, $(fmt_int "$(((FILL_COUNT + 99) / 100))") \`LAUNCH_TASKS\` of 100, until all RUNNING | $(fmt_ms "$FILL_ALL_RUNNING_MS") | | | |
 
 Where a back-to-back process launch's time goes (medians of the $PROC_COUNT launches,
@@ -254,7 +254,7 @@ from the statuses' own timestamps; the parts need not add up to the total's medi
 |---|---:|
 | \`LAUNCH_TASKS\` sent → its 200 (propose, fsync, commit, apply) | $(fmt_ms "$PROC_CALL_P50_MS") |
 | the 200 → the agent records STARTING (LAUNCH event, checkpoint) | $(fmt_ms "$PROC_ACCEPTED_TO_STARTING_P50_MS") |
-| STARTING → RUNNING on the agent (sandbox, cgroups, \`meso task-shim\`, exec, checkpoints) | $(fmt_ms "$PROC_STARTING_TO_RUNNING_P50_MS") |
+| STARTING → RUNNING on the agent (sandbox, cgroups, the launcher forks a shim, exec, checkpoints) | $(fmt_ms "$PROC_STARTING_TO_RUNNING_P50_MS") |
 | … the same, launches $BENCH_GAP_MS ms apart | $(fmt_ms "$PROC_ISO_STARTING_TO_RUNNING_P50_MS") |
 | RUNNING on the agent → committed on the master and seen (UPDATE, Raft, poll) | $(fmt_ms "$PROC_RUNNING_TO_SEEN_P50_MS") |
 | docker, HOST: STARTING → RUNNING on the agent / RUNNING → seen | $(fmt_ms "$MESO_HOST_STARTING_TO_RUNNING_P50_MS") / $(fmt_ms "$MESO_HOST_RUNNING_TO_SEEN_P50_MS") |
@@ -325,12 +325,11 @@ $(fmt_int "$BENCH_APPS") POSTs $(list_ms "$MANY_POST_ALL_MS"); one PUT $(list_ms
 
 Where the time goes: the scheduler's part (placement, the \`LaunchTasks\` entry committed,
 every task STAGING) is the "last task STAGING" figure; the rest is the agents starting
-processes (a \`meso task-shim\` exec, \`/bin/sh -c\`, \`sleep\`, checkpoints, each task's
-cgroups) and the RUNNING updates' way back. On these 2 cores a profile of the one-app run
-puts about half of the agents' side in the shims' own start (exec of the meso binary:
-relocations, page faults), a fifth in \`sh\` and \`sleep\`, the rest in the agents' tasks
-(checkpoint writes, cgroups, updates): the launch rate is bounded by processes per second
-on the agents, not by the scheduler.
+processes (the launcher forks a shim, \`/bin/sh -c\`, \`sleep\`, checkpoints, each task's
+cgroups) and the RUNNING updates' way back: the launch rate is bounded by processes per
+second on the agents, not by the scheduler. On this VM an exec of any glibc program costs
+~0.5 ms of CPU before \`main\` (the loader and CPUID, which traps to the hypervisor); a bash
+loop starting 1,000 \`sh -c 'sleep 600'\` takes ~0.8 s here, the floor under any launcher.
 
 What these figures led to. Each pair was measured on 2026-11-22 with the two binaries
 taking turns (\`BENCH_MESO_BIN\`), three runs each, medians; the master's CPU is the

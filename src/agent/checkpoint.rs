@@ -1,11 +1,26 @@
 //! What the agent remembers of each task across its own restarts: the spec,
 //! the state, the container handle, a kill asked for, the status updates
-//! not yet acknowledged, and the health last reported. One JSON file per task, `<work_dir>/meta/tasks/<id>/task.json`,
-//! replaced atomically (write, rename) at every change.
+//! not yet acknowledged, and the health last reported. One file per task,
+//! `<work_dir>/meta/tasks/<id>/task.json`, to which every change appends the
+//! whole record as one line of JSON; the last line that parses is the task.
+//!
+//! Why append rather than write a new file and rename it over the old: a
+//! task changes four or five times on its way to RUNNING, and each rename
+//! made and deleted an inode. On ext4 without a journal (this project's CI
+//! machines) every new inode is checked against the recently deleted ones,
+//! so a burst of launches slowed down with its own churn.
+//!
+//! Why it is safe: a record is a JSON object, and no strict prefix of one
+//! parses, so a line torn by a `kill -9` mid-write is skipped and the one
+//! before it stands (as if the agent died just before the save). Loading
+//! rewrites a file that is more than its last record, so nothing is ever
+//! appended after a torn line; so does a save once the file passes
+//! [`COMPACT_AT`] (write a temporary file, rename).
 //!
 //! No fsync: the checkpoint must outlive the agent process (`kill -9`, a crash),
 //! which the page cache does; a machine that goes down takes the tasks with it.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -62,11 +77,34 @@ impl Record {
     }
 }
 
+/// A task's checkpoint is rewritten whole once it grows past this (a record
+/// is 1 to 3 kB: some ten saves).
+pub const COMPACT_AT: u64 = 32 * 1024;
+
 /// The agent's directories under its work dir.
 #[derive(Debug, Clone)]
 pub struct Dirs {
     pub sandboxes: PathBuf,
     pub meta: PathBuf,
+}
+
+/// The last line of a checkpoint that parses as a record, and that line.
+/// Lines are separated by newlines; a file of the older format (one record,
+/// no newline) is one line.
+fn last_record(bytes: &[u8]) -> Option<(Record, &[u8])> {
+    bytes
+        .split(|&b| b == b'\n')
+        .rev()
+        .filter(|line| !line.is_empty())
+        .find_map(|line| Some((serde_json::from_slice(line).ok()?, line)))
+}
+
+/// Whole or not at all: write a temporary file, rename it over `path`.
+fn rewrite(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, contents)?;
+    std::fs::rename(tmp, path)
 }
 
 impl Dirs {
@@ -85,17 +123,32 @@ impl Dirs {
         self.meta.join(task_id)
     }
 
+    fn checkpoint(&self, task_id: &str) -> PathBuf {
+        self.meta(task_id).join("task.json")
+    }
+
     pub fn save(&self, record: &Record) -> std::io::Result<()> {
-        let dir = self.meta(&record.spec.task_id);
-        std::fs::create_dir_all(&dir)?;
-        let tmp = dir.join("task.json.tmp");
-        let text = serde_json::to_vec(record).map_err(std::io::Error::other)?;
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(tmp, dir.join("task.json"))
+        let path = self.checkpoint(&record.spec.task_id);
+        let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        let file = std::fs::OpenOptions::new().append(true).open(&path);
+        match file {
+            Ok(mut file) if file.metadata()?.len() + line.len() as u64 <= COMPACT_AT => {
+                file.write_all(&line)
+            }
+            Ok(_) => rewrite(&path, &line),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(self.meta(&record.spec.task_id))?;
+                // A first line torn is no record at all, as if never saved.
+                std::fs::write(&path, &line)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Every checkpointed task. A record that cannot be read is reported and
-    /// skipped (its sandbox stays for a human to look at), never fatal.
+    /// skipped (its sandbox stays for a human to look at), never fatal. A
+    /// file holding more than its last record is rewritten to hold just it.
     pub fn load_all(&self) -> Vec<Record> {
         let Ok(entries) = std::fs::read_dir(&self.meta) else {
             return Vec::new();
@@ -103,16 +156,27 @@ impl Dirs {
         let mut records = Vec::new();
         for entry in entries.flatten() {
             let path = entry.path().join("task.json");
-            match std::fs::read(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|b| serde_json::from_slice::<Record>(&b).map_err(|e| e.to_string()))
-            {
-                Ok(r) => records.push(r),
-                Err(e) if path.exists() => {
-                    tracing::warn!(path = %path.display(), error = %e, "unreadable task checkpoint skipped")
+            let bytes = match std::fs::read(&path) {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        tracing::warn!(path = %path.display(), error = %e, "unreadable task checkpoint skipped");
+                    }
+                    continue;
                 }
-                Err(_) => {}
+            };
+            let Some((record, line)) = last_record(&bytes) else {
+                tracing::warn!(path = %path.display(), "task checkpoint without a whole record skipped");
+                continue;
+            };
+            if bytes.len() != line.len() + 1 || bytes.last() != Some(&b'\n') {
+                let mut line = line.to_vec();
+                line.push(b'\n');
+                if let Err(e) = rewrite(&path, &line) {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot compact a task checkpoint");
+                }
             }
+            records.push(record);
         }
         records
     }
@@ -126,5 +190,90 @@ impl Dirs {
                 tracing::warn!(dir = %dir.display(), error = %e, "cannot remove");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, state: TaskState) -> Record {
+        let spec = TaskSpec {
+            task_id: id.into(),
+            ..Default::default()
+        };
+        Record::new(spec, state, false)
+    }
+
+    fn states(dirs: &Dirs) -> Vec<(String, TaskState)> {
+        let mut all: Vec<_> = dirs
+            .load_all()
+            .into_iter()
+            .map(|r| (r.spec.task_id, r.state))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    #[test]
+    fn the_last_save_is_the_task_and_saves_make_no_new_files() {
+        let work = tempfile::tempdir().unwrap();
+        let dirs = Dirs::new(work.path());
+        dirs.save(&record("t1", TaskState::Staging)).unwrap();
+        let path = dirs.checkpoint("t1");
+        let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
+        dirs.save(&record("t1", TaskState::Starting)).unwrap();
+        dirs.save(&record("t1", TaskState::Running)).unwrap();
+        let after = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
+        assert_eq!(inode, after, "a save appends to the task's file");
+        assert_eq!(states(&dirs), vec![("t1".into(), TaskState::Running)]);
+        // Loading leaves the file holding the last record only.
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        assert!(text.ends_with('\n'));
+    }
+
+    #[test]
+    fn a_torn_last_line_is_skipped_and_never_appended_to() {
+        let work = tempfile::tempdir().unwrap();
+        let dirs = Dirs::new(work.path());
+        dirs.save(&record("t1", TaskState::Starting)).unwrap();
+        let path = dirs.checkpoint("t1");
+        // A `kill -9` in the middle of the next save.
+        let whole = serde_json::to_vec(&record("t1", TaskState::Running)).unwrap();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        file.write_all(&whole[..whole.len() / 2]).unwrap();
+        assert_eq!(states(&dirs), vec![("t1".into(), TaskState::Starting)]);
+        // The restarted agent's next save is read back, not glued to the tear.
+        dirs.save(&record("t1", TaskState::Killed)).unwrap();
+        assert_eq!(states(&dirs), vec![("t1".into(), TaskState::Killed)]);
+    }
+
+    #[test]
+    fn a_long_history_is_compacted_and_the_old_format_still_loads() {
+        let work = tempfile::tempdir().unwrap();
+        let dirs = Dirs::new(work.path());
+        for _ in 0..200 {
+            dirs.save(&record("t1", TaskState::Running)).unwrap();
+        }
+        let len = std::fs::metadata(dirs.checkpoint("t1")).unwrap().len();
+        assert!(len <= COMPACT_AT, "{len} bytes");
+        // Written by an earlier meso: one record, no newline.
+        std::fs::create_dir_all(dirs.meta("t2")).unwrap();
+        let old = serde_json::to_vec(&record("t2", TaskState::Finished)).unwrap();
+        std::fs::write(dirs.checkpoint("t2"), old).unwrap();
+        // Neither a whole record nor a file: skipped.
+        std::fs::create_dir_all(dirs.meta("t3")).unwrap();
+        std::fs::write(dirs.checkpoint("t3"), b"{\"spec\":").unwrap();
+        assert_eq!(
+            states(&dirs),
+            vec![
+                ("t1".into(), TaskState::Running),
+                ("t2".into(), TaskState::Finished)
+            ]
+        );
     }
 }

@@ -44,28 +44,19 @@ enum Command {
     Dns(dns::DnsCommand),
     /// Print the version
     Version(version::VersionArgs),
-    /// Internal: the per-task supervisor the process containerizer starts
+    /// Internal: the agent's task launcher, which forks every process task's shim
     #[command(hide = true)]
-    TaskShim(crate::agent::containerizer::shim::ShimArgs),
-}
-
-/// The shim stays single-threaded: it forks the task, so no runtime threads.
-fn run_shim(args: crate::agent::containerizer::shim::ShimArgs) -> ExitCode {
-    let code = crate::agent::containerizer::shim::run(args);
-    ExitCode::from(u8::try_from(code).unwrap_or(1))
+    TaskLauncher(crate::agent::containerizer::launcher::LauncherArgs),
 }
 
 pub fn run() -> ExitCode {
-    use crate::agent::containerizer::shim;
-    // The shim is on every process launch's path: it skips building the whole
-    // command tree (bad shim arguments fall through to clap for the error).
-    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    if let Some(args) = shim::ShimArgs::parse(&args) {
-        return run_shim(args);
-    }
     let cli = Cli::parse();
     let cli = match cli.command {
-        Command::TaskShim(args) => return run_shim(args),
+        // Single-threaded, without a runtime: it forks the shims.
+        Command::TaskLauncher(args) => {
+            let code = crate::agent::containerizer::launcher::run(args);
+            return ExitCode::from(u8::try_from(code).unwrap_or(1));
+        }
         command => Cli { command },
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -87,7 +78,7 @@ pub fn run() -> ExitCode {
             Command::Members(cmd) => members::run(cmd).await,
             Command::Dns(cmd) => dns::run(cmd).await,
             Command::Version(args) => version::run(args),
-            Command::TaskShim(_) => unreachable!("handled before the runtime starts"),
+            Command::TaskLauncher(_) => unreachable!("handled before the runtime starts"),
         }
     });
     // Background tasks may still hold sockets; do not wait on them.

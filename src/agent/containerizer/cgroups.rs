@@ -159,6 +159,19 @@ impl Cgroups {
         }
     }
 
+    /// The directories of the task's groups, made or not (what `create`
+    /// returns): an orphan found after a restart is cleaned up through them.
+    pub fn dirs(&self, agent_key: &str, task_id: &str) -> Vec<PathBuf> {
+        let (agent, task) = (sanitize(agent_key), sanitize(task_id));
+        match self {
+            Self::V1 { memory, cpu } => std::iter::once(memory)
+                .chain(cpu)
+                .map(|root| root.join(PARENT).join(&agent).join(&task))
+                .collect(),
+            Self::V2 { root, .. } => vec![root.join(PARENT).join(agent).join(task)],
+        }
+    }
+
     /// Makes the task's groups with its limits; returns their directories (the
     /// shim moves the task into each). An existing empty group of the same
     /// name (left by a crash) is replaced; one that still holds processes is

@@ -8,7 +8,8 @@
 //!           ── ours() ─────────────────▶   handles of everything of ours running
 //!  health/  ── exec(handle, command) ──▶   `/bin/sh -c` next to the task (exec.rs:
 //!                                          on the host; docker: in the container)
-//!  process.rs: `meso task-shim` (shim.rs) per task, task in its own process
+//!  process.rs: a shim (shim.rs) per task, forked by the agent's task launcher
+//!              (launcher.rs), task in its own process
 //!              group, cgroups (cgroups.rs) when the host has them
 //!  docker/:    bollard; containers named `meso-<task_id>`, labelled
 //! ```
@@ -19,6 +20,7 @@
 pub mod cgroups;
 pub mod docker;
 pub mod exec;
+pub mod launcher;
 pub mod process;
 pub mod shim;
 
@@ -40,7 +42,9 @@ pub struct LaunchRequest<'a> {
     pub sandbox: &'a Path,
     /// The complete environment of the task (MESOS_*, HOST, PORT*, the task's own).
     pub env: BTreeMap<String, String>,
-    /// The agent's own directory for this task's metadata (not user-visible).
+    /// The agent's own directory for this task's metadata (not user-visible),
+    /// named after the task id: a process task's shim works in it, and an
+    /// agent restarted finds the task's id there.
     pub meta_dir: &'a Path,
 }
 

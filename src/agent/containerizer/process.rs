@@ -1,38 +1,35 @@
-//! The process containerizer: each task runs under its own `meso task-shim`
-//! (shim.rs), in its own process group, in cgroups (cgroups.rs) when the host
-//! has them.
+//! The process containerizer: each task runs under its own shim (shim.rs),
+//! forked by the agent's task launcher (launcher.rs), in its own process
+//! group, in cgroups (cgroups.rs) when the host has them.
 //!
 //! ```text
-//!  launch: cgroups.create ─▶ spawn shim (env = the task's) ─▶ "started <pid>"
-//!          ─▶ handle {shim pid + start time, pgid = pid, exit file, cgroups}
-//!          a tokio task reaps the shim when it exits (no zombies)
+//!  launch: cgroups.create ─▶ launcher: fork a shim (env = the task's)
+//!          ─▶ "started <shim pid> <start time> <task pid>"
+//!          ─▶ handle {shim pid + start time, pgid = task pid, exit file, cgroups}
 //!  wait:   pidfd of the shim (or /proc polled) ─▶ shim gone ─▶ exit file
 //!          + the cgroup's OOM count ─▶ Exit
 //!  kill:   SIGTERM -pgid ─▶ shim gone, or grace over ─▶ SIGKILL -pgid
 //!          ─▶ SIGKILL whatever is still in the cgroups
-//!  ours:   /proc/*/cmdline with `task-shim --agent-key=<ours>` ─▶ handles
+//!  ours:   /proc/*: session leaders with `task-launcher --agent-key=<ours>`
+//!          and a task's meta dir as cwd ─▶ handles
 //!  cleanup: SIGKILL what is left in the cgroups, remove them
 //! ```
 //!
-//! Nothing here needs the shim to be our child: after an agent restart the
-//! shims are someone else's (init's), and wait, kill and ours work the same.
+//! Nothing here needs the shim to be our child (it is the launcher's, then
+//! init's): wait, kill and ours work the same before and after a restart.
 //! Every signal is sent only while the shim's pid still has the start time
 //! the handle recorded: a pid the kernel gave to another process since is
 //! never signalled.
 
-use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use tokio::io::unix::AsyncFd;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::Command;
 
 use super::cgroups::{self, Cgroups, Limits};
+use super::launcher::{self, Launcher};
 use super::shim::{ExitRecord, ShimArgs};
 use super::{ContainerHandle, Containerizer, Exit, LaunchError, LaunchRequest, Launched};
 use crate::model::TaskSpec;
@@ -41,22 +38,20 @@ const LAUNCH_FAILED: &str = "REASON_CONTAINER_LAUNCH_FAILED";
 const MEMORY_LIMIT: &str = "REASON_CONTAINER_LIMITATION_MEMORY";
 const SUPERVISOR_GONE: &str = "REASON_EXECUTOR_TERMINATED";
 
-/// How long a shim may take to report that the task started.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often /proc is looked at when the kernel has no pidfd (before 5.3).
 const POLL: Duration = Duration::from_millis(100);
 
 pub struct ProcessContainerizer {
-    /// The `meso` executable (it runs as `meso task-shim`).
-    pub shim: PathBuf,
-    pub agent_key: String,
+    launcher: Launcher,
+    agent_key: String,
     pub cgroups: Option<Cgroups>,
 }
 
 impl ProcessContainerizer {
-    pub fn new(shim: PathBuf, agent_key: String, cgroups: Option<Cgroups>) -> Self {
+    /// `meso` is the executable the launcher runs as (`meso task-launcher`).
+    pub fn new(meso: PathBuf, agent_key: String, cgroups: Option<Cgroups>) -> Self {
         Self {
-            shim,
+            launcher: Launcher::new(meso, agent_key.clone()),
             agent_key,
             cgroups,
         }
@@ -65,6 +60,12 @@ impl ProcessContainerizer {
     async fn launch_task(&self, req: LaunchRequest<'_>) -> Result<Launched, LaunchError> {
         let fail = |message: String| LaunchError::new(LAUNCH_FAILED, message);
         let (program, argv) = command_line(req.spec).map_err(fail)?;
+        if req.meta_dir.file_name() != Some(req.spec.task_id.as_ref()) {
+            return Err(fail(format!(
+                "the meta dir {} is not named after the task",
+                req.meta_dir.display()
+            )));
+        }
         std::fs::create_dir_all(req.meta_dir)
             .map_err(|e| fail(format!("cannot make {}: {e}", req.meta_dir.display())))?;
         let exit_file = req.meta_dir.join("exit.json");
@@ -88,20 +89,20 @@ impl ProcessContainerizer {
             None => Vec::new(),
         };
         let args = ShimArgs {
-            agent_key: self.agent_key.clone(),
             task_id: req.spec.task_id.clone(),
             sandbox: req.sandbox.to_path_buf(),
             exit_file: exit_file.clone(),
             cgroups: cgroup_dirs.clone(),
             program,
             argv,
+            env: req.env,
         };
-        match self.start_shim(&args, &req.env).await {
-            Ok((shim_pid, shim_start_time, pgid)) => Ok(Launched {
+        match self.launcher.start(args).await {
+            Ok(started) => Ok(Launched {
                 handle: ContainerHandle::Process {
-                    shim_pid,
-                    shim_start_time,
-                    pgid,
+                    shim_pid: started.shim_pid,
+                    shim_start_time: started.shim_start_time,
+                    pgid: started.task_pid,
                     exit_file,
                     cgroups: cgroup_dirs,
                 },
@@ -112,73 +113,6 @@ impl ProcessContainerizer {
                 Err(fail(message))
             }
         }
-    }
-
-    /// Runs the shim and reads its one line: the shim's pid and start time
-    /// and the task's pid, or why the task did not start.
-    async fn start_shim(
-        &self,
-        args: &ShimArgs,
-        env: &BTreeMap<String, String>,
-    ) -> Result<(i32, u64, i32), String> {
-        let mut child = Command::new(&self.shim)
-            .args(args.to_args())
-            .env_clear()
-            .envs(env)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot run the task shim {}: {e}", self.shim.display()))?;
-        let (Some(pid), Some(stdout), Some(mut stderr)) =
-            (child.id(), child.stdout.take(), child.stderr.take())
-        else {
-            return Err("the task shim's pipes are missing".into());
-        };
-        let shim_pid = pid as i32;
-        let mut line = String::new();
-        let mut stdout = BufReader::new(stdout);
-        let read = tokio::time::timeout(START_TIMEOUT, stdout.read_line(&mut line));
-        let outcome = match read.await {
-            Err(_) => Err(format!(
-                "the task shim did not report within {} s",
-                START_TIMEOUT.as_secs()
-            )),
-            Ok(Err(e)) => Err(format!("cannot read from the task shim: {e}")),
-            Ok(Ok(_)) => match line.trim_end().split_once(' ') {
-                Some(("started", pid)) => pid
-                    .parse::<i32>()
-                    .ok()
-                    .filter(|pid| *pid > 1)
-                    .ok_or_else(|| format!("the task shim said {line:?}")),
-                Some(("failed", why)) => Err(format!("cannot start the task: {why}")),
-                _ => {
-                    // It ended without a word: clap's usage error, a crash.
-                    let mut said = String::new();
-                    let _ = tokio::time::timeout(
-                        Duration::from_secs(1),
-                        stderr.read_to_string(&mut said),
-                    )
-                    .await;
-                    let said = said.lines().next().unwrap_or("no output").to_string();
-                    Err(format!(
-                        "the task shim ended before starting the task: {said}"
-                    ))
-                }
-            },
-        };
-        // Until reaped, the shim's /proc entry stays, so its start time is
-        // there even if the task already ended.
-        let start_time = proc_stat(shim_pid).map(|s| s.start_time);
-        if outcome.is_err() {
-            let _ = child.start_kill();
-        }
-        tokio::spawn(async move {
-            let _ = child.wait().await;
-        });
-        let pgid = outcome?;
-        let start_time = start_time.ok_or("the task shim vanished as it started")?;
-        Ok((shim_pid, start_time, pgid))
     }
 }
 
@@ -212,6 +146,11 @@ struct ProcStat {
     session: i32,
     /// Clock ticks after boot (field 22): with the pid, a process's identity.
     start_time: u64,
+}
+
+/// A process's start time from the text of its /proc/PID/stat.
+pub(super) fn start_time_of(stat: &str) -> Option<u64> {
+    parse_stat(stat).map(|s| s.start_time)
 }
 
 fn proc_stat(pid: i32) -> Option<ProcStat> {
@@ -280,7 +219,7 @@ fn exit_of(exit_file: &Path, cgroup_dirs: &[PathBuf]) -> Exit {
     let Some(record) = record else {
         return Exit {
             reason: Some(SUPERVISOR_GONE.into()),
-            message: "the task's supervisor (meso task-shim) vanished before it recorded \
+            message: "the task's supervisor (its shim) vanished before it recorded \
                       how the task ended"
                 .into(),
             ..Exit::default()
@@ -371,8 +310,10 @@ fn kill_cgroups(dirs: &[PathBuf]) {
     }
 }
 
-/// The shims of `agent_key` running now, from /proc.
-fn find_shims(agent_key: &str) -> Vec<ContainerHandle> {
+/// The shims of `agent_key` running now, from /proc: session leaders with
+/// the launcher's command line (they are its forks) whose working directory
+/// is a task's meta dir. The launcher itself works in `/`.
+fn find_shims(agent_key: &str, cgroups: Option<&Cgroups>) -> Vec<ContainerHandle> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -384,27 +325,41 @@ fn find_shims(agent_key: &str) -> Vec<ContainerHandle> {
         .iter()
         .filter_map(|&pid| Some((pid, proc_stat(pid)?)))
         .collect();
+    let launcher = launcher::LauncherArgs {
+        agent_key: agent_key.to_string(),
+    };
+    let wanted: Vec<u8> = launcher
+        .to_args()
+        .iter()
+        .flat_map(|arg| arg.bytes().chain([0]))
+        .collect();
     let mut handles = Vec::new();
     for &(pid, stat) in &stats {
-        // A shim leads its own session; a task forked by it but not yet
-        // exec'd shows the same command line, but not that.
+        // A shim leads its own session; one forked but not yet set up, or a
+        // task forked by a shim but not yet exec'd, does not.
         if stat.session != pid || matches!(stat.state, 'Z' | 'X') {
             continue;
         }
         let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
             continue;
         };
-        let argv: Vec<OsString> = cmdline
-            .split(|b| *b == 0)
-            .filter(|a| !a.is_empty())
-            .map(|a| OsString::from_vec(a.to_vec()))
-            .collect();
-        let Some(args) = argv.get(1..).and_then(ShimArgs::parse) else {
-            continue;
-        };
-        if args.agent_key != agent_key {
+        // argv[0] is whatever path the agent ran meso by.
+        let after_exe = cmdline
+            .iter()
+            .position(|b| *b == 0)
+            .map(|at| &cmdline[at + 1..]);
+        if after_exe != Some(wanted.as_slice()) {
             continue;
         }
+        let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) else {
+            continue;
+        };
+        // A meta dir removed under a running shim reads "<dir> (deleted)".
+        let cwd = cwd.to_string_lossy();
+        let meta = PathBuf::from(cwd.strip_suffix(" (deleted)").unwrap_or(&cwd));
+        let Some(task_id) = meta.file_name().and_then(|n| n.to_str()).map(String::from) else {
+            continue;
+        };
         // The task is the shim's only child; none when it has just ended
         // (its group is then already gone, and the handle signals no group).
         let pgid = stats
@@ -415,8 +370,8 @@ fn find_shims(agent_key: &str) -> Vec<ContainerHandle> {
             shim_pid: pid,
             shim_start_time: stat.start_time,
             pgid,
-            exit_file: args.exit_file,
-            cgroups: args.cgroups,
+            exit_file: meta.join("exit.json"),
+            cgroups: cgroups.map_or_else(Vec::new, |c| c.dirs(agent_key, &task_id)),
         });
     }
     handles
@@ -492,7 +447,12 @@ impl Containerizer for ProcessContainerizer {
 
     fn ours(&self) -> BoxFuture<'_, Vec<ContainerHandle>> {
         let key = self.agent_key.clone();
-        Box::pin(async move { blocking(move || find_shims(&key)).await.unwrap_or_default() })
+        let cgroups = self.cgroups.clone();
+        Box::pin(async move {
+            blocking(move || find_shims(&key, cgroups.as_ref()))
+                .await
+                .unwrap_or_default()
+        })
     }
 
     fn cleanup<'a>(&'a self, handle: &'a ContainerHandle) -> BoxFuture<'a, ()> {

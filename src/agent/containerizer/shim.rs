@@ -1,26 +1,30 @@
-//! `meso task-shim`: the supervisor of one process task. It outlives the agent
-//! (a `kill -9` of the agent leaves it running), so the task's end is
-//! recorded even when no agent is there to see it.
+//! The supervisor of one process task: a fork of the agent's task launcher
+//! (launcher.rs), never an exec of its own. It outlives the agent (a `kill -9`
+//! of the agent leaves it running), so the task's end is recorded even when no
+//! agent is there to see it.
 //!
 //! ```text
-//!  agent ──spawn (env = the task's, stdout = a pipe)──▶ shim: setsid
+//!  launcher ──fork──▶ shim: setsid, SIGCHLD default, cwd = the task's meta dir
 //!  shim ──fork──▶ child: own process group, SIGKILL when the shim dies,
 //!                 default signals, joins the task's cgroups ──exec──▶ task
-//!  shim ──"started <pid>\n" or "failed <why>\n"──▶ agent; stdout closed
+//!  shim ──"<id> started <shim pid> <start time> <task pid>" or "<id> failed
+//!         <why>"──▶ the launcher's stdout (the agent reads it); stdio let go
 //!  shim: task ended (not yet reaped) ─▶ SIGKILL what it left in its group
-//!        ─▶ reap ─▶ exit file {"code":N} | {"signal":N} (tmp + rename) ─▶ exit
+//!        ─▶ reap ─▶ exit file {"code":N} | {"signal":N} (tmp + rename) ─▶ _exit
 //! ```
 //!
-//! Single-threaded and without tokio (the CLI calls [`run`] before any runtime
-//! exists): the child between fork and exec may only make raw syscalls, which
-//! is safe only when no other thread could hold a lock at the fork.
+//! Single-threaded and without tokio, like the launcher it was forked from:
+//! the child between fork and exec may only make raw syscalls, which is safe
+//! only when no other thread could hold a lock at the fork.
 //!
-//! The command line carries everything the agent needs to rebuild the task's
-//! handle from `/proc/<shim>/cmdline` after a restart (see `process.rs`'s
-//! `ours`): whose it is (`--agent-key`), the exit file and the cgroups. The
-//! task's process group is the shim's only child's pid.
+//! An agent restarted after a `kill -9` finds its shims again in /proc (see
+//! `process.rs`'s `ours`): session leaders with the launcher's command line,
+//! which names the agent (`--agent-key`), whose working directory is the
+//! task's meta dir (the exit file's). The task's process group is the shim's
+//! only child's pid.
 
-use std::ffi::{CString, OsString};
+use std::collections::BTreeMap;
+use std::ffi::CString;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -29,71 +33,25 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use clap::{Args, FromArgMatches};
 use serde::{Deserialize, Serialize};
 
-/// The subcommand's name, as it shows in `/proc/<pid>/cmdline`.
-pub const SUBCOMMAND: &str = "task-shim";
-
-#[derive(Debug, Clone, PartialEq, clap::Args)]
+/// What a shim is asked to run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShimArgs {
-    /// The agent the task belongs to; an agent finds its shims by it.
-    #[arg(long)]
-    pub agent_key: String,
-    #[arg(long)]
     pub task_id: String,
     /// The task's working directory; `stdout` and `stderr` are appended here.
-    #[arg(long)]
     pub sandbox: PathBuf,
-    /// Where the task's exit status is written when it ends.
-    #[arg(long)]
+    /// Where the task's exit status is written when it ends; its directory is
+    /// the shim's working directory.
     pub exit_file: PathBuf,
     /// A cgroup directory the task joins before exec (one per hierarchy).
-    #[arg(long = "cgroup", value_name = "DIR")]
     pub cgroups: Vec<PathBuf>,
     /// The program to exec; argv[0] (looked up in PATH) when not given.
-    #[arg(long)]
     pub program: Option<PathBuf>,
     /// The task's argv, argv[0] included.
-    #[arg(last = true, required = true, num_args = 1..)]
     pub argv: Vec<String>,
-}
-
-impl ShimArgs {
-    /// The shim's command line after the executable: `task-shim --flag=value
-    /// ... -- argv...`. `=` keeps a value that starts with `-` a value.
-    pub fn to_args(&self) -> Vec<OsString> {
-        let flag = |name: &str, value: &dyn AsRef<std::ffi::OsStr>| {
-            let mut arg = OsString::from(format!("--{name}="));
-            arg.push(value);
-            arg
-        };
-        let mut args = vec![
-            OsString::from(SUBCOMMAND),
-            flag("agent-key", &self.agent_key),
-            flag("task-id", &self.task_id),
-            flag("sandbox", &self.sandbox),
-            flag("exit-file", &self.exit_file),
-        ];
-        args.extend(self.cgroups.iter().map(|dir| flag("cgroup", dir)));
-        if let Some(program) = &self.program {
-            args.push(flag("program", program));
-        }
-        args.push("--".into());
-        args.extend(self.argv.iter().map(OsString::from));
-        args
-    }
-
-    /// Reads back what [`to_args`](Self::to_args) wrote; `args[0]` is the
-    /// subcommand. None for anything else.
-    pub fn parse(args: &[OsString]) -> Option<Self> {
-        if args.first().map(OsString::as_os_str) != Some(SUBCOMMAND.as_ref()) {
-            return None;
-        }
-        let command = Self::augment_args(clap::Command::new(SUBCOMMAND));
-        let matches = command.try_get_matches_from(args).ok()?;
-        Self::from_arg_matches(&matches).ok()
-    }
+    /// The task's whole environment.
+    pub env: BTreeMap<String, String>,
 }
 
 /// How the task ended, as the exit file holds it.
@@ -104,30 +62,52 @@ pub enum ExitRecord {
     Signal(i32),
 }
 
-/// Runs in place of the async runtime; returns the process exit code.
-pub fn run(args: ShimArgs) -> i32 {
+/// Runs in the launcher's forked child; returns the exit code for `_exit`.
+/// `report` carries the one line the agent waits for.
+pub fn run(args: &ShimArgs, report: &dyn Fn(&str)) -> i32 {
     // SAFETY: plain syscalls; no other thread exists. setsid fails only when
     // already a group leader, which is as detached as we need.
     unsafe {
         libc::setsid();
         libc::signal(libc::SIGHUP, libc::SIG_IGN);
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        // The launcher lets the kernel reap its children; the shim reaps its own.
+        libc::signal(libc::SIGCHLD, libc::SIG_DFL);
     }
-    let child = match spawn(&args) {
-        Ok(child) => child,
+    let started = (|| {
+        let meta = args
+            .exit_file
+            .parent()
+            .ok_or("the exit file has no directory")?;
+        std::env::set_current_dir(meta)
+            .map_err(|e| format!("cannot enter {}: {e}", meta.display()))?;
+        // Read now: the agent cannot, if the task ends at once and the shim
+        // with it (nothing waits to reap it).
+        let start_time = std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|stat| super::process::start_time_of(&stat))
+            .ok_or("cannot read the shim's own start time")?;
+        let child = spawn(args)?;
+        Ok::<_, String>((start_time, child))
+    })();
+    let child = match started {
+        Ok((start_time, child)) => {
+            let me = std::process::id();
+            report(&format!("started {me} {start_time} {}", child.id()));
+            child
+        }
         Err(why) => {
             report(&format!("failed {why}"));
             return 1;
         }
     };
     let pid = child.id() as i32;
-    report(&format!("started {pid}"));
     detach_stdio(&args.sandbox);
 
     let ended = match wait_for(pid) {
         Ok(ended) => ended,
         Err(e) => {
-            eprintln!("meso task-shim: cannot wait for the task (pid {pid}): {e}");
+            eprintln!("meso task shim: cannot wait for the task (pid {pid}): {e}");
             return 1;
         }
     };
@@ -135,19 +115,12 @@ pub fn run(args: ShimArgs) -> i32 {
         Ok(()) => 0,
         Err(e) => {
             eprintln!(
-                "meso task-shim: cannot write {}: {e}",
+                "meso task shim: cannot write {}: {e}",
                 args.exit_file.display()
             );
             1
         }
     }
-}
-
-/// The one line the agent reads. Errors are ignored: an agent that is gone
-/// cannot be told anything, and the task's end still goes to the exit file.
-fn report(line: &str) {
-    let mut out = io::stdout().lock();
-    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 fn spawn(args: &ShimArgs) -> Result<Child, String> {
@@ -176,6 +149,8 @@ fn spawn(args: &ShimArgs) -> Result<Child, String> {
     let program = args.program.clone().unwrap_or_else(|| PathBuf::from(argv0));
     let mut command = Command::new(&program);
     command
+        .env_clear()
+        .envs(&args.env)
         .arg0(argv0)
         .args(rest)
         .current_dir(&args.sandbox)
@@ -326,21 +301,6 @@ fn write_exit_file(path: &Path, ended: ExitRecord) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn command_line_round_trips() {
-        let args = ShimArgs {
-            agent_key: "-odd-key".into(),
-            task_id: "web.1".into(),
-            sandbox: "/tmp/sb x".into(),
-            exit_file: "/tmp/meta/exit.json".into(),
-            cgroups: vec!["/sys/fs/cgroup/memory/meso/k/web.1".into()],
-            program: Some("/bin/sh".into()),
-            argv: vec!["sh".into(), "-c".into(), "--help; exit 3".into()],
-        };
-        assert_eq!(ShimArgs::parse(&args.to_args()), Some(args));
-        assert_eq!(ShimArgs::parse(&["meso".into(), "agent".into()]), None);
-    }
 
     #[test]
     fn exit_record_format() {
