@@ -191,7 +191,7 @@ async fn sigstop_leader_then_new_leader_and_resumed_one_steps_down() {
     want.insert("a".to_string(), 1.0);
 
     let old = c.leader().await;
-    c.procs[&old].signal(libc::SIGSTOP);
+    c.procs[&old].freeze();
     let others: Vec<String> = c
         .live()
         .into_iter()

@@ -80,7 +80,7 @@ async fn the_master_relays_sandbox_files_and_names_a_silent_agent() {
     // relay says so within seconds, naming the agent, before the client
     // gives up.
     let agent = site.agent.as_ref().unwrap();
-    agent.signal(libc::SIGSTOP);
+    agent.freeze();
     let asked = Instant::now();
     let (status, body) = files(&site, "/files/read", &[("path", stdout), ("offset", "0")]).await;
     let took = asked.elapsed();

@@ -217,7 +217,7 @@ async fn an_agent_lost_and_found_takes_its_tasks_through_unreachable() {
     .await;
 
     let agent = site.agent.as_ref().unwrap();
-    agent.signal(libc::SIGSTOP);
+    agent.freeze();
     let lost = site.task_in("patient", "TASK_UNREACHABLE").await;
     assert_eq!(last_status(&lost)["reason"], "REASON_SLAVE_REMOVED");
     agent.signal(libc::SIGCONT);

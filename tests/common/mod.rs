@@ -268,6 +268,33 @@ impl Proc {
         assert_eq!(rc, 0, "kill({}, {sig})", self.pid());
     }
 
+    /// SIGSTOP, and back only once every thread has stopped. `kill` returns
+    /// when the stop is requested: the thread the kernel picks to take it may
+    /// wait for a CPU while the others go on serving (seen in CI on a loaded
+    /// machine: a request answered after the SIGSTOP).
+    pub fn freeze(&self) {
+        self.signal(libc::SIGSTOP);
+        let tasks = PathBuf::from(format!("/proc/{}/task", self.pid()));
+        let stopped = || {
+            fs::read_dir(&tasks)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .all(|t| {
+                    // The state follows the command name's closing parenthesis.
+                    fs::read_to_string(t.path().join("stat")).is_ok_and(|stat| {
+                        stat.rsplit_once(')')
+                            .is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
+                    })
+                })
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !stopped() {
+            assert!(Instant::now() < deadline, "pid {} did not stop", self.pid());
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// SIGTERM, then waits (up to `timeout`) for the process to exit.
     pub fn terminate(&mut self, timeout: Duration) -> ExitStatus {
         self.signal(libc::SIGTERM);
