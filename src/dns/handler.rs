@@ -15,8 +15,8 @@
 //!
 //! Answers are shuffled; AA and RA are set. Truncation (TC) to 512 bytes, or
 //! the client's EDNS size, is the encoder's. A message that does not parse
-//! gets FORMERR from hickory's server before it reaches here; one with other
-//! than one question gets FORMERR here.
+//! gets FORMERR (udp.rs, or hickory's server for TCP); one with other than
+//! one question gets FORMERR here.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
@@ -112,6 +112,105 @@ pub fn key(name: &str) -> String {
     key
 }
 
+/// What a query gets: a message (to encode within the size, in bytes, the
+/// client can take over UDP), or a trip upstream.
+pub enum Reply {
+    Message(Message, u16),
+    Forward,
+}
+
+/// The answer to a parsed query, or Forward for a name outside the domain.
+pub fn respond(handler: &Handler, request: &Message) -> Reply {
+    let edns = answer_edns(request);
+    let max = edns.as_ref().map_or(512, Edns::max_payload);
+    let mut out = Message::response(request.metadata.id, request.metadata.op_code);
+    out.metadata = Metadata::response_from_request(&request.metadata);
+    out.queries = request.queries.clone();
+    if let Some(edns) = edns {
+        out.set_edns(edns);
+    }
+    if request.metadata.op_code != OpCode::Query
+        || request.metadata.message_type != MessageType::Query
+    {
+        out.metadata.response_code = ResponseCode::NotImp;
+        return Reply::Message(out, max);
+    }
+    let [query] = request.queries.as_slice() else {
+        out.metadata.response_code = ResponseCode::FormErr;
+        return Reply::Message(out, max);
+    };
+    let name = key(&query.name().to_ascii());
+    let found = {
+        let zone = handler.zone.read().unwrap_or_else(|e| e.into_inner());
+        zone.contains(&name)
+            .then(|| answer(&zone, &name, query.query_type()))
+    };
+    let Some(found) = found else {
+        return Reply::Forward;
+    };
+    out.metadata.authoritative = true;
+    out.metadata.recursion_available = true;
+    out.metadata.response_code = found.code;
+    out.answers = found.answers;
+    out.authorities = found.authority;
+    out.additionals = found.additional;
+    Reply::Message(out, max)
+}
+
+/// The OPT record of an answer to a client that sent one: our size, within
+/// what it offers.
+fn answer_edns(request: &Message) -> Option<Edns> {
+    request.edns.as_ref().map(|asked| {
+        let mut edns = Edns::new();
+        edns.set_max_payload(asked.max_payload().clamp(512, MAX_UDP_PAYLOAD));
+        edns.set_version(0);
+        edns
+    })
+}
+
+impl Handler {
+    /// Relays `raw` (the query's bytes as they came) to an upstream over
+    /// `transport`: its answer under the query's id, REFUSED when there is
+    /// no upstream, SERVFAIL when none answers.
+    pub async fn relay(
+        &self,
+        request: &Message,
+        raw: &[u8],
+        transport: Transport,
+    ) -> (Message, u16) {
+        let edns = answer_edns(request);
+        let max = edns.as_ref().map_or(512, Edns::max_payload);
+        let failed = |code| {
+            let mut out = Message::response(request.metadata.id, request.metadata.op_code);
+            out.metadata = Metadata::response_from_request(&request.metadata);
+            out.metadata.response_code = code;
+            out.queries = request.queries.clone();
+            if let Some(edns) = edns.clone() {
+                out.set_edns(edns);
+            }
+            (out, max)
+        };
+        if self.forwarder.resolvers.is_empty() {
+            return failed(ResponseCode::Refused);
+        }
+        let upstream = self
+            .forwarder
+            .exchange(raw, transport)
+            .await
+            .and_then(|bytes| Message::from_vec(&bytes).ok());
+        let Some(mut upstream) = upstream else {
+            return failed(ResponseCode::ServFail);
+        };
+        upstream.metadata.id = request.metadata.id;
+        if upstream.edns.is_none() {
+            upstream.edns = edns;
+        }
+        (upstream, max)
+    }
+}
+
+/// TCP (UDP has its own loop, udp.rs): hickory's server frames the
+/// messages; the answers are [`respond`]'s and [`Handler::relay`]'s.
 #[async_trait::async_trait]
 impl RequestHandler for Handler {
     async fn handle_request<R: ResponseHandler, T: Time>(
@@ -119,93 +218,31 @@ impl RequestHandler for Handler {
         request: &Request,
         response: R,
     ) -> ResponseInfo {
-        let edns = request.edns.as_ref().map(|asked| {
-            let mut edns = Edns::new();
-            edns.set_max_payload(asked.max_payload().clamp(512, MAX_UDP_PAYLOAD));
-            edns.set_version(0);
-            edns
-        });
-        if request.metadata.op_code != OpCode::Query
-            || request.metadata.message_type != MessageType::Query
-        {
-            return error(request, ResponseCode::NotImp, edns.as_ref(), response).await;
-        }
-        let Ok(info) = request.request_info() else {
-            return error(request, ResponseCode::FormErr, edns.as_ref(), response).await;
+        let Ok(parsed) = Message::from_vec(request.as_slice()) else {
+            let builder = MessageResponseBuilder::new(&request.queries, None);
+            let message = builder.error_msg(&request.metadata, ResponseCode::FormErr);
+            return send(response, message, request).await;
         };
-        let name = key(&info.query.name().to_string());
-        let qtype = info.query.query_type();
-        let found = {
-            let zone = self.zone.read().unwrap_or_else(|e| e.into_inner());
-            zone.contains(&name).then(|| answer(&zone, &name, qtype))
-        };
-        match found {
-            Some(found) => {
-                let mut metadata = Metadata::response_from_request(&request.metadata);
-                metadata.authoritative = true;
-                metadata.recursion_available = true;
-                metadata.response_code = found.code;
-                let builder = MessageResponseBuilder::new(&request.queries, edns.as_ref());
-                let message = builder.build(
-                    metadata,
-                    found.answers.iter(),
-                    found.authority.iter(),
-                    None.iter(),
-                    found.additional.iter(),
-                );
-                send(response, message, request).await
+        let answer = match respond(self, &parsed) {
+            Reply::Message(message, _) => message,
+            Reply::Forward => {
+                let transport = match request.protocol() {
+                    Protocol::Udp => Transport::Udp,
+                    _ => Transport::Tcp,
+                };
+                self.relay(&parsed, request.as_slice(), transport).await.0
             }
-            None => self.forward(request, edns.as_ref(), response).await,
-        }
-    }
-}
-
-impl Handler {
-    async fn forward<R: ResponseHandler>(
-        &self,
-        request: &Request,
-        edns: Option<&Edns>,
-        response: R,
-    ) -> ResponseInfo {
-        if self.forwarder.resolvers.is_empty() {
-            return error(request, ResponseCode::Refused, edns, response).await;
-        }
-        let transport = match request.protocol() {
-            Protocol::Udp => Transport::Udp,
-            _ => Transport::Tcp,
         };
-        let upstream = self
-            .forwarder
-            .exchange(request.as_slice(), transport)
-            .await
-            .and_then(|bytes| Message::from_vec(&bytes).ok());
-        let Some(upstream) = upstream else {
-            return error(request, ResponseCode::ServFail, edns, response).await;
-        };
-        let mut metadata = upstream.metadata;
-        metadata.id = request.metadata.id;
-        let builder =
-            MessageResponseBuilder::new(&request.queries, upstream.edns.as_ref().or(edns));
+        let builder = MessageResponseBuilder::new(&request.queries, answer.edns.as_ref());
         let message = builder.build(
-            metadata,
-            upstream.answers.iter(),
-            upstream.authorities.iter(),
+            answer.metadata,
+            answer.answers.iter(),
+            answer.authorities.iter(),
             None.iter(),
-            upstream.additionals.iter(),
+            answer.additionals.iter(),
         );
         send(response, message, request).await
     }
-}
-
-async fn error<R: ResponseHandler>(
-    request: &Request,
-    code: ResponseCode,
-    edns: Option<&Edns>,
-    response: R,
-) -> ResponseInfo {
-    let builder = MessageResponseBuilder::new(&request.queries, edns);
-    let message = builder.error_msg(&request.metadata, code);
-    send(response, message, request).await
 }
 
 async fn send<'a, R: ResponseHandler>(

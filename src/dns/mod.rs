@@ -8,19 +8,20 @@
 //!                                    bus: everything rebuilt
 //!                                        │ write lock, per owner (zone.rs)
 //!                                        ▼
-//!  client ─UDP/TCP─▶ hickory Server ─▶ Handler (handler.rs): read lock,
-//!                    (own thread)       answer, or forward (forward.rs)
+//!  client ─UDP─▶ a thread per socket (udp.rs) ─┐
+//!         ─TCP─▶ hickory Server (DNS runtime) ──┴▶ handler.rs: read lock,
+//!                                                 answer, or forward (forward.rs)
 //! ```
 //!
 //! Mesos-DNS's HTTP API (`/v1/...`, http.rs) reads the same zone, on the
 //! node's HTTP port.
 //!
-//! The server runs on a runtime of its own threads, one per UDP socket
-//! sharing the port (SO_REUSEPORT: the kernel spreads clients over them), so
-//! a flood of queries
-//! competes with the other roles for CPU only, never for their tasks' turn
-//! on the main runtime; the zone is separate from the registry, so queries
-//! never hold the registry's lock.
+//! UDP is answered on threads of its own, one per socket sharing the port
+//! (SO_REUSEPORT: the kernel spreads clients over them), TCP and forwarding
+//! on a runtime of their own, so a flood of queries competes with the other
+//! roles for CPU only, never for their tasks' turn on the main runtime; the
+//! zone is separate from the registry, so queries never hold the registry's
+//! lock.
 
 pub mod forward;
 pub mod handler;
@@ -28,6 +29,7 @@ pub mod http;
 pub mod names;
 pub mod records;
 pub mod settings;
+pub mod udp;
 pub mod zone;
 
 use std::collections::BTreeSet;
@@ -167,14 +169,12 @@ pub fn start(
             timeout: UPSTREAM_TIMEOUT,
         },
     };
-    for socket in &udp {
-        socket.set_nonblocking(true)?;
-    }
     tcp.set_nonblocking(true)?;
+    let generation = zone.read().unwrap_or_else(|e| e.into_inner()).generation();
     let stop = shutdown.clone();
     std::thread::Builder::new()
         .name("meso-dns".into())
-        .spawn(move || serve(handler, udp, tcp, stop))
+        .spawn(move || serve(handler, udp, generation, tcp, stop))
         .context("cannot start the DNS thread")?;
     let ns_ips = if addr.ip().is_unspecified() {
         (hostname, 0)
@@ -210,14 +210,17 @@ pub fn start(
     })
 }
 
+/// The DNS runtime (TCP, forwarding) on this thread, and a thread per UDP
+/// socket.
 fn serve(
     handler: handler::Handler,
     udp: Vec<UdpSocket>,
+    generation: Arc<std::sync::atomic::AtomicU64>,
     tcp: TcpListener,
     stop: CancellationToken,
 ) {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(udp.len().max(1))
+        .worker_threads(1)
         .thread_name("meso-dns")
         .enable_all()
         .build()
@@ -228,17 +231,22 @@ fn serve(
             return;
         }
     };
+    let shared = Arc::new(handler::Handler {
+        zone: handler.zone.clone(),
+        forwarder: handler.forwarder.clone(),
+    });
+    for socket in udp {
+        let (handler, generation) = (shared.clone(), generation.clone());
+        let (runtime, stop) = (runtime.handle().clone(), stop.clone());
+        let started = std::thread::Builder::new()
+            .name("meso-dns-udp".into())
+            .spawn(move || udp::serve(socket, handler, generation, runtime, stop));
+        if let Err(e) = started {
+            tracing::error!(error = %e, "cannot start a DNS UDP thread");
+        }
+    }
     runtime.block_on(async move {
         let mut server = hickory_server::Server::new(handler);
-        for socket in udp {
-            match tokio::net::UdpSocket::from_std(socket) {
-                Ok(socket) => server.register_socket(socket),
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot register a DNS socket");
-                    return;
-                }
-            }
-        }
         match tokio::net::TcpListener::from_std(tcp) {
             Ok(tcp) => server.register_listener(tcp, TCP_IDLE, 65_535),
             Err(e) => {

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hickory_proto::rr::rdata::{NS, SOA};
@@ -83,6 +84,9 @@ pub struct Zone {
     /// Each owner's records (each once) under their lower-case names.
     owned: HashMap<Owner, Vec<(String, Record)>>,
     serial: u32,
+    /// One more on every change, readable without the zone's lock: UDP
+    /// threads drop the answers they keep when it moves (udp.rs).
+    generation: Arc<AtomicU64>,
     soa: Record,
     ns: Record,
 }
@@ -98,6 +102,7 @@ impl Zone {
             names: HashMap::new(),
             owned: HashMap::new(),
             serial: 0,
+            generation: Arc::new(AtomicU64::new(0)),
         };
         zone.bump_serial();
         zone
@@ -113,6 +118,11 @@ impl Zone {
 
     pub fn serial(&self) -> u32 {
         self.serial
+    }
+
+    /// The change counter (see the field).
+    pub fn generation(&self) -> Arc<AtomicU64> {
+        self.generation.clone()
     }
 
     /// The name server of the zone, as Mesos-DNS names it (`ns1.mesos.`).
@@ -224,6 +234,7 @@ impl Zone {
             .map(|d| d.as_secs() as u32)
             .unwrap_or(0);
         self.serial = now.max(self.serial.wrapping_add(1));
+        self.generation.fetch_add(1, Ordering::Release);
         let origin = Name::from_ascii(&self.domain).unwrap_or_else(|_| Name::root());
         let mname = Name::from_ascii(self.mname()).unwrap_or_else(|_| Name::root());
         let rname = Name::from_ascii(self.rname()).unwrap_or_else(|_| Name::root());
