@@ -30,6 +30,9 @@ use crate::master::{Master, now_secs};
 use crate::scheduler::placement::RejectSummary;
 use crate::scheduler::state::MarathonCommand;
 
+/// Rounds longer than this are followed by a rest as long as they took.
+const REST_AFTER: Duration = Duration::from_millis(1);
+
 /// What the last round could not place, per app (shown by `/v2/queue`).
 pub type Unplaced = Arc<Mutex<BTreeMap<String, (usize, RejectSummary)>>>;
 
@@ -64,6 +67,7 @@ pub async fn run(master: Arc<Master>, unplaced: Unplaced, shutdown: Cancellation
         if !master.status().caught_up {
             continue;
         }
+        let planning = std::time::Instant::now();
         let plan = {
             let registry = master.registry();
             if registry.marathon.apps.is_empty()
@@ -74,6 +78,7 @@ pub async fn run(master: Arc<Master>, unplaced: Unplaced, shutdown: Cancellation
             }
             reconcile::plan(&registry, now_secs())
         };
+        let planned_in = planning.elapsed();
         if let Ok(mut u) = unplaced.lock() {
             *u = plan.unplaced;
         }
@@ -97,6 +102,16 @@ pub async fn run(master: Arc<Master>, unplaced: Unplaced, shutdown: Cancellation
         for (id, outcome) in plan.finish {
             let command = MarathonCommand::FinishDeployment { id, outcome };
             let _ = master.raft.propose(Command::Marathon { command }).await;
+        }
+        // A round reads every task, under the registry's lock: with tens of
+        // thousands of tasks it takes milliseconds, and status updates coming
+        // back to back would keep the loop planning without a pause. Resting
+        // as long as the round took holds it to half a core and leaves the
+        // lock free as often as not; changes meanwhile make one round. Rounds
+        // of a small cluster take microseconds and never rest.
+        if planned_in > REST_AFTER {
+            tracing::debug!(ms = planned_in.as_secs_f64() * 1e3, "scheduler round");
+            tokio::time::sleep(planned_in).await;
         }
     }
 }

@@ -152,7 +152,10 @@ pub fn plan(registry: &Registry, now: f64) -> Plan {
             );
         }
     }
-    let mut agents = AgentView::from_registry(registry);
+    let mut agents = LazyAgents {
+        registry,
+        views: None,
+    };
     let framework = framework_id(registry);
     let restarting: Vec<&str> = marathon
         .deployments
@@ -173,7 +176,7 @@ pub fn plan(registry: &Registry, now: f64) -> Plan {
         let (kill, launch) = if restarting.contains(&app_id.as_str()) {
             restart_round(&sorted, &version, n, app.upgrade_strategy)
         } else {
-            scale_round(app, &sorted, n, &agents)
+            scale_round(app, &sorted, n, &mut agents)
         };
         plan.kills.extend(kill);
         if launch == 0 {
@@ -196,7 +199,7 @@ pub fn plan(registry: &Registry, now: f64) -> Plan {
         // longer parses places as if it had none rather than not at all.
         let constraints = Constraint::parse_all(&app.constraints).unwrap_or_default();
         let placement = placement::place(
-            &mut agents,
+            agents.get(),
             &demand_of(app),
             &constraints,
             &existing,
@@ -237,6 +240,22 @@ pub fn plan(registry: &Registry, now: f64) -> Plan {
     plan
 }
 
+/// The agents as placement sees them (free = total − live tasks), built on
+/// first use: it reads every task, and most rounds need none, such as those
+/// that come of the status updates of a deployment already placed.
+struct LazyAgents<'r> {
+    registry: &'r Registry,
+    views: Option<Vec<AgentView>>,
+}
+
+impl LazyAgents<'_> {
+    fn get(&mut self) -> &mut Vec<AgentView> {
+        let registry = self.registry;
+        self.views
+            .get_or_insert_with(|| AgentView::from_registry(registry))
+    }
+}
+
 /// What one instance of the app asks of an agent: its resources, and its
 /// host ports (port definitions with host networking, the port mappings'
 /// host ports on a bridge; 0 is any).
@@ -264,7 +283,7 @@ fn scale_round(
     app: &AppDefinition,
     tasks: &AppTasks,
     n: usize,
-    agents: &[AgentView],
+    agents: &mut LazyAgents,
 ) -> (Vec<String>, usize) {
     let counted = tasks.counted.len();
     if counted > n {
@@ -274,7 +293,8 @@ fn scale_round(
             KillSelection::OldestFirst => placement::KillSelection::OldestFirst,
         };
         let constraints = Constraint::parse_all(&app.constraints).unwrap_or_default();
-        let kill = placement::choose_to_kill(&views, counted - n, selection, &constraints, agents);
+        let kill =
+            placement::choose_to_kill(&views, counted - n, selection, &constraints, agents.get());
         (kill, 0)
     } else {
         (Vec::new(), n - counted)
