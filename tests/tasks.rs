@@ -100,6 +100,53 @@ async fn failures_say_why() {
     site.task_in("after", "TASK_FINISHED").await;
 }
 
+/// uid and gid of `user` in /etc/passwd.
+fn passwd_ids(user: &str) -> (u32, u32) {
+    let passwd = read_text(Path::new("/etc/passwd"));
+    let line = passwd
+        .lines()
+        .find(|l| l.split(':').next() == Some(user))
+        .unwrap_or_else(|| panic!("no {user} in /etc/passwd"));
+    let fields: Vec<&str> = line.split(':').collect();
+    (fields[2].parse().unwrap(), fields[3].parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_runs_as_its_user_in_a_sandbox_it_owns() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let site = Site::start(&[]).await;
+    // The test's temporary dir is root's alone; an agent's work dir is
+    // usually /var/lib/...: others may pass through.
+    std::fs::set_permissions(site.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut task = site.shell_task("as-nobody", "id -u; id -g; echo mine > note; cat note");
+    task["command"]["user"] = json!("nobody");
+    site.launch(task).await;
+    let mut unknown = site.shell_task("as-ghost", "true");
+    unknown["command"]["user"] = json!("no-such-user-meso");
+    site.launch(unknown).await;
+
+    let done = site.task_in("as-nobody", "TASK_FINISHED").await;
+    assert_eq!(last_status(&done)["exit_code"], 0, "{done}");
+    let (uid, gid) = passwd_ids("nobody");
+    let sandbox = site.sandbox("as-nobody");
+    let out = read_text(&sandbox.join("stdout"));
+    assert_eq!(
+        out,
+        format!("{uid}\n{gid}\nmine\n"),
+        "stderr: {}",
+        read_text(&sandbox.join("stderr"))
+    );
+    assert_eq!(std::fs::metadata(&sandbox).unwrap().uid(), uid);
+    assert_eq!(std::fs::metadata(sandbox.join("note")).unwrap().uid(), uid);
+
+    let ghost = site.task_in("as-ghost", "TASK_FAILED").await;
+    let message = last_status(&ghost)["message"].as_str().unwrap().to_string();
+    assert!(
+        message.contains("cannot run as user 'no-such-user-meso': no such user"),
+        "{ghost}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_reaches_grandchildren_and_sigterm_ignorers() {
     let site = Site::start(&[]).await;

@@ -194,6 +194,10 @@ pub struct CommandSpec {
     pub environment: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub uris: Vec<FetchUri>,
+    /// The user a process task runs as (Mesos's `CommandInfo.user`); the
+    /// agent's own when unset. Docker tasks run as their image says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

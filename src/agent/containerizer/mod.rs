@@ -23,6 +23,7 @@ pub mod exec;
 pub mod launcher;
 pub mod process;
 pub mod shim;
+pub mod user;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -79,6 +79,15 @@ impl ProcessContainerizer {
                 )));
             }
         }
+        let user = match req.spec.command.as_ref().and_then(|c| c.user.as_deref()) {
+            Some(name) => {
+                let user = super::user::resolve(name).map_err(fail)?;
+                super::user::check_reachable(req.sandbox, &user).map_err(fail)?;
+                super::user::chown_sandbox(req.sandbox, &user).map_err(fail)?;
+                Some(user)
+            }
+            None => None,
+        };
         let cgroup_dirs = match &self.cgroups {
             Some(cgroups) => {
                 let limits = Limits::from_task(req.spec.mem, req.spec.cpus);
@@ -96,6 +105,7 @@ impl ProcessContainerizer {
             program,
             argv,
             env: req.env,
+            user,
         };
         match self.launcher.start(args).await {
             Ok(started) => Ok(Launched {

@@ -35,6 +35,8 @@ use std::process::{Child, Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 
+use super::user::TaskUser;
+
 /// What a shim is asked to run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShimArgs {
@@ -52,6 +54,9 @@ pub struct ShimArgs {
     pub argv: Vec<String>,
     /// The task's whole environment.
     pub env: BTreeMap<String, String>,
+    /// Who the task runs as; the shim's own user when None (user.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<TaskUser>,
 }
 
 /// How the task ended, as the exit file holds it.
@@ -145,6 +150,11 @@ fn spawn(args: &ShimArgs) -> Result<Child, String> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| "a cgroup path holds a NUL byte".to_string())?;
     let shim_pid = std::process::id() as libc::pid_t;
+    let credentials = args.user.as_ref().map(|u| Credentials {
+        uid: u.uid,
+        gid: u.gid,
+        groups: u.groups.clone(),
+    });
 
     let program = args.program.clone().unwrap_or_else(|| PathBuf::from(argv0));
     let mut command = Command::new(&program);
@@ -160,15 +170,26 @@ fn spawn(args: &ShimArgs) -> Result<Child, String> {
     // SAFETY: `in_child` makes only async-signal-safe syscalls and does not
     // allocate; the shim is single-threaded.
     unsafe {
-        command.pre_exec(move || in_child(shim_pid, &procs_files));
+        command.pre_exec(move || in_child(shim_pid, &procs_files, credentials.as_ref()));
     }
     command
         .spawn()
         .map_err(|e| describe_spawn_error(&program, &e))
 }
 
+/// A task user's ids, ready for the raw syscalls of [`in_child`].
+struct Credentials {
+    uid: libc::uid_t,
+    gid: libc::gid_t,
+    groups: Vec<libc::gid_t>,
+}
+
 /// Between fork and exec, in the child. Errors fail the spawn with their errno.
-fn in_child(shim_pid: libc::pid_t, procs_files: &[CString]) -> io::Result<()> {
+fn in_child(
+    shim_pid: libc::pid_t,
+    procs_files: &[CString],
+    credentials: Option<&Credentials>,
+) -> io::Result<()> {
     let check = |ret: libc::c_int| {
         if ret < 0 {
             Err(io::Error::last_os_error())
@@ -207,6 +228,18 @@ fn in_child(shim_pid: libc::pid_t, procs_files: &[CString]) -> io::Result<()> {
             libc::close(fd);
             if written < 0 {
                 return Err(io::Error::last_os_error());
+            }
+        }
+        // After the cgroups (joining one takes root), groups before the uid
+        // (after it, setgroups is not allowed).
+        if let Some(c) = credentials {
+            check(libc::setgroups(c.groups.len(), c.groups.as_ptr()))?;
+            check(libc::setgid(c.gid))?;
+            check(libc::setuid(c.uid))?;
+            // A change of credentials clears the parent-death signal.
+            check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL))?;
+            if libc::getppid() != shim_pid {
+                return Err(io::Error::from_raw_os_error(libc::ESRCH));
             }
         }
     }

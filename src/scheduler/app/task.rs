@@ -148,6 +148,7 @@ impl AppDefinition {
                     output_file: f.dest_path.clone(),
                 })
                 .collect(),
+            user: self.user.clone(),
         };
 
         let mappings: Vec<PortMapping> = self
@@ -375,7 +376,19 @@ mod tests {
         assert!(!cmd.shell);
         assert_eq!(cmd.value.as_deref(), Some("/bin/echo"));
         assert_eq!(cmd.arguments, ["/bin/echo", "a b", "$HOME"]);
+        assert_eq!(
+            cmd.user, None,
+            "the agent's own user unless the app names one"
+        );
         assert_eq!(spec.validate(), Ok(()));
+    }
+
+    #[test]
+    fn an_apps_user_is_its_tasks_user() {
+        let a = test_app(json!({"id": "x", "cmd": "id -u", "user": "nobody"}));
+        let spec = a.task_spec("x.1", "a", &[], V);
+        let cmd = spec.command.as_ref().expect("command");
+        assert_eq!(cmd.user.as_deref(), Some("nobody"));
     }
 
     #[test]
