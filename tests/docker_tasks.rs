@@ -239,6 +239,73 @@ async fn an_unknown_image_fails_the_task_naming_the_image() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_parameters_reach_the_container_and_unknown_ones_fail_the_launch() {
+    docker_ready();
+    let site = Site::start(&[]).await;
+    let id = unique("params");
+    let mut task = docker_task(
+        &site,
+        &id,
+        "id -u; echo extra=$EXTRA; grep myhost /etc/hosts; ulimit -n; \
+         (touch /rootfile 2>/dev/null && echo root-writable) || echo root-read-only; \
+         touch /scratch/x && echo tmpfs-ok; echo done; sleep 1000",
+    );
+    task["container"]["docker"]["parameters"] = json!([
+        {"key": "user", "value": "1234:1234"},
+        {"key": "label", "value": "team=web"},
+        {"key": "env", "value": "EXTRA=yes"},
+        {"key": "add-host", "value": "myhost:10.1.2.3"},
+        {"key": "ulimit", "value": "nofile=123:456"},
+        {"key": "read-only", "value": "true"},
+        {"key": "tmpfs", "value": "/scratch:rw,size=1m"},
+    ]);
+    site.launch(task).await;
+    site.task_in(&id, "TASK_RUNNING").await;
+    let stdout = site.sandbox(&id).join("stdout");
+    let out = wait_for(
+        "the container's output",
+        Duration::from_secs(20),
+        || async {
+            let out = std::fs::read_to_string(&stdout).unwrap_or_default();
+            out.contains("done").then_some(out)
+        },
+    )
+    .await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "1234", "{out}");
+    assert_eq!(lines[1], "extra=yes", "{out}");
+    assert!(
+        lines[2].starts_with("10.1.2.3") && lines[2].contains("myhost"),
+        "{out}"
+    );
+    assert_eq!(&lines[3..6], ["123", "root-read-only", "tmpfs-ok"], "{out}");
+    assert_eq!(
+        inspect(&container(&id), "{{index .Config.Labels \"team\"}}"),
+        "web"
+    );
+    let r = operator(
+        &site.master.http,
+        json!({"type": "KILL_TASK", "kill_task": {"task_id": id}}),
+    )
+    .await;
+    assert!(r.status().is_success(), "{}", r.status());
+
+    // One the engine has no field for is refused before anything is made.
+    let refused = unique("log-driver");
+    let mut task = docker_task(&site, &refused, "true");
+    task["container"]["docker"]["parameters"] = json!([{"key": "log-driver", "value": "syslog"}]);
+    let r = launch_tasks(&site.master.http, json!([task])).await;
+    let status = r.status();
+    let body = r.text().await.unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("container.docker.parameters[0]: 'log-driver'"),
+        "{body}"
+    );
+    site.task_in(&id, "TASK_KILLED").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_docker_engine_docker_tasks_fail_and_the_rest_runs() {
     let nowhere = format!("unix:///tmp/{}.sock", unique("no-docker"));
     let site = Site::start_with(SITE_RESOURCES, None, &[], &[("DOCKER_HOST", &nowhere)]).await;

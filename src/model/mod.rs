@@ -2,6 +2,7 @@
 //! Mesos and Marathon. Later roles add their nouns here.
 
 mod agent;
+mod docker_option;
 pub mod health;
 mod member;
 mod resources;
@@ -9,6 +10,7 @@ mod task;
 mod weight;
 
 pub use agent::{AgentInfo, AgentState};
+pub use docker_option::{DockerOption, DockerParameter, SUPPORTED_KEYS as DOCKER_OPTIONS};
 pub use health::{CheckHealth, HealthCheckSpec, HealthProtocol, HealthReport, ReadinessCheckSpec};
 pub use member::Member;
 pub use resources::{DEFAULT_PORTS, PortRange, Resources, format_ranges, parse_attributes};

@@ -243,6 +243,11 @@ pub struct DockerSpec {
     pub port_mappings: Vec<PortMapping>,
     #[serde(default)]
     pub force_pull_image: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub privileged: bool,
+    /// `docker run` options (Marathon's `parameters`; docker_option.rs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<super::DockerParameter>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -377,7 +382,13 @@ impl TaskSpec {
         }
         match self.container_kind() {
             ContainerKind::Docker => match self.docker() {
-                Some(d) if !d.image.trim().is_empty() => {}
+                Some(d) if !d.image.trim().is_empty() => {
+                    for (i, parameter) in d.parameters.iter().enumerate() {
+                        parameter
+                            .parse()
+                            .map_err(|e| format!("container.docker.parameters[{i}]: {e}"))?;
+                    }
+                }
                 _ => return Err("container.docker.image: a docker task names its image".into()),
             },
             ContainerKind::Mesos => {

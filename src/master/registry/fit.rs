@@ -217,7 +217,7 @@ mod tests {
                     protocol: "tcp".into(),
                     name: Some("http".into()),
                 }],
-                force_pull_image: false,
+                ..Default::default()
             }),
             volumes: vec![],
         });

@@ -38,11 +38,7 @@ pub struct Docker {
     pub parameters: Vec<DockerParameter>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DockerParameter {
-    pub key: String,
-    pub value: String,
-}
+pub use crate::model::DockerParameter;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -208,6 +208,12 @@ impl AppDefinition {
                         Vec::new()
                     },
                     force_pull_image: c.docker.as_ref().is_some_and(|d| d.force_pull_image),
+                    privileged: c.docker.as_ref().is_some_and(|d| d.privileged),
+                    parameters: c
+                        .docker
+                        .as_ref()
+                        .map(|d| d.parameters.clone())
+                        .unwrap_or_default(),
                 }),
                 volumes: c
                     .volumes
@@ -445,6 +451,19 @@ mod tests {
         );
         assert_eq!(cmd.arguments, ["-g", "daemon off;"]);
         assert_eq!(cmd.environment["MARATHON_APP_DOCKER_IMAGE"], "nginx:1.25");
+        assert_eq!(spec.validate(), Ok(()));
+    }
+
+    #[test]
+    fn docker_parameters_and_privileged_reach_the_task() {
+        let a = test_app(json!({"id": "p", "container": {"docker": {
+            "image": "redis", "privileged": true,
+            "parameters": [{"key": "cap-add", "value": "NET_ADMIN"}]}}}));
+        let spec = a.task_spec("p.1", "a", &[], V);
+        let docker = spec.docker().expect("docker");
+        assert!(docker.privileged);
+        assert_eq!(docker.parameters.len(), 1);
+        assert_eq!(docker.parameters[0].to_string(), "--cap-add=NET_ADMIN");
         assert_eq!(spec.validate(), Ok(()));
     }
 

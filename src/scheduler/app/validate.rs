@@ -179,17 +179,10 @@ impl AppDefinition {
             );
         }
         if let Some(d) = &c.docker {
-            if d.privileged {
-                p.add(
-                    "/container/docker/privileged",
-                    "privileged containers are not supported (meso)",
-                );
-            }
-            if !d.parameters.is_empty() {
-                p.add(
-                    "/container/docker/parameters",
-                    "docker parameters are not supported (meso): the agent could not honour them",
-                );
+            for (i, parameter) in d.parameters.iter().enumerate() {
+                if let Err(why) = parameter.parse() {
+                    p.add(format!("/container/docker/parameters({i})/key"), why);
+                }
             }
         }
         if !c.volumes.is_empty() && self.docker_image().is_none() {
@@ -398,12 +391,9 @@ mod tests {
                 "/container/docker/image",
             ),
             (
-                json!({"container": {"docker": {"image": "i", "privileged": true}}}),
-                "/container/docker/privileged",
-            ),
-            (
-                json!({"container": {"docker": {"image": "i", "parameters": [{"key": "cap-add", "value": "ALL"}]}}}),
-                "/container/docker/parameters",
+                json!({"container": {"docker": {"image": "i", "parameters": [
+                    {"key": "cap-add", "value": "ALL"}, {"key": "log-driver", "value": "syslog"}]}}}),
+                "/container/docker/parameters(1)/key",
             ),
             (
                 json!({"cmd": "c", "container": {"type": "MESOS",

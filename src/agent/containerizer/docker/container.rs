@@ -1,7 +1,8 @@
 //! What the engine is asked to create for a task: its name, and the create
 //! body that turns a `TaskSpec` plus its `LaunchRequest` into Mesos's
 //! conventions (sandbox mount, `MESOS_SANDBOX`, shell and argument rules,
-//! volumes, port bindings, limits, the labels that make it ours).
+//! volumes, port bindings, limits, the labels that make it ours), then the
+//! app's docker parameters (parameters.rs).
 
 use std::collections::HashMap;
 use std::path::{Component, Path};
@@ -131,7 +132,7 @@ pub(super) fn create_body(
         DockerNetwork::None => "none",
     };
 
-    Ok(ContainerCreateBody {
+    let mut body = ContainerCreateBody {
         image: Some(image.to_string()),
         entrypoint,
         cmd,
@@ -150,5 +151,8 @@ pub(super) fn create_body(
             ..Default::default()
         }),
         ..Default::default()
-    })
+    };
+    super::parameters::apply(docker_spec, &mut body)
+        .map_err(|why| LaunchError::new(LAUNCH_FAILED, why))?;
+    Ok(body)
 }

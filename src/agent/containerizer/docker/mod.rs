@@ -61,6 +61,7 @@ mod exec;
 mod image;
 mod inspect;
 mod logs;
+mod parameters;
 
 pub use container::{LABEL_AGENT, LABEL_TASK, SANDBOX_IN_CONTAINER, container_name};
 use image::{normalize_image, pull_image};
