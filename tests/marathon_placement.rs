@@ -70,17 +70,29 @@ async fn constraints_spread_instances_over_agents_by_attribute() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let queue = wait_for("the fourth queued", Duration::from_secs(30), || {
-        let http = http.clone();
-        async move {
-            let q = get_json(&http, "/v2/queue").await?;
-            q["queue"]
-                .as_array()?
-                .iter()
-                .find(|i| i["app"]["id"] == "/uniq" && i["count"] == 1)
-                .cloned()
-        }
-    })
+    // The queue shows the instance as soon as the scale is committed, and
+    // its reasons once a scheduler round has tried to place it.
+    let queue = wait_for(
+        "the fourth queued, with why",
+        Duration::from_secs(30),
+        || {
+            let http = http.clone();
+            async move {
+                let q = get_json(&http, "/v2/queue").await?;
+                q["queue"]
+                    .as_array()?
+                    .iter()
+                    .find(|i| {
+                        i["app"]["id"] == "/uniq"
+                            && i["count"] == 1
+                            && i["processedOffersSummary"]["rejectSummaryLastOffers"]
+                                .as_array()
+                                .is_some_and(|r| !r.is_empty())
+                    })
+                    .cloned()
+            }
+        },
+    )
     .await;
     let reasons = queue["processedOffersSummary"]["rejectSummaryLastOffers"].to_string();
     assert!(reasons.contains("UnfulfilledConstraint"), "{queue}");
