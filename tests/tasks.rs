@@ -147,6 +147,60 @@ async fn a_task_runs_as_its_user_in_a_sandbox_it_owns() {
     );
 }
 
+/// The command names of a task's processes, sorted.
+fn task_comms(id: &str) -> Vec<String> {
+    let mut comms: Vec<String> = task_pids(id)
+        .iter()
+        .map(|pid| {
+            read_text(Path::new(&format!("/proc/{pid}/comm")))
+                .trim()
+                .to_string()
+        })
+        .collect();
+    comms.sort();
+    comms
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_command_is_execd_without_a_shell_and_the_rest_get_one() {
+    let site = Site::start(&[]).await;
+    site.launch(site.shell_task("plain", "sleep 1000")).await;
+    site.launch(site.shell_task("shelled", "sleep 1000; true"))
+        .await;
+    site.task_in("plain", "TASK_RUNNING").await;
+    site.task_in("shelled", "TASK_RUNNING").await;
+    let comms = |id: &'static str, want: usize| async move {
+        wait_for(
+            &format!("{id}'s processes"),
+            Duration::from_secs(10),
+            || async {
+                let comms = task_comms(id);
+                (comms.len() == want).then_some(comms)
+            },
+        )
+        .await
+    };
+    assert_eq!(comms("plain", 1).await, ["sleep"]);
+    assert_eq!(comms("shelled", 2).await, ["sh", "sleep"]);
+    // As the shell would have set it.
+    let pid = task_pids("plain")[0];
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    let pwd = format!("PWD={}", site.sandbox("plain").display());
+    assert!(
+        environ.split(|b| *b == 0).any(|v| v == pwd.as_bytes()),
+        "{pwd} not in the task's environment"
+    );
+    for id in ["plain", "shelled"] {
+        let r = operator(
+            &site.master.http,
+            json!({"type": "KILL_TASK", "kill_task": {"task_id": id}}),
+        )
+        .await;
+        assert!(r.status().is_success(), "{}", r.status());
+        site.task_in(id, "TASK_KILLED").await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_reaches_grandchildren_and_sigterm_ignorers() {
     let site = Site::start(&[]).await;
@@ -257,9 +311,9 @@ async fn an_agent_lost_and_found_takes_its_tasks_through_unreachable() {
     let site = Site::start(&[]).await;
     site.launch(site.shell_task("patient", "sleep 1000")).await;
     site.task_in("patient", "TASK_RUNNING").await;
-    let before = wait_for("the task's processes", Duration::from_secs(10), || async {
+    let before = wait_for("the task's process", Duration::from_secs(10), || async {
         let pids = task_pids("patient");
-        (pids.len() >= 2).then_some(pids)
+        (!pids.is_empty()).then_some(pids)
     })
     .await;
 

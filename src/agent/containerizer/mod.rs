@@ -23,6 +23,7 @@ pub mod exec;
 pub mod launcher;
 pub mod process;
 pub mod shim;
+pub mod simple_command;
 pub mod user;
 
 use std::collections::BTreeMap;

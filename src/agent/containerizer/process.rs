@@ -31,6 +31,7 @@ use tokio::io::unix::AsyncFd;
 use super::cgroups::{self, Cgroups, Limits};
 use super::launcher::{self, Launcher};
 use super::shim::{ExitRecord, ShimArgs};
+use super::simple_command;
 use super::{ContainerHandle, Containerizer, Exit, LaunchError, LaunchRequest, Launched};
 use crate::model::TaskSpec;
 
@@ -59,7 +60,22 @@ impl ProcessContainerizer {
 
     async fn launch_task(&self, req: LaunchRequest<'_>) -> Result<Launched, LaunchError> {
         let fail = |message: String| LaunchError::new(LAUNCH_FAILED, message);
-        let (program, argv) = command_line(req.spec).map_err(fail)?;
+        let mut env = req.env;
+        let shell_line = req
+            .spec
+            .command
+            .as_ref()
+            .filter(|c| c.shell)
+            .and_then(|c| c.value.as_deref());
+        let (program, argv) =
+            match shell_line.and_then(|line| simple_command::direct(line, &env, req.sandbox)) {
+                Some((program, argv)) => {
+                    // What sh would have set before running it.
+                    env.insert("PWD".into(), req.sandbox.display().to_string());
+                    (Some(program), argv)
+                }
+                None => command_line(req.spec).map_err(fail)?,
+            };
         if req.meta_dir.file_name() != Some(req.spec.task_id.as_ref()) {
             return Err(fail(format!(
                 "the meta dir {} is not named after the task",
@@ -104,7 +120,7 @@ impl ProcessContainerizer {
             cgroups: cgroup_dirs.clone(),
             program,
             argv,
-            env: req.env,
+            env,
             user,
         };
         match self.launcher.start(args).await {
