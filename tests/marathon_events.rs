@@ -147,6 +147,51 @@ async fn event_stream_filters_and_callbacks_receive_events() {
         "{filtered:?}"
     );
 
+    // A deployment that can never finish (no agent has the cpus), stopped
+    // with force: its step fails, then the deployment, as Marathon tells it.
+    let r = client()
+        .post(url(&http, "/v2/apps"))
+        .json(&json!({"id": "/too-big", "cmd": "sleep 600", "cpus": 100000, "mem": 16}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let deployment = r.json::<Value>().await.unwrap()["deployments"][0]["id"]
+        .as_str()
+        .expect("the POST names its deployment")
+        .to_string();
+    let r = client()
+        .delete(url(
+            &http,
+            &format!("/v2/deployments/{deployment}?force=true"),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let of_it =
+        |e: &Value| e["plan"]["id"] == deployment.as_str() || e["id"] == deployment.as_str();
+    let ends = wait_for(
+        "the stopped deployment's end",
+        Duration::from_secs(30),
+        || {
+            let all = all.clone();
+            async move {
+                let ends: Vec<String> = all
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|e| of_it(e))
+                    .filter_map(|e| e["eventType"].as_str().map(String::from))
+                    .filter(|t| t.contains("fail"))
+                    .collect();
+                (ends.len() >= 2).then_some(ends)
+            }
+        },
+    )
+    .await;
+    assert_eq!(ends, ["deployment_step_failure", "deployment_failed"]);
+
     wait_for(
         "the callback got the deployment",
         Duration::from_secs(30),

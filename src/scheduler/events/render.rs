@@ -269,16 +269,8 @@ fn marathon_events(registry: &Registry, change: &MarathonChange, now: f64) -> Ve
                     ));
                     out
                 }
-                Outcome::Failed { reason } => vec![Event::new(
-                    "deployment_failed",
-                    json!({"id": d.id, "plan": plan_json(registry, d), "reason": reason}),
-                    now,
-                )],
-                Outcome::Canceled => vec![Event::new(
-                    "deployment_failed",
-                    json!({"id": d.id, "plan": plan_json(registry, d), "reason": "canceled"}),
-                    now,
-                )],
+                Outcome::Failed { reason } => failed(registry, d, reason, now),
+                Outcome::Canceled => failed(registry, d, "canceled", now),
             }
         }
         MarathonChange::DelayReset { .. } => Vec::new(),
@@ -292,6 +284,27 @@ fn marathon_events(registry: &Registry, change: &MarathonChange, now: f64) -> Ve
             now,
         )],
     }
+}
+
+/// As Marathon's deployment actor: the step that was running fails, then the
+/// deployment (a cancel fails its step too).
+fn failed(registry: &Registry, d: &Deployment, reason: &str, now: f64) -> Vec<Event> {
+    let mut out = Vec::new();
+    if !d.steps.is_empty() {
+        out.push(step_event(
+            "deployment_step_failure",
+            registry,
+            d,
+            d.current_step,
+            now,
+        ));
+    }
+    out.push(Event::new(
+        "deployment_failed",
+        json!({"id": d.id, "plan": plan_json(registry, d), "reason": reason}),
+        now,
+    ));
+    out
 }
 
 fn step_event(kind: &str, registry: &Registry, d: &Deployment, step: usize, now: f64) -> Event {
