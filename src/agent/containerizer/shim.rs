@@ -319,7 +319,11 @@ fn wait_for(pid: libc::pid_t) -> io::Result<ExitRecord> {
     }
 }
 
-/// Whole or not at all: a reader never sees half a file.
+/// Whole or not at all: a reader never sees half a file. Not fsynced, as the
+/// agent's checkpoints are not (checkpoint.rs): the file must outlive the
+/// agent, which the page cache does, and a host that goes down takes the task
+/// with it. A flush per task end cost the shims a disk write each when a
+/// deployment's worth of tasks stop at once.
 fn write_exit_file(path: &Path, ended: ExitRecord) -> io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
@@ -327,7 +331,6 @@ fn write_exit_file(path: &Path, ended: ExitRecord) -> io::Result<()> {
     let json = serde_json::to_vec(&ended).map_err(io::Error::other)?;
     let mut file = File::create(&tmp)?;
     file.write_all(&json)?;
-    file.sync_all()?;
     std::fs::rename(&tmp, path)
 }
 
