@@ -381,11 +381,17 @@ async fn leader_mesos_follows_a_failover() {
 /// A one-record upstream resolver on UDP and TCP: answers every query with
 /// `name A 192.0.2.7`.
 async fn upstream() -> SocketAddr {
-    let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind UDP");
-    let addr = udp.local_addr().expect("addr");
-    let tcp = tokio::net::TcpListener::bind(addr)
-        .await
-        .expect("bind TCP on the same port");
+    // A free UDP port may be taken for TCP: try others until both bind.
+    let mut tries = 0;
+    let (udp, addr, tcp) = loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind UDP");
+        let addr = udp.local_addr().expect("addr");
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(tcp) => break (udp, addr, tcp),
+            Err(_) if tries < 50 => tries += 1,
+            Err(e) => panic!("bind TCP on the UDP port {addr}: {e}"),
+        }
+    };
     fn reply(query: &[u8]) -> Option<Vec<u8>> {
         let q = Message::from_vec(query).ok()?;
         let mut m = Message::new(q.metadata.id, MessageType::Response, OpCode::Query);

@@ -18,7 +18,7 @@
 # default "-e -c 4 -q 100"), BENCH_FRESH (freshness tasks, 1000), BENCH_STEPS ("throughput
 # freshness"), BENCH_MESO_LOG (warn), BENCH_KEEP_WORK=1 (keep the work dir).
 # Everything started here is stopped on exit, failures included; all traffic
-# stays on 127.0.0.1. Installs dnsperf and nsd (Debian) when missing.
+# stays on 127.0.0.1. Installs dnsperf, nsd and dig (Debian) when missing.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -41,7 +41,7 @@ source "$ROOT/scripts/bench/lib.sh"
 
 # ------------------------------------------------------------------ prerequisites
 
-apt_install dnsperf nsd
+apt_install dnsperf nsd bind9-dnsutils  # dig: readiness and same-answers checks
 NSD=$(command -v nsd || echo /usr/sbin/nsd)
 log "building meso and dnsbench (release)"
 (cd "$ROOT" && cargo build --release --quiet --bin meso --example dnsbench)
