@@ -394,26 +394,29 @@ Every run's queries/s, in order: meso $DNS_MESO_ALL_QPS; NSD $DNS_NSD1_ALL_QPS; 
 processes $DNS_NSD2_ALL_QPS. In the freshness run, $DNS_FRESH_DNS_BEFORE_ACK of $(fmt_int "$BENCH_FRESH") tasks resolved before their
 UPDATE's 202 reached the agent; a task's probes went out every $(fmt_ms "$DNS_FRESH_PROBE_INTERVAL_MS") on average.
 
-Where meso's time per query goes: a profile of the \`meso-dns\` thread during one dnsperf run
-with the 10,000 tasks (\`perf record --call-graph dwarf\`, 11,492 samples at 82,600 queries/s;
-2026-11-22, binaries of 81aedd0, \`src/dns\` as of 77dbde9), inclusive shares:
+Where meso's time per query goes: a profile of the \`meso-dns-udp\` threads during one
+dnsperf run with the 10,000 tasks (\`perf record --call-graph dwarf\`, 13,254 samples at
+129,500 queries/s; 2026-12-03, binaries of 6e737ac), inclusive shares:
 
 | part | share |
 |---|---:|
-| the kernel: \`sendto\`, one per answer (on loopback it carries the packet into dnsperf's socket and wakes it) / \`recvfrom\` | 43% / 5% |
-| meso's handler (\`handler.rs\`), all of it | 31% |
-| … \`Zone::lookup\`: per stored record, a linear \`contains\` over the answer so far (\`Record\` equality: \`Name::cmp_labels\`, \`memcmp\`) and a clone of each \`Record\` (\`malloc\`, \`memmove\`) | 21% |
-| … of which the SRV answers' additional section (\`target_addresses\`: a \`BTreeSet\` of target names as \`String\`s, one lookup each) | 8% |
-| … the query name turned into a lower-case \`String\` key | 2.5% |
-| encoding the answer (hickory-proto) / parsing the query / one tokio task spawned per UDP query | 7% / 3% / 3% |
+| the kernel: \`sendto\`, one per answer (on loopback it carries the packet into dnsperf's socket and wakes it) / \`recvfrom\`, one per query | 52% / 24% |
+| meso's own work: the query's key (its question, lower case) made and hashed, the kept answer copied and given the query's id, flags and spelling | 21% |
+| … of which the loop itself / the key / hashing / copying / allocation | 7% / 2.4% / 1.5% / 2.3% / 3% |
 
-NSD goes through the same kernel path and spent $(fmt_us "$DNS_NSD1_CPU_US_PER_QUERY") per query in all, meso $(fmt_us "$DNS_MESO_CPU_US_PER_QUERY").
-What the profile led to (c547616): each name's distinct records are kept ready when it
-changes instead of deduplicated per query, and UDP is served by one socket per core
-sharing the port (SO_REUSEPORT) instead of one thread; at 81aedd0 meso answered 78,872
-queries/s against NSD's 106,173 (0.74×) with 11.4 µs of CPU per query. The rest of the gap:
-answers are still cloned and encoded per query, and hickory-server 0.26 compresses no
-answer name against the question (a single A answer is 104 bytes here, NSD's 69).
+What the profiles led to, each measured in this suite's run on its day:
+
+| change | CPU per query, meso (NSD) | queries/s, meso ÷ NSD |
+|---|---:|---:|
+| before (81aedd0): records deduplicated per query, one thread | 11.4 µs (—) | 0.74× |
+| each name's records kept ready when it changes; a UDP socket per core sharing the port (c547616) | 12.6 µs (6.5 µs) | 0.77× |
+| UDP on a plain thread per socket, no task per query; encoded answers kept per question until the zone changes, for names of one record (5986a41) | 5.48 µs (3.27 µs) | 0.80× |
+| names of several records kept too, as rotations of one shuffled order, one drawn per query (6e737ac) | 2.69 µs (3.00 µs) | 1.38× |
+
+Before 6e737ac the same profile put a third of the thread in answering anew the names
+of several records (an app's A records, every SRV query: the targets' addresses alone
+19%). What is left is the kernel's, as NSD's is; NSD also batches packets with
+\`recvmmsg\`/\`sendmmsg\`, which meso does not (yet).
 
 Freshness follows the commit: the first right answer comes a fraction of a millisecond
 after the UPDATE's 202, so the DNS updater adds little. The commit itself, and the launch
@@ -422,7 +425,8 @@ master without the 10,000 tasks gave RUNNING sent → 202 p50 0.80 ms and POST �
 1.4 ms, against 7.6 ms and 14.6 ms with them. A profile of the master during that run puts
 80% of its CPU in the scheduler's \`reconcile::plan\`, which groups every task by app
 (\`BTreeMap\` of \`&str\` keys: \`memcmp\`, 44% of all samples) and rebuilds every agent's
-view (\`AgentView::from_registry\`, 31%) on each change. Left as found, as is \`src/dns\`.
+view (\`AgentView::from_registry\`, 31%) on each change. Since 91da2df the agents' view is
+built only in rounds that place or kill; the grouping by app is left as found.
 
 ### How each figure is measured
 
