@@ -239,8 +239,10 @@ committed on the master, one task at a time. Ratio is meso ÷ peer.
 | process task → RUNNING, p50 / p99, launches $BENCH_GAP_MS ms apart ($PROC_ISO_COUNT) | $(fmt_ms "$PROC_ISO_P50_MS") / $(fmt_ms "$PROC_ISO_P99_MS") | | | ≤ 5 ms: $(verdict "$PROC_ISO_P50_MS" "<=" 5) |
 | docker task, HOST network → RUNNING, p50 ($MESO_HOST_COUNT) | $(fmt_ms "$MESO_HOST_P50_MS") | \`docker run -d --network host\`: $(fmt_ms "$DOCKER_RUN_HOST_P50_MS") | $(ratio "$MESO_HOST_P50_MS" "$DOCKER_RUN_HOST_P50_MS") | ≤ 1.0×: $(verdict "$(ratio "$MESO_HOST_P50_MS" "$DOCKER_RUN_HOST_P50_MS" | tr -d '×')" "<=" 1) |
 | docker task, HOST network, p99 | $(fmt_ms "$MESO_HOST_P99_MS") | $(fmt_ms "$DOCKER_RUN_HOST_P99_MS") | $(ratio "$MESO_HOST_P99_MS" "$DOCKER_RUN_HOST_P99_MS") | |
+| … the same container both ways: \`docker run -d --network host\` with meso's limits and sandbox mount, p50 | | $(fmt_ms "$DOCKER_RUN_HOST_SAME_P50_MS") | $(ratio "$MESO_HOST_P50_MS" "$DOCKER_RUN_HOST_SAME_P50_MS") | |
 | docker task, BRIDGE network → RUNNING, p50 ($MESO_BRIDGE_COUNT) | $(fmt_ms "$MESO_BRIDGE_P50_MS") | \`docker run -d\` (bridge): $(fmt_ms "$DOCKER_RUN_BRIDGE_P50_MS") | $(ratio "$MESO_BRIDGE_P50_MS" "$DOCKER_RUN_BRIDGE_P50_MS") | ≤ 1.0×: $(verdict "$(ratio "$MESO_BRIDGE_P50_MS" "$DOCKER_RUN_BRIDGE_P50_MS" | tr -d '×')" "<=" 1) |
 | docker task, BRIDGE network, p99 | $(fmt_ms "$MESO_BRIDGE_P99_MS") | $(fmt_ms "$DOCKER_RUN_BRIDGE_P99_MS") | $(ratio "$MESO_BRIDGE_P99_MS" "$DOCKER_RUN_BRIDGE_P99_MS") | |
+| … the same container both ways: \`docker run -d\` (bridge) with meso's limits and sandbox mount, p50 | | $(fmt_ms "$DOCKER_RUN_BRIDGE_SAME_P50_MS") | $(ratio "$MESO_BRIDGE_P50_MS" "$DOCKER_RUN_BRIDGE_SAME_P50_MS") | |
 | agent RSS, $(fmt_int "$FILL_COUNT") sleeping process tasks (without tasks) | $(fmt_mb "$AGENT_FILL_RSS_MB") ($(fmt_mb "$AGENT_IDLE0_RSS_MB")) | | | |
 | agent CPU, $(fmt_int "$FILL_COUNT") tasks, % of one core over $BENCH_IDLE_SECS s (without tasks) | $(fmt_pct "$AGENT_FILL_CPU_PCT") ($(fmt_pct "$AGENT_IDLE0_CPU_PCT")) | | | |
 | master RSS / CPU with $(fmt_int "$FILL_COUNT") tasks (without) | $(fmt_mb "$MASTER_FILL_RSS_MB") / $(fmt_pct "$MASTER_FILL_CPU_PCT") ($(fmt_mb "$MASTER_IDLE0_RSS_MB") / $(fmt_pct "$MASTER_IDLE0_CPU_PCT")) | | | |
@@ -282,7 +284,11 @@ from the statuses' own timestamps; the parts need not add up to the total's medi
   same machine at nearly the same time; one unmeasured warm-up of each first. A
   \`docker run -d\` is timed until the CLI returns, which it does once the container
   is started. meso's containers also get a sandbox bind mount, labels, an environment
-  and memory and CPU limits; meso talks to the engine's API directly (no CLI).
+  and memory and CPU limits; meso talks to the engine's API directly (no CLI). The
+  "same container" rows give \`docker run -d\` those too (\`--memory 16m --memory-swap 16m
+  --cpu-shares 102\`, a fresh directory mounted at \`/mnt/mesos/sandbox\`, \`MESOS_SANDBOX\`),
+  10 more of each per round, right after the plain ones: meso's own cost beside the
+  engine's for the same work.
 - **Spawn floor**: spawn and wait of \`/bin/true\` by the bench just before each
   back-to-back process launch: what no process launch can beat, at the same moments.
 - **1,000 tasks** (\`launchbench fill\`): \`sleep 600\` process tasks launched 100 per call,

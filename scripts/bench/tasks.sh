@@ -96,7 +96,7 @@ cleanup() {
         {
             [ -z "$AGENT_KEY" ] || docker ps -aq --filter "label=meso.agent=$AGENT_KEY"
             docker ps -aq --filter "label=meso-bench=$RUN_ID"
-        } | xargs -r docker rm -f >/dev/null 2>&1
+        } | xargs -r -n 1 docker rm -f >/dev/null 2>&1
     fi
     remove_cgroups_of "$AGENT_KEY"
     if [ -n "${BENCH_KEEP_WORK:-}" ]; then
@@ -180,12 +180,22 @@ fi
 
 # ------------------------------------------------------------------ docker launches
 
-docker_run_round() { # series (host|bridge) round count: time `docker run -d`, µs resolution
-    local series=$1 r=$2 n=$3 i t0 t1 net=()
-    [ "$series" = host ] && net=(--network host)
+# What meso's docker task gets besides image and command (launchbench: 0.1 cpus,
+# 16 MB): its limits and a sandbox mounted at Mesos's path. The "-same" series
+# give plain `docker run -d` the same, to tell meso's cost from docker's own.
+SAME_AS_MESO=(--memory 16m --memory-swap 16m --cpu-shares 102
+    -e MESOS_SANDBOX=/mnt/mesos/sandbox)
+
+docker_run_round() { # series (host|bridge[-same]) round count: time `docker run -d`, µs resolution
+    local series=$1 r=$2 n=$3 i t0 t1 net=() same=()
+    [ "${series%-same}" = host ] && net=(--network host)
     for ((i = 0; i < n; i++)); do
+        if [[ $series == *-same ]]; then
+            mkdir -p "$WORK/peer-sandboxes/$r-$i-$series"
+            same=("${SAME_AS_MESO[@]}" -v "$WORK/peer-sandboxes/$r-$i-$series:/mnt/mesos/sandbox")
+        fi
         t0=$EPOCHREALTIME
-        docker run -d "${net[@]}" --label "meso-bench=$RUN_ID" --name "$RUN_ID-run-$series-$r-$i" \
+        docker run -d "${net[@]}" "${same[@]}" --label "meso-bench=$RUN_ID" --name "$RUN_ID-run-$series-$r-$i" \
             "$IMAGE" sleep 600 >/dev/null || die "docker run -d $IMAGE failed"
         t1=$EPOCHREALTIME
         awk -v a="$t0" -v b="$t1" -v s="$series" \
@@ -194,7 +204,7 @@ docker_run_round() { # series (host|bridge) round count: time `docker run -d`, �
 }
 
 if [[ $STEPS == *" docker "* ]]; then
-    log "docker: $DOCKER_ROUNDS rounds of $ROUND launches each: meso HOST, docker run --network host, meso BRIDGE, docker run"
+    log "docker: $DOCKER_ROUNDS rounds of $ROUND launches each: meso HOST, docker run --network host, meso BRIDGE, docker run, both again with meso's limits and mount"
     # One warm-up of each, unmeasured: the first container on a fresh engine
     # state pays for things later ones do not.
     latency warm-host --kind docker --network host --count 1 --image "$IMAGE" >/dev/null
@@ -207,11 +217,17 @@ if [[ $STEPS == *" docker "* ]]; then
         latency "db$r" --kind docker --network bridge --count $ROUND --image "$IMAGE" \
             --samples "$WORK/meso-bridge.jsonl" >/dev/null
         docker_run_round bridge "$r" $ROUND >>"$WORK/docker-run-bridge.jsonl"
-        docker ps -aq --filter "label=meso-bench=$RUN_ID" | xargs -r docker rm -f >/dev/null
+        docker_run_round host-same "$r" $ROUND >>"$WORK/docker-run-host-same.jsonl"
+        docker_run_round bridge-same "$r" $ROUND >>"$WORK/docker-run-bridge-same.jsonl"
+        # One at a time: Docker 20.10 (Debian's) deadlocked here removing 40
+        # bridge containers at once (libnetwork's sandbox delete against its
+        # store lock; every container call hung until dockerd was restarted).
+        docker ps -aq --filter "label=meso-bench=$RUN_ID" | xargs -r -n 1 docker rm -f >/dev/null
         log "  round $r of $DOCKER_ROUNDS: meso HOST p50 so far $(sed -n 's/.*"ms":\([0-9.]*\).*/\1/p' "$WORK/meso-host.jsonl" | pct 0.5) ms," \
             "docker run --network host $(sed -n 's/.*"ms":\([0-9.]*\).*/\1/p' "$WORK/docker-run-host.jsonl" | pct 0.5) ms"
     done
-    for series in meso-host docker-run-host meso-bridge docker-run-bridge; do
+    for series in meso-host docker-run-host meso-bridge docker-run-bridge docker-run-host-same \
+        docker-run-bridge-same; do
         cat "$WORK/$series.jsonl" >>"$RESULTS"
         key=${series//-/_}
         key=${key^^}
