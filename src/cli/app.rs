@@ -107,7 +107,17 @@ pub async fn run(cmd: AppCommand) -> anyhow::Result<()> {
             let api = cluster.api()?;
             let path = format!("/v2/apps{id}?partialUpdate=false&force={force}");
             let what = format!("{} (app {id})", file.display());
-            write(&api, Method::PUT, &path, Some(&body), &what, &id, "deployed", wait).await
+            write(
+                &api,
+                Method::PUT,
+                &path,
+                Some(&body),
+                &what,
+                &id,
+                "deployed",
+                wait,
+            )
+            .await
         }
         AppCommand::Scale {
             id,
@@ -118,10 +128,22 @@ pub async fn run(cmd: AppCommand) -> anyhow::Result<()> {
         } => {
             let id = absolute(&id);
             let api = cluster.api()?;
+            let what = format!("app {id}");
+            // A partial PUT would create a missing app (Marathon's rule).
+            api.get(&format!("/v2/apps{id}"), &what).await?;
             let path = format!("/v2/apps{id}?force={force}");
             let body = json!({ "instances": instances });
-            let what = format!("app {id}");
-            write(&api, Method::PUT, &path, Some(&body), &what, &id, "scaled", wait).await
+            write(
+                &api,
+                Method::PUT,
+                &path,
+                Some(&body),
+                &what,
+                &id,
+                "scaled",
+                wait,
+            )
+            .await
         }
         AppCommand::Restart {
             id,
@@ -133,14 +155,34 @@ pub async fn run(cmd: AppCommand) -> anyhow::Result<()> {
             let api = cluster.api()?;
             let path = format!("/v2/apps{id}/restart?force={force}");
             let what = format!("app {id}");
-            write(&api, Method::POST, &path, None, &what, &id, "restarted", wait).await
+            write(
+                &api,
+                Method::POST,
+                &path,
+                None,
+                &what,
+                &id,
+                "restarted",
+                wait,
+            )
+            .await
         }
         AppCommand::Rm { id, wait, cluster } => {
             let id = absolute(&id);
             let api = cluster.api()?;
             let path = format!("/v2/apps{id}");
             let what = format!("app {id}");
-            write(&api, Method::DELETE, &path, None, &what, &id, "removed", wait).await
+            write(
+                &api,
+                Method::DELETE,
+                &path,
+                None,
+                &what,
+                &id,
+                "removed",
+                wait,
+            )
+            .await
         }
         AppCommand::List { json, cluster } => {
             let api = cluster.api()?;
@@ -236,7 +278,10 @@ fn list(apps: &Value) {
 /// What an app runs: its image, else its command.
 fn runs(a: &Value) -> String {
     if let Some(image) = a["container"]["docker"]["image"].as_str() {
-        let cmd = a["cmd"].as_str().map(|c| format!(" {c}")).unwrap_or_default();
+        let cmd = a["cmd"]
+            .as_str()
+            .map(|c| format!(" {c}"))
+            .unwrap_or_default();
         return format!("docker {image}{cmd}");
     }
     a["cmd"]
@@ -287,7 +332,10 @@ fn show(a: &Value) {
         field(
             "last failure",
             out::cut(
-                &format!("{} {m}", a["lastTaskFailure"]["state"].as_str().unwrap_or("")),
+                &format!(
+                    "{} {m}",
+                    a["lastTaskFailure"]["state"].as_str().unwrap_or("")
+                ),
                 out::WIDTH - 13,
             ),
         );

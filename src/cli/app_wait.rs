@@ -170,11 +170,7 @@ impl Watch {
 
     async fn deployment_live(&self, id: &str) -> anyhow::Result<bool> {
         let list = self.api.get("/v2/deployments", "deployments").await?;
-        Ok(list
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|d| d["id"] == id))
+        Ok(list.as_array().into_iter().flatten().any(|d| d["id"] == id))
     }
 
     async fn counts(&self, app: &str) -> Counts {
@@ -215,9 +211,11 @@ fn bar() -> ProgressBar {
     };
     let bar = ProgressBar::with_draw_target(Some(0), target);
     bar.set_style(
-        ProgressStyle::with_template("{spinner:.cyan} {prefix} [{bar:30.cyan/blue}] {pos}/{len} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner:.cyan} {prefix} [{bar:30.cyan/blue}] {pos}/{len} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     bar.enable_steady_tick(Duration::from_millis(100));
     bar

@@ -69,7 +69,9 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
             Ok(())
         });
     }
-    let mut child = command.spawn().context("cannot start meso up in the background")?;
+    let mut child = command
+        .spawn()
+        .context("cannot start meso up in the background")?;
     let pid = child.id();
     let started = Instant::now();
     loop {

@@ -48,7 +48,11 @@ pub async fn run(args: DownArgs) -> anyhow::Result<()> {
                 purge_tasks(&Api::new(state.api())?, args.timeout).await?;
             }
             stop(&state, args.timeout).await?;
-            println!("stopped the cluster in {} (pid {})", dir.display(), state.pid);
+            println!(
+                "stopped the cluster in {} (pid {})",
+                dir.display(),
+                state.pid
+            );
         }
         Some(_) => {
             let _ = fs::remove_file(dir.join(state_file::FILE));
@@ -128,8 +132,7 @@ async fn purge_tasks(api: &Api, timeout: Duration) -> anyhow::Result<()> {
                 let call = json!({"type": "KILL_TASK", "kill_task": {"task_id": id}});
                 let answer = api.call(Method::POST, "/api/v1", Some(&call)).await?;
                 // A task that ended meanwhile is not an error.
-                if !answer.status.is_success() && answer.status != reqwest::StatusCode::NOT_FOUND
-                {
+                if !answer.status.is_success() && answer.status != reqwest::StatusCode::NOT_FOUND {
                     answer.ok(&format!("kill task {id}"))?;
                 }
             }
@@ -145,8 +148,7 @@ async fn live_tasks(api: &Api) -> anyhow::Result<Vec<String>> {
         .into_iter()
         .flatten()
         .filter(|t| {
-            serde_json::from_value::<TaskState>(t["state"].clone())
-                .is_ok_and(|s| !s.is_terminal())
+            serde_json::from_value::<TaskState>(t["state"].clone()).is_ok_and(|s| !s.is_terminal())
         })
         .filter_map(|t| t["id"].as_str().map(String::from))
         .collect())

@@ -54,7 +54,10 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<()> {
         [] => {
             return Err(Exit::new(
                 code::NOT_FOUND,
-                format!("task {:?} is not running; `meso task list` shows the live ones", args.task),
+                format!(
+                    "task {:?} is not running; `meso task list` shows the live ones",
+                    args.task
+                ),
             )
             .into());
         }
@@ -132,7 +135,10 @@ fn task_environment(id: &str) -> Option<Vec<(OsString, OsString)>> {
         let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
             continue;
         };
-        let vars: Vec<&[u8]> = environ.split(|b| *b == 0).filter(|v| !v.is_empty()).collect();
+        let vars: Vec<&[u8]> = environ
+            .split(|b| *b == 0)
+            .filter(|v| !v.is_empty())
+            .collect();
         if !vars.iter().any(|v| *v == needle.as_bytes()) {
             continue;
         }

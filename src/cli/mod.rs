@@ -160,7 +160,9 @@ pub fn run() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // An empty Exit passes a child's exit code on (`meso exec`).
-            let silent = e.downcast_ref::<Exit>().is_some_and(|x| x.message.is_empty());
+            let silent = e
+                .downcast_ref::<Exit>()
+                .is_some_and(|x| x.message.is_empty());
             if !silent {
                 eprintln!("error: {}", one_line(&format!("{e:#}")));
             }

@@ -183,7 +183,10 @@ mod tests {
         t.row(vec!["1".into(), "x".repeat(200), "TASK_RUNNING".into()]);
         t.row(vec!["2".into(), "short".into(), "TASK_FAILED".into()]);
         let lines = t.lines();
-        assert!(lines.iter().all(|l| l.chars().count() <= WIDTH), "{lines:#?}");
+        assert!(
+            lines.iter().all(|l| l.chars().count() <= WIDTH),
+            "{lines:#?}"
+        );
         assert!(lines[1].contains('…') && lines[1].ends_with("TASK_RUNNING"));
         assert_eq!(lines[2], format!("2   {:<62}  TASK_FAILED", "short"));
     }

@@ -42,7 +42,9 @@ pub struct UpState {
 
 impl UpState {
     pub fn api(&self) -> &str {
-        self.masters.first().map_or("127.0.0.1:5050", String::as_str)
+        self.masters
+            .first()
+            .map_or("127.0.0.1:5050", String::as_str)
     }
 
     /// The `export` lines for shells, always in this order (`meso up`

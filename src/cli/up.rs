@@ -214,7 +214,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 /// One cluster per data dir: a second `meso up` would fight the first over
 /// its stores.
 fn refuse_if_running(data_dir: &Path) -> anyhow::Result<()> {
-    if let Some(state) = UpState::read(data_dir).ok().flatten().filter(UpState::alive) {
+    if let Some(state) = UpState::read(data_dir)
+        .ok()
+        .flatten()
+        .filter(UpState::alive)
+    {
         bail!(
             "a cluster is already running from data dir {} (pid {}, API {}); stop it with `meso down`",
             data_dir.display(),
