@@ -507,6 +507,36 @@ mod tests {
         }
     }
 
+    /// Built in or not (`prod-node.yaml` is a template to copy), every file
+    /// in presets/ is read by the one schema, and resolves.
+    #[test]
+    fn every_preset_file_parses_and_resolves() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("presets");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            parse_file(&text, &path.display().to_string()).unwrap();
+            let flags = NodeFlags {
+                config: Some(path.clone()),
+                ..Default::default()
+            };
+            Settings::resolve(&flags, Extra::default())
+                .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+            seen += 1;
+        }
+        assert!(seen >= 4, "local, ci, ha and prod-node");
+        let prod = NodeFlags {
+            config: Some(dir.join("prod-node.yaml")),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&prod, Extra::default()).unwrap();
+        assert_eq!(s.roles, vec![Role::Master, Role::Agent]);
+        assert_eq!(s.peers.len(), 3);
+        assert_eq!(s.raft_addr, "10.0.0.1:5052", "this id's entry in peers");
+        assert_eq!(s.agent.masters.len(), 3);
+    }
+
     #[test]
     fn unknown_keys_name_the_key_and_the_file() {
         let err = parse_file("raft:\n  tikc_ms: 5\n", "my.yaml")
