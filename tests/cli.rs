@@ -198,6 +198,7 @@ fn commands_without_a_cluster_say_so_in_one_line_and_exit_3() {
         vec!["task", "list"],
         vec!["logs", "web"],
         vec!["exec", "web", "--", "true"],
+        vec!["members", "list"],
     ];
     for args in commands {
         let args = with_flags(&args, &["--master", &nowhere, "--data-dir", &empty]);
@@ -591,4 +592,31 @@ async fn the_testing_harness_starts_agents_and_cleans_up_on_drop() {
         common::pids_where(|_, env| env.contains(&sandboxes)).is_empty(),
         "tasks outlived it"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_in_a_docker_task_runs_inside_its_container() {
+    common::docker_ready();
+    let c = cluster(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "boxed.json",
+        &format!(
+            r#"{{"id": "/boxed", "cmd": "echo inside > /tmp/mark; sleep 600", "cpus": 0.01, "mem": 16,
+                "container": {{"type": "DOCKER", "docker": {{"image": "{}"}}}}}}"#,
+            common::TEST_IMAGE
+        ),
+    );
+    let deploy = meso(&c, &["app", "deploy", &file, "--wait"]);
+    assert_eq!(deploy.code(), Some(0), "{deploy:?}");
+    // /tmp/mark exists only in the container's filesystem.
+    let exec = wait_for("the container's file", TIMEOUT, || {
+        let f = meso(&c, &["exec", "boxed", "--", "cat", "/tmp/mark"]);
+        async move { (f.code() == Some(0)).then_some(f) }
+    })
+    .await;
+    assert_eq!(exec.stdout, "inside\n", "{exec:?}");
+    let code = meso(&c, &["exec", "boxed", "--", "sh", "-c", "exit 4"]);
+    assert_eq!(code.code(), Some(4), "{code:?}");
 }

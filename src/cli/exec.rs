@@ -139,7 +139,7 @@ fn task_environment(id: &str) -> Option<Vec<(OsString, OsString)>> {
             .split(|b| *b == 0)
             .filter(|v| !v.is_empty())
             .collect();
-        if !vars.iter().any(|v| *v == needle.as_bytes()) {
+        if !vars.contains(&needle.as_bytes()) {
             continue;
         }
         return Some(

@@ -1,6 +1,6 @@
 //! `meso members list|remove`: the Raft membership, seen and changed over HTTP.
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
@@ -41,7 +41,7 @@ pub async fn run(cmd: MembersCommand) -> anyhow::Result<()> {
                 .get(&url)
                 .send()
                 .await
-                .with_context(|| hint(&target.master))?;
+                .map_err(|_| unreachable(&target.master))?;
             let members: Value = check(resp).await?.json().await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&members)?);
@@ -68,7 +68,7 @@ pub async fn run(cmd: MembersCommand) -> anyhow::Result<()> {
                 .delete(&url)
                 .send()
                 .await
-                .with_context(|| hint(&target.master))?;
+                .map_err(|_| unreachable(&target.master))?;
             check(resp).await?;
             println!("removed master {id}");
         }
@@ -76,8 +76,11 @@ pub async fn run(cmd: MembersCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn hint(addr: &str) -> String {
-    format!("no cluster at {addr} (start one with `meso up`, or pass --master)")
+/// The same one line and exit code as every client command's.
+fn unreachable(addr: &str) -> anyhow::Error {
+    super::target::Api::new(addr)
+        .map(|api| anyhow::Error::from(api.unreachable()))
+        .unwrap_or_else(|e| e)
 }
 
 async fn check(resp: reqwest::Response) -> anyhow::Result<reqwest::Response> {
