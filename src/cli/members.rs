@@ -1,24 +1,19 @@
 //! `meso members list|remove`: the Raft membership, seen and changed over HTTP.
 
 use anyhow::bail;
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use serde_json::Value;
 
+use super::target::ClusterArgs;
 use crate::api::base_url;
 
-#[derive(Args)]
-pub struct Target {
-    /// HTTP address of any master
-    #[arg(long, env = "MESOS_MASTER", default_value = "127.0.0.1:5050")]
-    master: String,
-}
 
 #[derive(Subcommand)]
 pub enum MembersCommand {
     /// List the masters: id, addresses, voter, leader
     List {
         #[command(flatten)]
-        target: Target,
+        target: ClusterArgs,
         /// Print as JSON
         #[arg(long)]
         json: bool,
@@ -28,7 +23,7 @@ pub enum MembersCommand {
         /// The master's id
         id: u64,
         #[command(flatten)]
-        target: Target,
+        target: ClusterArgs,
     },
 }
 
@@ -36,12 +31,13 @@ pub async fn run(cmd: MembersCommand) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     match cmd {
         MembersCommand::List { target, json } => {
-            let url = format!("{}/master/members", base_url(&target.master));
+            let master = target.addr()?;
+            let url = format!("{}/master/members", base_url(&master));
             let resp = client
                 .get(&url)
                 .send()
                 .await
-                .map_err(|_| unreachable(&target.master))?;
+                .map_err(|_| unreachable(&master))?;
             let members: Value = check(resp).await?.json().await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&members)?);
@@ -63,12 +59,13 @@ pub async fn run(cmd: MembersCommand) -> anyhow::Result<()> {
             }
         }
         MembersCommand::Remove { id, target } => {
-            let url = format!("{}/master/members/{id}", base_url(&target.master));
+            let master = target.addr()?;
+            let url = format!("{}/master/members/{id}", base_url(&master));
             let resp = client
                 .delete(&url)
                 .send()
                 .await
-                .map_err(|_| unreachable(&target.master))?;
+                .map_err(|_| unreachable(&master))?;
             check(resp).await?;
             println!("removed master {id}");
         }
