@@ -5,6 +5,9 @@
 //! `local`, `ci` and `ha` are compiled in from `presets/`, so they work from any
 //! directory; a preset is read first and a `--config` file over it). Every key is
 //! known: an unknown one is refused with its path and the file's name.
+//! `presets/prod-node.yaml` is not built in: it is a commented template of a
+//! production node, to copy and pass with `--config` (a test reads every file
+//! in `presets/` with this schema).
 //!
 //! Keys (all optional):
 //!

@@ -232,7 +232,8 @@ pub fn describe(body: &Value) -> String {
             )
         })
         .collect();
-    if details.is_empty() {
+    // Some answers put the details in the message already; say them once.
+    if details.is_empty() || details.iter().all(|d| message.contains(d.as_str())) {
         message.to_string()
     } else {
         format!("{message}: {}", details.join("; "))
