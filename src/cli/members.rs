@@ -7,7 +7,6 @@ use serde_json::Value;
 use super::target::ClusterArgs;
 use crate::api::base_url;
 
-
 #[derive(Subcommand)]
 pub enum MembersCommand {
     /// List the masters: id, addresses, voter, leader
