@@ -68,8 +68,8 @@ python_ready() {
 
 command -v cargo >/dev/null || { echo "error: cargo not found; install Rust (https://rustup.rs)" >&2; exit 1; }
 # procps for pkill/kill; openssl for the HTTPS health check's certificate;
-# docker for the docker containerizer's tests.
-apt_install procps openssl
+# docker for the docker containerizer's tests; dig for the README quickstart's.
+apt_install procps openssl bind9-dnsutils
 docker_ready
 python_ready
 

@@ -5,6 +5,9 @@
 //! `local`, `ci` and `ha` are compiled in from `presets/`, so they work from any
 //! directory; a preset is read first and a `--config` file over it). Every key is
 //! known: an unknown one is refused with its path and the file's name.
+//! `presets/prod-node.yaml` is not built in: it is a commented template of a
+//! production node, to copy and pass with `--config` (a test reads every file
+//! in `presets/` with this schema).
 //!
 //! Keys (all optional):
 //!
@@ -505,6 +508,36 @@ mod tests {
         for (name, text) in BUILTIN_PRESETS {
             parse_file(text, name).unwrap();
         }
+    }
+
+    /// Built in or not (`prod-node.yaml` is a template to copy), every file
+    /// in presets/ is read by the one schema, and resolves.
+    #[test]
+    fn every_preset_file_parses_and_resolves() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("presets");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            parse_file(&text, &path.display().to_string()).unwrap();
+            let flags = NodeFlags {
+                config: Some(path.clone()),
+                ..Default::default()
+            };
+            Settings::resolve(&flags, Extra::default())
+                .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+            seen += 1;
+        }
+        assert!(seen >= 4, "local, ci, ha and prod-node");
+        let prod = NodeFlags {
+            config: Some(dir.join("prod-node.yaml")),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&prod, Extra::default()).unwrap();
+        assert_eq!(s.roles, vec![Role::Master, Role::Agent]);
+        assert_eq!(s.peers.len(), 3);
+        assert_eq!(s.raft_addr, "10.0.0.1:5052", "this id's entry in peers");
+        assert_eq!(s.agent.masters.len(), 3);
     }
 
     #[test]

@@ -1,24 +1,18 @@
 //! `meso members list|remove`: the Raft membership, seen and changed over HTTP.
 
-use anyhow::{Context, bail};
-use clap::{Args, Subcommand};
+use anyhow::bail;
+use clap::Subcommand;
 use serde_json::Value;
 
+use super::target::ClusterArgs;
 use crate::api::base_url;
-
-#[derive(Args)]
-pub struct Target {
-    /// HTTP address of any master
-    #[arg(long, env = "MESOS_MASTER", default_value = "127.0.0.1:5050")]
-    master: String,
-}
 
 #[derive(Subcommand)]
 pub enum MembersCommand {
     /// List the masters: id, addresses, voter, leader
     List {
         #[command(flatten)]
-        target: Target,
+        target: ClusterArgs,
         /// Print as JSON
         #[arg(long)]
         json: bool,
@@ -28,7 +22,7 @@ pub enum MembersCommand {
         /// The master's id
         id: u64,
         #[command(flatten)]
-        target: Target,
+        target: ClusterArgs,
     },
 }
 
@@ -36,12 +30,13 @@ pub async fn run(cmd: MembersCommand) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     match cmd {
         MembersCommand::List { target, json } => {
-            let url = format!("{}/master/members", base_url(&target.master));
+            let master = target.addr()?;
+            let url = format!("{}/master/members", base_url(&master));
             let resp = client
                 .get(&url)
                 .send()
                 .await
-                .with_context(|| hint(&target.master))?;
+                .map_err(|_| unreachable(&master))?;
             let members: Value = check(resp).await?.json().await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&members)?);
@@ -63,12 +58,13 @@ pub async fn run(cmd: MembersCommand) -> anyhow::Result<()> {
             }
         }
         MembersCommand::Remove { id, target } => {
-            let url = format!("{}/master/members/{id}", base_url(&target.master));
+            let master = target.addr()?;
+            let url = format!("{}/master/members/{id}", base_url(&master));
             let resp = client
                 .delete(&url)
                 .send()
                 .await
-                .with_context(|| hint(&target.master))?;
+                .map_err(|_| unreachable(&master))?;
             check(resp).await?;
             println!("removed master {id}");
         }
@@ -76,8 +72,11 @@ pub async fn run(cmd: MembersCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn hint(addr: &str) -> String {
-    format!("no cluster at {addr} (start one with `meso up`, or pass --master)")
+/// The same one line and exit code as every client command's.
+fn unreachable(addr: &str) -> anyhow::Error {
+    super::target::Api::new(addr)
+        .map(|api| anyhow::Error::from(api.unreachable()))
+        .unwrap_or_else(|e| e)
 }
 
 async fn check(resp: reqwest::Response) -> anyhow::Result<reqwest::Response> {

@@ -1,25 +1,72 @@
 //! The command line: one file per command family. Errors end here as one line
-//! on stderr (`error: what: why`) and exit code 1, or the code of an [`Exit`];
-//! usage errors exit 2 (clap).
+//! on stderr (`error: what: why`) and exit code 1, or the code of an [`Exit`]
+//! (the table in [`code`]); usage errors exit 2 (clap).
+//!
+//! ```text
+//!  node commands:   up [-d] | master | agent | node      (config.rs, node.rs)
+//!  the detached:    down | info                          (state_file.rs)
+//!  client commands: status | app | task | logs | exec | members | dns
+//!                   ─▶ target.rs: --master, else the data dir's state file,
+//!                      else 127.0.0.1:5050 ─▶ the master's HTTP API
+//! ```
 
 mod agent;
+mod app;
+mod app_file;
+mod app_wait;
+mod completions;
+mod detach;
 mod dns;
+mod down;
+mod exec;
+mod logs;
 mod master;
 mod members;
+pub mod out;
+pub mod state_file;
+mod status;
+pub mod target;
+mod task;
 mod up;
 mod version;
+
+/// Exit codes, the same for every command (`meso dns lookup` adds its own
+/// meaning of 1: nothing found).
+pub mod code {
+    /// It failed: the reason is on stderr.
+    pub const FAILURE: u8 = 1;
+    /// Bad input: a flag (clap), or a file or request the cluster refused,
+    /// naming the field.
+    pub const BAD_INPUT: u8 = 2;
+    /// No cluster answers at the address (or none runs from the data dir).
+    pub const NO_CLUSTER: u8 = 3;
+    /// The app or task named does not exist.
+    pub const NOT_FOUND: u8 = 4;
+    /// `--wait`: the deployment failed, or did not finish within `--timeout`.
+    pub const DEPLOY_FAILED: u8 = 5;
+
+    pub const TABLE: &str = "\
+Exit codes:
+  0  success
+  1  failure (the reason is on stderr)
+  2  bad input: a flag, or an app file or request the cluster refused
+  3  no cluster answering (start one with `meso up`, or pass --master)
+  4  no such app or task
+  5  the deployment failed or timed out (--wait)";
+}
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
     name = "meso",
     version,
     about = "A whole Mesos-style cluster in one binary",
-    propagate_version = true
+    propagate_version = true,
+    after_help = code::TABLE
 )]
 struct Cli {
     #[command(subcommand)]
@@ -28,8 +75,26 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start a whole local cluster in this process and keep it in the foreground
+    /// Start a whole local cluster (in the foreground, or with -d in the background)
     Up(up::UpArgs),
+    /// Stop the cluster `meso up` runs from a data dir (--purge: and remove it)
+    Down(down::DownArgs),
+    /// The cluster on one screen: leader, masters, agents, apps
+    Status(status::StatusArgs),
+    /// Print a running cluster's `export` lines (MESOS_MASTER, MARATHON_URL, ...)
+    Info(status::InfoArgs),
+    /// Deploy and manage Marathon apps
+    #[command(subcommand)]
+    App(app::AppCommand),
+    /// List tasks
+    #[command(subcommand)]
+    Task(task::TaskCommand),
+    /// Print (or follow) the output of a task, or of every task of an app
+    Logs(logs::LogsArgs),
+    /// Run a command in a task's sandbox, or inside its container
+    Exec(exec::ExecArgs),
+    /// Print a shell completion script: `meso completions bash|zsh|fish`
+    Completions(completions::CompletionsArgs),
     /// Run a master, with its scheduler (Marathon API) and DNS roles
     Master(master::MasterArgs),
     /// Run an agent: register with the masters and (soon) run their tasks
@@ -72,6 +137,14 @@ pub fn run() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Up(args) => up::run(args).await,
+            Command::Down(args) => down::run(args).await,
+            Command::Status(args) => status::status(args).await,
+            Command::Info(args) => status::info(args),
+            Command::App(cmd) => app::run(cmd).await,
+            Command::Task(cmd) => task::run(cmd).await,
+            Command::Logs(args) => logs::run(args).await,
+            Command::Exec(args) => exec::run(args).await,
+            Command::Completions(args) => completions::run(args, Cli::command()),
             Command::Master(args) => master::run_master(args).await,
             Command::Node(args) => master::run_node(args).await,
             Command::Agent(args) => agent::run(args).await,
@@ -86,7 +159,13 @@ pub fn run() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", one_line(&format!("{e:#}")));
+            // An empty Exit passes a child's exit code on (`meso exec`).
+            let silent = e
+                .downcast_ref::<Exit>()
+                .is_some_and(|x| x.message.is_empty());
+            if !silent {
+                eprintln!("error: {}", one_line(&format!("{e:#}")));
+            }
             e.downcast_ref::<Exit>()
                 .map_or(ExitCode::FAILURE, |exit| ExitCode::from(exit.code))
         }

@@ -6,7 +6,10 @@
 //! `--http`, master N on the next ports up (or a free port when `--http` asks for
 //! port 0); Raft ports are always picked free, since only this process uses them.
 //! The steps show on a progress display (a terminal only); the endpoints go to
-//! stdout as `export` lines, for `eval "$(meso up ...)"`-style use by scripts.
+//! stdout as `export` lines, for `eval "$(meso up ...)"`-style use by scripts,
+//! and into the state file `<data-dir>/meso-up.json` (removed on a clean stop)
+//! by which `meso down`, `info`, `status` and the rest find the cluster.
+//! `-d` runs all this in a child process of its own session (`detach.rs`).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -18,6 +21,8 @@ use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::detach;
+use super::state_file::{self, UpState};
 use crate::config::{DnsFlags, Extra, MasterFlags, NodeFlags, Role, Settings};
 use crate::node::{self, Node};
 
@@ -33,6 +38,10 @@ pub struct UpArgs {
     node: NodeFlags,
     #[command(flatten)]
     dns: DnsFlags,
+    /// Start the cluster in the background and return once it is ready
+    /// (`meso down` stops it); its log goes to `<data-dir>/up.log`
+    #[arg(short, long)]
+    detach: bool,
 }
 
 struct Steps {
@@ -82,7 +91,7 @@ impl Steps {
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
-    let settings = Settings::resolve(
+    let mut settings = Settings::resolve(
         &args.node,
         Extra {
             master: MasterFlags::default(),
@@ -94,7 +103,16 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             ..Default::default()
         },
     )?;
+    // Absolute, so that every path derived from it (agents' work dirs, the
+    // task launcher's, which runs elsewhere) means the same from any
+    // directory: a relative `./.meso` failed every process task.
+    settings.data_dir = std::path::absolute(&settings.data_dir)
+        .with_context(|| format!("data dir {}", settings.data_dir.display()))?;
+    if args.detach && std::env::var_os(detach::CHILD_ENV).is_none() {
+        return detach::run(&settings).await;
+    }
     super::init_logging(&settings.log);
+    refuse_if_running(&settings.data_dir)?;
     let interrupted = super::interrupted();
     let mut steps = Steps::new();
     let masters = settings.masters;
@@ -169,16 +187,24 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     ));
     steps.finish();
 
-    let api = nodes[0].advertised_http();
+    let data_dir = fs::canonicalize(&settings.data_dir).unwrap_or(settings.data_dir.clone());
+    let state = UpState {
+        pid: std::process::id(),
+        start_ticks: state_file::start_ticks(std::process::id()).unwrap_or(0),
+        log: std::env::var_os(detach::CHILD_ENV).map(|_| data_dir.join(state_file::LOG)),
+        data_dir,
+        masters: masters_http.clone(),
+        agents: agents.iter().map(|a| a.http_addr.to_string()).collect(),
+        dns: nodes[0].dns.as_ref().map(|d| d.addr.to_string()),
+    };
+    // Written before the export lines: whoever reads them may run `meso down`.
+    if let Err(e) = state.write() {
+        stop_all(agents).await;
+        stop_all(nodes).await;
+        return Err(e);
+    }
     let mut out = std::io::stdout().lock();
-    writeln!(out, "export MESOS_MASTER={api}")?;
-    writeln!(out, "export MARATHON_URL=http://{api}")?;
-    if let Some(dns) = &nodes[0].dns {
-        writeln!(out, "export MESO_DNS={}", dns.addr)?;
-    }
-    if nodes.len() > 1 {
-        writeln!(out, "# masters: {}", masters_http.join(" "))?;
-    }
+    out.write_all(state.exports().as_bytes())?;
     out.flush()?;
     drop(out);
 
@@ -186,6 +212,25 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     eprintln!("stopping…");
     stop_all(agents).await;
     stop_all(nodes).await;
+    UpState::remove_if_mine(&state.data_dir);
+    Ok(())
+}
+
+/// One cluster per data dir: a second `meso up` would fight the first over
+/// its stores.
+fn refuse_if_running(data_dir: &Path) -> anyhow::Result<()> {
+    if let Some(state) = UpState::read(data_dir)
+        .ok()
+        .flatten()
+        .filter(UpState::alive)
+    {
+        bail!(
+            "a cluster is already running from data dir {} (pid {}, API {}); stop it with `meso down`",
+            data_dir.display(),
+            state.pid,
+            state.api()
+        );
+    }
     Ok(())
 }
 
@@ -267,8 +312,8 @@ fn check_masters(root: &Path, masters: usize) -> anyhow::Result<()> {
 }
 
 /// `meso up`'s data dir holds a `master-N` directory per master and an
-/// `agent-N` one per agent, nothing
-/// else. Checked without creating anything: the masters create their dirs once
+/// `agent-N` one per agent, and while it runs its state file (and log when
+/// detached), nothing else. Checked without creating anything: the masters create their dirs once
 /// every port is bound.
 fn check_root(root: &Path) -> anyhow::Result<()> {
     if root.exists() && !root.is_dir() {
@@ -281,6 +326,11 @@ fn check_root(root: &Path) -> anyhow::Result<()> {
         fs::read_dir(root).with_context(|| format!("cannot read data dir {}", root.display()))?
     {
         let name = entry?.file_name().to_string_lossy().into_owned();
+        if [state_file::FILE, state_file::LOG].contains(&name.as_str())
+            || name == format!("{}.tmp", state_file::FILE)
+        {
+            continue;
+        }
         let ours = ["master-", "agent-"].iter().any(|prefix| {
             name.strip_prefix(prefix)
                 .is_some_and(|n| n.parse::<u64>().is_ok())
