@@ -154,4 +154,17 @@ async fn meso_up_starts_its_agents() {
     // Ready means the agents are registered already.
     let state = get_json(&up.http, "/master/state").await.unwrap();
     assert_eq!(state["activated_slaves"], 3, "{state}");
+    // One host, so one port range between them: no port offered twice.
+    let mut ports: Vec<String> = state["slaves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["resources"]["ports"].as_str().unwrap_or("").to_string())
+        .collect();
+    ports.sort();
+    assert_eq!(
+        ports,
+        ["[31000-31332]", "[31333-31666]", "[31667-32000]"],
+        "{state}"
+    );
 }

@@ -24,6 +24,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::detach;
 use super::state_file::{self, UpState};
 use crate::config::{DnsFlags, Extra, MasterFlags, NodeFlags, Role, Settings};
+use crate::model::{DEFAULT_PORTS, PortRange, Resources, format_ranges, share_of_ranges};
 use crate::node::{self, Node};
 
 #[derive(Args)]
@@ -234,16 +235,38 @@ fn refuse_if_running(data_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The ports the agents of this process offer between them: those of the
+/// `--resources` override, else Mesos's default range.
+fn host_ports(settings: &Settings) -> anyhow::Result<Vec<PortRange>> {
+    let default = Resources {
+        ports: vec![DEFAULT_PORTS],
+        ..Resources::default()
+    };
+    Ok(match &settings.agent.resources {
+        Some(text) => default.override_with(text).map_err(anyhow::Error::msg)?,
+        None => default,
+    }
+    .ports)
+}
+
 /// Agent N works in `<data-dir>/agent-N`, on a free HTTP port, subscribed to
-/// every master; returns once each has its id.
+/// every master; returns once each has its id. The agents share one host, so
+/// each offers its own slice of the port range: two tasks given the same port
+/// on "different" agents would clash.
 async fn start_agents(settings: &Settings, masters: &[String]) -> anyhow::Result<Vec<Node>> {
     let mut agents = Vec::new();
+    let ports = host_ports(settings)?;
     for n in 1..=settings.agents {
         let mut s = settings.clone();
         s.roles = vec![Role::Agent];
         s.http = free_port_on(&settings.http);
         s.agent.masters = masters.to_vec();
         s.agent.work_dir = settings.data_dir.join(format!("agent-{n}"));
+        if settings.agents > 1 {
+            let share = share_of_ranges(&ports, settings.agents, n - 1);
+            let given = settings.agent.resources.as_deref().unwrap_or_default();
+            s.agent.resources = Some(format!("{given};ports:{}", format_ranges(&share)));
+        }
         let started = match node::bind(s).await {
             Ok(b) => b.start(None).await,
             Err(e) => Err(e),

@@ -13,7 +13,9 @@ pub use agent::{AgentInfo, AgentState};
 pub use docker_option::{DockerOption, DockerParameter, SUPPORTED_KEYS as DOCKER_OPTIONS};
 pub use health::{CheckHealth, HealthCheckSpec, HealthProtocol, HealthReport, ReadinessCheckSpec};
 pub use member::Member;
-pub use resources::{DEFAULT_PORTS, PortRange, Resources, format_ranges, parse_attributes};
+pub use resources::{
+    DEFAULT_PORTS, PortRange, Resources, format_ranges, parse_attributes, share_of_ranges,
+};
 pub use task::{
     CommandSpec, ContainerKind, ContainerSpec, DockerNetwork, DockerSpec, FetchUri, PortMapping,
     RunSpecRef, Task, TaskPort, TaskSpec, TaskState, TaskStatus, Volume, VolumeMode,

@@ -122,6 +122,33 @@ pub fn format_ranges(ranges: &[PortRange]) -> String {
     format!("[{}]", parts.join(", "))
 }
 
+/// Part `part` (0-based) of `parts` about equal, disjoint shares of `ranges`'
+/// ports, in order: what each of several agents on one host may hand out, so
+/// that no two tasks of the host are given the same port.
+pub fn share_of_ranges(ranges: &[PortRange], parts: usize, part: usize) -> Vec<PortRange> {
+    let total: u64 = ranges.iter().map(|r| r.end + 1 - r.begin).sum();
+    let parts = parts.max(1) as u64;
+    let (from, to) = (
+        total * part as u64 / parts,
+        total * (part as u64 + 1) / parts,
+    );
+    // Walk the ranges, keeping ports whose index falls in [from, to).
+    let mut out = Vec::new();
+    let mut seen = 0;
+    for r in ranges {
+        let len = r.end + 1 - r.begin;
+        let (lo, hi) = (from.max(seen), to.min(seen + len));
+        if lo < hi {
+            out.push(PortRange {
+                begin: r.begin + (lo - seen),
+                end: r.begin + (hi - seen) - 1,
+            });
+        }
+        seen += len;
+    }
+    out
+}
+
 /// `rack:r1;zone:a` into a map; a later duplicate wins, as in Mesos.
 pub fn parse_attributes(text: &str) -> Result<BTreeMap<String, String>, String> {
     let mut attrs = BTreeMap::new();
@@ -140,6 +167,26 @@ pub fn parse_attributes(text: &str) -> Result<BTreeMap<String, String>, String> 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn shares_of_ranges_are_disjoint_and_cover_every_port() {
+        let r = |begin, end| super::PortRange { begin, end };
+        let ranges = [r(31000, 32000), r(40000, 40009)];
+        let shares: Vec<_> = (0..3)
+            .map(|i| super::share_of_ranges(&ranges, 3, i))
+            .collect();
+        assert_eq!(shares[0], [r(31000, 31336)]);
+        assert_eq!(shares[2].last(), Some(&r(40000, 40009)));
+        let mut ports: Vec<u64> = shares
+            .iter()
+            .flatten()
+            .flat_map(|r| r.begin..=r.end)
+            .collect();
+        let n = ports.len();
+        ports.dedup();
+        assert_eq!((n, ports.len()), (1011, 1011));
+        assert_eq!(super::share_of_ranges(&ranges, 1, 0), ranges);
+    }
+
     use super::*;
 
     #[test]
