@@ -13,3 +13,4 @@ pub mod master;
 pub mod model;
 pub mod node;
 pub mod scheduler;
+pub mod sim;
