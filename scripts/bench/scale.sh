@@ -21,7 +21,7 @@
 # (10), BENCH_SCALE_APPS (100), BENCH_SCALE_SETTLE (seconds before each RSS
 # reading, 5), BENCH_SCALE_WATCH (seconds the agents are watched after the
 # failover, 10), BENCH_MESO_LOG (warn), BENCH_KEEP_WORK=1 (keep the work dir),
-# BENCH_MESO_BIN (another meso binary, for before/after pairs).
+# BENCH_MESO_BIN (another meso binary for the masters, for before/after pairs).
 # Everything started here is stopped on exit, failures included; all traffic
 # stays on 127.0.0.1.
 set -euo pipefail
@@ -43,7 +43,9 @@ source "$ROOT/scripts/bench/lib.sh"
 
 log "building meso, scalebench and loadgen (release)"
 (cd "$ROOT" && cargo build --release --quiet --bin meso --example scalebench --example loadgen)
+# The masters' binary may be another (before/after pairs); the fleet is this tree's.
 MESO=${BENCH_MESO_BIN:-$ROOT/target/release/meso}
+SIM=$ROOT/target/release/meso
 SB=$ROOT/target/release/examples/scalebench
 LOADGEN=$ROOT/target/release/examples/loadgen
 
@@ -130,7 +132,7 @@ HZ=$(getconf CLK_TCK)
 
 wait_sim() { # out-file timeout-s: until `export MESO_SIM_AGENTS=` is printed
     local deadline=$((SECONDS + $2))
-    until grep -q '^export MESO_SIM_AGENTS=' "$1"; do
+    until grep -qs '^export MESO_SIM_AGENTS=' "$1"; do
         kill -0 "$SIM_PID" 2>/dev/null || die "meso sim exited: $(tail -3 "$WORK/sim.log")"
         [ $SECONDS -lt "$deadline" ] || die "the simulated agents did not all subscribe in $2 s"
         sleep 0.05
@@ -139,7 +141,7 @@ wait_sim() { # out-file timeout-s: until `export MESO_SIM_AGENTS=` is printed
 
 # The sim's last counters line (it prints one every --every seconds).
 sim_count() { # key
-    json_num "$(grep '^{' "$1" | tail -1)" "$2"
+    json_num "$(grep -s '^{' "$1" | tail -1)" "$2"
 }
 
 for N in $SIZES; do
@@ -156,7 +158,7 @@ for N in $SIZES; do
     record "SCALE_${N}_RSS_IDLE_MB" "$(rss_mb "$LPID")"
 
     t0=$(date +%s.%N)
-    "$MESO" sim --agents "$N" --master "$MASTERS" --json --every 0.2 --log warn \
+    "$SIM" sim --agents "$N" --master "$MASTERS" --json --every 0.2 --log warn \
         </dev/null >"$dir/sim.out" 2>"$dir/sim.log" &
     SIM_PID=$!
     disown

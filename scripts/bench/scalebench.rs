@@ -27,14 +27,14 @@ use serde_json::{Value, json};
 
 #[path = "common.rs"]
 mod common;
-use common::ms;
+use common::{ms, pct};
 
 #[derive(Parser)]
 #[command(about = "meso scale benchmark (scripts/bench/scale.sh)")]
 struct Cli {
-    /// Any master: requests follow /v2/leader to the leader
-    #[arg(long)]
-    master: String,
+    /// The masters (comma-separated): requests go to the one they name leader
+    #[arg(long, value_delimiter = ',', required = true)]
+    master: Vec<String>,
     #[command(subcommand)]
     mode: Mode,
 }
@@ -93,11 +93,19 @@ impl Api {
     }
 }
 
-async fn leader(http: &reqwest::Client, any: &str) -> anyhow::Result<String> {
-    let base = meso::api::base_url(any);
-    let v = common::get_json(http, &base, "/v2/leader").await?;
-    let leader = v["leader"].as_str().context("/v2/leader without leader")?;
-    Ok(meso::api::base_url(leader))
+/// The leader's base URL, as the first master that answers names it.
+async fn leader(http: &reqwest::Client, masters: &[String]) -> anyhow::Result<String> {
+    let mut last = None;
+    for m in masters {
+        match common::get_json(http, &meso::api::base_url(m), "/v2/leader").await {
+            Ok(v) => {
+                let leader = v["leader"].as_str().context("/v2/leader without leader")?;
+                return Ok(meso::api::base_url(leader));
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("no master given")))
 }
 
 async fn run(cli: Cli) -> anyhow::Result<Value> {
@@ -255,7 +263,7 @@ async fn reads(api: &Api, rounds: usize) -> anyhow::Result<Value> {
             bytes = n;
         }
         times.sort_by(f64::total_cmp);
-        out[format!("{key}_ms")] = json!(times[times.len() / 2]);
+        out[format!("{key}_ms")] = json!(pct(&times, 0.5));
         out[format!("{key}_bytes")] = json!(bytes);
     }
     Ok(out)
