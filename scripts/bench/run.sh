@@ -537,6 +537,40 @@ $(scale_per_row "… per 1,000 simulated agents" SIM_RSS_AGENTS_MB ZERO agents 1
 $(scale_row "\`GET /master/slaves\` (median of 3)" fmt_ms GET_SLAVES_MS)
 $(scale_row "\`GET /v2/apps\` (median of 3)" fmt_ms GET_APPS_MS)
 
+What these figures showed, and what they led to (2026-12-03, by hand; the masters before
+the fix were main's binary at 6e737ac, after it this branch's at 53da0bb; one run each,
+minutes apart, other builds and benches sharing the cores):
+
+| change | measure (2,000 agents, 20,000 tasks, 3 masters) | before | after |
+|---|---|---:|---:|
+| a \`LaunchTasks\` batch sums each agent's usage once, not a scan of every live task per task placed (53da0bb) | PUT → every task RUNNING; per second | 14.8 s; 1,350/s | 7.03 s; 2,846/s (3.65 s; 5,475/s in the table's run) |
+| … | leader CPU, PUT → every task RUNNING | 6.91 s | 3.41 s (2.97 s) |
+| \`/master/slaves\` and \`/master/state\` group tasks by agent once (53da0bb) | \`GET /master/slaves\` | 1,185 ms | 67 ms (59 ms) |
+
+- The profile that led there: \`perf record --call-graph dwarf\` of a single leader during
+  a 20,000-task PUT onto 2,000 simulated agents (3,993 samples): 60% of all samples in
+  \`Registry::launch\` → \`fit\` over \`tasks.values().filter(agent_id == …)\` (\`FlatMap::next\`
+  and \`memcmp\` of agent ids), on the Raft thread, quadratic in the cluster. After the fix
+  the same profile has no single hotspot: HTTP serving 37% (a third of it \`writev\` of
+  LAUNCH events, one per task, onto the agents' streams), Raft ready/apply/fsync 21%, the
+  scheduler's \`reconcile::plan\` 10.5%, the event bus rendering \`/v2/events\` 10%.
+- **Not met at 5,000 and 10,000 agents: the leader loses its quorum mid-deployment.** Its
+  log says \`stepped down to follower since quorum is not active\`; every agent stream
+  closes with it, SUBSCRIBEs meet \`No leader elected\` (4,246 of 7,206 session errors in a
+  5,000-agent run with the sim's debug log) and writes \`did not commit\`, and the fleet
+  stays in a resubscription storm for minutes: at 5,000 agents the last tasks took 78 s;
+  at 10,000, 81,000 tasks were RUNNING 50 s after the PUT (~1,600/s) when the first
+  step-down came, and the run was stopped, so its deployment and failover cells read
+  n/a. Three masters, the fleet and other builds share 2 cores, and Raft's 250–500 ms
+  election timeout is shorter than the stalls. Not yet known: whether a Raft thread is
+  starved of CPU or waits for the registry's write lock behind readers that scan every
+  task (each SUBSCRIBE's catch-up, \`/metrics/snapshot\`, \`reconcile::plan\`); that is the
+  next profile. The same storm would hit real agents, which keep the same timers.
+- Memory grows with tasks more than with agents: ~45 MB of leader RSS per 1,000 agents
+  (their HTTP/1 connections and streams) and 110–190 MB per 10,000 tasks (each task's
+  spec and status history in the registry, and the Raft log until compaction). Left as
+  found.
+
 ### How each figure is measured
 
 - **Subscribed**: from spawning \`meso sim --agents N\` until it prints

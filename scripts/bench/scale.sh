@@ -102,7 +102,7 @@ start_masters() { # dir
     done
     for i in 1 2 3; do
         deadline=$((SECONDS + 20))
-        until grep -q '^export MESOS_MASTER=' "$1/meso-$i.out"; do
+        until grep -qs '^export MESOS_MASTER=' "$1/meso-$i.out"; do
             kill -0 "${PIDS[$i]}" 2>/dev/null || die "master $i exited: $(tail -3 "$1/meso-$i.log")"
             [ $SECONDS -lt $deadline ] || die "master $i printed nothing in 20 s"
             sleep 0.02
@@ -158,7 +158,7 @@ for N in $SIZES; do
     record "SCALE_${N}_RSS_IDLE_MB" "$(rss_mb "$LPID")"
 
     t0=$(date +%s.%N)
-    "$SIM" sim --agents "$N" --master "$MASTERS" --json --every 0.2 --log warn \
+    "$SIM" sim --agents "$N" --master "$MASTERS" --json --every 0.2 --log "${BENCH_SIM_LOG:-warn}" \
         </dev/null >"$dir/sim.out" 2>"$dir/sim.log" &
     SIM_PID=$!
     disown

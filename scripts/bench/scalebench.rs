@@ -78,6 +78,8 @@ fn main() -> anyhow::Result<()> {
 
 struct Api {
     http: reqwest::Client,
+    masters: Vec<String>,
+    /// The leader's base URL as last found.
     base: String,
 }
 
@@ -86,10 +88,20 @@ impl Api {
         common::get_json(&self.http, &self.base, path).await
     }
 
-    /// The leader's counters, or None while no master answers as leader.
-    async fn snapshot(&self) -> Option<Value> {
-        let v = self.get("/metrics/snapshot").await.ok()?;
-        (v["master/elected"] == 1.0).then_some(v)
+    /// The leader's counters, or None while no master answers as leader. A
+    /// loaded cluster can change leaders mid-run: then the next call asks
+    /// the masters again who leads.
+    async fn snapshot(&mut self) -> Option<Value> {
+        let v = self.get("/metrics/snapshot").await.ok();
+        match v {
+            Some(v) if v["master/elected"] == 1.0 => Some(v),
+            _ => {
+                if let Ok(base) = leader(&self.http, &self.masters).await {
+                    self.base = base;
+                }
+                None
+            }
+        }
     }
 }
 
@@ -114,7 +126,11 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
         .tcp_nodelay(true)
         .build()?;
     let base = leader(&http, &cli.master).await?;
-    let api = Api { http, base };
+    let mut api = Api {
+        http,
+        masters: cli.master,
+        base,
+    };
     match cli.mode {
         Mode::Deploy {
             group,
@@ -123,7 +139,7 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
             timeout,
         } => {
             deploy(
-                &api,
+                &mut api,
                 &group,
                 apps,
                 instances,
@@ -136,7 +152,7 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
             agents,
             tasks,
             timeout,
-        } => wait(&api, agents, tasks, Duration::from_secs_f64(timeout)).await,
+        } => wait(&mut api, agents, tasks, Duration::from_secs_f64(timeout)).await,
     }
 }
 
@@ -153,7 +169,7 @@ fn placed(v: &Value) -> u64 {
 }
 
 async fn deploy(
-    api: &Api,
+    api: &mut Api,
     group: &str,
     apps: usize,
     instances: usize,
@@ -269,7 +285,7 @@ async fn reads(api: &Api, rounds: usize) -> anyhow::Result<Value> {
     Ok(out)
 }
 
-async fn wait(api: &Api, agents: u64, tasks: u64, timeout: Duration) -> anyhow::Result<Value> {
+async fn wait(api: &mut Api, agents: u64, tasks: u64, timeout: Duration) -> anyhow::Result<Value> {
     let t0 = Instant::now();
     let (mut worst_agents, mut worst_tasks) = (0u64, 0u64);
     loop {
