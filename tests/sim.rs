@@ -223,7 +223,7 @@ async fn simulated_agents_register_run_an_app_and_report_kills() {
     );
     let lost = master_task(
         &http,
-        &tasks[1]["id"].as_str().unwrap().to_string(),
+        tasks[1]["id"].as_str().unwrap(),
         "a task the new fleet does not hold is LOST",
         |t| t["state"] == "TASK_LOST",
     )

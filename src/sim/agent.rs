@@ -384,7 +384,7 @@ impl Agent {
     fn end(&self, id: &str, state: TaskState, exit_code: i32) {
         {
             let mut book = self.book();
-            if !book.tasks.get(id).is_some_and(|s| !s.is_terminal()) {
+            if book.tasks.get(id).is_none_or(|s| s.is_terminal()) {
                 return;
             }
             book.push(ended(id, state, exit_code));
