@@ -21,7 +21,8 @@
 # (10), BENCH_SCALE_APPS (100), BENCH_SCALE_SETTLE (seconds before each RSS
 # reading, 5), BENCH_SCALE_WATCH (seconds the agents are watched after the
 # failover, 10), BENCH_MESO_LOG (warn), BENCH_KEEP_WORK=1 (keep the work dir),
-# BENCH_MESO_BIN (another meso binary for the masters, for before/after pairs).
+# BENCH_MESO_BIN (another meso binary for the masters, for before/after pairs),
+# BENCH_SCALE_MASTER_ARGS (more flags for every master, e.g. --config FILE).
 # Everything started here is stopped on exit, failures included; all traffic
 # stays on 127.0.0.1.
 set -euo pipefail
@@ -93,9 +94,10 @@ MASTERS="127.0.0.1:$(http_port 1),127.0.0.1:$(http_port 2),127.0.0.1:$(http_port
 start_masters() { # dir
     local i deadline
     for i in 1 2 3; do
+        # shellcheck disable=SC2086 # BENCH_SCALE_MASTER_ARGS is a list of flags
         "$MESO" master --id "$i" --peers "$PEERS" \
             --raft "127.0.0.1:$(raft_port "$i")" --http "127.0.0.1:$(http_port "$i")" \
-            --dns off --data-dir "$1/meso-$i" --log "${BENCH_MESO_LOG:-warn}" \
+            --dns off --data-dir "$1/meso-$i" --log "${BENCH_MESO_LOG:-warn}" ${BENCH_SCALE_MASTER_ARGS:-} \
             </dev/null >"$1/meso-$i.out" 2>>"$1/meso-$i.log" &
         PIDS[$i]=$!
         disown
