@@ -562,10 +562,21 @@ minutes apart, other builds and benches sharing the cores):
   at 10,000, 81,000 tasks were RUNNING 50 s after the PUT (~1,600/s) when the first
   step-down came, and the run was stopped, so its deployment and failover cells read
   n/a. Three masters, the fleet and other builds share 2 cores, and Raft's 250–500 ms
-  election timeout is shorter than the stalls. Not yet known: whether a Raft thread is
-  starved of CPU or waits for the registry's write lock behind readers that scan every
-  task (each SUBSCRIBE's catch-up, \`/metrics/snapshot\`, \`reconcile::plan\`); that is the
-  next profile. The same storm would hit real agents, which keep the same timers.
+  election timeout is shorter than the stalls. **At 5,000 agents the stall is the Raft
+  log's compaction**: every \`raft.snapshot_every\` (10,000) entries each master serializes
+  the whole registry on its Raft thread (\`maybe_compact\` → \`Registry::to_snapshot\`, then
+  the redb write), all three at about the same index, and with 50,000 tasks that takes
+  longer than the election timeout. The same 5,000-agent run with
+  \`raft: {snapshot_every: 10000000}\` (\`BENCH_SCALE_MASTER_ARGS="--config FILE"\`): no
+  step-down, every task RUNNING in 10.9 s (4,582/s) against 78 s, leader CPU 9.6 s
+  against 44.7 s, failover 362 ms. The fix (snapshot off the Raft thread, from a
+  clone or a copy-on-write registry) is the lead's call: it is in \`src/master/raft\`.
+  **At 10,000 agents the leader still stepped down without compaction**, 8 s into the
+  deployment (51,000 tasks RUNNING after 180 s, in a storm): a second stall, not yet
+  found. After a failover, every agent's SUBSCRIBE also costs the new leader a scan of
+  every task (\`catch_up\`, and \`RegisterAgent\`'s apply): at 5,000 agents and 50,000
+  tasks the fleet took 27–34 s to be back. The same storms would hit real agents,
+  which keep the same timers.
 - Memory grows with tasks more than with agents: ~45 MB of leader RSS per 1,000 agents
   (their HTTP/1 connections and streams) and 110–190 MB per 10,000 tasks (each task's
   spec and status history in the registry, and the Raft log until compaction). Left as
