@@ -13,4 +13,5 @@ pub mod master;
 pub mod model;
 pub mod node;
 pub mod scheduler;
+pub mod sim;
 pub mod testing;

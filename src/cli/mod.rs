@@ -23,6 +23,7 @@ mod logs;
 mod master;
 mod members;
 pub mod out;
+mod sim;
 pub mod state_file;
 mod status;
 pub mod target;
@@ -104,6 +105,8 @@ enum Command {
     /// List the masters of a cluster, or remove a dead one
     #[command(subcommand)]
     Members(members::MembersCommand),
+    /// Simulated agents against a cluster: register, heartbeat, take tasks, run nothing
+    Sim(sim::SimArgs),
     /// Ask the cluster's DNS: `meso dns lookup NAME`
     #[command(subcommand)]
     Dns(dns::DnsCommand),
@@ -124,6 +127,7 @@ pub fn run() -> ExitCode {
         }
         command => Cli { command },
     };
+    raise_open_file_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -149,6 +153,7 @@ pub fn run() -> ExitCode {
             Command::Node(args) => master::run_node(args).await,
             Command::Agent(args) => agent::run(args).await,
             Command::Members(cmd) => members::run(cmd).await,
+            Command::Sim(args) => sim::run(args).await,
             Command::Dns(cmd) => dns::run(cmd).await,
             Command::Version(args) => version::run(args),
             Command::TaskLauncher(_) => unreachable!("handled before the runtime starts"),
@@ -196,6 +201,35 @@ impl std::fmt::Display for Exit {
 }
 
 impl std::error::Error for Exit {}
+
+/// Raises the soft limit on open files to the hard one, as Go programs do
+/// at start: a master serves one socket per agent stream, and `meso sim`
+/// holds one per simulated agent, far past the usual soft limit of 1,024.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+/// The soft limit on open files, if it is known and finite.
+fn open_file_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct given.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
+    (ok && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
+}
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")

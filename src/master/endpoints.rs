@@ -140,7 +140,7 @@ async fn state(State(master): State<Arc<Master>>) -> Json<Value> {
             "hostname": master.hostname,
             "port": split_addr(&master.advertise_http).1.to_string(),
         },
-        "slaves": registry.agents.values().map(|a| agents::agent_json(&registry, a)).collect::<Vec<_>>(),
+        "slaves": agents::agents_json(&registry),
         "recovered_slaves": [],
         "frameworks": frameworks_json(&registry),
         "completed_frameworks": [],

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::model::{AgentInfo, DockerNetwork, Task, TaskPort, TaskSpec};
+use crate::model::{AgentInfo, DockerNetwork, TaskPort, TaskSpec};
 
 /// Why a task cannot go where it was sent.
 #[derive(Debug, PartialEq)]
@@ -19,25 +19,55 @@ pub enum Misfit {
 /// Slack for float sums of cpus and mem.
 const EPSILON: f64 = 1e-9;
 
+/// What an agent's live tasks hold: their scalars summed, their host ports.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Usage {
+    pub cpus: f64,
+    pub mem: f64,
+    pub disk: f64,
+    pub ports: BTreeSet<u16>,
+}
+
+impl Usage {
+    /// The sum over `live`, in the order given.
+    #[cfg(test)]
+    pub fn of<'a>(live: impl Iterator<Item = &'a crate::model::Task>) -> Usage {
+        let mut usage = Usage::default();
+        for task in live {
+            usage.add(&task.spec);
+        }
+        usage
+    }
+
+    /// A task placed on the agent (what `fit` returned).
+    pub fn add(&mut self, spec: &TaskSpec) {
+        self.cpus += spec.cpus;
+        self.mem += spec.mem;
+        self.disk += spec.disk;
+        self.ports.extend(spec.ports.iter().map(|p| p.number));
+    }
+}
+
 /// Returns the spec with every host port resolved, or why it does not fit.
+#[cfg(test)]
 pub fn fit<'a>(
     spec: &TaskSpec,
     agent: &AgentInfo,
-    live: impl Iterator<Item = &'a Task>,
+    live: impl Iterator<Item = &'a crate::model::Task>,
 ) -> Result<TaskSpec, Misfit> {
+    fit_used(spec, agent, &Usage::of(live))
+}
+
+/// [`fit`] against what the agent's live tasks hold, summed beforehand: a
+/// `LaunchTasks` of a thousand tasks sums each agent once, not once per task
+/// over every task of the cluster.
+pub fn fit_used(spec: &TaskSpec, agent: &AgentInfo, used: &Usage) -> Result<TaskSpec, Misfit> {
     let total = &agent.resources;
-    let (mut cpus, mut mem, mut disk) = (0.0, 0.0, 0.0);
-    let mut used_ports = BTreeSet::new();
-    for task in live {
-        cpus += task.spec.cpus;
-        mem += task.spec.mem;
-        disk += task.spec.disk;
-        used_ports.extend(task.spec.ports.iter().map(|p| p.number));
-    }
+    let mut used_ports = used.ports.clone();
     for (name, want, has, used) in [
-        ("cpus", spec.cpus, total.cpus, cpus),
-        ("mem", spec.mem, total.mem, mem),
-        ("disk", spec.disk, total.disk, disk),
+        ("cpus", spec.cpus, total.cpus, used.cpus),
+        ("mem", spec.mem, total.mem, used.mem),
+        ("disk", spec.disk, total.disk, used.disk),
     ] {
         if want > has + EPSILON {
             return Err(Misfit::Never(format!(
@@ -119,7 +149,7 @@ mod tests {
     use super::*;
     use crate::model::{
         AgentState, ContainerKind, ContainerSpec, DockerSpec, PortMapping, PortRange, Resources,
-        TaskState,
+        Task, TaskState,
     };
 
     fn agent() -> AgentInfo {

@@ -233,10 +233,7 @@ impl Registry {
                 }
                 _ => vec![],
             },
-            Command::LaunchTasks { tasks, time } => tasks
-                .iter()
-                .flat_map(|spec| self.launch(spec, *time))
-                .collect(),
+            Command::LaunchTasks { tasks, time } => self.launch_all(tasks, *time),
             Command::KillTask { task_id } => match self.tasks.get_mut(task_id) {
                 Some(task) if !task.kill_requested => {
                     task.kill_requested = true;
