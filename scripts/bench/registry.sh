@@ -125,7 +125,9 @@ start_etcd() { # member number; same command line for the first start and a rest
 start_meso() { # master number
     local i=$1
     : >"$WORK/meso-$i.out"
-    "$MESO" master --id "$i" --peers "$MESO_PEERS" \
+    # --dns off: the figures are the registry's (etcd serves no DNS), and three
+    # masters on one IP would all want DNS's default port, 8053.
+    "$MESO" master --id "$i" --peers "$MESO_PEERS" --dns off \
         --raft "127.0.0.1:$(meso_raft_port "$i")" --http "127.0.0.1:$(meso_http_port "$i")" \
         --data-dir "$WORK/meso-$i" --log "${BENCH_MESO_LOG:-warn}" \
         </dev/null >"$WORK/meso-$i.out" 2>>"$WORK/meso-$i.log" &

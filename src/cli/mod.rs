@@ -98,7 +98,7 @@ enum Command {
     Completions(completions::CompletionsArgs),
     /// Run a master, with its scheduler (Marathon API) and DNS roles
     Master(master::MasterArgs),
-    /// Run an agent: register with the masters and (soon) run their tasks
+    /// Run an agent: register with the masters and run their tasks
     Agent(agent::AgentArgs),
     /// Run the roles named by --roles (master, agent, scheduler, dns)
     Node(master::NodeArgs),
