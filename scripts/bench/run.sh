@@ -368,11 +368,18 @@ $(fmt_int "$BENCH_APPS") POSTs $(list_ms "$MANY_POST_ALL_MS"); one PUT $(list_ms
 
 Where the time goes: the scheduler's part (placement, the \`LaunchTasks\` entry committed,
 every task STAGING) is the "last task STAGING" figure; the rest is the agents starting
-processes (the launcher forks a shim, \`/bin/sh -c\`, \`sleep\`, checkpoints, each task's
-cgroups) and the RUNNING updates' way back: the launch rate is bounded by processes per
-second on the agents, not by the scheduler. On this VM an exec of any glibc program costs
-~0.5 ms of CPU before \`main\` (the loader and CPUID, which traps to the hypervisor); a bash
-loop starting 1,000 \`sh -c 'sleep 600'\` takes ~0.8 s here, the floor under any launcher.
+processes (the launcher forks a shim, the shim forks the task and execs \`sleep\` straight,
+with no \`sh -c\` for a plain command since 1435375; checkpoints, each task's cgroups) and
+the RUNNING updates' way back: the launch rate is bounded by processes per second on the
+agents, not by the scheduler. On this VM an exec of any glibc program costs ~0.5–1 ms of
+CPU before \`main\` (the loader and CPUID, which traps to the hypervisor); a bash loop
+starting 1,000 \`sh -c 'sleep 600'\` takes ~0.8 s here, the floor under any launcher. A
+whole-machine profile of three one-app runs and their removals (\`perf record -a\`,
+2026-12-03, binaries of 1435375, other builds on the cores) split the CPU as: the
+agents' and master's runtime threads 29% (a third of it the kernel's file work: mkdir and
+open of sandboxes, meta dirs, checkpoints and cgroup files), the shims and launcher 23%
+(almost all in the kernel: forks, joining cgroups, exits), \`sleep\` itself 17% (10% in its
+dynamic loader), the Raft thread 3%, idle 15%.
 
 What these figures led to. Each pair was measured on 2026-11-22 with the two binaries
 taking turns (\`BENCH_MESO_BIN\`), three runs each, medians; the master's CPU is the
