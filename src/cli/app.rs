@@ -104,20 +104,15 @@ pub async fn run(cmd: AppCommand) -> anyhow::Result<()> {
             cluster,
         } => {
             let (id, body) = app_file::read(&file)?;
-            let api = cluster.api()?;
-            let path = format!("/v2/apps{id}?partialUpdate=false&force={force}");
-            let what = format!("{} (app {id})", file.display());
-            write(
-                &api,
-                Method::PUT,
-                &path,
-                Some(&body),
-                &what,
-                &id,
-                "deployed",
-                wait,
-            )
-            .await
+            let change = Change {
+                method: Method::PUT,
+                path: format!("/v2/apps{id}?partialUpdate=false&force={force}"),
+                body: Some(body),
+                what: format!("{} (app {id})", file.display()),
+                id,
+                verbs: ("deploying", "deployed"),
+            };
+            change.send(&cluster.api()?, wait).await
         }
         AppCommand::Scale {
             id,
@@ -126,24 +121,14 @@ pub async fn run(cmd: AppCommand) -> anyhow::Result<()> {
             force,
             cluster,
         } => {
-            let id = absolute(&id);
+            let change = Change::of_app(Method::PUT, &id, ("scaling", "scaled"))
+                .at(|id| format!("/v2/apps{id}?force={force}"))
+                .with(json!({ "instances": instances }));
             let api = cluster.api()?;
-            let what = format!("app {id}");
             // A partial PUT would create a missing app (Marathon's rule).
-            api.get(&format!("/v2/apps{id}"), &what).await?;
-            let path = format!("/v2/apps{id}?force={force}");
-            let body = json!({ "instances": instances });
-            write(
-                &api,
-                Method::PUT,
-                &path,
-                Some(&body),
-                &what,
-                &id,
-                "scaled",
-                wait,
-            )
-            .await
+            api.get(&format!("/v2/apps{}", change.id), &change.what)
+                .await?;
+            change.send(&api, wait).await
         }
         AppCommand::Restart {
             id,
@@ -151,38 +136,15 @@ pub async fn run(cmd: AppCommand) -> anyhow::Result<()> {
             force,
             cluster,
         } => {
-            let id = absolute(&id);
-            let api = cluster.api()?;
-            let path = format!("/v2/apps{id}/restart?force={force}");
-            let what = format!("app {id}");
-            write(
-                &api,
-                Method::POST,
-                &path,
-                None,
-                &what,
-                &id,
-                "restarted",
-                wait,
-            )
-            .await
+            Change::of_app(Method::POST, &id, ("restarting", "restarted"))
+                .at(|id| format!("/v2/apps{id}/restart?force={force}"))
+                .send(&cluster.api()?, wait)
+                .await
         }
         AppCommand::Rm { id, wait, cluster } => {
-            let id = absolute(&id);
-            let api = cluster.api()?;
-            let path = format!("/v2/apps{id}");
-            let what = format!("app {id}");
-            write(
-                &api,
-                Method::DELETE,
-                &path,
-                None,
-                &what,
-                &id,
-                "removed",
-                wait,
-            )
-            .await
+            Change::of_app(Method::DELETE, &id, ("removing", "removed"))
+                .send(&cluster.api()?, wait)
+                .await
         }
         AppCommand::List { json, cluster } => {
             let api = cluster.api()?;
@@ -209,43 +171,73 @@ pub async fn run(cmd: AppCommand) -> anyhow::Result<()> {
     }
 }
 
-/// A write that starts a deployment; with `--wait`, followed to its end.
-#[allow(clippy::too_many_arguments)]
-async fn write(
-    api: &Api,
+/// One write to an app through `/v2/apps`, and how to tell the user about it.
+struct Change {
     method: Method,
-    path: &str,
-    body: Option<&Value>,
-    what: &str,
-    id: &str,
-    done: &str,
-    wait: WaitArgs,
-) -> anyhow::Result<()> {
-    // Open before the write, so a deployment that ends at once is seen.
-    let watch = if wait.wait {
-        Some(Watch::open(api).await)
-    } else {
-        None
-    };
-    let answer = api.expect(method, path, body, what).await?;
-    let deployment = answer["deploymentId"]
-        .as_str()
-        .or(answer["deployments"][0]["id"].as_str())
-        .unwrap_or("")
-        .to_string();
-    match watch {
-        Some(watch) if !deployment.is_empty() => {
-            watch.follow(&deployment, id, done, wait.timeout).await
+    path: String,
+    body: Option<Value>,
+    /// What the errors name (`app /web`, or the file).
+    what: String,
+    /// The app's absolute id.
+    id: String,
+    /// While it runs, and once it is done: ("scaling", "scaled").
+    verbs: (&'static str, &'static str),
+}
+
+impl Change {
+    /// A write to `/v2/apps<id>` itself, without a body.
+    fn of_app(method: Method, id: &str, verbs: (&'static str, &'static str)) -> Self {
+        let id = absolute(id);
+        Change {
+            method,
+            path: format!("/v2/apps{id}"),
+            body: None,
+            what: format!("app {id}"),
+            id,
+            verbs,
         }
-        _ => {
-            let verb = match done {
-                "deployed" => "deploying",
-                "scaled" => "scaling",
-                "restarted" => "restarting",
-                _ => "removing",
-            };
-            println!("{verb} {id} (deployment {deployment}); `meso status` shows it");
-            Ok(())
+    }
+
+    fn at(mut self, path: impl FnOnce(&str) -> String) -> Self {
+        self.path = path(&self.id);
+        self
+    }
+
+    fn with(mut self, body: Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    /// Sends it; with `--wait`, follows the deployment it started to its end.
+    async fn send(self, api: &Api, wait: WaitArgs) -> anyhow::Result<()> {
+        // Open before the write, so a deployment that ends at once is seen.
+        let watch = if wait.wait {
+            Some(Watch::open(api).await)
+        } else {
+            None
+        };
+        let answer = api
+            .expect(self.method, &self.path, self.body.as_ref(), &self.what)
+            .await?;
+        let deployment = answer["deploymentId"]
+            .as_str()
+            .or(answer["deployments"][0]["id"].as_str())
+            .unwrap_or("")
+            .to_string();
+        let (doing, done) = self.verbs;
+        match watch {
+            Some(watch) if !deployment.is_empty() => {
+                watch
+                    .follow(&deployment, &self.id, done, wait.timeout)
+                    .await
+            }
+            _ => {
+                println!(
+                    "{doing} {} (deployment {deployment}); `meso status` shows it",
+                    self.id
+                );
+                Ok(())
+            }
         }
     }
 }
