@@ -19,7 +19,7 @@ use std::sync::Arc;
 use super::tasks::Tasks;
 use super::updates::Link;
 use crate::api::base_url;
-use crate::api::recordio::Decoder;
+use crate::api::recordio::EventStream;
 use crate::model::{Resources, TaskSpec};
 
 /// What the agent tells the master about itself.
@@ -100,38 +100,31 @@ async fn session(
     }
     // After redirects, this is the leader's URL: heartbeats go there too.
     let leader_url = response.url().to_string();
-    let mut response = response;
-    let mut decoder = Decoder::default();
+    let mut events = EventStream::new(response);
     let mut interval = Duration::from_secs(5);
     let mut id: Option<String> = None;
     let mut beat = tokio::time::interval(interval);
     loop {
         let silence = interval * 3;
         tokio::select! {
-            chunk = tokio::time::timeout(silence, response.chunk()) => {
-                let chunk = match chunk {
-                    Err(_) => return Err(format!("no event from the master for {silence:?}")),
-                    Ok(Err(e)) => return Err(e.to_string()),
-                    Ok(Ok(None)) => return if id.is_some() { Ok(()) } else { Err("the master closed the stream".into()) },
-                    Ok(Ok(Some(c))) => c,
+            record = events.next(silence) => {
+                let Some(record) = record? else {
+                    return if id.is_some() { Ok(()) } else { Err("the master closed the stream".into()) };
                 };
-                decoder.push(&chunk);
-                while let Some(record) = decoder.next_record()? {
-                    let event: Value = serde_json::from_slice(&record).map_err(|e| e.to_string())?;
-                    if event["type"] == "SUBSCRIBED" {
-                        let sub = &event["subscribed"];
-                        let new_id = sub["agent_id"].as_str().ok_or("SUBSCRIBED without agent_id")?.to_string();
-                        if let Some(secs) = sub["heartbeat_interval_seconds"].as_f64().filter(|s| *s > 0.0) {
-                            interval = Duration::from_secs_f64(secs);
-                            beat = tokio::time::interval(interval);
-                        }
-                        tracing::info!(agent_id = %new_id, master = %leader_url, "agent subscribed");
-                        channels.agent_id.send_replace(Some(new_id.clone()));
-                        channels.link.send_replace(Some(Link { url: leader_url.clone(), agent_id: new_id.clone() }));
-                        id = Some(new_id);
-                    } else {
-                        dispatch(&event, &channels.tasks);
+                let event: Value = serde_json::from_slice(&record).map_err(|e| e.to_string())?;
+                if event["type"] == "SUBSCRIBED" {
+                    let sub = &event["subscribed"];
+                    let new_id = sub["agent_id"].as_str().ok_or("SUBSCRIBED without agent_id")?.to_string();
+                    if let Some(secs) = sub["heartbeat_interval_seconds"].as_f64().filter(|s| *s > 0.0) {
+                        interval = Duration::from_secs_f64(secs);
+                        beat = tokio::time::interval(interval);
                     }
+                    tracing::info!(agent_id = %new_id, master = %leader_url, "agent subscribed");
+                    channels.agent_id.send_replace(Some(new_id.clone()));
+                    channels.link.send_replace(Some(Link { url: leader_url.clone(), agent_id: new_id.clone() }));
+                    id = Some(new_id);
+                } else {
+                    dispatch(&event, &channels.tasks);
                 }
             }
             _ = beat.tick(), if id.is_some() => {

@@ -48,6 +48,39 @@ impl Decoder {
     }
 }
 
+/// The records of a RecordIO event stream read off an HTTP response, as the
+/// agents (real and simulated) read the master's: one at a time, each whole.
+pub struct EventStream {
+    response: reqwest::Response,
+    decoder: Decoder,
+}
+
+impl EventStream {
+    pub fn new(response: reqwest::Response) -> Self {
+        Self {
+            response,
+            decoder: Decoder::default(),
+        }
+    }
+
+    /// The next record; None once the other side has closed the stream; an
+    /// error for a broken stream or nothing heard for `silence`. Safe to drop
+    /// while it waits (in a `select!`): what arrived is kept for the next call.
+    pub async fn next(&mut self, silence: std::time::Duration) -> Result<Option<Bytes>, String> {
+        loop {
+            if let Some(record) = self.decoder.next_record()? {
+                return Ok(Some(record));
+            }
+            match tokio::time::timeout(silence, self.response.chunk()).await {
+                Err(_) => return Err(format!("no event from the master for {silence:?}")),
+                Ok(Err(e)) => return Err(e.to_string()),
+                Ok(Ok(None)) => return Ok(None),
+                Ok(Ok(Some(chunk))) => self.decoder.push(&chunk),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

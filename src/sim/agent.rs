@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::fate::Fate;
 use super::stats::Stats;
-use crate::api::recordio::Decoder;
+use crate::api::recordio::EventStream;
 use crate::master::command::ReportedTask;
 use crate::model::{Resources, TaskState, TaskStatus};
 
@@ -255,8 +255,7 @@ impl Agent {
         }
         // After redirects, the leader's URL: heartbeats and updates go there.
         let leader_url = response.url().to_string();
-        let mut response = response;
-        let mut decoder = Decoder::default();
+        let mut events = EventStream::new(response);
         let mut interval = DEFAULT_HEARTBEAT;
         let mut beat = tokio::time::interval(interval);
         let mut heartbeat: Option<Vec<u8>> = None;
@@ -264,47 +263,39 @@ impl Agent {
         loop {
             let silence = interval * 3;
             tokio::select! {
-                chunk = tokio::time::timeout(silence, response.chunk()) => {
-                    let chunk = match chunk {
-                        Err(_) => return Err(format!("no event from the master for {silence:?}")),
-                        Ok(Err(e)) => return Err(e.to_string()),
-                        Ok(Ok(None)) => {
-                            return if heartbeat.is_some() { Ok(()) } else { Err("the master closed the stream".into()) };
-                        }
-                        Ok(Ok(Some(c))) => c,
+                record = events.next(silence) => {
+                    let Some(record) = record? else {
+                        return if heartbeat.is_some() { Ok(()) } else { Err("the master closed the stream".into()) };
                     };
-                    decoder.push(&chunk);
-                    while let Some(record) = decoder.next_record()? {
-                        let event: Event = serde_json::from_slice(&record).map_err(|e| format!("an event this agent cannot read: {e}"))?;
-                        match event.kind.as_str() {
-                            "SUBSCRIBED" => {
-                                let sub = event.subscribed.ok_or("SUBSCRIBED without subscribed")?;
-                                if let Some(secs) = sub.heartbeat_interval_seconds.filter(|s| s.is_finite() && *s > 0.0) {
-                                    interval = Duration::from_secs_f64(secs.min(3600.0));
-                                }
-                                // The first beat somewhere within the interval, so
-                                // that agents subscribed together beat apart.
-                                let first = tokio::time::Instant::now() + interval.mul_f64(rand::rng().random_range(0.0..1.0));
-                                beat = tokio::time::interval_at(first, interval);
-                                heartbeat = Some(serde_json::to_vec(&json!({"type": "HEARTBEAT", "agent_id": sub.agent_id})).map_err(|e| e.to_string())?);
-                                if _subscribed.is_none() {
-                                    self.fleet.stats.subscribed();
-                                    _subscribed = Some(SubscribedGuard(&self.fleet.stats));
-                                }
-                                self.link.send_replace(Some(Link { url: leader_url.clone(), agent_id: sub.agent_id }));
+                    let event: Event = serde_json::from_slice(&record).map_err(|e| format!("an event this agent cannot read: {e}"))?;
+                    match event.kind.as_str() {
+                        "SUBSCRIBED" => {
+                            let sub = event.subscribed.ok_or("SUBSCRIBED without subscribed")?;
+                            if let Some(secs) = sub.heartbeat_interval_seconds.filter(|s| s.is_finite() && *s > 0.0) {
+                                interval = Duration::from_secs_f64(secs.min(3600.0));
                             }
-                            "LAUNCH" => {
-                                if let Some(launch) = event.launch {
-                                    self.launch(launch.task);
-                                }
+                            // The first beat somewhere within the interval, so
+                            // that agents subscribed together beat apart.
+                            let first = tokio::time::Instant::now() + interval.mul_f64(rand::rng().random_range(0.0..1.0));
+                            beat = tokio::time::interval_at(first, interval);
+                            heartbeat = Some(serde_json::to_vec(&json!({"type": "HEARTBEAT", "agent_id": sub.agent_id})).map_err(|e| e.to_string())?);
+                            if _subscribed.is_none() {
+                                self.fleet.stats.subscribed();
+                                _subscribed = Some(SubscribedGuard(&self.fleet.stats));
                             }
-                            "KILL" => {
-                                if let Some(kill) = event.kill {
-                                    self.kill(&kill.task_id);
-                                }
-                            }
-                            _ => {}
+                            self.link.send_replace(Some(Link { url: leader_url.clone(), agent_id: sub.agent_id }));
                         }
+                        "LAUNCH" => {
+                            if let Some(launch) = event.launch {
+                                self.launch(launch.task);
+                            }
+                        }
+                        "KILL" => {
+                            if let Some(kill) = event.kill {
+                                self.kill(&kill.task_id);
+                            }
+                        }
+                        _ => {}
                     }
                 }
                 _ = beat.tick(), if heartbeat.is_some() => {
