@@ -246,6 +246,24 @@ fn completions_for_each_shell() {
     assert_eq!(f.code(), Some(2), "{f:?}");
 }
 
+/// Output into a pipe whose reader has gone (`meso completions bash | head`):
+/// the command ends by SIGPIPE, as other Unix tools do, not with a panic.
+#[test]
+fn a_closed_pipe_ends_a_client_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = Command::new(BIN)
+        .args(["completions", "bash"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn meso");
+    drop(child.stdout.take()); // the reader goes before anything is written
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
+}
+
 async fn cluster(agents: usize) -> Cluster {
     Cluster::builder()
         .binary(BIN)

@@ -117,6 +117,22 @@ enum Command {
     TaskLauncher(crate::agent::containerizer::launcher::LauncherArgs),
 }
 
+impl Command {
+    /// A client command, whose output is for a person or a pipe; not a node
+    /// (or `sim`) that runs until stopped.
+    fn writes_for_a_reader(&self) -> bool {
+        !matches!(
+            self,
+            Command::Up(_)
+                | Command::Master(_)
+                | Command::Node(_)
+                | Command::Agent(_)
+                | Command::Sim(_)
+                | Command::TaskLauncher(_)
+        )
+    }
+}
+
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let cli = match cli.command {
@@ -128,6 +144,16 @@ pub fn run() -> ExitCode {
         command => Cli { command },
     };
     raise_open_file_limit();
+    if cli.command.writes_for_a_reader() {
+        // Like other Unix tools, end quietly when the reader of stdout goes
+        // (`meso completions bash | head`) instead of Rust's default, a
+        // panic in the print. Nodes keep SIGPIPE ignored; sockets never
+        // raise it (std and tokio send with MSG_NOSIGNAL).
+        // SAFETY: setting a signal's disposition before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
