@@ -153,6 +153,7 @@ impl Master {
         let (changes, _) = broadcast::channel(4096);
         let (reports_tx, snapshot_reports) = mpsc::unbounded_channel();
         let transport = Transport::new(
+            transport::spawn_runtime(id, shutdown.clone())?,
             id,
             opts.advertise_raft.clone(),
             reports_tx,
@@ -176,12 +177,7 @@ impl Master {
         for m in &join_peers {
             transport.set_peer(m.id, &m.raft_addr);
         }
-        tokio::spawn(transport::serve(
-            transport.clone(),
-            raft_listener,
-            inbox_tx,
-            shutdown.clone(),
-        ));
+        transport::serve(transport.clone(), raft_listener, inbox_tx, shutdown.clone())?;
         let driver = spawn_driver(id, driver, shutdown.clone())?;
 
         let master = Arc::new(Self {

@@ -59,8 +59,8 @@ fn report(reports: &SnapshotReports, peer: u64, msgs: &[Message], delivered: boo
 
 struct Inner {
     reports: SnapshotReports,
-    /// The node's runtime: writers run there, not on the driver's own thread,
-    /// which blocks on every fsync.
+    /// The transport's own runtime (see `spawn_runtime`): writers run there,
+    /// not on the driver's thread, which blocks on every fsync.
     runtime: tokio::runtime::Handle,
     self_id: u64,
     /// Our own Raft address, sent in every hello.
@@ -79,7 +79,9 @@ struct Peer {
 }
 
 impl Transport {
+    /// A transport whose connections live on `runtime` (from [`spawn_runtime`]).
     pub fn new(
+        runtime: tokio::runtime::Handle,
         self_id: u64,
         self_addr: String,
         reports: SnapshotReports,
@@ -88,7 +90,7 @@ impl Transport {
         Self {
             inner: Arc::new(Inner {
                 reports,
-                runtime: tokio::runtime::Handle::current(),
+                runtime,
                 self_id,
                 self_addr,
                 peers: Mutex::new(HashMap::new()),
@@ -267,11 +269,49 @@ async fn write_batch(
     SinkExt::<Bytes>::flush(frames).await
 }
 
-/// Accepts peers' streams and feeds their messages to the driver's inbox. A
-/// peer's hello names its current Raft address, so a master that restarted on
-/// a new port is reachable again at once, before the registry learns of it
-/// (which needs that master to hear from the leader first).
-pub async fn serve(
+/// A thread of its own with a one-thread runtime for the masters' traffic,
+/// running until `shutdown`. On the node's runtime, a leader serving
+/// thousands of agent streams queued its heartbeats and acks behind them;
+/// late past an election timeout, it lost its quorum. A thread of its own is
+/// scheduled by the kernel as soon as a frame arrives.
+pub fn spawn_runtime(
+    id: u64,
+    shutdown: CancellationToken,
+) -> anyhow::Result<tokio::runtime::Handle> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let handle = runtime.handle().clone();
+    std::thread::Builder::new()
+        .name(format!("raft-net-{id}"))
+        .spawn(move || runtime.block_on(shutdown.cancelled()))?;
+    Ok(handle)
+}
+
+/// Accepts peers' streams and feeds their messages to the driver's inbox, on
+/// the transport's runtime. A peer's hello names its current Raft address, so
+/// a master that restarted on a new port is reachable again at once, before
+/// the registry learns of it (which needs that master to hear from the
+/// leader first).
+pub fn serve(
+    transport: Transport,
+    listener: TcpListener,
+    inbox: mpsc::Sender<Message>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    // Registered again with the transport's runtime, not the node's.
+    let listener = listener.into_std()?;
+    let runtime = transport.inner.runtime.clone();
+    runtime.spawn(async move {
+        match TcpListener::from_std(listener) {
+            Ok(listener) => accept_loop(transport, listener, inbox, shutdown).await,
+            Err(e) => tracing::error!(error = %e, "cannot serve raft traffic"),
+        }
+    });
+    Ok(())
+}
+
+async fn accept_loop(
     transport: Transport,
     listener: TcpListener,
     inbox: mpsc::Sender<Message>,
