@@ -82,9 +82,26 @@ async fn a_master_restarts_from_its_snapshot() {
     node.shutdown().await;
     drop(master);
 
-    let store = RaftStore::open(&dir.path().join("master-1"), None).unwrap();
+    let data_dir = dir.path().join("master-1");
+    let store = RaftStore::open(&data_dir, None).unwrap();
     let first = store.first_index().unwrap();
     assert!(first > 10, "the log was compacted (first index {first})");
+    // The snapshot is a file beside the store, the only one: older ones went.
+    let files: Vec<String> = std::fs::read_dir(&data_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("snapshot-"))
+        .collect();
+    assert_eq!(
+        files,
+        vec![format!("snapshot-{:020}.bin", first - 1)],
+        "snapshot files in {}",
+        data_dir.display()
+    );
+    assert!(store.snapshot_ref().get_data().is_empty());
+    let snapshot = store.read_snapshot().unwrap();
+    let registry = meso::master::registry::Registry::from_snapshot(snapshot.get_data()).unwrap();
+    assert_eq!(registry.applied_index, first - 1);
     drop(store);
 
     let node = start(settings(dir.path(), 1), None).await;

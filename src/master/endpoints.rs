@@ -209,6 +209,7 @@ async fn tasks(State(master): State<Arc<Master>>) -> Json<Value> {
     let tasks: Vec<Value> = registry
         .tasks
         .values()
+        .map(|t| &**t)
         .chain(registry.completed_tasks.iter())
         .map(task_json)
         .collect();

@@ -92,7 +92,7 @@ pub async fn call(State(master): State<Arc<Master>>, body: Bytes) -> Result<Resp
         "GET_TASKS" => {
             let registry = master.registry();
             json!({"type": kind, "get_tasks": {
-                "tasks": registry.tasks.values().map(task_json).collect::<Vec<_>>(),
+                "tasks": registry.tasks.values().map(|t| task_json(t)).collect::<Vec<_>>(),
                 "completed_tasks": registry.completed_tasks.iter().map(task_json).collect::<Vec<_>>(),
             }})
         }

@@ -146,11 +146,7 @@ pub(super) fn catch_up(
     reported: &[ReportedTask],
 ) -> Vec<Value> {
     let mut events = Vec::new();
-    for task in registry
-        .tasks
-        .values()
-        .filter(|t| t.spec.agent_id == agent_id)
-    {
+    for task in registry.agent_tasks(agent_id) {
         let has_it = reported.iter().any(|r| r.task_id == task.spec.task_id);
         if task.kill_requested {
             events.push(kill_event(&task.spec));

@@ -1,10 +1,19 @@
-//! Durable Raft state in redb: the log, the hard state, the conf state and the
-//! latest snapshot (the serialized registry), all in one file `registry.redb`
-//! under the node's data dir.
+//! Durable Raft state: the log, the hard state, the conf state and the
+//! snapshot's metadata in redb (`registry.redb` under the node's data dir);
+//! the snapshot itself (the serialized registry) in a file beside it
+//! (`snapshot_file`), written off the Raft thread.
 //!
 //! The whole log after the snapshot is also kept in memory (it is bounded by
 //! compaction every `snapshot_every` entries), so raft-rs reads never touch disk;
 //! every Ready is one redb write transaction, fsynced before its messages go out.
+//! The snapshot's data is not kept in memory: it is read from its file when a
+//! follower needs it.
+//!
+//! Compaction, in order: the driver takes the snapshot's metadata here
+//! ([`RaftStore::snapshot_at`]), a thread of its own writes the file, then
+//! [`RaftStore::compacted`] records it and drops the log up to it. A crash
+//! between the two leaves a file newer than what redb records and the whole
+//! log: the store opens from the newer file and the log after it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,6 +23,8 @@ use protobuf::Message as _;
 use raft::prelude::*;
 use raft::{GetEntriesContext, RaftState, Storage, StorageError};
 use redb::{Database, ReadableDatabase, TableDefinition};
+
+use super::snapshot_file;
 
 pub const STORE_FILE: &str = "registry.redb";
 const FORMAT: &[u8] = b"meso-registry/1";
@@ -25,15 +36,24 @@ const KEY_FORMAT: &str = "format";
 const KEY_NODE_ID: &str = "node_id";
 const KEY_HARD_STATE: &str = "hard_state";
 const KEY_CONF_STATE: &str = "conf_state";
+/// The snapshot's metadata (its data too, in stores written before snapshot
+/// files, and for the bootstrap snapshot, which has none).
 const KEY_SNAPSHOT: &str = "snapshot";
+/// The file name of the snapshot's data, when it is in a file.
+const KEY_SNAPSHOT_FILE: &str = "snapshot_file";
 
 pub struct RaftStore {
     db: Database,
     path: PathBuf,
+    dir: PathBuf,
     node_id: u64,
     hard_state: HardState,
     conf_state: ConfState,
+    /// The latest snapshot: its metadata, and its data only when that is not
+    /// in a file (the bootstrap snapshot, older stores).
     snapshot: Snapshot,
+    /// Where the latest snapshot's data is.
+    snapshot_file: Option<PathBuf>,
     /// Entries after `snapshot.metadata.index`, in order, without gaps.
     entries: Vec<Entry>,
 }
@@ -55,10 +75,12 @@ impl RaftStore {
         let mut store = Self {
             db,
             path,
+            dir: data_dir.to_path_buf(),
             node_id: 0,
             hard_state: HardState::default(),
             conf_state: ConfState::default(),
             snapshot: Snapshot::default(),
+            snapshot_file: None,
             entries: Vec::new(),
         };
         store.load(node_id)?;
@@ -94,6 +116,7 @@ impl RaftStore {
         let hard_state = get(KEY_HARD_STATE)?;
         let conf_state = get(KEY_CONF_STATE)?;
         let snapshot = get(KEY_SNAPSHOT)?;
+        let snapshot_file = get(KEY_SNAPSHOT_FILE)?;
         self.node_id = stored_id;
         if let Some(b) = hard_state {
             self.hard_state = HardState::parse_from_bytes(&b).map_err(|e| self.corrupt(e))?;
@@ -104,6 +127,29 @@ impl RaftStore {
         if let Some(b) = snapshot {
             self.snapshot = Snapshot::parse_from_bytes(&b).map_err(|e| self.corrupt(e))?;
         }
+        let newest = snapshot_file::newest(&self.dir)?;
+        match newest {
+            Some((index, path)) if index > self.snapshot.get_metadata().index => {
+                // Written, but the master stopped before redb recorded it.
+                let mut newer = snapshot_file::read(&path)?;
+                newer.take_data();
+                self.conf_state = newer.get_metadata().get_conf_state().clone();
+                self.snapshot = newer;
+                self.snapshot_file = Some(path);
+            }
+            _ => {
+                if let Some(name) = snapshot_file {
+                    let path = self.dir.join(String::from_utf8_lossy(&name).as_ref());
+                    if !path.is_file() {
+                        return Err(
+                            self.corrupt(format!("its snapshot {} is missing", path.display()))
+                        );
+                    }
+                    self.snapshot_file = Some(path);
+                }
+            }
+        }
+        snapshot_file::remove_older(&self.dir, self.snapshot.get_metadata().index);
         let log = read.open_table(LOG).map_err(|e| self.corrupt(e))?;
         let after = self.snapshot.get_metadata().index + 1;
         let rows = log.range(after..).map_err(|e| self.corrupt(e))?;
@@ -146,8 +192,29 @@ impl RaftStore {
         &self.conf_state
     }
 
+    /// The latest snapshot's metadata (and its data only if it is not in a file).
     pub fn snapshot_ref(&self) -> &Snapshot {
         &self.snapshot
+    }
+
+    /// The latest snapshot, data included, read from its file.
+    pub fn read_snapshot(&self) -> anyhow::Result<Snapshot> {
+        match &self.snapshot_file {
+            None => Ok(self.snapshot.clone()),
+            Some(path) => {
+                let snapshot = snapshot_file::read(path)?;
+                if snapshot.get_metadata() != self.snapshot.get_metadata() {
+                    return Err(
+                        self.corrupt(format!("{} is not the snapshot it records", path.display()))
+                    );
+                }
+                Ok(snapshot)
+            }
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     pub fn path(&self) -> &Path {
@@ -173,8 +240,24 @@ impl RaftStore {
         entries: &[Entry],
         hard_state: Option<&HardState>,
     ) -> anyhow::Result<()> {
-        if let Some(snap) = snapshot {
+        // A snapshot's data goes to its file first: should the master stop
+        // before the transaction, the store opens from the file.
+        let file = match snapshot {
+            Some(snap) if !snap.get_data().is_empty() => {
+                Some(snapshot_file::write(&self.dir, snap)?)
+            }
+            _ => None,
+        };
+        let recorded = snapshot.map(|snap| {
+            let mut recorded = snap.clone();
+            if file.is_some() {
+                recorded.take_data();
+            }
+            recorded
+        });
+        if let Some(snap) = &recorded {
             self.install_snapshot_in_memory(snap.clone());
+            self.snapshot_file = file.clone();
         }
         if let Some(first) = entries.first() {
             let base = self.snapshot.get_metadata().index + 1;
@@ -189,9 +272,9 @@ impl RaftStore {
         {
             let mut log = txn.open_table(LOG)?;
             let mut meta = txn.open_table(META)?;
-            if let Some(snap) = snapshot {
+            if let Some(snap) = &recorded {
                 log.retain(|_, _| false)?;
-                meta.insert(KEY_SNAPSHOT, snap.write_to_bytes()?.as_slice())?;
+                record_snapshot(&mut meta, snap, file.as_deref())?;
                 meta.insert(KEY_CONF_STATE, self.conf_state.write_to_bytes()?.as_slice())?;
             }
             if let Some(first) = entries.first() {
@@ -206,6 +289,9 @@ impl RaftStore {
             }
         }
         txn.commit()?;
+        if let Some(snap) = &recorded {
+            snapshot_file::remove_older(&self.dir, snap.get_metadata().index);
+        }
         Ok(())
     }
 
@@ -240,26 +326,45 @@ impl RaftStore {
         Ok(())
     }
 
-    /// Takes a snapshot of the registry at `applied` and drops the log up to it.
-    pub fn compact(&mut self, applied: u64, data: Vec<u8>) -> anyhow::Result<()> {
-        let term = self.term(applied).context("term of the snapshot index")?;
-        let mut snapshot = Snapshot::default();
-        snapshot.set_data(data.into());
-        let meta = snapshot.mut_metadata();
-        meta.index = applied;
-        meta.term = term;
+    /// The metadata of a snapshot of the registry as applied up to `applied`:
+    /// its term and the current conf state. The caller adds the data and has
+    /// it written (`snapshot_file::write`), then calls [`Self::compacted`].
+    pub fn snapshot_at(&self, applied: u64) -> anyhow::Result<SnapshotMetadata> {
+        let mut meta = SnapshotMetadata {
+            index: applied,
+            term: self.term(applied).context("term of the snapshot index")?,
+            ..Default::default()
+        };
         meta.set_conf_state(self.conf_state.clone());
+        Ok(meta)
+    }
+
+    /// The snapshot `meta` is written at `file`: record it and drop the log up
+    /// to it. One that a newer snapshot (from the leader) overtook meanwhile
+    /// is deleted instead.
+    pub fn compacted(&mut self, meta: SnapshotMetadata, file: &Path) -> anyhow::Result<()> {
+        let applied = meta.index;
+        if applied <= self.snapshot.get_metadata().index {
+            if self.snapshot_file.as_deref() != Some(file) {
+                let _ = fs::remove_file(file);
+            }
+            return Ok(());
+        }
+        let mut snapshot = Snapshot::default();
+        snapshot.set_metadata(meta);
         let drop_count = (applied - self.snapshot.get_metadata().index) as usize;
         let txn = self.db.begin_write()?;
         {
             let mut log = txn.open_table(LOG)?;
             let mut meta = txn.open_table(META)?;
             log.retain_in(..=applied, |_, _| false)?;
-            meta.insert(KEY_SNAPSHOT, snapshot.write_to_bytes()?.as_slice())?;
+            record_snapshot(&mut meta, &snapshot, Some(file))?;
         }
         txn.commit()?;
         self.entries.drain(..drop_count.min(self.entries.len()));
         self.snapshot = snapshot;
+        self.snapshot_file = Some(file.to_path_buf());
+        snapshot_file::remove_older(&self.dir, applied);
         Ok(())
     }
 
@@ -333,7 +438,12 @@ impl Storage for RaftStore {
                 StorageError::SnapshotTemporarilyUnavailable,
             ));
         }
-        Ok(self.snapshot.clone())
+        // raft-rs treats any other error as fatal: a file that cannot be
+        // read now is "not yet", and the error is logged.
+        self.read_snapshot().map_err(|e| {
+            tracing::error!(node = self.node_id, error = %format!("{e:#}"), "cannot read the snapshot for a follower");
+            raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable)
+        })
     }
 }
 
@@ -379,6 +489,24 @@ pub fn inspect(data_dir: &Path) -> anyhow::Result<Option<StoreInfo>> {
 }
 
 type MetaTable = redb::ReadOnlyTable<&'static str, &'static [u8]>;
+
+/// Records `snapshot` (metadata, and data unless `file` holds it) in META.
+fn record_snapshot(
+    meta: &mut redb::Table<&str, &[u8]>,
+    snapshot: &Snapshot,
+    file: Option<&Path>,
+) -> anyhow::Result<()> {
+    meta.insert(KEY_SNAPSHOT, snapshot.write_to_bytes()?.as_slice())?;
+    match file.and_then(|f| f.file_name()).and_then(|n| n.to_str()) {
+        Some(name) => {
+            meta.insert(KEY_SNAPSHOT_FILE, name.as_bytes())?;
+        }
+        None => {
+            meta.remove(KEY_SNAPSHOT_FILE)?;
+        }
+    }
+    Ok(())
+}
 
 fn meta_value(meta: &MetaTable, key: &str, path: &Path) -> anyhow::Result<Option<Vec<u8>>> {
     Ok(meta
@@ -445,7 +573,7 @@ pub(crate) fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
         let name = entry.file_name();
         if name == STORE_FILE {
             ours = true;
-        } else if foreign.is_none() {
+        } else if foreign.is_none() && !name.to_str().is_some_and(snapshot_file::is_snapshot_file) {
             foreign = Some(name.to_string_lossy().into_owned());
         }
     }
@@ -496,6 +624,18 @@ mod tests {
         assert_eq!(s.initial_state().unwrap().hard_state.vote, 1);
     }
 
+    /// Compaction as the driver does it: metadata here, the file written
+    /// (by the snapshot thread), then recorded.
+    fn compact(s: &mut RaftStore, applied: u64, data: &[u8]) -> PathBuf {
+        let meta = s.snapshot_at(applied).unwrap();
+        let mut snap = Snapshot::default();
+        snap.set_metadata(meta.clone());
+        snap.set_data(data.to_vec().into());
+        let file = snapshot_file::write(s.dir(), &snap).unwrap();
+        s.compacted(meta, &file).unwrap();
+        file
+    }
+
     #[test]
     fn compaction_keeps_the_tail_and_the_snapshot() {
         let dir = tempfile::tempdir().unwrap();
@@ -504,18 +644,89 @@ mod tests {
             s.bootstrap(vec![1]).unwrap();
             let ents: Vec<_> = (2..=10).map(|i| entry(i, 1)).collect();
             s.persist(None, &ents, None).unwrap();
-            s.compact(7, b"registry at 7".to_vec()).unwrap();
+            compact(&mut s, 5, b"registry at 5");
+            compact(&mut s, 7, b"registry at 7");
             assert_eq!(s.first_index().unwrap(), 8);
             assert!(matches!(
                 s.entries(5, 8, None, GetEntriesContext::empty(false)),
                 Err(raft::Error::Store(StorageError::Compacted))
             ));
+            // The data is on disk, not in memory; a follower is sent it whole.
+            assert!(s.snapshot_ref().get_data().is_empty());
+            assert_eq!(s.snapshot(0, 1).unwrap().get_data(), b"registry at 7");
+            assert!(!snapshot_file::path_for(dir.path(), 5).exists());
         }
         let s = RaftStore::open(dir.path(), Some(1)).unwrap();
         assert_eq!(s.first_index().unwrap(), 8);
         assert_eq!(s.last_index().unwrap(), 10);
         assert_eq!(s.snapshot(0, 1).unwrap().get_data(), b"registry at 7");
+        assert_eq!(s.read_snapshot().unwrap().get_data(), b"registry at 7");
         assert_eq!(s.initial_state().unwrap().hard_state.commit, 7);
+    }
+
+    #[test]
+    fn a_snapshot_written_but_not_recorded_is_opened_from_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = RaftStore::open(dir.path(), Some(1)).unwrap();
+            s.bootstrap(vec![1]).unwrap();
+            let ents: Vec<_> = (2..=10).map(|i| entry(i, 1)).collect();
+            s.persist(None, &ents, None).unwrap();
+            compact(&mut s, 4, b"registry at 4");
+            // The master stops after the snapshot thread wrote its file and
+            // before `compacted`: redb still records the one at 4.
+            let mut snap = Snapshot::default();
+            snap.set_metadata(s.snapshot_at(6).unwrap());
+            snap.set_data(b"registry at 6".to_vec().into());
+            snapshot_file::write(dir.path(), &snap).unwrap();
+        }
+        let s = RaftStore::open(dir.path(), Some(1)).unwrap();
+        assert_eq!(s.snapshot_ref().get_metadata().index, 6);
+        assert_eq!(s.first_index().unwrap(), 7);
+        assert_eq!(s.last_index().unwrap(), 10);
+        assert_eq!(s.term(8).unwrap(), 1);
+        assert_eq!(s.read_snapshot().unwrap().get_data(), b"registry at 6");
+        assert!(!snapshot_file::path_for(dir.path(), 4).exists());
+        drop(s);
+        // And again, now that the one at 4 is gone.
+        let s = RaftStore::open(dir.path(), Some(1)).unwrap();
+        assert_eq!(s.read_snapshot().unwrap().get_data(), b"registry at 6");
+    }
+
+    #[test]
+    fn a_leaders_snapshot_lands_in_a_file_and_a_missing_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = RaftStore::open(dir.path(), Some(2)).unwrap();
+            let mut snap = Snapshot::default();
+            snap.mut_metadata().index = 40;
+            snap.mut_metadata().term = 3;
+            snap.mut_metadata().mut_conf_state().voters = vec![1, 2, 3];
+            snap.set_data(b"the leader's registry".to_vec().into());
+            s.persist(Some(&snap), &[entry(41, 3)], None).unwrap();
+            assert_eq!(
+                s.snapshot(0, 1).unwrap().get_data(),
+                b"the leader's registry"
+            );
+        }
+        let s = RaftStore::open(dir.path(), Some(2)).unwrap();
+        assert_eq!(s.conf_state().voters, vec![1, 2, 3]);
+        assert_eq!(s.last_index().unwrap(), 41);
+        assert_eq!(
+            s.read_snapshot().unwrap().get_data(),
+            b"the leader's registry"
+        );
+        drop(s);
+        // The data dir holds a snapshot file beside the store: still ours.
+        fs::remove_file(snapshot_file::path_for(dir.path(), 40)).unwrap();
+        let err = RaftStore::open(dir.path(), Some(2))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("is corrupt") && err.contains("snapshot-"),
+            "{err}"
+        );
     }
 
     #[test]

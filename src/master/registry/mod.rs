@@ -6,9 +6,11 @@
 //! [`Change`]s it made; the Raft driver publishes them on the event bus.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+mod by_agent;
 mod fit;
 mod tasks;
 
@@ -34,7 +36,13 @@ pub struct Registry {
     /// The `n` of the next new agent id.
     pub next_agent: u64,
     /// Tasks not yet terminal, by task id: they hold their agent's resources.
-    pub tasks: BTreeMap<String, Task>,
+    /// Shared, so that a snapshot's copy of the registry costs a pointer per
+    /// task, not a deep copy; a change copies only the task it changes
+    /// (`Arc::make_mut`) while a snapshot still holds it.
+    pub tasks: BTreeMap<String, Arc<Task>>,
+    /// The ids in `tasks` by agent; derived, so not in the snapshot.
+    #[serde(skip)]
+    tasks_by_agent: by_agent::TasksByAgent,
     /// The latest terminal tasks, oldest first, at most [`COMPLETED_TASKS`].
     pub completed_tasks: VecDeque<Task>,
     /// Index of the last entry applied, so a snapshot knows where it stands.
@@ -108,12 +116,19 @@ pub const COMPLETED_TASKS: usize = 1000;
 impl Registry {
     /// A task by id, active or among the recently completed.
     pub fn task(&self, id: &str) -> Option<&Task> {
-        self.tasks.get(id).or_else(|| {
+        self.tasks.get(id).map(|t| &**t).or_else(|| {
             self.completed_tasks
                 .iter()
                 .rev()
                 .find(|t| t.spec.task_id == id)
         })
+    }
+
+    /// An agent's live tasks, in task id order.
+    pub fn agent_tasks<'a>(&'a self, agent_id: &str) -> impl Iterator<Item = &'a Task> + use<'a> {
+        self.tasks_by_agent
+            .ids(agent_id)
+            .filter_map(|id| self.tasks.get(id).map(|t| &**t))
     }
 
     pub fn apply(&mut self, index: u64, command: &Command) -> Vec<Change> {
@@ -234,7 +249,7 @@ impl Registry {
                 _ => vec![],
             },
             Command::LaunchTasks { tasks, time } => self.launch_all(tasks, *time),
-            Command::KillTask { task_id } => match self.tasks.get_mut(task_id) {
+            Command::KillTask { task_id } => match self.tasks.get_mut(task_id).map(Arc::make_mut) {
                 Some(task) if !task.kill_requested => {
                     task.kill_requested = true;
                     vec![Change::TaskKillRequested {
@@ -247,7 +262,11 @@ impl Registry {
             Command::KillTasks { task_ids } => task_ids
                 .iter()
                 .filter_map(|id| {
-                    let task = self.tasks.get_mut(id).filter(|t| !t.kill_requested)?;
+                    let task = self
+                        .tasks
+                        .get_mut(id)
+                        .filter(|t| !t.kill_requested)
+                        .map(Arc::make_mut)?;
                     task.kill_requested = true;
                     Some(Change::TaskKillRequested {
                         task_id: id.clone(),
@@ -316,7 +335,9 @@ impl Registry {
             // The bootstrap snapshot of a new cluster carries no data.
             return Ok(Self::default());
         }
-        serde_json::from_slice(data)
+        let mut registry: Self = serde_json::from_slice(data)?;
+        registry.tasks_by_agent = by_agent::TasksByAgent::of(&registry.tasks);
+        Ok(registry)
     }
 }
 

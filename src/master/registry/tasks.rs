@@ -12,6 +12,7 @@
 //! ```
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use super::fit::{Misfit, Usage, fit_used};
 use super::{COMPLETED_TASKS, Change, Registry};
@@ -29,13 +30,10 @@ impl Registry {
     pub(super) fn launch_all(&mut self, specs: &[TaskSpec], time: f64) -> Vec<Change> {
         let named: HashSet<&str> = specs.iter().map(|s| s.agent_id.as_str()).collect();
         let mut usage: HashMap<String, Usage> = HashMap::new();
-        // Registry order (by task id), as `fit` summed them before.
-        for task in self.tasks.values() {
-            if named.contains(task.spec.agent_id.as_str()) {
-                usage
-                    .entry(task.spec.agent_id.clone())
-                    .or_default()
-                    .add(&task.spec);
+        for agent_id in named {
+            let used = usage.entry(agent_id.to_string()).or_default();
+            for task in self.agent_tasks(agent_id) {
+                used.add(&task.spec);
             }
         }
         let mut changes = Vec::with_capacity(specs.len());
@@ -100,7 +98,8 @@ impl Registry {
                 .message("launch accepted: resources reserved on the agent");
                 used.add(&resolved);
                 let task = Task::new(resolved, status);
-                self.tasks.insert(spec.task_id.clone(), task);
+                self.tasks_by_agent.insert(&spec.agent_id, &spec.task_id);
+                self.tasks.insert(spec.task_id.clone(), Arc::new(task));
                 (None, TaskState::Staging)
             }
             Err(status) => {
@@ -120,7 +119,7 @@ impl Registry {
     }
 
     pub(super) fn update_status(&mut self, status: &TaskStatus) -> Vec<Change> {
-        let Some(task) = self.tasks.get_mut(&status.task_id) else {
+        let Some(task) = self.tasks.get_mut(&status.task_id).map(Arc::make_mut) else {
             // Unknown or already ended: nothing changes (the agent is acked anyway).
             return vec![];
         };
@@ -160,7 +159,9 @@ impl Registry {
         if status.state.is_terminal()
             && let Some(task) = self.tasks.remove(&status.task_id)
         {
-            self.complete(task, status.timestamp);
+            self.tasks_by_agent
+                .remove(&task.spec.agent_id, &task.spec.task_id);
+            self.complete(Arc::unwrap_or_clone(task), status.timestamp);
         }
         changes
     }
@@ -175,9 +176,8 @@ impl Registry {
         time: f64,
     ) -> Vec<Change> {
         let ids: Vec<String> = self
-            .tasks
-            .values()
-            .filter(|t| t.spec.agent_id == agent_id && t.state != state)
+            .agent_tasks(agent_id)
+            .filter(|t| t.state != state)
             .map(|t| t.spec.task_id.clone())
             .collect();
         ids.iter()
@@ -203,7 +203,7 @@ impl Registry {
         time: f64,
     ) -> Vec<Change> {
         let mut updates = Vec::new();
-        for task in self.tasks.values().filter(|t| t.spec.agent_id == agent_id) {
+        for task in self.agent_tasks(agent_id) {
             let id = &task.spec.task_id;
             match reported.iter().find(|r| &r.task_id == id) {
                 Some(r) if !r.state.is_terminal() && r.state != task.state => {
@@ -351,6 +351,46 @@ mod tests {
         reg.apply(7, &update(vec![status("a", TaskState::Finished, "u2")]));
         reg.applied_index = before.applied_index;
         assert_eq!(reg, before);
+    }
+
+    #[test]
+    fn each_agent_lists_its_live_tasks_through_launches_ends_and_snapshots() {
+        let (mut reg, _) = registry_with_agent();
+        let mut second = register(vec![]);
+        if let Command::RegisterAgent { key, .. } = &mut second {
+            *key = "k2".into();
+        }
+        reg.apply(3, &second);
+        let on = |id: &str, agent: &str| TaskSpec {
+            agent_id: agent.into(),
+            ..spec(id, 0.5)
+        };
+        reg.apply(
+            4,
+            &Command::LaunchTasks {
+                tasks: vec![on("b", "c-S0"), on("a", "c-S0"), on("x", "c-S1")],
+                time: 1.0,
+            },
+        );
+        let ids = |reg: &Registry, agent: &str| -> Vec<String> {
+            reg.agent_tasks(agent)
+                .map(|t| t.spec.task_id.clone())
+                .collect()
+        };
+        assert_eq!(ids(&reg, "c-S0"), ["a", "b"]);
+        assert_eq!(ids(&reg, "c-S1"), ["x"]);
+        reg.apply(
+            5,
+            &Command::UpdateTaskStatuses {
+                statuses: vec![status("a", TaskState::Failed, "u1")],
+            },
+        );
+        assert_eq!(ids(&reg, "c-S0"), ["b"]);
+        // The index is not in the snapshot: reading one rebuilds it.
+        let back = Registry::from_snapshot(&reg.to_snapshot()).unwrap();
+        assert_eq!(ids(&back, "c-S0"), ["b"]);
+        assert_eq!(ids(&back, "c-S1"), ["x"]);
+        assert_eq!(back, reg);
     }
 
     #[test]

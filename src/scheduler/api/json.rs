@@ -28,6 +28,7 @@ pub fn app_tasks<'a>(registry: &'a Registry, app_id: &str) -> Vec<&'a Task> {
         .tasks
         .values()
         .filter(|t| t.spec.run_spec.as_ref().is_some_and(|r| r.app_id == app_id))
+        .map(|t| &**t)
         .collect();
     tasks.sort_by(|a, b| a.staged_at.total_cmp(&b.staged_at));
     tasks

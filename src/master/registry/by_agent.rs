@@ -1,0 +1,49 @@
+//! Which live tasks each agent holds: an index over `Registry::tasks`, kept
+//! beside it by the only two places that add and remove live tasks (a launch
+//! placed, a terminal status), rebuilt when a snapshot is read, and never
+//! serialized.
+//!
+//! An agent's (re)subscription reconciles its tasks, and its unreachability
+//! turns them UNREACHABLE; without the index each was a scan of every task
+//! in the cluster, and a fleet resubscribing after a failover cost the new
+//! leader agents × tasks (27–34 s at 5,000 agents and 50,000 tasks, see
+//! BENCHMARKS.md, Scale).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use crate::model::Task;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TasksByAgent(BTreeMap<String, BTreeSet<String>>);
+
+impl TasksByAgent {
+    pub fn of(tasks: &BTreeMap<String, Arc<Task>>) -> Self {
+        let mut index = Self::default();
+        for task in tasks.values() {
+            index.insert(&task.spec.agent_id, &task.spec.task_id);
+        }
+        index
+    }
+
+    pub fn insert(&mut self, agent_id: &str, task_id: &str) {
+        self.0
+            .entry(agent_id.to_string())
+            .or_default()
+            .insert(task_id.to_string());
+    }
+
+    pub fn remove(&mut self, agent_id: &str, task_id: &str) {
+        if let Some(ids) = self.0.get_mut(agent_id) {
+            ids.remove(task_id);
+            if ids.is_empty() {
+                self.0.remove(agent_id);
+            }
+        }
+    }
+
+    /// The ids of the agent's live tasks, in task id order.
+    pub fn ids<'a>(&'a self, agent_id: &str) -> impl Iterator<Item = &'a String> + use<'a> {
+        self.0.get(agent_id).into_iter().flatten()
+    }
+}
