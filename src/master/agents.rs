@@ -256,6 +256,9 @@ async fn subscribe(master: Arc<Master>, s: Subscribe) -> Result<Response, ApiErr
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
+/// The most bytes of queued events one write of a stream carries.
+const MAX_BATCH: usize = 256 * 1024;
+
 /// The event stream: SUBSCRIBED (and the catch-up), then events as they are
 /// queued and a HEARTBEAT each quiet interval, until this master stops leading,
 /// shuts down, or the agent subscribes again elsewhere.
@@ -275,11 +278,24 @@ fn event_stream(
                 if let Some(first) = next {
                     return Some((Ok(first), (None, events, status)));
                 }
-                let chunk = tokio::select! {
+                let mut chunk = tokio::select! {
                     _ = shutdown.cancelled() => return None,
                     event = events.recv() => event?,
                     _ = tokio::time::sleep(interval) => heartbeat,
                 };
+                // What else is queued goes out in the same write: a batch of
+                // launches for one agent was a write (and a chunk) per task,
+                // a third of a leader's HTTP time in a large deployment.
+                if let Ok(next) = events.try_recv() {
+                    let mut batch = bytes::BytesMut::from(&chunk[..]);
+                    batch.extend_from_slice(&next);
+                    while batch.len() < MAX_BATCH
+                        && let Ok(next) = events.try_recv()
+                    {
+                        batch.extend_from_slice(&next);
+                    }
+                    chunk = batch.freeze();
+                }
                 if !status.borrow_and_update().is_leader {
                     return None;
                 }

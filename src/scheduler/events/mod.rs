@@ -82,6 +82,13 @@ async fn publish(master: Arc<Master>, bus: Bus, shutdown: CancellationToken) {
         };
         let events = {
             let registry = master.registry();
+            // Nobody listens: no `/v2/events` stream (the callbacks' own
+            // receiver is always there) and no callback URL. Rendering every
+            // change was a tenth of a leader's CPU in a large deployment
+            // (BENCHMARKS.md, Scale) with no one to read it.
+            if bus.receiver_count() <= 1 && registry.marathon.subscriptions.is_empty() {
+                continue;
+            }
             render::events(&registry, &change, crate::master::now_secs())
         };
         for event in events {
