@@ -27,6 +27,11 @@ use redb::{Database, ReadableDatabase, TableDefinition};
 use super::snapshot_file;
 
 pub const STORE_FILE: &str = "registry.redb";
+/// redb's page cache. Its default (1 GiB) filled with every log page ever
+/// written, a leader's largest cost per task; the log is read back only at
+/// start (it is kept in memory), so the cache need hold little more than
+/// the B-tree's interior pages.
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
 const FORMAT: &[u8] = b"meso-registry/1";
 
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
@@ -71,7 +76,10 @@ impl RaftStore {
             check_owner(data_dir, info.node_id, id)?;
         }
         let path = data_dir.join(STORE_FILE);
-        let db = Database::create(&path).map_err(|e| open_error(&path, e))?;
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
+            .map_err(|e| open_error(&path, e))?;
         let mut store = Self {
             db,
             path,
