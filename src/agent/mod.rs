@@ -30,7 +30,7 @@ pub mod fetcher;
 pub mod files;
 mod gc;
 mod health;
-mod session;
+pub(crate) mod session;
 mod tasks;
 mod updates;
 

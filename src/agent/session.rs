@@ -129,17 +129,35 @@ async fn session(
             }
             _ = beat.tick(), if id.is_some() => {
                 let call = json!({"type": "HEARTBEAT", "agent_id": id});
-                let r = client
+                let sent = client
                     .post(&leader_url)
                     .timeout(interval)
                     .json(&call)
                     .send()
                     .await
-                    .map_err(|e| e.to_string())?;
-                if !r.status().is_success() {
-                    return Err(format!("heartbeat refused: {}", r.status()));
-                }
+                    .map(|r| r.status());
+                after_heartbeat(sent)?;
             }
+        }
+    }
+}
+
+/// What a heartbeat's outcome means for the session: a refusal (the master
+/// does not know this agent, or no longer leads) ends it, to subscribe
+/// again; a heartbeat that went unanswered does not. A busy leader answers
+/// late, and a fleet that resubscribed on every late heartbeat made it
+/// busier still, until it marked agents unreachable (BENCHMARKS.md, Scale);
+/// a leader that is gone ends the stream, or leaves it silent, and the
+/// stream's silence ends the session.
+pub(crate) fn after_heartbeat<E: std::fmt::Display>(
+    sent: Result<reqwest::StatusCode, E>,
+) -> Result<(), String> {
+    match sent {
+        Ok(status) if status.is_success() => Ok(()),
+        Ok(status) => Err(format!("heartbeat refused: {status}")),
+        Err(e) => {
+            tracing::debug!(error = %e, "heartbeat not answered; the stream decides");
+            Ok(())
         }
     }
 }
@@ -167,5 +185,21 @@ fn dispatch(event: &Value, tasks: &Arc<Tasks>) {
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::after_heartbeat;
+    use reqwest::StatusCode;
+
+    #[test]
+    fn only_a_refused_heartbeat_ends_the_session() {
+        assert_eq!(after_heartbeat::<String>(Ok(StatusCode::ACCEPTED)), Ok(()));
+        // Unanswered within the interval (a busy leader): the stream decides.
+        assert_eq!(after_heartbeat(Err("operation timed out")), Ok(()));
+        let refused = after_heartbeat::<String>(Ok(StatusCode::BAD_REQUEST)).unwrap_err();
+        assert!(refused.contains("400"), "{refused}");
+        assert!(after_heartbeat::<String>(Ok(StatusCode::TEMPORARY_REDIRECT)).is_err());
     }
 }

@@ -300,18 +300,19 @@ impl Agent {
                 }
                 _ = beat.tick(), if heartbeat.is_some() => {
                     let body = heartbeat.clone().unwrap_or_default();
-                    let r = self.fleet.client
+                    let sent = self.fleet.client
                         .post(&leader_url)
                         .timeout(interval)
                         .header("Content-Type", "application/json")
                         .body(body)
                         .send()
                         .await
-                        .map_err(|e| format!("heartbeat not sent: {e}"))?;
-                    if !r.status().is_success() {
-                        return Err(format!("heartbeat refused: {}", r.status()));
+                        .map(|r| r.status());
+                    match &sent {
+                        Ok(s) if s.is_success() => self.fleet.stats.heartbeat(),
+                        _ => self.fleet.stats.heartbeat_failed(),
                     }
-                    self.fleet.stats.heartbeat();
+                    crate::agent::session::after_heartbeat(sent)?;
                 }
             }
         }

@@ -20,6 +20,7 @@ pub struct Stats {
     launched: AtomicU64,
     kills: AtomicU64,
     heartbeats: AtomicU64,
+    heartbeat_failures: AtomicU64,
     update_calls: AtomicU64,
     update_failures: AtomicU64,
     statuses_acked: AtomicU64,
@@ -41,6 +42,8 @@ pub struct Snapshot {
     pub launched: u64,
     pub kills: u64,
     pub heartbeats: u64,
+    /// Heartbeats unanswered or refused (only a refusal ends the stream).
+    pub heartbeat_failures: u64,
     pub update_calls: u64,
     pub update_failures: u64,
     pub statuses_acked: u64,
@@ -75,6 +78,9 @@ impl Stats {
     pub(super) fn heartbeat(&self) {
         bump(&self.heartbeats);
     }
+    pub(super) fn heartbeat_failed(&self) {
+        bump(&self.heartbeat_failures);
+    }
     pub(super) fn update_failed(&self) {
         bump(&self.update_failures);
     }
@@ -103,6 +109,7 @@ impl Stats {
             launched: get(&self.launched),
             kills: get(&self.kills),
             heartbeats: get(&self.heartbeats),
+            heartbeat_failures: get(&self.heartbeat_failures),
             update_calls: get(&self.update_calls),
             update_failures: get(&self.update_failures),
             statuses_acked: get(&self.statuses_acked),
