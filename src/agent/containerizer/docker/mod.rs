@@ -5,9 +5,10 @@
 //!  launch ─▶ (force_pull ─▶ pull) ─▶ create `meso-<task_id>`
 //!              ─(404: no such image)─▶ pull ─(fails)─▶ LaunchError; create again
 //!              ─(409: name taken by our stale one)─▶ rm -f, create again
-//!        ─▶ start ─▶ log pump ─▶ Launched{Docker{id, name}, bridge IPs}
-//!  log pump: GET /logs?follow ─▶ <sandbox>/stdout, <sandbox>/stderr (append)
-//!  wait   ─▶ (no pump: a recovered handle: inspect, pump from now) ─▶ POST /wait ─▶ inspect
+//!        ─▶ start ─▶ (BRIDGE: inspect) ─▶ Launched{Docker{id, name}, bridge IPs}
+//!  log pump, SETTLE after start: GET /logs?follow ─▶ <sandbox>/stdout, stderr (append)
+//!  wait   ─▶ (fresh: until SETTLE after start | recovered: inspect, pump from now)
+//!        ─▶ POST /wait ─▶ inspect
 //!        ─▶ pump drained ─▶ Exit{code, OOMKilled → REASON_CONTAINER_LIMITATION_MEMORY}
 //!  kill   ─▶ docker stop -t ⌈grace⌉ (SIGTERM … SIGKILL)
 //!  ours   ─▶ containers labelled meso.agent=<agent key>, exited ones too
@@ -29,6 +30,13 @@
 //! carries no argv\[0\]). With a command the working directory is the sandbox, as
 //! in Mesos, so `./fetched-script` works; without one the image runs as
 //! `docker run` would, in its own WORKDIR.
+//!
+//! Why the engine is left alone for [`SETTLE`] after a start: the next thing
+//! on a launch's way is the RUNNING update's commit on the master, and on a
+//! small machine the pump's and the wait's engine calls made at that moment
+//! slowed it (dockerd, the master and the agent share the cores). The output
+//! is not at risk, since the engine keeps it from the container's start; an
+//! exit in that window is reported when it ends, a few ms later.
 //!
 //! Nothing here is kept only in memory that a restarted agent would need: the
 //! handle names the container, and the sandbox is read back from the
@@ -74,6 +82,9 @@ const LAUNCH_FAILED: &str = "REASON_CONTAINER_LAUNCH_FAILED";
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long `wait` lets the log pump drain after the container ended.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long after a start the pump and the wait stay off the engine, out of
+/// the way of the RUNNING update (some 3 ms to commit; ten times that here).
+const SETTLE: Duration = Duration::from_millis(25);
 
 pub struct DockerContainerizer {
     docker: Docker,
@@ -162,9 +173,8 @@ impl DockerContainerizer {
             ));
         }
         // The pump runs on its own; `wait` awaits it through the map.
-        let _pump = self
-            .pumps
-            .start(&self.docker, &id, req.sandbox.to_path_buf(), 0);
+        let sandbox = req.sandbox.to_path_buf();
+        let _pump = self.pumps.start(&self.docker, &id, sandbox, 0, SETTLE);
 
         let ips = if docker_spec.network == DockerNetwork::Bridge {
             match self.docker.inspect_container(&id, None).await {
@@ -225,7 +235,11 @@ impl DockerContainerizer {
         // A container this agent launched has its pump already, and nothing
         // to look up: no inspect here, on the way of every launch's RUNNING.
         let pump = match self.pumps.running(id) {
-            Some(pump) => Some(pump),
+            Some(pump) => {
+                // Launched a moment ago: after the RUNNING update, as the pump.
+                tokio::time::sleep_until(pump.attaches_at).await;
+                Some(pump.done)
+            }
             None => match self.adopt(id, name).await {
                 Ok(pump) => pump,
                 Err(exit) => return exit,
@@ -266,7 +280,10 @@ impl DockerContainerizer {
         Ok(match sandbox_of(&info) {
             Some(sandbox) if is_running(&info) => {
                 let since = now_secs().saturating_add(1);
-                Some(self.pumps.start(&self.docker, id, sandbox, since))
+                Some(
+                    self.pumps
+                        .start(&self.docker, id, sandbox, since, Duration::ZERO),
+                )
             }
             _ => None,
         })
