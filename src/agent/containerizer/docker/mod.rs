@@ -83,7 +83,8 @@ const PING_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long `wait` lets the log pump drain after the container ended.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long after a start the pump and the wait stay off the engine, out of
-/// the way of the RUNNING update (some 3 ms to commit; ten times that here).
+/// the way of the RUNNING update: it takes some 3 ms to be committed on a
+/// quiet 2-core machine; the rest is margin for a busy one.
 const SETTLE: Duration = Duration::from_millis(25);
 
 pub struct DockerContainerizer {
