@@ -331,9 +331,9 @@ from the statuses' own timestamps; the parts need not add up to the total's medi
   exit wait ask the engine nothing for 25 ms after a start (it keeps the output from
   the start), and the wait of a container just launched no longer inspects it first;
   before, those three engine calls ran beside the RUNNING commit on the two cores.
-  Measured at that change, three before/after pairs back to back on a busy machine
-  (\`docker run -d\` p50 90 to 156 ms from run to run): RUNNING → seen p50 3.15 → 2.51 ms
-  (HOST) and 3.92 → 3.06 ms (BRIDGE), 90 launches each; the end-to-end ratios moved
+  Measured at that change, five before/after pairs back to back on a busy machine
+  (\`docker run -d\` p50 88 to 156 ms from run to run): RUNNING → seen p50 3.00 → 2.13 ms
+  (HOST) and 3.69 → 3.06 ms (BRIDGE), 150 launches each; the end-to-end ratios moved
   less than they vary from run to run.
 - **Spawn floor**: spawn and wait of \`/bin/true\` by the bench just before each
   back-to-back process launch: what no process launch can beat, at the same moments.
