@@ -196,6 +196,40 @@ async fn output_lands_in_the_sandbox_and_the_exit_code_is_reported() {
     assert_eq!(docker_inspect(name, "{{.Id}}"), "", "cleanup removes it");
 }
 
+/// The pump asks for the output a moment after the start (out of the way of
+/// the RUNNING update): whatever the container wrote by then, or in all its
+/// life if it ended first, still lands in the sandbox whole and once.
+#[tokio::test]
+async fn output_written_before_the_copy_starts_lands_whole_and_once() {
+    let key = random_id("agent");
+    let c = connect(&key).await;
+    let sandbox = TempDir::new().unwrap();
+    let task_id = random_id("early");
+    let mut guard = Cleanup(Vec::new());
+    guard.task(&task_id);
+
+    let spec = docker_task(
+        &task_id,
+        Some("i=1; while [ $i -le 3000 ]; do echo line-$i; i=$((i+1)); done; echo end >&2"),
+    );
+    let launched = launch(&c, &spec, sandbox.path(), BTreeMap::new())
+        .await
+        .unwrap();
+    let exit = wait(&c, &launched.handle).await;
+    assert_eq!(exit.code, Some(0), "{exit:?}");
+
+    let expected: String = (1..=3000).map(|i| format!("line-{i}\n")).collect();
+    let stdout = read(&sandbox.path().join("stdout"));
+    assert!(
+        stdout == expected,
+        "stdout has {} lines, not lines 1 to 3000 once each; it starts {:?}",
+        stdout.lines().count(),
+        stdout.chars().take(80).collect::<String>()
+    );
+    assert_eq!(read(&sandbox.path().join("stderr")), "end\n");
+    c.cleanup(&launched.handle).await;
+}
+
 #[tokio::test]
 async fn volumes_bind_host_and_sandbox_paths_with_their_modes() {
     let key = random_id("agent");

@@ -3,32 +3,43 @@
 //! task (and through `/files`).
 //!
 //! ```text
-//!  start(id, sandbox, since) ─▶ GET /logs?follow&since ─▶ <sandbox>/stdout, stderr (append)
+//!  start(id, sandbox, since, after) ─▶ (sleep `after`) ─▶ GET /logs?follow&since
+//!        ─▶ <sandbox>/stdout, stderr (append)
 //!        stream ends (container stopped, engine gone) ─▶ the pump leaves the map
-//!  running(id) ─▶ its completion, for `wait` to let it drain
+//!  running(id) ─▶ its completion, for `wait` to let it drain, and when it attaches
 //!  dropped with the containerizer ─▶ every pump aborted
 //! ```
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bollard::Docker;
 use bollard::query_parameters::LogsOptionsBuilder;
 use futures::StreamExt;
 use futures::future::{BoxFuture, FutureExt, Shared};
 use tokio::io::AsyncWriteExt;
+use tokio::time::Instant;
 
 use super::why;
 
 /// A log pump's completion, awaited by whoever waits on its container.
 pub(super) type PumpDone = Shared<BoxFuture<'static, ()>>;
 
-/// A running log pump: its completion, and the means to stop it.
+/// A running log pump: its completion, when it asks the engine for the
+/// output, and the means to stop it.
 struct Pump {
     done: PumpDone,
+    attaches_at: Instant,
     abort: tokio::task::AbortHandle,
+}
+
+/// What `running` tells of a pump.
+pub(super) struct Running {
+    pub done: PumpDone,
+    /// When the pump sends (or sent) its logs request.
+    pub attaches_at: Instant,
 }
 
 /// Running log pumps by container id. A pump removes itself when its stream
@@ -42,21 +53,27 @@ pub(super) struct LogPumps {
 
 impl LogPumps {
     /// Copies the container's output into the sandbox from `since` (seconds
-    /// since the epoch; 0: from its start) until it stops. One pump per
-    /// container: a second call while one runs does nothing.
+    /// since the epoch; 0: from its start) until it stops, asking the engine
+    /// for it `after` from now. Nothing is lost by asking late: the engine
+    /// keeps a container's output from its start (json-file, local, and
+    /// dual logging alike). One pump per container: a second call while one
+    /// runs does nothing.
     pub(super) fn start(
         &self,
         docker: &Docker,
         id: &str,
         sandbox: PathBuf,
         since: i32,
+        after: Duration,
     ) -> PumpDone {
         let mut pumps = self.running.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(pump) = pumps.get(id) {
             return pump.done.clone();
         }
         let (docker, pumps_ref, key) = (docker.clone(), self.running.clone(), id.to_string());
+        let attaches_at = Instant::now() + after;
         let task = tokio::spawn(async move {
+            tokio::time::sleep_until(attaches_at).await;
             if let Err(e) = pump_logs(&docker, &key, &sandbox, since).await {
                 tracing::warn!(container = %key, sandbox = %sandbox.display(), error = %e, "container output not copied");
             }
@@ -69,19 +86,23 @@ impl LogPumps {
         let done = task.map(|_| ()).boxed().shared();
         let pump = Pump {
             done: done.clone(),
+            attaches_at,
             abort,
         };
         pumps.insert(id.to_string(), pump);
         done
     }
 
-    /// The completion of the pump copying `id`'s output, while one runs.
-    pub(super) fn running(&self, id: &str) -> Option<PumpDone> {
+    /// The pump copying `id`'s output, while one runs.
+    pub(super) fn running(&self, id: &str) -> Option<Running> {
         self.running
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(id)
-            .map(|p| p.done.clone())
+            .map(|p| Running {
+                done: p.done.clone(),
+                attaches_at: p.attaches_at,
+            })
     }
 }
 

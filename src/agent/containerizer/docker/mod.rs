@@ -5,9 +5,10 @@
 //!  launch ─▶ (force_pull ─▶ pull) ─▶ create `meso-<task_id>`
 //!              ─(404: no such image)─▶ pull ─(fails)─▶ LaunchError; create again
 //!              ─(409: name taken by our stale one)─▶ rm -f, create again
-//!        ─▶ start ─▶ log pump ─▶ Launched{Docker{id, name}, bridge IPs}
-//!  log pump: GET /logs?follow ─▶ <sandbox>/stdout, <sandbox>/stderr (append)
-//!  wait   ─▶ (pump, if none: a recovered handle) ─▶ POST /wait ─▶ inspect
+//!        ─▶ start ─▶ (BRIDGE: inspect) ─▶ Launched{Docker{id, name}, bridge IPs}
+//!  log pump, SETTLE after start: GET /logs?follow ─▶ <sandbox>/stdout, stderr (append)
+//!  wait   ─▶ (fresh: until SETTLE after start | recovered: inspect, pump from now)
+//!        ─▶ POST /wait ─▶ inspect
 //!        ─▶ pump drained ─▶ Exit{code, OOMKilled → REASON_CONTAINER_LIMITATION_MEMORY}
 //!  kill   ─▶ docker stop -t ⌈grace⌉ (SIGTERM … SIGKILL)
 //!  ours   ─▶ containers labelled meso.agent=<agent key>, exited ones too
@@ -29,6 +30,13 @@
 //! carries no argv\[0\]). With a command the working directory is the sandbox, as
 //! in Mesos, so `./fetched-script` works; without one the image runs as
 //! `docker run` would, in its own WORKDIR.
+//!
+//! Why the engine is left alone for [`SETTLE`] after a start: the next thing
+//! on a launch's way is the RUNNING update's commit on the master, and on a
+//! small machine the pump's and the wait's engine calls made at that moment
+//! slowed it (dockerd, the master and the agent share the cores). The output
+//! is not at risk, since the engine keeps it from the container's start; an
+//! exit in that window is reported when it ends, a few ms later.
 //!
 //! Nothing here is kept only in memory that a restarted agent would need: the
 //! handle names the container, and the sandbox is read back from the
@@ -66,7 +74,7 @@ mod parameters;
 pub use container::{LABEL_AGENT, LABEL_TASK, SANDBOX_IN_CONTAINER, container_name};
 use image::{normalize_image, pull_image};
 use inspect::{container_ips, exit_of, is_running, sandbox_of};
-use logs::{LogPumps, now_secs};
+use logs::{LogPumps, PumpDone, now_secs};
 
 const PREPARATION_FAILED: &str = "REASON_CONTAINER_PREPARATION_FAILED";
 const LAUNCH_FAILED: &str = "REASON_CONTAINER_LAUNCH_FAILED";
@@ -74,6 +82,10 @@ const LAUNCH_FAILED: &str = "REASON_CONTAINER_LAUNCH_FAILED";
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long `wait` lets the log pump drain after the container ended.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long after a start the pump and the wait stay off the engine, out of
+/// the way of the RUNNING update: it takes some 3 ms to be committed on a
+/// quiet 2-core machine; the rest is margin for a busy one.
+const SETTLE: Duration = Duration::from_millis(25);
 
 pub struct DockerContainerizer {
     docker: Docker,
@@ -162,9 +174,8 @@ impl DockerContainerizer {
             ));
         }
         // The pump runs on its own; `wait` awaits it through the map.
-        let _pump = self
-            .pumps
-            .start(&self.docker, &id, req.sandbox.to_path_buf(), 0);
+        let sandbox = req.sandbox.to_path_buf();
+        let _pump = self.pumps.start(&self.docker, &id, sandbox, 0, SETTLE);
 
         let ips = if docker_spec.network == DockerNetwork::Bridge {
             match self.docker.inspect_container(&id, None).await {
@@ -222,36 +233,25 @@ impl DockerContainerizer {
     }
 
     async fn wait_exit(&self, id: &str, name: &str) -> Exit {
-        let gone = || Exit {
-            message: format!(
-                "container {name} is gone (removed outside meso, or lost with the docker engine's state); its exit is unknown"
-            ),
-            ..Exit::default()
-        };
-        let info = match self.docker.inspect_container(id, None).await {
-            Ok(info) => info,
-            Err(e) if status(&e) == Some(404) => return gone(),
-            Err(e) => {
-                tracing::warn!(container = %name, error = %why(&e), "cannot inspect container; retrying");
-                return self.wait_after_error(id, name).await;
+        // A container this agent launched has its pump already, and nothing
+        // to look up: no inspect here, on the way of every launch's RUNNING.
+        let pump = match self.pumps.running(id) {
+            Some(pump) => {
+                // Launched a moment ago: after the RUNNING update, as the pump.
+                tokio::time::sleep_until(pump.attaches_at).await;
+                Some(pump.done)
             }
-        };
-        // A handle from an earlier agent has no pump yet: follow from the
-        // next whole second (docker's `since` counts seconds), so that no line
-        // the earlier agent copied is copied twice.
-        let pump = match sandbox_of(&info) {
-            Some(sandbox) if is_running(&info) => {
-                let since = now_secs().saturating_add(1);
-                Some(self.pumps.start(&self.docker, id, sandbox, since))
-            }
-            _ => self.pumps.running(id),
+            None => match self.adopt(id, name).await {
+                Ok(pump) => pump,
+                Err(exit) => return exit,
+            },
         };
         // Any answer, even an error, means "look again": inspect has the truth.
         let _ = self.docker.wait_container(id, None).next().await;
         let info = match self.docker.inspect_container(id, None).await {
             Ok(info) if !is_running(&info) => info,
             Ok(_) => return self.wait_after_error(id, name).await,
-            Err(e) if status(&e) == Some(404) => return gone(),
+            Err(e) if status(&e) == Some(404) => return gone(name),
             Err(e) => {
                 tracing::warn!(container = %name, error = %why(&e), "cannot inspect container; retrying");
                 return self.wait_after_error(id, name).await;
@@ -263,6 +263,31 @@ impl DockerContainerizer {
             tracing::warn!(container = %name, "container output still being copied after it ended");
         }
         exit_of(&info, name)
+    }
+
+    /// A handle without a pump (from an earlier agent, or whose pump ended):
+    /// if its container still runs, copy its output from the next whole
+    /// second on (docker's `since` counts seconds), so that no line the
+    /// earlier agent copied is copied twice. `Err`: how the wait ends instead.
+    async fn adopt(&self, id: &str, name: &str) -> Result<Option<PumpDone>, Exit> {
+        let info = match self.docker.inspect_container(id, None).await {
+            Ok(info) => info,
+            Err(e) if status(&e) == Some(404) => return Err(gone(name)),
+            Err(e) => {
+                tracing::warn!(container = %name, error = %why(&e), "cannot inspect container; retrying");
+                return Err(self.wait_after_error(id, name).await);
+            }
+        };
+        Ok(match sandbox_of(&info) {
+            Some(sandbox) if is_running(&info) => {
+                let since = now_secs().saturating_add(1);
+                Some(
+                    self.pumps
+                        .start(&self.docker, id, sandbox, since, Duration::ZERO),
+                )
+            }
+            _ => None,
+        })
     }
 
     /// The engine did not answer: try again in a moment (boxed: it recurses).
@@ -408,5 +433,15 @@ fn why(e: &DockerError) -> String {
         DockerError::DockerResponseServerError { message, .. } => message.trim().to_string(),
         DockerError::DockerStreamError { error } => error.trim().to_string(),
         other => other.to_string(),
+    }
+}
+
+/// How a wait ends when the container is no longer there.
+fn gone(name: &str) -> Exit {
+    Exit {
+        message: format!(
+            "container {name} is gone (removed outside meso, or lost with the docker engine's state); its exit is unknown"
+        ),
+        ..Exit::default()
     }
 }
