@@ -388,7 +388,22 @@ whole-machine profile of three one-app runs and their removals (\`perf record -a
 agents' and master's runtime threads 29% (a third of it the kernel's file work: mkdir and
 open of sandboxes, meta dirs, checkpoints and cgroup files), the shims and launcher 23%
 (almost all in the kernel: forks, joining cgroups, exits), \`sleep\` itself 17% (10% in its
-dynamic loader), the Raft thread 3%, idle 15%.
+dynamic loader), the Raft thread 3%, idle 15%. A profile of the one-app window alone
+(2026-12-03, binaries of 6df7f3e) put most of that file work in one place: creating inodes.
+ext4 without a journal checks each new inode against those deleted in the last minutes
+(\`recently_deleted\`, a block lookup per candidate from the start of its group), so after
+any churn on the disk (an earlier run's cleanup, a build) creating each task's
+\`task.json\` was a third of the agents' CPU, and the shims' \`stdout\`/\`stderr\` a tenth
+of theirs; the shims' fork of the task (page-table copy, copy-on-write faults, the copy's
+teardown at exec) about a seventh. Since 6529f99 the agent appends every checkpoint to one
+open log (\`meta/tasks.log\`, four new inodes a launch instead of five, no open per save),
+and since 3cc62b1 the shim starts the task with \`clone(CLONE_VM|CLONE_VFORK)\` as
+\`posix_spawn\` does. Measured back to back (binaries 6df7f3e → 3cc62b1, \`BENCH_STEPS=one\`,
+three rounds each, medians, with other builds on the cores): 829 → 925 and 678 → 740
+launches/s in the two pairs on a quiet machine, 547 → 602 and 488 → 468 with the cores
+already 50–100% busy. What \`sleep\` costs stays: over half of its CPU is glibc's start-up
+asking CPUID for cache sizes (\`intel_check_word\`, \`handle_intel\`), each a trap to the
+hypervisor.
 
 What these figures led to. Each pair was measured on 2026-11-22 with the two binaries
 taking turns (\`BENCH_MESO_BIN\`), three runs each, medians; the master's CPU is the

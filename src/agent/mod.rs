@@ -16,7 +16,8 @@
 //! ```
 //!
 //! Layout of the work dir: `agent.key`, `sandboxes/<task_id>/` (stdout, stderr,
-//! fetched files), `meta/tasks/<task_id>/` (checkpoint, the shim's exit file).
+//! fetched files), `meta/tasks.log` (the checkpoint of every task, checkpoint.rs),
+//! `meta/tasks/<task_id>/` (the shim's exit file).
 //!
 //! The key, not the id, is the agent's identity: the registry maps it to the
 //! Mesos-style id `<cluster-id>-S<n>`, so an agent that restarts (or comes back

@@ -24,6 +24,7 @@ pub mod launcher;
 pub mod process;
 pub mod shim;
 pub mod simple_command;
+mod spawn;
 pub mod user;
 
 use std::collections::BTreeMap;

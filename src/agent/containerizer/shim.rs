@@ -5,8 +5,9 @@
 //!
 //! ```text
 //!  launcher ──fork──▶ shim: setsid, SIGCHLD default, cwd = the task's meta dir
-//!  shim ──fork──▶ child: own process group, SIGKILL when the shim dies,
-//!                 default signals, joins the task's cgroups ──exec──▶ task
+//!  shim ──clone(CLONE_VM|CLONE_VFORK), spawn.rs──▶ child: own process
+//!                 group, SIGKILL when the shim dies, default signals, joins
+//!                 the task's cgroups ──exec──▶ task (the shim sleeps till then)
 //!  shim ──"<id> started <shim pid> <start time> <task pid>" or "<id> failed
 //!         <why>"──▶ the launcher's stdout (the agent reads it); stdio let go
 //!  shim: task ended (not yet reaped) ─▶ SIGKILL what it left in its group
@@ -14,8 +15,9 @@
 //! ```
 //!
 //! Single-threaded and without tokio, like the launcher it was forked from:
-//! the child between fork and exec may only make raw syscalls, which is safe
-//! only when no other thread could hold a lock at the fork.
+//! the task's child shares the shim's memory until its exec (spawn.rs) and
+//! may only make raw syscalls, which is safe only when no other thread could
+//! hold a lock at the clone.
 //!
 //! An agent restarted after a `kill -9` finds its shims again in /proc (see
 //! `process.rs`'s `ours`): session leaders with the launcher's command line,
@@ -24,17 +26,14 @@
 //! only child's pid.
 
 use std::collections::BTreeMap;
-use std::ffi::CString;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::io::AsRawFd;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 
+use super::spawn::{self, Credentials, Plan};
 use super::user::TaskUser;
 
 /// What a shim is asked to run.
@@ -92,21 +91,20 @@ pub fn run(args: &ShimArgs, report: &dyn Fn(&str)) -> i32 {
             .ok()
             .and_then(|stat| super::process::start_time_of(&stat))
             .ok_or("cannot read the shim's own start time")?;
-        let child = spawn(args)?;
-        Ok::<_, String>((start_time, child))
+        let pid = spawn(args)?;
+        Ok::<_, String>((start_time, pid))
     })();
-    let child = match started {
-        Ok((start_time, child)) => {
+    let pid = match started {
+        Ok((start_time, pid)) => {
             let me = std::process::id();
-            report(&format!("started {me} {start_time} {}", child.id()));
-            child
+            report(&format!("started {me} {start_time} {pid}"));
+            pid
         }
         Err(why) => {
             report(&format!("failed {why}"));
             return 1;
         }
     };
-    let pid = child.id() as i32;
     detach_stdio(&args.sandbox);
 
     let ended = match wait_for(pid) {
@@ -128,8 +126,9 @@ pub fn run(args: &ShimArgs, report: &dyn Fn(&str)) -> i32 {
     }
 }
 
-fn spawn(args: &ShimArgs) -> Result<Child, String> {
-    let (argv0, rest) = args.argv.split_first().ok_or("no command to run")?;
+/// Starts the task (spawn.rs); returns its pid.
+fn spawn(args: &ShimArgs) -> Result<libc::pid_t, String> {
+    let argv0 = args.argv.first().ok_or("no command to run")?;
     match std::fs::metadata(&args.sandbox) {
         Ok(meta) if meta.is_dir() => {}
         Ok(_) => {
@@ -140,110 +139,27 @@ fn spawn(args: &ShimArgs) -> Result<Child, String> {
         }
         Err(e) => return Err(format!("sandbox {}: {e}", args.sandbox.display())),
     }
+    let stdin = File::open("/dev/null").map_err(|e| format!("cannot open /dev/null: {e}"))?;
     let stdout = append(&args.sandbox.join("stdout"))?;
     let stderr = append(&args.sandbox.join("stderr"))?;
-    // Made before the fork: the child may not allocate.
-    let procs_files = args
-        .cgroups
-        .iter()
-        .map(|dir| CString::new(dir.join("cgroup.procs").as_os_str().as_bytes()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| "a cgroup path holds a NUL byte".to_string())?;
-    let shim_pid = std::process::id() as libc::pid_t;
     let credentials = args.user.as_ref().map(|u| Credentials {
         uid: u.uid,
         gid: u.gid,
         groups: u.groups.clone(),
     });
-
     let program = args.program.clone().unwrap_or_else(|| PathBuf::from(argv0));
-    let mut command = Command::new(&program);
-    command
-        .env_clear()
-        .envs(&args.env)
-        .arg0(argv0)
-        .args(rest)
-        .current_dir(&args.sandbox)
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(stderr);
-    // SAFETY: `in_child` makes only async-signal-safe syscalls and does not
-    // allocate; the shim is single-threaded.
-    unsafe {
-        command.pre_exec(move || in_child(shim_pid, &procs_files, credentials.as_ref()));
-    }
-    command
-        .spawn()
-        .map_err(|e| describe_spawn_error(&program, &e))
-}
-
-/// A task user's ids, ready for the raw syscalls of [`in_child`].
-struct Credentials {
-    uid: libc::uid_t,
-    gid: libc::gid_t,
-    groups: Vec<libc::gid_t>,
-}
-
-/// Between fork and exec, in the child. Errors fail the spawn with their errno.
-fn in_child(
-    shim_pid: libc::pid_t,
-    procs_files: &[CString],
-    credentials: Option<&Credentials>,
-) -> io::Result<()> {
-    let check = |ret: libc::c_int| {
-        if ret < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
-    };
-    // SAFETY: raw syscalls on values prepared before the fork.
-    unsafe {
-        // Its own group: a kill reaches the task's whole tree, not the shim.
-        check(libc::setpgid(0, 0))?;
-        // A task without its supervisor would end unrecorded: it dies with it.
-        check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL))?;
-        if libc::getppid() != shim_pid {
-            return Err(io::Error::from_raw_os_error(libc::ESRCH));
-        }
-        // Ignored signals stay ignored across exec; the task gets a clean slate.
-        for signal in 1..32 {
-            if signal != libc::SIGKILL && signal != libc::SIGSTOP {
-                libc::signal(signal, libc::SIG_DFL);
-            }
-        }
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        check(libc::sigprocmask(
-            libc::SIG_SETMASK,
-            &empty,
-            std::ptr::null_mut(),
-        ))?;
-        // Before exec, so the task cannot allocate outside its limit.
-        // "0" is the writing process itself.
-        for path in procs_files {
-            let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-            check(fd)?;
-            let written = libc::write(fd, b"0".as_ptr().cast(), 1);
-            libc::close(fd);
-            if written < 0 {
-                return Err(io::Error::last_os_error());
-            }
-        }
-        // After the cgroups (joining one takes root), groups before the uid
-        // (after it, setgroups is not allowed).
-        if let Some(c) = credentials {
-            check(libc::setgroups(c.groups.len(), c.groups.as_ptr()))?;
-            check(libc::setgid(c.gid))?;
-            check(libc::setuid(c.uid))?;
-            // A change of credentials clears the parent-death signal.
-            check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL))?;
-            if libc::getppid() != shim_pid {
-                return Err(io::Error::from_raw_os_error(libc::ESRCH));
-            }
-        }
-    }
-    Ok(())
+    let mut plan = Plan::new(
+        &program,
+        &args.argv,
+        &args.env,
+        &args.sandbox,
+        [stdin.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()],
+        &args.cgroups,
+        credentials,
+    )
+    .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
+    // The files stay open until the child has exec'd (spawn returns after).
+    spawn::spawn(&mut plan).map_err(|e| describe_spawn_error(&program, &e))
 }
 
 fn describe_spawn_error(program: &Path, e: &io::Error) -> String {
