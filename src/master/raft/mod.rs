@@ -55,6 +55,10 @@ pub use handle::{ProposeError, RaftHandle, RaftOptions, RaftStatus};
 use storage::RaftStore;
 use transport::Transport;
 
+/// A Ready that takes longer is logged: near an election timeout, it costs
+/// the leadership.
+const SLOW_READY: Duration = Duration::from_millis(100);
+
 /// How long a proposal may wait for its entry before the caller hears "timeout".
 const PROPOSAL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -331,6 +335,7 @@ impl Driver {
             return Ok(());
         }
         let was_leader = self.raw.raft.state == StateRole::Leader;
+        let started = Instant::now();
         let mut ready = self.raw.ready();
         self.transport.send(ready.take_messages());
 
@@ -350,8 +355,12 @@ impl Driver {
             // instead of costing an fsync on the path of every acknowledgement.
             self.raw.mut_store().set_commit(hs.commit);
         }
-        self.apply(committed)?;
+        // Acks go out once persisted, before this node applies: a follower's
+        // apply is no part of the leader's commit.
         self.transport.send(ready.take_persisted_messages());
+        let persisted = started.elapsed();
+        let applied = committed.len();
+        self.apply(committed)?;
 
         let mut light = self.raw.advance(ready);
         if let Some(commit) = light.commit_index() {
@@ -361,7 +370,22 @@ impl Driver {
         self.apply(light.take_committed_entries())?;
         self.raw.advance_apply();
 
+        let took = started.elapsed();
+        if took > SLOW_READY {
+            tracing::warn!(
+                node = self.id,
+                ms = took.as_millis() as u64,
+                persist_ms = persisted.as_millis() as u64,
+                entries_applied = applied,
+                "a Raft round took long: a slow disk, a starved thread or a long reader of the registry"
+            );
+        }
         if was_leader && self.raw.raft.state != StateRole::Leader {
+            tracing::warn!(
+                node = self.id,
+                term = self.raw.raft.term,
+                "no longer the leader"
+            );
             for (_, p) in self.pending.drain() {
                 let _ = p.reply.send(Err(ProposeError::LeadershipLost));
             }
@@ -653,6 +677,27 @@ impl Driver {
         } else {
             0.0
         });
+    }
+}
+
+/// How much more CPU the consensus threads get than the rest of the process
+/// when cores are short: nice -10 weighs about ten times nice 0.
+const RAFT_NICE: libc::c_int = -10;
+
+/// Gives the calling thread (the driver's, the transport's) precedence over
+/// the node's other threads. On a saturated machine the agents' streams and
+/// HTTP calls took the cores from the followers' acks and the leader's
+/// heartbeats past an election timeout, and leadership changed hands
+/// (BENCHMARKS.md, Scale); etcd's guide asks for the same. Without the
+/// privilege (not root, no CAP_SYS_NICE) the thread keeps its priority.
+pub(crate) fn raise_priority(what: &str) {
+    // SAFETY: plain syscalls on the calling thread, no memory passed.
+    let done = unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, RAFT_NICE)
+    };
+    if done != 0 {
+        tracing::debug!(thread = what, error = %std::io::Error::last_os_error(), "raft thread keeps its priority");
     }
 }
 

@@ -284,7 +284,10 @@ pub fn spawn_runtime(
     let handle = runtime.handle().clone();
     std::thread::Builder::new()
         .name(format!("raft-net-{id}"))
-        .spawn(move || runtime.block_on(shutdown.cancelled()))?;
+        .spawn(move || {
+            super::raise_priority("raft-net");
+            runtime.block_on(shutdown.cancelled())
+        })?;
     Ok(handle)
 }
 
