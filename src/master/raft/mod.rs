@@ -88,6 +88,8 @@ pub struct Driver {
     /// The snapshot thread writing one; no second starts meanwhile, and a
     /// stopping driver waits for it, so no file appears after it stopped.
     snapshot_thread: Option<std::thread::JoinHandle<()>>,
+    /// This node led at the end of the last round.
+    leading: bool,
     /// After a failed snapshot, the next is not tried before this index.
     snapshot_retry_at: u64,
     snapshots_done: (
@@ -191,6 +193,7 @@ impl Driver {
             snapshot_due: false,
             snapshot_thread: None,
             snapshot_retry_at: 0,
+            leading: false,
             snapshots_done: mpsc::unbounded_channel(),
         };
         let handle = RaftHandle {
@@ -329,12 +332,30 @@ impl Driver {
         .expect("membership context serializes")
     }
 
+    /// Compared with the last round's end, not this round's start: a
+    /// step-down mostly comes from a tick or a message (check-quorum, a
+    /// higher term) between rounds. What was pending fails at once.
+    fn notice_leadership(&mut self) {
+        let leading = self.raw.raft.state == StateRole::Leader;
+        if self.leading && !leading {
+            tracing::warn!(
+                node = self.id,
+                term = self.raw.raft.term,
+                "no longer the leader"
+            );
+            for (_, p) in self.pending.drain() {
+                let _ = p.reply.send(Err(ProposeError::LeadershipLost));
+            }
+        }
+        self.leading = leading;
+    }
+
     fn on_ready(&mut self) -> anyhow::Result<()> {
         if !self.raw.has_ready() {
+            self.notice_leadership();
             self.publish_status();
             return Ok(());
         }
-        let was_leader = self.raw.raft.state == StateRole::Leader;
         let started = Instant::now();
         let mut ready = self.raw.ready();
         self.transport.send(ready.take_messages());
@@ -380,16 +401,7 @@ impl Driver {
                 "a Raft round took long: a slow disk, a starved thread or a long reader of the registry"
             );
         }
-        if was_leader && self.raw.raft.state != StateRole::Leader {
-            tracing::warn!(
-                node = self.id,
-                term = self.raw.raft.term,
-                "no longer the leader"
-            );
-            for (_, p) in self.pending.drain() {
-                let _ = p.reply.send(Err(ProposeError::LeadershipLost));
-            }
-        }
+        self.notice_leadership();
         self.maybe_compact()?;
         self.publish_status();
         Ok(())
