@@ -595,33 +595,49 @@ minutes apart, other builds and benches sharing the cores):
   the same profile has no single hotspot: HTTP serving 37% (a third of it \`writev\` of
   LAUNCH events, one per task, onto the agents' streams), Raft ready/apply/fsync 21%, the
   scheduler's \`reconcile::plan\` 10.5%, the event bus rendering \`/v2/events\` 10%.
-- **Not met at 5,000 and 10,000 agents: the leader loses its quorum mid-deployment.** Its
-  log says \`stepped down to follower since quorum is not active\`; every agent stream
-  closes with it, SUBSCRIBEs meet \`No leader elected\` (4,246 of 7,206 session errors in a
-  5,000-agent run with the sim's debug log) and writes \`did not commit\`, and the fleet
-  stays in a resubscription storm for minutes: at 5,000 agents the last tasks took 78 s;
-  at 10,000, 81,000 tasks were RUNNING 50 s after the PUT (~1,600/s) when the first
-  step-down came, and the run was stopped, so its deployment and failover cells read
-  n/a. Three masters, the fleet and other builds share 2 cores, and Raft's 250–500 ms
-  election timeout is shorter than the stalls. **At 5,000 agents the stall is the Raft
-  log's compaction**: every \`raft.snapshot_every\` (10,000) entries each master serializes
-  the whole registry on its Raft thread (\`maybe_compact\` → \`Registry::to_snapshot\`, then
-  the redb write), all three at about the same index, and with 50,000 tasks that takes
-  longer than the election timeout. The same 5,000-agent run with
-  \`raft: {snapshot_every: 10000000}\` (\`BENCH_SCALE_MASTER_ARGS="--config FILE"\`): no
-  step-down, every task RUNNING in 10.9 s (4,582/s) against 78 s, leader CPU 9.6 s
-  against 44.7 s, failover 362 ms. The fix (snapshot off the Raft thread, from a
-  clone or a copy-on-write registry) is the lead's call: it is in \`src/master/raft\`.
-  **At 10,000 agents the leader still stepped down without compaction**, 8 s into the
-  deployment (51,000 tasks RUNNING after 180 s, in a storm): a second stall, not yet
-  found. After a failover, every agent's SUBSCRIBE also costs the new leader a scan of
-  every task (\`catch_up\`, and \`RegisterAgent\`'s apply): at 5,000 agents and 50,000
-  tasks the fleet took 27–34 s to be back. The same storms would hit real agents,
-  which keep the same timers.
+- **Found next, at 5,000 and 10,000 agents: the leader lost its quorum mid-deployment.**
+  Its log said \`stepped down to follower since quorum is not active\`; every agent stream
+  closed with it, and the fleet stayed in a resubscription storm for minutes (5,000 agents:
+  the last tasks after 78 s). Three masters, the fleet and other builds share 2 cores, and
+  Raft's 200–400 ms election timeout is shorter than the stalls. What was fixed, each
+  measured at 5,000 agents and 50,000 tasks (before: 6e737ac, the table of the last report;
+  after: fa8f127, a run with the machine 96% busy with other builds):
+
+  | change | measure | before | after |
+  |---|---|---:|---:|
+  | snapshots off the Raft thread: the driver copies the registry (tasks are \`Arc\`ed, a pointer each), a thread serializes it into \`snapshot-<index>.bin\` (fsync, rename), then the driver records it and drops the log (\`src/master/raft/snapshot_file.rs\`); the data is no longer held in memory | PUT → every task RUNNING | 78.1 s (640/s) | 21.2 s (2,359/s) |
+  | … | leader CPU in the deployment | 44.7 s | 10.5 s |
+  | each agent's live tasks by index (\`registry/by_agent.rs\`), where its (re)subscription, its unreachability and launch fitting scanned every task | after a failover, every agent subscribed to the new leader | 34.1 s | 4.1 s |
+  | … | \`kill -9\` of the leader → a survivor accepts a write | 825 ms | 332 ms |
+  | the snapshot file's 78 MB (50,000 tasks) | leader RSS with the agents and tasks | 801 MB | 641 MB |
+
+  Since then, and in the table above: the Raft transport runs on a thread of its own (on
+  the node's runtime the leader's heartbeats queued behind 10,000 agent streams); the
+  Raft threads run at nice −10 (\`raft::raise_priority\`, as etcd's guide asks); a
+  follower acks once it has persisted, before it applies; queued LAUNCH events for one
+  agent go out in one write; \`/v2/events\` are not rendered when nobody listens;
+  redb's page cache is 32 MiB, not its 1 GiB default (it kept every log page written);
+  an agent resubscribes when a heartbeat is refused, not when it is late.
+- **Not met at 10,000 agents: leadership still changes hands.** Three runs with 100,000
+  tasks on a quiet machine: the first placed every task in 37.8 s (2,647/s) and had every
+  one RUNNING after 112 s, 353 agents counted unreachable after its failover; the next two
+  turned into storms (12 and 13 leader changes in two minutes, tens of thousands of tasks
+  UNREACHABLE and replaced) and were stopped, so this report's table stops at 5,000. The
+  masters' new warnings say why: Raft rounds of 100–150 ms in the fsync alone, on all
+  three masters in the same millisecond (they share one disk, and a 150 MB snapshot
+  file's fsync queues everyone's log writes behind it), and rounds of 200–1,250 ms that
+  applied one entry and wrote nothing: the driver waiting for the registry's write lock
+  behind readers (the scheduler's round, HTTP handlers), themselves short of CPU at nice
+  0. A leader stalled past 200 ms sends no heartbeat and the followers elect another. What
+  would fix it, not done here: readers off the lock (the registry published as an
+  immutable \`Arc\` the driver swaps after each round, which the \`Arc\`ed tasks make
+  cheap), the snapshot's write paced (\`sync_file_range\` in chunks) or one master at a
+  time, and a longer election timeout for large clusters (etcd's is 1 s), which costs the
+  failover aim.
 - Memory grows with tasks more than with agents: ~45 MB of leader RSS per 1,000 agents
-  (their HTTP/1 connections and streams) and 110–190 MB per 10,000 tasks (each task's
-  spec and status history in the registry, and the Raft log until compaction). Left as
-  found.
+  (their HTTP/1 connections and streams) and the rest per task: each task's spec
+  (Marathon's ~15 environment variables) and status history in the registry, and the Raft
+  log until compaction.
 
 ### How each figure is measured
 
