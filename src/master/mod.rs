@@ -282,7 +282,6 @@ fn spawn_driver(
     std::thread::Builder::new()
         .name(format!("raft-{id}"))
         .spawn(move || {
-            raft::raise_priority("raft");
             runtime.block_on(driver.run(shutdown));
             let _ = done_tx.send(());
         })?;

@@ -692,27 +692,6 @@ impl Driver {
     }
 }
 
-/// How much more CPU the consensus threads get than the rest of the process
-/// when cores are short: nice -10 weighs about ten times nice 0.
-const RAFT_NICE: libc::c_int = -10;
-
-/// Gives the calling thread (the driver's, the transport's) precedence over
-/// the node's other threads. On a saturated machine the agents' streams and
-/// HTTP calls took the cores from the followers' acks and the leader's
-/// heartbeats past an election timeout, and leadership changed hands
-/// (BENCHMARKS.md, Scale); etcd's guide asks for the same. Without the
-/// privilege (not root, no CAP_SYS_NICE) the thread keeps its priority.
-pub(crate) fn raise_priority(what: &str) {
-    // SAFETY: plain syscalls on the calling thread, no memory passed.
-    let done = unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, RAFT_NICE)
-    };
-    if done != 0 {
-        tracing::debug!(thread = what, error = %std::io::Error::last_os_error(), "raft thread keeps its priority");
-    }
-}
-
 fn single_change(id: u64, ty: ConfChangeType) -> ConfChangeV2 {
     let mut single = ConfChangeSingle {
         node_id: id,

@@ -284,10 +284,7 @@ pub fn spawn_runtime(
     let handle = runtime.handle().clone();
     std::thread::Builder::new()
         .name(format!("raft-net-{id}"))
-        .spawn(move || {
-            super::raise_priority("raft-net");
-            runtime.block_on(shutdown.cancelled())
-        })?;
+        .spawn(move || runtime.block_on(shutdown.cancelled()))?;
     Ok(handle)
 }
 
