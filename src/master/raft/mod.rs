@@ -18,18 +18,10 @@
 //! quorum and applied here. A leader that loses its leadership fails what it had
 //! pending (the client retries; a retry of the same write is harmless because
 //! commands set values rather than add to them). Every `snapshot_every` entries
-//! the registry is snapshotted and the log compacted, off this thread:
-//!
-//! ```text
-//!  maybe_compact: copy the registry (a pointer per task) ─▶ snapshot thread:
-//!                 serialize, write snapshot-<index>.bin, fsync ─▶ snapshots_done
-//!  ─▶ store.compacted: record it in redb, drop the log up to it
-//! ```
-//!
-//! Serializing and writing a large registry took longer than an election
-//! timeout; done here, it stalled every master at about the same index and
-//! the leader lost its quorum (BENCHMARKS.md, Scale).
+//! the registry is snapshotted by a thread of its own and the log compacted
+//! (`compaction.rs`).
 
+mod compaction;
 mod handle;
 mod logger;
 pub mod snapshot_file;
@@ -82,28 +74,9 @@ pub struct Driver {
     requests: mpsc::Receiver<Request>,
     snapshot_reports: mpsc::UnboundedReceiver<(u64, bool)>,
     metric_node: String,
-    /// A master was added: take a snapshot now, so the one a joiner is sent
-    /// has it in its conf state (raft-rs refuses a snapshot that does not).
-    snapshot_due: bool,
-    /// The snapshot thread writing one; no second starts meanwhile, and a
-    /// stopping driver waits for it, so no file appears after it stopped.
-    snapshot_thread: Option<std::thread::JoinHandle<()>>,
+    compaction: compaction::Compaction,
     /// This node led at the end of the last round.
     leading: bool,
-    /// After a failed snapshot, the next is not tried before this index.
-    snapshot_retry_at: u64,
-    snapshots_done: (
-        mpsc::UnboundedSender<SnapshotWritten>,
-        mpsc::UnboundedReceiver<SnapshotWritten>,
-    ),
-}
-
-/// What a snapshot thread reports back.
-struct SnapshotWritten {
-    meta: SnapshotMetadata,
-    file: anyhow::Result<std::path::PathBuf>,
-    bytes: usize,
-    took: Duration,
 }
 
 /// Everything a driver needs, gathered by the node at start.
@@ -190,11 +163,8 @@ impl Driver {
             requests: req_rx,
             snapshot_reports,
             metric_node: id.to_string(),
-            snapshot_due: false,
-            snapshot_thread: None,
-            snapshot_retry_at: 0,
+            compaction: compaction::Compaction::default(),
             leading: false,
-            snapshots_done: mpsc::unbounded_channel(),
         };
         let handle = RaftHandle {
             requests: req_tx,
@@ -217,7 +187,7 @@ impl Driver {
                     let status = if delivered { SnapshotStatus::Finish } else { SnapshotStatus::Failure };
                     self.raw.report_snapshot(peer, status);
                 }
-                Some(written) = self.snapshots_done.1.recv() => {
+                Some(written) = self.compaction.finished() => {
                     // Entries applied meanwhile may make the next one due already.
                     if let Err(e) = self.snapshot_written(written).and_then(|()| self.maybe_compact()) {
                         tracing::error!(node = self.id, error = %format!("{e:#}"), "raft storage failed; stopping this master");
@@ -250,15 +220,7 @@ impl Driver {
         for (_, p) in self.pending.drain() {
             let _ = p.reply.send(Err(ProposeError::Stopped));
         }
-        if let Some(thread) = self.snapshot_thread.take() {
-            let _ = thread.join();
-            // Record it, so the store opens next time as it closed.
-            if let Ok(written) = self.snapshots_done.1.try_recv()
-                && let Err(e) = self.snapshot_written(written)
-            {
-                tracing::warn!(node = self.id, error = %format!("{e:#}"), "cannot record the last snapshot");
-            }
-        }
+        self.finish_snapshot();
         // A stopped driver leads nothing and sees no leader: health turns 503
         // and writes are refused, rather than answered from a frozen status.
         self.status.send_modify(|s| {
@@ -499,7 +461,7 @@ impl Driver {
             let id = single.node_id;
             match single.get_change_type() {
                 ConfChangeType::AddNode | ConfChangeType::AddLearnerNode => {
-                    self.snapshot_due = true;
+                    self.compaction.due = true;
                     let member = ctx
                         .as_ref()
                         .and_then(|c| c.member.clone())
@@ -562,77 +524,6 @@ impl Driver {
                 let _ = p.reply.send(Err(ProposeError::Timeout(PROPOSAL_TIMEOUT)));
             }
         }
-    }
-
-    /// Starts a snapshot thread when one is due: a copy of the registry as
-    /// applied now, serialized and written there (see the module doc).
-    fn maybe_compact(&mut self) -> anyhow::Result<()> {
-        let applied = self.raw.raft.raft_log.applied;
-        let snap_index = self.raw.store().snapshot_ref().get_metadata().index;
-        if self.snapshot_thread.is_some()
-            || applied <= snap_index
-            || applied < self.snapshot_retry_at
-            || (!self.snapshot_due && applied < snap_index + self.options.snapshot_every)
-        {
-            return Ok(());
-        }
-        self.snapshot_due = false;
-        let meta = self.raw.store().snapshot_at(applied)?;
-        let copy = self.registry.read().expect("registry lock").clone();
-        let dir = self.raw.store().dir().to_path_buf();
-        let done = self.snapshots_done.0.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("meso-snapshot-{}", self.id))
-            .spawn(move || {
-                let started = Instant::now();
-                let mut snapshot = Snapshot::default();
-                snapshot.set_data(copy.to_snapshot().into());
-                drop(copy);
-                snapshot.set_metadata(meta.clone());
-                let file = snapshot_file::write(&dir, &snapshot);
-                let _ = done.send(SnapshotWritten {
-                    meta,
-                    file,
-                    bytes: snapshot.get_data().len(),
-                    took: started.elapsed(),
-                });
-            });
-        match spawned {
-            Ok(thread) => self.snapshot_thread = Some(thread),
-            Err(e) => self.snapshot_failed(applied, &anyhow::anyhow!(e)),
-        }
-        Ok(())
-    }
-
-    /// A snapshot thread finished: record its snapshot and compact the log.
-    fn snapshot_written(&mut self, written: SnapshotWritten) -> anyhow::Result<()> {
-        if let Some(thread) = self.snapshot_thread.take() {
-            let _ = thread.join();
-        }
-        let index = written.meta.index;
-        match written.file {
-            Ok(file) => {
-                self.raw.mut_store().compacted(written.meta, &file)?;
-                metrics::histogram!("meso_raft_snapshot_duration_seconds", "node" => self.metric_node.clone())
-                    .record(written.took.as_secs_f64());
-                tracing::debug!(
-                    node = self.id,
-                    index,
-                    bytes = written.bytes,
-                    took_ms = written.took.as_millis() as u64,
-                    "snapshot written, log compacted"
-                );
-            }
-            Err(e) => self.snapshot_failed(index, &e),
-        }
-        Ok(())
-    }
-
-    /// A snapshot could not be written (a full disk, say): the log keeps
-    /// growing, and the next try waits for another `snapshot_every` entries.
-    fn snapshot_failed(&mut self, index: u64, e: &anyhow::Error) {
-        self.snapshot_retry_at = index + self.options.snapshot_every;
-        tracing::warn!(node = self.id, index, error = %format!("{e:#}"), "cannot write a snapshot; the log is not compacted");
     }
 
     fn publish_status(&mut self) {

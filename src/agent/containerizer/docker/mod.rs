@@ -51,6 +51,7 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
+use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
     RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
@@ -248,14 +249,10 @@ impl DockerContainerizer {
         };
         // Any answer, even an error, means "look again": inspect has the truth.
         let _ = self.docker.wait_container(id, None).next().await;
-        let info = match self.docker.inspect_container(id, None).await {
+        let info = match self.inspect(id, name).await {
             Ok(info) if !is_running(&info) => info,
             Ok(_) => return self.wait_after_error(id, name).await,
-            Err(e) if status(&e) == Some(404) => return gone(name),
-            Err(e) => {
-                tracing::warn!(container = %name, error = %why(&e), "cannot inspect container; retrying");
-                return self.wait_after_error(id, name).await;
-            }
+            Err(exit) => return exit,
         };
         if let Some(pump) = pump
             && tokio::time::timeout(DRAIN_TIMEOUT, pump).await.is_err()
@@ -270,14 +267,7 @@ impl DockerContainerizer {
     /// second on (docker's `since` counts seconds), so that no line the
     /// earlier agent copied is copied twice. `Err`: how the wait ends instead.
     async fn adopt(&self, id: &str, name: &str) -> Result<Option<PumpDone>, Exit> {
-        let info = match self.docker.inspect_container(id, None).await {
-            Ok(info) => info,
-            Err(e) if status(&e) == Some(404) => return Err(gone(name)),
-            Err(e) => {
-                tracing::warn!(container = %name, error = %why(&e), "cannot inspect container; retrying");
-                return Err(self.wait_after_error(id, name).await);
-            }
-        };
+        let info = self.inspect(id, name).await?;
         Ok(match sandbox_of(&info) {
             Some(sandbox) if is_running(&info) => {
                 let since = now_secs().saturating_add(1);
@@ -288,6 +278,19 @@ impl DockerContainerizer {
             }
             _ => None,
         })
+    }
+
+    /// The container as the engine has it, or how the wait ends: gone, or
+    /// what a later look says when the engine did not answer.
+    async fn inspect(&self, id: &str, name: &str) -> Result<ContainerInspectResponse, Exit> {
+        match self.docker.inspect_container(id, None).await {
+            Ok(info) => Ok(info),
+            Err(e) if status(&e) == Some(404) => Err(gone(name)),
+            Err(e) => {
+                tracing::warn!(container = %name, error = %why(&e), "cannot inspect container; retrying");
+                Err(self.wait_after_error(id, name).await)
+            }
+        }
     }
 
     /// The engine did not answer: try again in a moment (boxed: it recurses).

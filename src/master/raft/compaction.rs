@@ -1,0 +1,154 @@
+//! Log compaction, off the Raft thread: when a snapshot is due, the driver
+//! copies the registry as applied (its tasks are shared `Arc`s: a pointer
+//! each), a thread of its own serializes the copy and writes
+//! `snapshot-<index>.bin` (`snapshot_file`), and the driver, told through
+//! [`Compaction::finished`], records it in the store and drops the log up
+//! to it.
+//!
+//! ```text
+//!  maybe_compact: copy the registry ─▶ snapshot thread: serialize,
+//!                 write snapshot-<index>.bin, fsync ─▶ finished()
+//!  ─▶ snapshot_written: store.compacted: record it in redb, drop the log
+//! ```
+//!
+//! Serializing and writing a large registry took longer than an election
+//! timeout; done on the Raft thread, it stalled every master at about the
+//! same index and the leader lost its quorum (BENCHMARKS.md, Scale).
+
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use raft::prelude::{Snapshot, SnapshotMetadata};
+use tokio::sync::mpsc;
+
+use super::{Driver, snapshot_file};
+
+/// The driver's compaction state.
+pub(super) struct Compaction {
+    /// A master was added: take a snapshot now, so the one a joiner is sent
+    /// has it in its conf state (raft-rs refuses a snapshot that does not).
+    pub due: bool,
+    /// The thread writing one; no second starts meanwhile, and a stopping
+    /// driver waits for it, so no file appears after it stopped.
+    thread: Option<JoinHandle<()>>,
+    /// After a failed snapshot, the next is not tried before this index.
+    retry_at: u64,
+    done_tx: mpsc::UnboundedSender<Written>,
+    done_rx: mpsc::UnboundedReceiver<Written>,
+}
+
+impl Default for Compaction {
+    fn default() -> Self {
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        Self {
+            due: false,
+            thread: None,
+            retry_at: 0,
+            done_tx,
+            done_rx,
+        }
+    }
+}
+
+/// What a snapshot thread reports back.
+pub(super) struct Written {
+    meta: SnapshotMetadata,
+    file: anyhow::Result<PathBuf>,
+    bytes: usize,
+    took: Duration,
+}
+
+impl Compaction {
+    /// The next snapshot thread's report.
+    pub async fn finished(&mut self) -> Option<Written> {
+        self.done_rx.recv().await
+    }
+}
+
+impl Driver {
+    /// Starts a snapshot thread when one is due.
+    pub(super) fn maybe_compact(&mut self) -> anyhow::Result<()> {
+        let applied = self.raw.raft.raft_log.applied;
+        let snap_index = self.raw.store().snapshot_ref().get_metadata().index;
+        let c = &self.compaction;
+        if c.thread.is_some()
+            || applied <= snap_index
+            || applied < c.retry_at
+            || (!c.due && applied < snap_index + self.options.snapshot_every)
+        {
+            return Ok(());
+        }
+        self.compaction.due = false;
+        let meta = self.raw.store().snapshot_at(applied)?;
+        let copy = self.registry.read().expect("registry lock").clone();
+        let dir = self.raw.store().dir().to_path_buf();
+        let done = self.compaction.done_tx.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("meso-snapshot-{}", self.id))
+            .spawn(move || {
+                let started = Instant::now();
+                let mut snapshot = Snapshot::default();
+                snapshot.set_data(copy.to_snapshot().into());
+                drop(copy);
+                snapshot.set_metadata(meta.clone());
+                let file = snapshot_file::write(&dir, &snapshot);
+                let _ = done.send(Written {
+                    meta,
+                    file,
+                    bytes: snapshot.get_data().len(),
+                    took: started.elapsed(),
+                });
+            });
+        match spawned {
+            Ok(thread) => self.compaction.thread = Some(thread),
+            Err(e) => self.snapshot_failed(applied, &anyhow::anyhow!(e)),
+        }
+        Ok(())
+    }
+
+    /// A snapshot thread finished: record its snapshot and compact the log.
+    pub(super) fn snapshot_written(&mut self, written: Written) -> anyhow::Result<()> {
+        if let Some(thread) = self.compaction.thread.take() {
+            let _ = thread.join();
+        }
+        let index = written.meta.index;
+        match written.file {
+            Ok(file) => {
+                self.raw.mut_store().compacted(written.meta, &file)?;
+                metrics::histogram!("meso_raft_snapshot_duration_seconds", "node" => self.metric_node.clone())
+                    .record(written.took.as_secs_f64());
+                tracing::debug!(
+                    node = self.id,
+                    index,
+                    bytes = written.bytes,
+                    took_ms = written.took.as_millis() as u64,
+                    "snapshot written, log compacted"
+                );
+            }
+            Err(e) => self.snapshot_failed(index, &e),
+        }
+        Ok(())
+    }
+
+    /// A stopping driver waits for its snapshot thread and records what it
+    /// wrote, so the store opens next time as it closed.
+    pub(super) fn finish_snapshot(&mut self) {
+        let Some(thread) = self.compaction.thread.take() else {
+            return;
+        };
+        let _ = thread.join();
+        if let Ok(written) = self.compaction.done_rx.try_recv()
+            && let Err(e) = self.snapshot_written(written)
+        {
+            tracing::warn!(node = self.id, error = %format!("{e:#}"), "cannot record the last snapshot");
+        }
+    }
+
+    /// A snapshot could not be written (a full disk, say): the log keeps
+    /// growing, and the next try waits for another `snapshot_every` entries.
+    fn snapshot_failed(&mut self, index: u64, e: &anyhow::Error) {
+        self.compaction.retry_at = index + self.options.snapshot_every;
+        tracing::warn!(node = self.id, index, error = %format!("{e:#}"), "cannot write a snapshot; the log is not compacted");
+    }
+}
