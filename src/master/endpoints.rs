@@ -209,9 +209,8 @@ async fn tasks(State(master): State<Arc<Master>>) -> Json<Value> {
     let tasks: Vec<Value> = registry
         .tasks
         .values()
-        .map(|t| &**t)
         .chain(registry.completed_tasks.iter())
-        .map(task_json)
+        .map(|t| task_json(t))
         .collect();
     Json(json!({ "tasks": tasks }))
 }

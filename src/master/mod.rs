@@ -32,7 +32,7 @@ mod tasks;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::bail;
@@ -45,7 +45,7 @@ use command::Command;
 use raft::storage::{RaftStore, STORE_FILE};
 use raft::transport::{self, Transport};
 use raft::{Driver, DriverParts, RaftHandle, RaftOptions, RaftStatus};
-use registry::{Change, Registry};
+use registry::{Change, PublishedRegistry, Registry};
 
 pub(crate) use agents::used_resources;
 pub use agents::{AgentTimers, now_secs};
@@ -76,7 +76,7 @@ pub struct MasterOptions {
 pub struct Master {
     pub id: u64,
     pub raft: RaftHandle,
-    registry: Arc<RwLock<Registry>>,
+    registry: PublishedRegistry,
     changes: broadcast::Sender<Change>,
     pub cluster_name: String,
     pub hostname: String,
@@ -149,7 +149,7 @@ impl Master {
         };
         let id = store.node_id();
 
-        let registry = Arc::new(RwLock::new(Registry::default()));
+        let registry = PublishedRegistry::default();
         let (changes, _) = broadcast::channel(4096);
         let (reports_tx, snapshot_reports) = mpsc::unbounded_channel();
         let transport = Transport::new(
@@ -211,8 +211,9 @@ impl Master {
         }
     }
 
-    pub fn registry(&self) -> RwLockReadGuard<'_, Registry> {
-        self.registry.read().expect("registry lock")
+    /// The registry as last applied; holding it blocks nobody.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.current()
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Change> {

@@ -93,7 +93,7 @@ pub async fn call(State(master): State<Arc<Master>>, body: Bytes) -> Result<Resp
             let registry = master.registry();
             json!({"type": kind, "get_tasks": {
                 "tasks": registry.tasks.values().map(|t| task_json(t)).collect::<Vec<_>>(),
-                "completed_tasks": registry.completed_tasks.iter().map(task_json).collect::<Vec<_>>(),
+                "completed_tasks": registry.completed_tasks.iter().map(|t| task_json(t)).collect::<Vec<_>>(),
             }})
         }
         "LAUNCH_TASKS" => {

@@ -1,6 +1,6 @@
 //! Log compaction, off the Raft thread: when a snapshot is due, the driver
-//! copies the registry as applied (its tasks are shared `Arc`s: a pointer
-//! each), a thread of its own serializes the copy and writes
+//! takes the registry as last published (an `Arc`: nothing is copied, see
+//! `registry::published`), a thread of its own serializes the copy and writes
 //! `snapshot-<index>.bin` (`snapshot_file`), and the driver, told through
 //! [`Compaction::finished`], records it in the store and drops the log up
 //! to it.
@@ -81,7 +81,7 @@ impl Driver {
         }
         self.compaction.due = false;
         let meta = self.raw.store().snapshot_at(applied)?;
-        let copy = self.registry.read().expect("registry lock").clone();
+        let copy = self.registry.current();
         let dir = self.raw.store().dir().to_path_buf();
         let done = self.compaction.done_tx.clone();
         let spawned = std::thread::Builder::new()

@@ -29,7 +29,6 @@ pub mod storage;
 pub mod transport;
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use protobuf::Message as _;
@@ -40,7 +39,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::command::{Envelope, MembershipContext};
-use super::registry::{Change, Registry};
+use super::registry::{Change, PublishedRegistry, Registry};
 use crate::model::Member;
 use handle::Request;
 pub use handle::{ProposeError, RaftHandle, RaftOptions, RaftStatus};
@@ -65,7 +64,7 @@ pub struct Driver {
     origin: u64,
     seq: u64,
     pending: HashMap<u64, Pending>,
-    registry: Arc<RwLock<Registry>>,
+    registry: PublishedRegistry,
     changes: broadcast::Sender<Change>,
     transport: Transport,
     status: watch::Sender<RaftStatus>,
@@ -83,7 +82,7 @@ pub struct Driver {
 pub struct DriverParts {
     pub id: u64,
     pub store: RaftStore,
-    pub registry: Arc<RwLock<Registry>>,
+    pub registry: PublishedRegistry,
     pub changes: broadcast::Sender<Change>,
     pub transport: Transport,
     pub inbox: mpsc::Receiver<Message>,
@@ -122,7 +121,7 @@ impl Driver {
         for m in restored.members.values() {
             transport.set_peer(m.id, &m.raft_addr);
         }
-        *registry.write().expect("registry lock") = restored;
+        registry.publish(restored);
 
         let config = Config {
             id,
@@ -375,21 +374,27 @@ impl Driver {
         for m in registry.members.values() {
             self.transport.set_peer(m.id, &m.raft_addr);
         }
-        *self.registry.write().expect("registry lock") = registry;
+        self.registry.publish(registry);
         let _ = self.changes.send(Change::Restored);
         Ok(())
     }
 
+    /// Applies a round's committed entries. Normal entries go to one draft
+    /// of the registry, published once (see `registry::published`); changes
+    /// go out on the bus and proposers hear back after it is, so what they
+    /// read next already holds their write.
     fn apply(&mut self, entries: Vec<Entry>) -> anyhow::Result<()> {
+        let mut draft = None;
+        let mut applied = Applied::default();
         for entry in entries {
             let index = entry.index;
             match entry.get_entry_type() {
-                EntryType::EntryNormal if entry.data.is_empty() => {
-                    // A new leader's empty entry: nothing to apply.
-                    self.registry.write().expect("registry lock").applied_index = index;
+                EntryType::EntryNormal => {
+                    let registry = draft.get_or_insert_with(|| self.registry.draft());
+                    self.apply_command(registry, index, &entry.data, &mut applied);
                 }
-                EntryType::EntryNormal => self.apply_command(index, &entry.data),
                 EntryType::EntryConfChange => {
+                    self.publish(draft.take(), std::mem::take(&mut applied));
                     let cc = ConfChange::parse_from_bytes(&entry.data)?;
                     self.apply_conf_change(
                         index,
@@ -398,40 +403,61 @@ impl Driver {
                     )?;
                 }
                 EntryType::EntryConfChangeV2 => {
+                    self.publish(draft.take(), std::mem::take(&mut applied));
                     let cc = ConfChangeV2::parse_from_bytes(&entry.data)?;
                     self.apply_conf_change(index, cc, &entry.context)?;
                 }
             }
         }
+        self.publish(draft, applied);
         Ok(())
     }
 
-    fn apply_command(&mut self, index: u64, data: &[u8]) {
+    fn apply_command(
+        &mut self,
+        registry: &mut Registry,
+        index: u64,
+        data: &[u8],
+        applied: &mut Applied,
+    ) {
+        if data.is_empty() {
+            // A new leader's empty entry: nothing to apply.
+            registry.applied_index = index;
+            return;
+        }
         let envelope: Envelope = match serde_json::from_slice(data) {
             Ok(e) => e,
             Err(e) => {
                 // Every master skips the same unreadable entry, so they stay equal.
                 tracing::error!(node = self.id, index, error = %e, "skipping an unreadable log entry");
-                self.registry.write().expect("registry lock").applied_index = index;
+                registry.applied_index = index;
                 return;
             }
         };
-        let changes = {
-            let mut registry = self.registry.write().expect("registry lock");
-            let changes = registry.apply(index, &envelope.command);
-            for c in &changes {
-                if let Change::MemberChanged { id } = c
-                    && let Some(m) = registry.members.get(id)
-                {
-                    self.transport.set_peer(*id, &m.raft_addr);
-                }
+        let changes = registry.apply(index, &envelope.command);
+        for c in &changes {
+            if let Change::MemberChanged { id } = c
+                && let Some(m) = registry.members.get(id)
+            {
+                self.transport.set_peer(*id, &m.raft_addr);
             }
-            changes
-        };
-        for c in changes {
+        }
+        applied.changes.extend(changes);
+        applied.answers.push((envelope.origin, envelope.seq));
+    }
+
+    /// Publishes a run of applies: the registry they made, then their
+    /// changes on the bus, then the proposers' answers.
+    fn publish(&mut self, draft: Option<Registry>, applied: Applied) {
+        if let Some(registry) = draft {
+            self.registry.publish(registry);
+        }
+        for c in applied.changes {
             let _ = self.changes.send(c);
         }
-        self.answer(envelope.origin, envelope.seq);
+        for (origin, seq) in applied.answers {
+            self.answer(origin, seq);
+        }
     }
 
     fn apply_conf_change(
@@ -457,6 +483,7 @@ impl Driver {
         };
         self.raw.mut_store().set_conf_state(cs)?;
         let mut changes = Vec::new();
+        let mut registry = self.registry.draft();
         for single in cc.get_changes() {
             let id = single.node_id;
             match single.get_change_type() {
@@ -468,26 +495,17 @@ impl Driver {
                         .filter(|m| m.id == id);
                     if let Some(member) = member {
                         self.transport.set_peer(id, &member.raft_addr);
-                        changes.extend(
-                            self.registry
-                                .write()
-                                .expect("registry lock")
-                                .apply_member_added(index, member),
-                        );
+                        changes.extend(registry.apply_member_added(index, member));
                     }
                 }
                 ConfChangeType::RemoveNode => {
                     self.transport.remove_peer(id);
-                    changes.extend(
-                        self.registry
-                            .write()
-                            .expect("registry lock")
-                            .apply_member_removed(index, id),
-                    );
+                    changes.extend(registry.apply_member_removed(index, id));
                 }
             }
         }
-        self.registry.write().expect("registry lock").applied_index = index;
+        registry.applied_index = index;
+        self.registry.publish(registry);
         for c in changes {
             let _ = self.changes.send(c);
         }
@@ -581,6 +599,15 @@ impl Driver {
             0.0
         });
     }
+}
+
+/// What applying a run of normal entries produced, sent once the registry's
+/// write lock is released.
+#[derive(Default)]
+struct Applied {
+    changes: Vec<Change>,
+    /// (origin, seq) of each applied proposal.
+    answers: Vec<(u64, u64)>,
 }
 
 fn single_change(id: u64, ty: ConfChangeType) -> ConfChangeV2 {

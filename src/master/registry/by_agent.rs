@@ -9,16 +9,17 @@
 //! leader agents × tasks (27–34 s at 5,000 agents and 50,000 tasks, see
 //! BENCHMARKS.md, Scale).
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+
+use imbl::{OrdMap, OrdSet};
 
 use crate::model::Task;
 
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct TasksByAgent(BTreeMap<String, BTreeSet<String>>);
+pub struct TasksByAgent(OrdMap<String, OrdSet<String>>);
 
 impl TasksByAgent {
-    pub fn of(tasks: &BTreeMap<String, Arc<Task>>) -> Self {
+    pub fn of(tasks: &OrdMap<String, Arc<Task>>) -> Self {
         let mut index = Self::default();
         for task in tasks.values() {
             index.insert(&task.spec.agent_id, &task.spec.task_id);

@@ -8,11 +8,15 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
+use imbl::OrdMap;
 use serde::{Deserialize, Serialize};
 
 mod by_agent;
 mod fit;
+mod published;
 mod tasks;
+
+pub use published::PublishedRegistry;
 
 use super::command::Command;
 use crate::model::{AgentInfo, AgentState, Member, Task, TaskState, WeightInfo};
@@ -32,23 +36,26 @@ pub struct Registry {
     pub removed_members: BTreeSet<u64>,
     pub weights: BTreeMap<String, f64>,
     /// Admitted agents by id (`<cluster-id>-S<n>`).
-    pub agents: BTreeMap<String, AgentInfo>,
+    pub agents: OrdMap<String, AgentInfo>,
     /// The `n` of the next new agent id.
     pub next_agent: u64,
     /// Tasks not yet terminal, by task id: they hold their agent's resources.
-    /// Shared, so that a snapshot's copy of the registry costs a pointer per
-    /// task, not a deep copy; a change copies only the task it changes
-    /// (`Arc::make_mut`) while a snapshot still holds it.
-    pub tasks: BTreeMap<String, Arc<Task>>,
+    /// A persistent map of shared tasks, so that each published version of
+    /// the registry (see [`published`]) shares all but the paths a round
+    /// changed, and a change copies only the task it changes
+    /// (`Arc::make_mut`) while an older version still holds it.
+    pub tasks: OrdMap<String, Arc<Task>>,
     /// The ids in `tasks` by agent; derived, so not in the snapshot.
     #[serde(skip)]
     tasks_by_agent: by_agent::TasksByAgent,
     /// The latest terminal tasks, oldest first, at most [`COMPLETED_TASKS`].
-    pub completed_tasks: VecDeque<Task>,
+    pub completed_tasks: VecDeque<Arc<Task>>,
     /// Index of the last entry applied, so a snapshot knows where it stands.
     pub applied_index: u64,
-    /// The scheduler's apps, deployments and backoff.
-    pub marathon: MarathonState,
+    /// The scheduler's apps, deployments and backoff. Shared whole: a round
+    /// that changes it copies it (`Arc::make_mut`); most rounds (task
+    /// statuses) leave it alone.
+    pub marathon: Arc<MarathonState>,
 }
 
 /// What an apply changed, published to every subscriber (scheduler, DNS, events).
@@ -121,6 +128,7 @@ impl Registry {
                 .iter()
                 .rev()
                 .find(|t| t.spec.task_id == id)
+                .map(|t| &**t)
         })
     }
 
@@ -278,8 +286,7 @@ impl Registry {
                 .iter()
                 .flat_map(|status| self.update_status(status))
                 .collect(),
-            Command::Marathon { command } => self
-                .marathon
+            Command::Marathon { command } => Arc::make_mut(&mut self.marathon)
                 .apply(command)
                 .into_iter()
                 .map(Change::Marathon)

@@ -109,7 +109,7 @@ impl Registry {
             }
         };
         if let Some(task) = task {
-            self.complete(task, time);
+            self.complete(Arc::new(task), time);
         }
         vec![Change::TaskUpdated {
             task_id: spec.task_id.clone(),
@@ -161,7 +161,7 @@ impl Registry {
         {
             self.tasks_by_agent
                 .remove(&task.spec.agent_id, &task.spec.task_id);
-            self.complete(Arc::unwrap_or_clone(task), status.timestamp);
+            self.complete(task, status.timestamp);
         }
         changes
     }
@@ -231,13 +231,15 @@ impl Registry {
 
     /// A task ended: the scheduler counts it (backoff, last failure), and it
     /// joins the completed tasks.
-    fn complete(&mut self, task: Task, time: f64) {
+    fn complete(&mut self, task: Arc<Task>, time: f64) {
         let host = self
             .agents
             .get(&task.spec.agent_id)
             .map(|a| a.hostname.clone())
             .unwrap_or_default();
-        self.marathon.task_ended(&task, &host, time);
+        if task.spec.run_spec.is_some() {
+            Arc::make_mut(&mut self.marathon).task_ended(&task, &host, time);
+        }
         self.completed_tasks.push_back(task);
         while self.completed_tasks.len() > COMPLETED_TASKS {
             self.completed_tasks.pop_front();
