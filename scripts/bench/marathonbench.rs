@@ -396,13 +396,28 @@ fn fraction_ms(times: &[Instant], t0: Instant, q: f64) -> f64 {
 
 /// Where the time went, from the statuses' own timestamps (the master's
 /// STAGING as it records the launch; the agents' STARTING and RUNNING), read
-/// from `/master/tasks` once every task runs: ms after `t0_wall` until the
-/// last task was STAGING (placed and committed: the scheduler's part) and
-/// until the last was RUNNING on its agent (before the update travelled back).
-async fn timeline(api: &Api, app_prefix: &str, t0_wall: f64) -> anyhow::Result<(f64, f64)> {
+/// from `/master/tasks` once every task runs, in ms after `t0_wall`: when the
+/// last task was STAGING (placed and committed: the scheduler's part), when
+/// the first task was STARTING and the first RUNNING on its agent (how soon
+/// the agents begin), and when the last was RUNNING on its agent (before the
+/// update travelled back).
+#[derive(Debug)]
+struct Timeline {
+    last_staged: f64,
+    first_starting: f64,
+    first_running: f64,
+    last_running: f64,
+}
+
+async fn timeline(api: &Api, app_prefix: &str, t0_wall: f64) -> anyhow::Result<Timeline> {
     let task_prefix = app_prefix.trim_start_matches('/').replace('/', "_");
     let tasks = api.get("/master/tasks").await?;
-    let mut last = (f64::NAN, f64::NAN);
+    let mut t = Timeline {
+        last_staged: f64::NAN,
+        first_starting: f64::NAN,
+        first_running: f64::NAN,
+        last_running: f64::NAN,
+    };
     for task in tasks["tasks"].as_array().into_iter().flatten() {
         let ours = task["id"]
             .as_str()
@@ -413,13 +428,23 @@ async fn timeline(api: &Api, app_prefix: &str, t0_wall: f64) -> anyhow::Result<(
         for status in task["statuses"].as_array().into_iter().flatten() {
             let at = (status["timestamp"].as_f64().unwrap_or(f64::NAN) - t0_wall) * 1000.0;
             match status["state"].as_str() {
-                Some("TASK_STAGING") => last.0 = at.max(last.0),
-                Some("TASK_RUNNING") => last.1 = at.max(last.1),
+                Some("TASK_STAGING") => t.last_staged = at.max(t.last_staged),
+                Some("TASK_STARTING") => t.first_starting = at.min(t.first_starting),
+                Some("TASK_RUNNING") => {
+                    t.first_running = at.min(t.first_running);
+                    t.last_running = at.max(t.last_running);
+                }
                 _ => {}
             }
         }
     }
-    Ok(((last.0 * 1e3).round() / 1e3, (last.1 * 1e3).round() / 1e3))
+    let round = |x: f64| (x * 1e3).round() / 1e3;
+    Ok(Timeline {
+        last_staged: round(t.last_staged),
+        first_starting: round(t.first_starting),
+        first_running: round(t.first_running),
+        last_running: round(t.last_running),
+    })
 }
 
 fn wall_secs() -> f64 {
@@ -452,13 +477,15 @@ async fn one_app(
     let master_cpu = api.master_cpu_ms() - cpu0;
     reader.abort();
     let total = seen.done - t0;
-    let (staged, running_on_agents) = timeline(api, id, t0_wall).await?;
+    let tl = timeline(api, id, t0_wall).await?;
     Ok(json!({
         "mode": "one-app",
         "instances": instances,
         "post_ms": ms(answered),
-        "all_staged_ms": staged,
-        "all_running_on_agents_ms": running_on_agents,
+        "all_staged_ms": tl.last_staged,
+        "first_starting_on_agents_ms": tl.first_starting,
+        "first_running_on_agents_ms": tl.first_running,
+        "all_running_on_agents_ms": tl.last_running,
         "first_running_ms": fraction_ms(&seen.times, t0, 0.0),
         "half_running_ms": fraction_ms(&seen.times, t0, 0.5),
         "all_running_ms": ms(total),
@@ -505,7 +532,7 @@ async fn many_apps(
     reader.abort();
     latencies.sort_by(f64::total_cmp);
     let total = seen.done - t0;
-    let (staged, running_on_agents) = timeline(api, &prefix, t0_wall).await?;
+    let tl = timeline(api, &prefix, t0_wall).await?;
     Ok(json!({
         "mode": "many-apps",
         "how": match how { How::Post => "post", How::Put => "put" },
@@ -513,8 +540,10 @@ async fn many_apps(
         "requests_ms": ms(requests_done),
         "request_p50_ms": pct(&latencies, 0.5),
         "request_p99_ms": pct(&latencies, 0.99),
-        "all_staged_ms": staged,
-        "all_running_on_agents_ms": running_on_agents,
+        "all_staged_ms": tl.last_staged,
+        "first_starting_on_agents_ms": tl.first_starting,
+        "first_running_on_agents_ms": tl.first_running,
+        "all_running_on_agents_ms": tl.last_running,
         "first_running_ms": fraction_ms(&seen.times, t0, 0.0),
         "half_running_ms": fraction_ms(&seen.times, t0, 0.5),
         "all_running_ms": ms(total),

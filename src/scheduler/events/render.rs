@@ -3,6 +3,13 @@
 //! "heavy" form (with `original` and `target`): the client crashes on the
 //! light form Marathon ≥ 1.8 sends.
 //!
+//! The events a deployment or a task makes by the thousand (status updates,
+//! instance changes, a deployment's steps, the apps a PUT posts) are typed
+//! bodies written straight to text ([`Event::of`]), and a change's plan is
+//! written once for all its events: built as `serde_json::Value` trees, a
+//! 1,000-app deployment's plans held the publisher (and the registry's read
+//! lock, which the Raft apply then waits for) for hundreds of ms.
+//!
 //! Health: the agent reports a task's health when its verdict flips
 //! (`Change::TaskHealthChanged`), so each flip is one
 //! `health_status_changed_event` and one `instance_health_changed_event`
@@ -12,13 +19,15 @@
 //! with `healthy: false`, so a client following health alone never counts a
 //! gone task as healthy. Only event types the Python client knows are sent.
 
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::Event;
 use crate::master::registry::{Change, Registry};
 use crate::model::{Task, TaskState};
 use crate::scheduler::app::AppDefinition;
-use crate::scheduler::state::{Deployment, MarathonChange, Outcome, actions_json};
+use crate::scheduler::state::{Action, Deployment, MarathonChange, Outcome};
 
 pub fn events(registry: &Registry, change: &Change, now: f64) -> Vec<Event> {
     match change {
@@ -107,6 +116,39 @@ fn failed_check(registry: &Registry, task: &Task) -> Option<Value> {
     serde_json::to_value(check).ok()
 }
 
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusUpdate<'a> {
+    slave_id: &'a str,
+    task_id: &'a str,
+    task_status: TaskState,
+    message: &'a str,
+    app_id: &'a str,
+    host: &'a str,
+    ip_addresses: Vec<IpAddress<'a>>,
+    ports: Vec<u16>,
+    version: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IpAddress<'a> {
+    ip_address: &'a str,
+    protocol: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InstanceChanged<'a> {
+    instance_id: &'a str,
+    condition: &'static str,
+    run_spec_id: &'a str,
+    agent_id: &'a str,
+    slave_id: &'a str,
+    host: &'a str,
+    run_spec_version: &'a str,
+}
+
 fn task_events(registry: &Registry, task: &Task, now: f64) -> Vec<Event> {
     let Some(run) = &task.spec.run_spec else {
         return Vec::new();
@@ -114,43 +156,47 @@ fn task_events(registry: &Registry, task: &Task, now: f64) -> Vec<Event> {
     let host = registry
         .agents
         .get(&task.spec.agent_id)
-        .map(|a| a.hostname.clone())
+        .map(|a| a.hostname.as_str())
         .unwrap_or_default();
     let status = task.latest();
-    let ports: Vec<u16> = task.spec.ports.iter().map(|p| p.number).collect();
-    let ips: Vec<Value> = status
-        .map(|s| s.container_ips.clone())
+    let ip_addresses = status
+        .map(|s| s.container_ips.as_slice())
         .unwrap_or_default()
-        .into_iter()
-        .map(|ip| json!({"ipAddress": ip, "protocol": "IPv4"}))
+        .iter()
+        .map(|ip| IpAddress {
+            ip_address: ip,
+            protocol: "IPv4",
+        })
         .collect();
     let mut out = vec![
-        Event::new(
+        Event::of(
             "status_update_event",
-            json!({
-                "slaveId": task.spec.agent_id,
-                "taskId": task.spec.task_id,
-                "taskStatus": task.state,
-                "message": status.and_then(|s| s.message.clone()).unwrap_or_default(),
-                "appId": run.app_id,
-                "host": host,
-                "ipAddresses": ips,
-                "ports": ports,
-                "version": run.version,
-            }),
+            &StatusUpdate {
+                slave_id: &task.spec.agent_id,
+                task_id: &task.spec.task_id,
+                task_status: task.state,
+                message: status
+                    .and_then(|s| s.message.as_deref())
+                    .unwrap_or_default(),
+                app_id: &run.app_id,
+                host,
+                ip_addresses,
+                ports: task.spec.ports.iter().map(|p| p.number).collect(),
+                version: &run.version,
+            },
             now,
         ),
-        Event::new(
+        Event::of(
             "instance_changed_event",
-            json!({
-                "instanceId": task.spec.task_id,
-                "condition": condition(task.state),
-                "runSpecId": run.app_id,
-                "agentId": task.spec.agent_id,
-                "slaveId": task.spec.agent_id,
-                "host": host,
-                "runSpecVersion": run.version,
-            }),
+            &InstanceChanged {
+                instance_id: &task.spec.task_id,
+                condition: condition(task.state),
+                run_spec_id: &run.app_id,
+                agent_id: &task.spec.agent_id,
+                slave_id: &task.spec.agent_id,
+                host,
+                run_spec_version: &run.version,
+            },
             now,
         ),
     ];
@@ -196,6 +242,14 @@ fn condition(state: TaskState) -> &'static str {
     }
 }
 
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiPost<'a> {
+    client_ip: &'static str,
+    uri: String,
+    app_definition: &'a AppDefinition,
+}
+
 fn marathon_events(registry: &Registry, change: &MarathonChange, now: f64) -> Vec<Event> {
     let marathon = &registry.marathon;
     match change {
@@ -204,13 +258,13 @@ fn marathon_events(registry: &Registry, change: &MarathonChange, now: f64) -> Ve
                 .iter()
                 .filter_map(|id| marathon.app(id))
                 .map(|app| {
-                    Event::new(
+                    Event::of(
                         "api_post_event",
-                        json!({
-                            "clientIp": "",
-                            "uri": format!("/v2/apps{}", app.id),
-                            "appDefinition": app.to_json(),
-                        }),
+                        &ApiPost {
+                            client_ip: "",
+                            uri: format!("/v2/apps{}", app.id),
+                            app_definition: app,
+                        },
                         now,
                     )
                 })
@@ -226,22 +280,18 @@ fn marathon_events(registry: &Registry, change: &MarathonChange, now: f64) -> Ve
             .deployments
             .get(id)
             .map(|d| {
-                vec![step_event(
-                    "deployment_info",
-                    registry,
-                    d,
-                    d.current_step,
-                    now,
-                )]
+                let plan = plan_of(registry, d);
+                vec![step_event("deployment_info", &plan, d, d.current_step, now)]
             })
             .unwrap_or_default(),
         MarathonChange::DeploymentAdvanced { id, finished_step } => marathon
             .deployments
             .get(id)
             .map(|d| {
+                let plan = plan_of(registry, d);
                 vec![
-                    step_event("deployment_step_success", registry, d, *finished_step, now),
-                    step_event("deployment_info", registry, d, d.current_step, now),
+                    step_event("deployment_step_success", &plan, d, *finished_step, now),
+                    step_event("deployment_info", &plan, d, d.current_step, now),
                 ]
             })
             .unwrap_or_default(),
@@ -250,27 +300,32 @@ fn marathon_events(registry: &Registry, change: &MarathonChange, now: f64) -> Ve
             outcome,
         } => {
             let d = deployment.as_ref();
+            let plan = plan_of(registry, d);
             match outcome {
                 Outcome::Succeeded => {
                     let mut out = Vec::new();
                     if !d.steps.is_empty() {
                         out.push(step_event(
                             "deployment_step_success",
-                            registry,
+                            &plan,
                             d,
                             d.current_step,
                             now,
                         ));
                     }
-                    out.push(Event::new(
+                    out.push(Event::of(
                         "deployment_success",
-                        json!({"id": d.id, "plan": plan_json(registry, d)}),
+                        &DeploymentEnd {
+                            id: &d.id,
+                            plan: plan.as_deref(),
+                            reason: None,
+                        },
                         now,
                     ));
                     out
                 }
-                Outcome::Failed { reason } => failed(registry, d, reason, now),
-                Outcome::Canceled => failed(registry, d, "canceled", now),
+                Outcome::Failed { reason } => failed(&plan, d, reason, now),
+                Outcome::Canceled => failed(&plan, d, "canceled", now),
             }
         }
         MarathonChange::DelayReset { .. } => Vec::new(),
@@ -286,64 +341,316 @@ fn marathon_events(registry: &Registry, change: &MarathonChange, now: f64) -> Ve
     }
 }
 
+/// A deployment's plan as JSON text, written once for all the events of
+/// one change. `None` only if it cannot be written, which plain data cannot.
+type Plan = Option<Box<RawValue>>;
+
+#[derive(Serialize)]
+struct DeploymentEnd<'a> {
+    id: &'a str,
+    plan: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
 /// As Marathon's deployment actor: the step that was running fails, then the
 /// deployment (a cancel fails its step too).
-fn failed(registry: &Registry, d: &Deployment, reason: &str, now: f64) -> Vec<Event> {
+fn failed(plan: &Plan, d: &Deployment, reason: &str, now: f64) -> Vec<Event> {
     let mut out = Vec::new();
     if !d.steps.is_empty() {
         out.push(step_event(
             "deployment_step_failure",
-            registry,
+            plan,
             d,
             d.current_step,
             now,
         ));
     }
-    out.push(Event::new(
+    out.push(Event::of(
         "deployment_failed",
-        json!({"id": d.id, "plan": plan_json(registry, d), "reason": reason}),
+        &DeploymentEnd {
+            id: &d.id,
+            plan: plan.as_deref(),
+            reason: Some(reason),
+        },
         now,
     ));
     out
 }
 
-fn step_event(kind: &str, registry: &Registry, d: &Deployment, step: usize, now: f64) -> Event {
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StepBody<'a> {
+    plan: Option<&'a RawValue>,
+    current_step: Actions<'a>,
+}
+
+/// A step as the plan shows it: `{"actions": [{"action", "app"}...]}`.
+#[derive(Serialize)]
+struct Actions<'a> {
+    actions: &'a [Action],
+}
+
+fn step_event(kind: &str, plan: &Plan, d: &Deployment, step: usize, now: f64) -> Event {
     let actions = d.steps.get(step).map(Vec::as_slice).unwrap_or(&[]);
-    Event::new(
+    Event::of(
         kind,
-        json!({
-            "plan": plan_json(registry, d),
-            "currentStep": {"actions": actions_json(actions)},
-        }),
+        &StepBody {
+            plan: plan.as_deref(),
+            current_step: Actions { actions },
+        },
         now,
     )
 }
 
+#[derive(Serialize)]
+struct PlanWire<'a> {
+    id: &'a str,
+    version: &'a str,
+    steps: Vec<Actions<'a>>,
+    original: Tree<'a>,
+    target: Tree<'a>,
+}
+
+/// An app tree as the heavy plan carries it: every app at the root.
+#[derive(Serialize)]
+struct Tree<'a> {
+    id: &'static str,
+    apps: Vec<&'a AppDefinition>,
+    groups: [(); 0],
+    dependencies: [(); 0],
+    version: &'a str,
+}
+
 /// The plan with the app tree before (`original`) and after (`target`).
-fn plan_json(registry: &Registry, d: &Deployment) -> Value {
-    let steps: Vec<Value> = d
-        .steps
-        .iter()
-        .map(|s| json!({"actions": actions_json(s)}))
-        .collect();
-    let original: Vec<Value> = d
-        .original
-        .values()
-        .flatten()
-        .map(AppDefinition::to_json)
-        .collect();
-    let target: Vec<Value> = d
-        .affected_apps
-        .iter()
-        .filter_map(|id| registry.marathon.app(id))
-        .map(AppDefinition::to_json)
-        .collect();
-    let tree = |apps: Vec<Value>| json!({"id": "/", "apps": apps, "groups": [], "dependencies": [], "version": d.version});
-    json!({
-        "id": d.id,
-        "version": d.version,
-        "steps": steps,
-        "original": tree(original),
-        "target": tree(target),
-    })
+fn plan_of(registry: &Registry, d: &Deployment) -> Plan {
+    fn tree<'a>(apps: Vec<&'a AppDefinition>, version: &'a str) -> Tree<'a> {
+        Tree {
+            id: "/",
+            apps,
+            groups: [],
+            dependencies: [],
+            version,
+        }
+    }
+    let wire = PlanWire {
+        id: &d.id,
+        version: &d.version,
+        steps: d.steps.iter().map(|s| Actions { actions: s }).collect(),
+        original: tree(d.original.values().flatten().collect(), &d.version),
+        target: tree(
+            d.affected_apps
+                .iter()
+                .filter_map(|id| registry.marathon.app(id))
+                .collect(),
+            &d.version,
+        ),
+    };
+    match serde_json::value::to_raw_value(&wire) {
+        Ok(plan) => Some(plan),
+        Err(e) => {
+            tracing::warn!(deployment = %d.id, error = %e, "deployment plan not serializable");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, VecDeque};
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::model::{RunSpecRef, TaskPort, TaskSpec, TaskStatus};
+    use crate::scheduler::app::test_app;
+    use crate::scheduler::state::{ActionKind, AppRecord};
+
+    const NOW: f64 = 1_700_000_000.5;
+
+    fn parsed(event: &Event) -> Value {
+        let v: Value = serde_json::from_str(&event.json).expect("an event is JSON");
+        assert_eq!(v["eventType"], event.event_type.as_str());
+        assert_eq!(v["timestamp"], "2023-11-14T22:13:20.500Z");
+        v
+    }
+
+    fn action(kind: ActionKind, app: &str) -> Action {
+        Action {
+            action: kind,
+            app: app.into(),
+        }
+    }
+
+    /// A deployment that scales `/old` (whose definition before is kept in
+    /// `original`) and starts `/new`, in two steps.
+    fn registry() -> (Registry, AppDefinition, AppDefinition, AppDefinition) {
+        let before = test_app(json!({"id": "/old", "cmd": "sleep 1", "instances": 1}));
+        let after = test_app(json!({"id": "/old", "cmd": "sleep 1", "instances": 3}));
+        let new = test_app(json!({"id": "/new", "cmd": "sleep 2"}));
+        let mut registry = Registry::default();
+        for app in [&after, &new] {
+            registry.marathon.apps.insert(
+                app.id.to_string(),
+                AppRecord {
+                    versions: VecDeque::from([app.clone()]),
+                },
+            );
+        }
+        let deployment = Deployment {
+            id: "d1".into(),
+            version: "2023-11-14T22:13:20.000Z".into(),
+            affected_apps: vec!["/new".into(), "/old".into()],
+            steps: vec![
+                vec![action(ActionKind::StartApplication, "/new")],
+                vec![
+                    action(ActionKind::ScaleApplication, "/new"),
+                    action(ActionKind::ScaleApplication, "/old"),
+                ],
+            ],
+            current_step: 1,
+            original: BTreeMap::from([
+                ("/new".to_string(), None),
+                ("/old".to_string(), Some(before.clone())),
+            ]),
+        };
+        registry
+            .marathon
+            .deployments
+            .insert("d1".into(), deployment);
+        (registry, before, after, new)
+    }
+
+    #[test]
+    fn a_step_carries_the_heavy_plan_the_python_client_reads() {
+        let (registry, before, after, new) = registry();
+        let change = MarathonChange::DeploymentAdvanced {
+            id: "d1".into(),
+            finished_step: 0,
+        };
+        let events = marathon_events(&registry, &change, NOW);
+        let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+        assert_eq!(types, ["deployment_step_success", "deployment_info"]);
+        let (done, info) = (parsed(&events[0]), parsed(&events[1]));
+        let tree = |apps: Vec<Value>| {
+            json!({"id": "/", "apps": apps, "groups": [], "dependencies": [],
+                   "version": "2023-11-14T22:13:20.000Z"})
+        };
+        let plan = json!({
+            "id": "d1",
+            "version": "2023-11-14T22:13:20.000Z",
+            "steps": [
+                {"actions": [{"action": "StartApplication", "app": "/new"}]},
+                {"actions": [{"action": "ScaleApplication", "app": "/new"},
+                             {"action": "ScaleApplication", "app": "/old"}]},
+            ],
+            "original": tree(vec![before.to_json()]),
+            "target": tree(vec![new.to_json(), after.to_json()]),
+        });
+        assert_eq!(done["plan"], plan);
+        assert_eq!(info["plan"], plan);
+        assert_eq!(
+            done["currentStep"],
+            json!({"actions": [{"action": "StartApplication", "app": "/new"}]})
+        );
+        assert_eq!(info["currentStep"], plan["steps"][1]);
+    }
+
+    #[test]
+    fn a_deployment_ends_with_its_id_plan_and_reason() {
+        let (mut registry, ..) = registry();
+        let Some(d) = registry.marathon.deployments.remove("d1") else {
+            panic!("the deployment is there");
+        };
+        let finished = |outcome| MarathonChange::DeploymentFinished {
+            deployment: Box::new(d.clone()),
+            outcome,
+        };
+        let ok = marathon_events(&registry, &finished(Outcome::Succeeded), NOW);
+        let success = parsed(&ok[1]);
+        assert_eq!(success["id"], "d1");
+        assert_eq!(success["plan"]["target"]["apps"][1]["instances"], 3);
+        assert!(success.get("reason").is_none());
+        let failed = marathon_events(&registry, &finished(Outcome::Canceled), NOW);
+        let types: Vec<&str> = failed.iter().map(|e| e.event_type.as_str()).collect();
+        assert_eq!(types, ["deployment_step_failure", "deployment_failed"]);
+        let failure = parsed(&failed[1]);
+        assert_eq!(
+            (&failure["id"], &failure["reason"]),
+            (&json!("d1"), &json!("canceled"))
+        );
+        assert_eq!(failure["plan"]["id"], "d1");
+    }
+
+    #[test]
+    fn a_posted_app_carries_its_definition() {
+        let (registry, _, after, _) = registry();
+        let change = MarathonChange::AppsChanged {
+            put: vec!["/old".into()],
+            removed: vec!["/gone".into()],
+        };
+        let events = marathon_events(&registry, &change, NOW);
+        let post = parsed(&events[0]);
+        assert_eq!(post["eventType"], "api_post_event");
+        assert_eq!(post["uri"], "/v2/apps/old");
+        assert_eq!(post["clientIp"], "");
+        assert_eq!(post["appDefinition"], after.to_json());
+        assert_eq!(parsed(&events[1])["appId"], "/gone");
+    }
+
+    #[test]
+    fn a_status_update_has_marathons_fields() {
+        let (mut registry, ..) = registry();
+        let spec = TaskSpec {
+            task_id: "old.t1".into(),
+            agent_id: "c-S0".into(),
+            ports: vec![TaskPort {
+                number: 31005,
+                name: None,
+            }],
+            run_spec: Some(RunSpecRef {
+                app_id: "/old".into(),
+                version: "v1".into(),
+                config_version: "v1".into(),
+            }),
+            ..Default::default()
+        };
+        let mut status = TaskStatus::new("old.t1", "c-S0", TaskState::Running, NOW)
+            .message("running as process group 7");
+        status.container_ips = vec!["10.0.0.7".into()];
+        registry
+            .tasks
+            .insert("old.t1".into(), Arc::new(Task::new(spec, status)));
+        let change = Change::TaskUpdated {
+            task_id: "old.t1".into(),
+            agent_id: "c-S0".into(),
+            state: TaskState::Running,
+        };
+        let events = events(&registry, &change, NOW);
+        let update = parsed(&events[0]);
+        let mut expected = json!({
+            "slaveId": "c-S0",
+            "taskId": "old.t1",
+            "taskStatus": "TASK_RUNNING",
+            "message": "running as process group 7",
+            "appId": "/old",
+            "host": "",
+            "ipAddresses": [{"ipAddress": "10.0.0.7", "protocol": "IPv4"}],
+            "ports": [31005],
+            "version": "v1",
+        });
+        expected["eventType"] = update["eventType"].clone();
+        expected["timestamp"] = update["timestamp"].clone();
+        assert_eq!(update, expected);
+        let instance = parsed(&events[1]);
+        assert_eq!(instance["eventType"], "instance_changed_event");
+        assert_eq!(
+            (
+                &instance["instanceId"],
+                &instance["condition"],
+                &instance["runSpecId"]
+            ),
+            (&json!("old.t1"), &json!("Running"), &json!("/old"))
+        );
+        assert_eq!(instance["runSpecVersion"], "v1");
+    }
 }
