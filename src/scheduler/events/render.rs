@@ -489,7 +489,7 @@ mod tests {
         let new = test_app(json!({"id": "/new", "cmd": "sleep 2"}));
         let mut registry = Registry::default();
         for app in [&after, &new] {
-            registry.marathon.apps.insert(
+            Arc::make_mut(&mut registry.marathon).apps.insert(
                 app.id.to_string(),
                 AppRecord {
                     versions: VecDeque::from([app.clone()]),
@@ -513,8 +513,7 @@ mod tests {
                 ("/old".to_string(), Some(before.clone())),
             ]),
         };
-        registry
-            .marathon
+        Arc::make_mut(&mut registry.marathon)
             .deployments
             .insert("d1".into(), deployment);
         (registry, before, after, new)
@@ -558,7 +557,10 @@ mod tests {
     #[test]
     fn a_deployment_ends_with_its_id_plan_and_reason() {
         let (mut registry, ..) = registry();
-        let Some(d) = registry.marathon.deployments.remove("d1") else {
+        let Some(d) = Arc::make_mut(&mut registry.marathon)
+            .deployments
+            .remove("d1")
+        else {
             panic!("the deployment is there");
         };
         let finished = |outcome| MarathonChange::DeploymentFinished {
