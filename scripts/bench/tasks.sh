@@ -222,7 +222,20 @@ if [[ $STEPS == *" docker "* ]]; then
     [[ $NETWORKS == *" bridge "* ]] && series_list+=(docker-run-bridge-same)
     [ ${#series_list[@]} -gt 0 ] || die "BENCH_DOCKER_NETWORKS names neither host nor bridge"
     for ((r = 1; r <= DOCKER_ROUNDS; r++)); do
-        for series in "${series_list[@]}"; do
+        # Every other round each meso series and its `docker run -d` peer swap
+        # places, so that neither always follows the same neighbour: a series
+        # right after the teardown of ten bridge containers (meso's kill at the
+        # end of its series) starts on an engine and kernel still busy with it.
+        order=("${series_list[@]}")
+        if ((r % 2 == 0)); then
+            for ((i = 0; i + 1 < ${#order[@]}; i++)); do
+                if [[ ${order[i]} == meso-* ]]; then
+                    order[i]=${series_list[i + 1]} order[i + 1]=${series_list[i]}
+                    i=$((i + 1))
+                fi
+            done
+        fi
+        for series in "${order[@]}"; do
             case $series in
             meso-host | meso-bridge)
                 latency "d${series#meso-}$r" --kind docker --network "${series#meso-}" --count $ROUND \
