@@ -345,6 +345,40 @@ async fn a_bridge_task_answers_on_its_mapped_host_port_and_reports_its_ip() {
     c.cleanup(&launched.handle).await;
 }
 
+/// The launch benchmark's BRIDGE task: no port mappings. Its RUNNING still
+/// carries the IP the engine gave it (read as the start ends, start.rs), and
+/// nothing is published on the host (no docker-proxy per launch).
+#[tokio::test]
+async fn a_bridge_task_without_ports_reports_the_engines_ip_and_publishes_nothing() {
+    let key = random_id("agent");
+    let c = connect(&key).await;
+    let sandbox = TempDir::new().unwrap();
+    let task_id = random_id("bare");
+    let mut guard = Cleanup(Vec::new());
+    guard.task(&task_id);
+
+    let mut spec = docker_task(&task_id, Some("exec sleep 600"));
+    let docker = spec.container.as_mut().unwrap().docker.as_mut().unwrap();
+    docker.network = DockerNetwork::Bridge;
+    let launched = launch(&c, &spec, sandbox.path(), BTreeMap::new())
+        .await
+        .unwrap();
+    let name = container_name(&task_id);
+    let engine_ip = docker_inspect(
+        &name,
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+    );
+    assert_eq!(launched.ips, vec![engine_ip], "the IP docker inspect shows");
+    assert_eq!(
+        docker_inspect(&name, "{{json .NetworkSettings.Ports}}"),
+        "{}"
+    );
+
+    c.kill(&launched.handle, Duration::ZERO).await;
+    wait(&c, &launched.handle).await;
+    c.cleanup(&launched.handle).await;
+}
+
 #[tokio::test]
 async fn a_task_over_its_memory_limit_ends_with_the_memory_reason() {
     let key = random_id("agent");

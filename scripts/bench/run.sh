@@ -323,15 +323,19 @@ from the statuses' own timestamps; the parts need not add up to the total's medi
 - **Docker**: $BENCH_DOCKER_ROUNDS rounds, each 10 meso launches (HOST network, meso's default), 10
   \`docker run -d --network host\`, 10 meso launches with BRIDGE network, 10 \`docker run -d\`
   (docker's default bridge), all of the same image and command, so both sides see the
-  same machine at nearly the same time; one unmeasured warm-up of each first. A
+  same machine at nearly the same time; every other round each meso series and its
+  \`docker run -d\` peer swap places, so that neither always follows the same
+  neighbour (a series right after meso's kill of ten bridge containers starts on an
+  engine still tearing their networks down); one unmeasured warm-up of each first. A
   \`docker run -d\` is timed until the CLI returns, which it does once the container
   is started. meso's containers also get a sandbox bind mount, labels, an environment
   and memory and CPU limits; meso talks to the engine's API directly (no CLI). The
   "same container" rows give \`docker run -d\` those too (\`--memory 16m --memory-swap 16m
   --cpu-shares 102\`, a fresh directory mounted at \`/mnt/mesos/sandbox\`, \`MESOS_SANDBOX\`),
   10 more of each per round, right after the plain ones: meso's own cost beside the
-  engine's for the same work. meso's way to RUNNING is create → start (→ inspect for
-  BRIDGE, for the IP), as the CLI's: the image is looked up only when create says it
+  engine's for the same work. meso's way to RUNNING is create → start, as the CLI's
+  (for BRIDGE with an inspect for the IP, sent while the start runs: the engine
+  answers it as the start ends, so it costs no round trip after): the image is looked up only when create says it
   is missing. Then the RUNNING update goes to the master alone: the log copy and the
   exit wait ask the engine nothing for 25 ms after a start (it keeps the output from
   the start), and the wait of a container just launched no longer inspects it first;

@@ -18,7 +18,11 @@
 # (that pause, 100), BENCH_DOCKER_ROUNDS (rounds of 10 launches of each docker
 # series, 10), BENCH_FILL (sleeping tasks, 1000), BENCH_IDLE_SECS (CPU window, 30),
 # BENCH_IMAGE (meso-test/busybox:latest), BENCH_STEPS ("process docker fill"),
-# BENCH_MESO_LOG (warn), BENCH_KEEP_WORK=1 (keep the data dirs and logs).
+# BENCH_MESO_LOG (warn), BENCH_KEEP_WORK=1 (keep the data dirs and logs),
+# BENCH_MESO_BIN (another meso binary for master and agent, for before/after
+# pairs), BENCH_DOCKER_NETWORKS ("host bridge": which networks' series the docker
+# step runs; "bridge" alone for a quicker look at that one), BENCH_DOCKER_POLL_US
+# (the docker launches' shortest poll interval; launchbench's default, 250, unless set).
 # Everything started here (processes, task shims, containers, cgroups) is removed on
 # exit, failures included; all traffic stays on 127.0.0.1. Needs root for cgroups
 # (without them tasks run unlimited) and a Docker engine for the docker step.
@@ -35,6 +39,8 @@ FILL=${BENCH_FILL:-1000}
 IDLE_SECS=${BENCH_IDLE_SECS:-30}
 IMAGE=${BENCH_IMAGE:-meso-test/busybox:latest}
 STEPS=" ${BENCH_STEPS:-process docker fill} "
+NETWORKS=" ${BENCH_DOCKER_NETWORKS:-host bridge} "
+DOCKER_POLL_US=${BENCH_DOCKER_POLL_US:-}
 RESOURCES="cpus:1000;mem:100000;disk:10000;ports:[31000-32000]"
 RUN_ID=bench-$$-$RANDOM
 export RUST_BACKTRACE=0
@@ -55,7 +61,7 @@ if [[ $STEPS == *" docker "* ]]; then
 fi
 log "building meso and launchbench (release)"
 (cd "$ROOT" && cargo build --release --quiet --bin meso --example launchbench)
-MESO=$ROOT/target/release/meso
+MESO=${BENCH_MESO_BIN:-$ROOT/target/release/meso}
 LB=$ROOT/target/release/examples/launchbench
 
 mkdir -p "$OUT"
@@ -204,30 +210,49 @@ docker_run_round() { # series (host|bridge[-same]) round count: time `docker run
 }
 
 if [[ $STEPS == *" docker "* ]]; then
-    log "docker: $DOCKER_ROUNDS rounds of $ROUND launches each: meso HOST, docker run --network host, meso BRIDGE, docker run, both again with meso's limits and mount"
+    log "docker: $DOCKER_ROUNDS rounds of $ROUND launches each, networks:$NETWORKS- meso, then docker run -d, then docker run -d with meso's limits and mount"
     # One warm-up of each, unmeasured: the first container on a fresh engine
     # state pays for things later ones do not.
     latency warm-host --kind docker --network host --count 1 --image "$IMAGE" >/dev/null
     docker_run_round host warm 1 >/dev/null
-    : >"$WORK/docker-samples.jsonl"
+    series_list=()
+    [[ $NETWORKS == *" host "* ]] && series_list+=(meso-host docker-run-host)
+    [[ $NETWORKS == *" bridge "* ]] && series_list+=(meso-bridge docker-run-bridge)
+    [[ $NETWORKS == *" host "* ]] && series_list+=(docker-run-host-same)
+    [[ $NETWORKS == *" bridge "* ]] && series_list+=(docker-run-bridge-same)
+    [ ${#series_list[@]} -gt 0 ] || die "BENCH_DOCKER_NETWORKS names neither host nor bridge"
     for ((r = 1; r <= DOCKER_ROUNDS; r++)); do
-        latency "dh$r" --kind docker --network host --count $ROUND --image "$IMAGE" \
-            --samples "$WORK/meso-host.jsonl" >/dev/null
-        docker_run_round host "$r" $ROUND >>"$WORK/docker-run-host.jsonl"
-        latency "db$r" --kind docker --network bridge --count $ROUND --image "$IMAGE" \
-            --samples "$WORK/meso-bridge.jsonl" >/dev/null
-        docker_run_round bridge "$r" $ROUND >>"$WORK/docker-run-bridge.jsonl"
-        docker_run_round host-same "$r" $ROUND >>"$WORK/docker-run-host-same.jsonl"
-        docker_run_round bridge-same "$r" $ROUND >>"$WORK/docker-run-bridge-same.jsonl"
+        # Every other round each meso series and its `docker run -d` peer swap
+        # places, so that neither always follows the same neighbour: a series
+        # right after the teardown of ten bridge containers (meso's kill at the
+        # end of its series) starts on an engine and kernel still busy with it.
+        order=("${series_list[@]}")
+        if ((r % 2 == 0)); then
+            for ((i = 0; i + 1 < ${#order[@]}; i++)); do
+                if [[ ${order[i]} == meso-* ]]; then
+                    order[i]=${series_list[i + 1]} order[i + 1]=${series_list[i]}
+                    i=$((i + 1))
+                fi
+            done
+        fi
+        for series in "${order[@]}"; do
+            case $series in
+            meso-host | meso-bridge)
+                latency "d${series#meso-}$r" --kind docker --network "${series#meso-}" --count $ROUND \
+                    --image "$IMAGE" --samples "$WORK/$series.jsonl" ${DOCKER_POLL_US:+--poll-us "$DOCKER_POLL_US"} >/dev/null
+                ;;
+            *) docker_run_round "${series#docker-run-}" "$r" $ROUND >>"$WORK/$series.jsonl" ;;
+            esac
+        done
         # One at a time: Docker 20.10 (Debian's) deadlocked here removing 40
         # bridge containers at once (libnetwork's sandbox delete against its
         # store lock; every container call hung until dockerd was restarted).
         docker ps -aq --filter "label=meso-bench=$RUN_ID" | xargs -r -n 1 docker rm -f >/dev/null
-        log "  round $r of $DOCKER_ROUNDS: meso HOST p50 so far $(sed -n 's/.*"ms":\([0-9.]*\).*/\1/p' "$WORK/meso-host.jsonl" | pct 0.5) ms," \
-            "docker run --network host $(sed -n 's/.*"ms":\([0-9.]*\).*/\1/p' "$WORK/docker-run-host.jsonl" | pct 0.5) ms"
+        first=${series_list[0]} second=${series_list[1]}
+        log "  round $r of $DOCKER_ROUNDS: $first p50 so far $(sed -n 's/.*"ms":\([0-9.]*\).*/\1/p' "$WORK/$first.jsonl" | pct 0.5) ms," \
+            "$second $(sed -n 's/.*"ms":\([0-9.]*\).*/\1/p' "$WORK/$second.jsonl" | pct 0.5) ms"
     done
-    for series in meso-host docker-run-host meso-bridge docker-run-bridge docker-run-host-same \
-        docker-run-bridge-same; do
+    for series in "${series_list[@]}"; do
         cat "$WORK/$series.jsonl" >>"$RESULTS"
         key=${series//-/_}
         key=${key^^}
@@ -237,8 +262,11 @@ if [[ $STEPS == *" docker "* ]]; then
         record "${key}_MAX_MS" "$(pct 1 <<<"$ms")"
         record "${key}_COUNT" "$(wc -l <<<"$ms")"
     done
-    for part in starting_to_running running_to_seen; do
-        record "MESO_HOST_${part^^}_P50_MS" "$(sed -n "s/.*\"${part}_ms\":\(-\?[0-9.]*\).*/\1/p" "$WORK/meso-host.jsonl" | pct 0.5)"
+    for net in host bridge; do
+        [[ $NETWORKS == *" $net "* ]] || continue
+        for part in starting_to_running running_to_seen; do
+            record "MESO_${net^^}_${part^^}_P50_MS" "$(sed -n "s/.*\"${part}_ms\":\(-\?[0-9.]*\).*/\1/p" "$WORK/meso-$net.jsonl" | pct 0.5)"
+        done
     done
     record DOCKER_VERSION "\"$(docker version --format '{{.Server.Version}}' 2>/dev/null)\""
 fi

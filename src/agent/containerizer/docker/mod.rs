@@ -5,7 +5,7 @@
 //!  launch ─▶ (force_pull ─▶ pull) ─▶ create `meso-<task_id>`
 //!              ─(404: no such image)─▶ pull ─(fails)─▶ LaunchError; create again
 //!              ─(409: name taken by our stale one)─▶ rm -f, create again
-//!        ─▶ start ─▶ (BRIDGE: inspect) ─▶ Launched{Docker{id, name}, bridge IPs}
+//!        ─▶ start (BRIDGE: and inspect, answered as the start ends) ─▶ Launched{Docker{id, name}, bridge IPs}
 //!  log pump, SETTLE after start: GET /logs?follow ─▶ <sandbox>/stdout, stderr (append)
 //!  wait   ─▶ (fresh: until SETTLE after start | recovered: inspect, pump from now)
 //!        ─▶ POST /wait ─▶ inspect
@@ -18,7 +18,8 @@
 //!
 //! Here: the containerizer, launch, wait, kill and the rest of the trait. By
 //! idea: `image.rs` (which image, and pulling it), `container.rs` (the name
-//! and the create body: Mesos's conventions below), `logs.rs` (the log
+//! and the create body: Mesos's conventions below), `start.rs` (the start,
+//! and a BRIDGE container's IPs read in the same wait), `logs.rs` (the log
 //! pumps), `inspect.rs` (reading an inspect: running, sandbox, IPs, exit).
 //!
 //! Mesos's conventions, so that Marathon apps run unchanged: the sandbox is
@@ -71,10 +72,11 @@ mod image;
 mod inspect;
 mod logs;
 mod parameters;
+mod start;
 
 pub use container::{LABEL_AGENT, LABEL_TASK, SANDBOX_IN_CONTAINER, container_name};
 use image::{normalize_image, pull_image};
-use inspect::{container_ips, exit_of, is_running, sandbox_of};
+use inspect::{exit_of, is_running, sandbox_of};
 use logs::{LogPumps, PumpDone, now_secs};
 
 const PREPARATION_FAILED: &str = "REASON_CONTAINER_PREPARATION_FAILED";
@@ -148,6 +150,7 @@ impl DockerContainerizer {
             self.docker
                 .create_container(Some(options.clone()), body.clone())
         };
+        let began = std::time::Instant::now();
         let created = match create().await {
             Err(e) if status(&e) == Some(404) => {
                 pull_image(&self.docker, &image, false).await?;
@@ -166,29 +169,29 @@ impl DockerContainerizer {
             )
         })?;
         let id = created.id;
+        let created_at = std::time::Instant::now();
 
-        if let Err(e) = self.docker.start_container(&id, None).await {
-            self.remove(&id).await;
-            return Err(LaunchError::new(
-                LAUNCH_FAILED,
-                format!("docker could not start container {name}: {}", why(&e)),
-            ));
-        }
+        let bridge = docker_spec.network == DockerNetwork::Bridge;
+        let ips = match start::start_container(&self.docker, &id, &name, bridge).await {
+            Ok(ips) => ips,
+            Err(e) => {
+                self.remove(&id).await;
+                return Err(LaunchError::new(
+                    LAUNCH_FAILED,
+                    format!("docker could not start container {name}: {}", why(&e)),
+                ));
+            }
+        };
+        // Where a launch's time goes, for whoever chases it next.
+        tracing::debug!(
+            container = %name,
+            create_ms = (created_at - began).as_secs_f64() * 1e3,
+            start_ms = created_at.elapsed().as_secs_f64() * 1e3,
+            "container started"
+        );
         // The pump runs on its own; `wait` awaits it through the map.
         let sandbox = req.sandbox.to_path_buf();
         let _pump = self.pumps.start(&self.docker, &id, sandbox, 0, SETTLE);
-
-        let ips = if docker_spec.network == DockerNetwork::Bridge {
-            match self.docker.inspect_container(&id, None).await {
-                Ok(info) => container_ips(&info),
-                Err(e) => {
-                    tracing::warn!(container = %name, error = %why(&e), "cannot read the container's IP");
-                    Vec::new()
-                }
-            }
-        } else {
-            Vec::new()
-        };
         Ok(Launched {
             handle: ContainerHandle::Docker {
                 container_id: id,
