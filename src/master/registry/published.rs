@@ -40,3 +40,35 @@ impl PublishedRegistry {
         *self.0.write().expect("registry lock") = Arc::new(registry);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::master::command::Command;
+
+    fn weights(registry: &Registry) -> Vec<(String, f64)> {
+        registry.weights.clone().into_iter().collect()
+    }
+
+    #[test]
+    fn a_reader_keeps_its_version_while_the_next_is_published() {
+        let published = PublishedRegistry::default();
+        let before = published.current();
+        let mut draft = published.draft();
+        let set = Command::UpdateWeights {
+            weights: vec![crate::model::WeightInfo {
+                role: "web".into(),
+                weight: 2.0,
+            }],
+        };
+        draft.apply(1, &set);
+        // Not yet published: nobody sees the draft.
+        assert!(published.current().weights.is_empty());
+        published.publish(draft);
+        assert_eq!(weights(&published.current()), vec![("web".into(), 2.0)]);
+        assert_eq!(published.current().applied_index, 1);
+        // The reader that came first still holds what it read.
+        assert!(before.weights.is_empty());
+        assert_eq!(before.applied_index, 0);
+    }
+}
