@@ -5,10 +5,10 @@
 //! applies the same log holds the same registry. Each apply returns the
 //! [`Change`]s it made; the Raft driver publishes them on the event bus.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use imbl::OrdMap;
+use imbl::{OrdMap, Vector};
 use serde::{Deserialize, Serialize};
 
 mod by_agent;
@@ -34,7 +34,9 @@ pub struct Registry {
     /// running would pass for the newcomer), and their late announcements are
     /// ignored.
     pub removed_members: BTreeSet<u64>,
-    pub weights: BTreeMap<String, f64>,
+    /// A persistent map like the big ones: a registry bench writes thousands
+    /// of roles, and a draft that copied them cost every Raft round.
+    pub weights: OrdMap<String, f64>,
     /// Admitted agents by id (`<cluster-id>-S<n>`).
     pub agents: OrdMap<String, AgentInfo>,
     /// The `n` of the next new agent id.
@@ -49,7 +51,7 @@ pub struct Registry {
     #[serde(skip)]
     tasks_by_agent: by_agent::TasksByAgent,
     /// The latest terminal tasks, oldest first, at most [`COMPLETED_TASKS`].
-    pub completed_tasks: VecDeque<Arc<Task>>,
+    pub completed_tasks: Vector<Arc<Task>>,
     /// Index of the last entry applied, so a snapshot knows where it stands.
     pub applied_index: u64,
     /// The scheduler's apps, deployments and backoff. Shared whole: a round
