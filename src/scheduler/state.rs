@@ -14,8 +14,9 @@
 //! failover (its issue #985, a thundering herd of relaunches); ours is
 //! replicated with the tasks whose failures grow it.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
+use imbl::{OrdMap, Vector};
 use serde::{Deserialize, Serialize};
 
 use super::app::{AppDefinition, marathon_timestamp};
@@ -27,20 +28,24 @@ pub const VERSIONS: usize = 50;
 /// The reason of the status that ends a task killed for failing its checks.
 const HEALTH_KILL_REASON: &str = "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED";
 
+/// The collections are persistent (`imbl`), like the registry's: a Raft
+/// round that changes the scheduler's state copies it (the registry holds it
+/// in an `Arc`), and with plain maps that copy was every app's every
+/// version, once per POST.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MarathonState {
     /// Apps by id (`/group/app`); each holds its latest versions, newest last.
-    pub apps: BTreeMap<String, AppRecord>,
+    pub apps: OrdMap<String, AppRecord>,
     /// Groups created explicitly (`/v2/groups`), by id, with their dependencies.
     /// Groups that only exist because an app lies under them are not here.
-    pub groups: BTreeMap<String, GroupRecord>,
+    pub groups: OrdMap<String, GroupRecord>,
     /// Running deployments by id.
-    pub deployments: BTreeMap<String, Deployment>,
+    pub deployments: OrdMap<String, Deployment>,
     /// Launch backoff per app id.
-    pub delays: BTreeMap<String, LaunchDelay>,
+    pub delays: OrdMap<String, LaunchDelay>,
     /// The latest failed task per app id (`lastTaskFailure`).
-    pub last_failures: BTreeMap<String, TaskFailure>,
+    pub last_failures: OrdMap<String, TaskFailure>,
     /// HTTP callback URLs (`/v2/eventSubscriptions`).
     pub subscriptions: BTreeSet<String>,
 }
@@ -48,7 +53,7 @@ pub struct MarathonState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AppRecord {
     /// Newest last; never empty.
-    pub versions: VecDeque<AppDefinition>,
+    pub versions: Vector<AppDefinition>,
 }
 
 impl AppRecord {
@@ -241,7 +246,7 @@ impl MarathonState {
                             self.apps.insert(
                                 id.clone(),
                                 AppRecord {
-                                    versions: VecDeque::from([app.clone()]),
+                                    versions: Vector::unit(app.clone()),
                                 },
                             );
                         }
@@ -259,8 +264,15 @@ impl MarathonState {
                 }
                 for id in remove_groups {
                     let prefix = format!("{}/", id.trim_end_matches('/'));
-                    self.groups
-                        .retain(|g, _| g != id && !g.starts_with(&prefix));
+                    let gone: Vec<String> = self
+                        .groups
+                        .keys()
+                        .filter(|g| *g == id || g.starts_with(&prefix))
+                        .cloned()
+                        .collect();
+                    for g in gone {
+                        self.groups.remove(&g);
+                    }
                 }
                 changes.push(MarathonChange::AppsChanged {
                     put: put.iter().map(|a| a.id.to_string()).collect(),
@@ -447,7 +459,7 @@ mod tests {
         state.apps.insert(
             "/app".into(),
             AppRecord {
-                versions: VecDeque::from([app]),
+                versions: imbl::Vector::unit(app),
             },
         );
         state

@@ -457,7 +457,7 @@ fn plan_of(registry: &Registry, d: &Deployment) -> Plan {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, VecDeque};
+    use std::collections::BTreeMap;
     use std::sync::Arc;
 
     use super::*;
@@ -492,7 +492,7 @@ mod tests {
             Arc::make_mut(&mut registry.marathon).apps.insert(
                 app.id.to_string(),
                 AppRecord {
-                    versions: VecDeque::from([app.clone()]),
+                    versions: imbl::Vector::unit(app.clone()),
                 },
             );
         }
