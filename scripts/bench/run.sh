@@ -424,9 +424,17 @@ steadier figure on this shared machine.
 | AppInfo listings gather every app's tasks in one pass, not one scan of all tasks per app (f79a3c0; same binaries) | \`GET /v2/apps\`, 1,000 apps: master CPU per request; p50 (with embed=apps.tasks) | 24.8 ms; 24.9 ms (45.2; 43.3 ms) | 21.8 ms; 21.7 ms (39.8; 39.6 ms) |
 | \`GET /v2/apps\` serializes each AppInfo straight to bytes, no JSON tree per app (f3e4cbc; binaries e217c69 → f3e4cbc) | \`GET /v2/apps\`, 1,000 apps: p50 / p99; master CPU per request; with embed=apps.tasks p50 / p99 | 21.4 / 30.0 ms; 21.9 ms; 37.2 / 53.9 ms | 2.4 / 4.0 ms; 2.3 ms; 7.1 / 14.5 ms |
 
-Left as found: the event bus renders a deployment's whole plan (\`original\` and \`target\`,
-every app's JSON) for each step event, so a 1,000-app deployment holds the bus for a few
-hundred ms (the PUT's "first RUNNING seen" above, against its "last task STAGING").
+Since 4f5dc7c the event bus writes the events that come by the thousand
+(\`status_update_event\`, \`instance_changed_event\`, \`api_post_event\`, the deployment
+events) as typed structs straight to text, and a change's plan (\`original\`, \`target\`, every
+app's JSON) once for all its events; before, it built a JSON tree per app per event and a
+1,000-app PUT held the bus for a few hundred ms. Measured on the real change sequence of
+1,000 apps (old and new code in one test binary, three rounds): 187–239 ms → 4.3–9.0 ms,
+the same 4,509,930 bytes out; the master's CPU for the PUT 290 / 360 / 340 → 260 / 190 /
+240 ms (binaries 6f74ac0 → 5ad7948 taking turns, a busy machine). Since 5e9247e an agent
+prepares at most four launches at once (STARTING, sandbox, fetch), so a burst of LAUNCHes no
+longer runs every preparation before the first shim's reply or status update gets the
+agent's runtime.
 
 ### How each figure is measured
 
@@ -626,26 +634,35 @@ minutes apart, other builds and benches sharing the cores):
   agent go out in one write; \`/v2/events\` are not rendered when nobody listens;
   redb's page cache is 32 MiB, not its 1 GiB default (it kept every log page written);
   an agent resubscribes when a heartbeat is refused, not when it is late.
-- **Not met at 10,000 agents: leadership still changes hands.** Three runs with 100,000
-  tasks on a quiet machine: the first placed every task in 37.8 s (2,647/s) and had every
-  one RUNNING after 112 s, 353 agents counted unreachable after its failover; the next two
-  turned into storms (12 and 13 leader changes in two minutes, tens of thousands of tasks
-  UNREACHABLE and replaced) and were stopped, so this report's table stops at 5,000. The
-  masters' new warnings say why: Raft rounds of 100–150 ms in the fsync alone, on all
-  three masters in the same millisecond (they share one disk, and a 150 MB snapshot
-  file's fsync queues everyone's log writes behind it), and rounds of 200–1,250 ms that
-  applied one entry and wrote nothing: the driver waiting for the registry's write lock
-  behind readers (the scheduler's round, HTTP handlers), themselves short of CPU at nice
-  0. A leader stalled past 200 ms sends no heartbeat and the followers elect another.
-  Raising the Raft threads to nice −10 (as etcd's guide asks) was tried and taken out: the
-  10,000-agent run still changed leaders 12 times, and 64-client registry writes fell 12%
-  (15.4k → 13.5k/s, three runs each: a thread woken at once batches fewer writes per
-  fsync). What
-  would fix it, not done here: readers off the lock (the registry published as an
-  immutable \`Arc\` the driver swaps after each round, which the \`Arc\`ed tasks make
-  cheap), the snapshot's write paced (\`sync_file_range\` in chunks) or one master at a
-  time, and a longer election timeout for large clusters (etcd's is 1 s), which costs the
-  failover aim.
+- **Found next, at 10,000 agents: leadership changed hands** (2026-12-03: of three runs
+  with 100,000 tasks one finished, 353 agents counted unreachable after its failover; two
+  turned into storms of 12 and 13 leader changes). The masters' warnings showed Raft rounds
+  of 200–1,250 ms that applied one entry and wrote nothing: the driver waiting for the
+  registry's write lock behind readers. A warning that named each long reader (2026-12-04,
+  5,000 agents) found three: the scheduler's plan (50–183 ms under the lock), the snapshot's
+  copy (50–116 ms) and \`/master/slaves\` (56–75 ms). Since 8b55327 readers take the
+  registry as last published, an \`Arc\`, and hold no lock while they work; the driver
+  applies a round to a draft and swaps it in, cheap because the registry's collections
+  are persistent (\`imbl\`; \`src/master/registry/published.rs\`). Measured with the
+  masters' binaries taking turns (6f74ac0 → 8b55327, the machine 0–1% busy before each run):
+
+  | measure | 5,000 agents, 50,000 tasks: before (2 runs) | after (2 runs) | 10,000 agents, 100,000 tasks: before | after |
+  |---|---:|---:|---:|---:|
+  | placed and RUNNING per second | 4,545 / 4,408 | 4,834 / 4,212 | 713 | 3,165 |
+  | leader CPU, PUT → every task RUNNING | 9.34 / 9.55 s | 8.87 / 10.3 s | 67.5 s | 29.0 s |
+  | \`kill -9\` of the leader → a survivor accepts a write | 378 / 330 ms | 201 / 291 ms | 507 ms | 292 ms |
+  | agents counted unreachable after it; status updates refused | 0; 0 | 0; 0 | 275; 47,065 | 0; 0 |
+  | leader RSS with agents and tasks | 614 / 605 MB | 613 / 584 MB | 1,308 MB | 998 MB |
+
+  At 5,000 agents the two are alike (the locked readers cost there, but not yet a
+  leadership); at 10,000 the old one lost its leader mid-deployment and the new one did not.
+  Still not met: 10,000 tasks/s. The three masters, the fleet's process and the poller share
+  two cores and the deployment is CPU-bound on all of them: a \`perf record\` of all four
+  processes at 5,000 agents puts 21% of samples in the masters' Raft rounds (apply, JSON
+  decode of each entry, fsync), 27% in the sim's agents sending updates, 8% in the
+  scheduler's plan (a view of every agent rebuilt each round), and the rest thinly in HTTP
+  serving. What else is open: the snapshot's write paced (\`sync_file_range\` in chunks) or
+  one master at a time, so three masters' fsyncs stop queueing behind a 150 MB file.
 - Memory grows with tasks more than with agents: ~45 MB of leader RSS per 1,000 agents
   (their HTTP/1 connections and streams) and the rest per task: each task's spec
   (Marathon's ~15 environment variables) and status history in the registry, and the Raft
