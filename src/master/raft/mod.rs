@@ -505,13 +505,8 @@ impl Driver {
             }
         }
         registry.applied_index = index;
-        self.registry.publish(registry);
-        for c in changes {
-            let _ = self.changes.send(c);
-        }
-        if let Some(ctx) = ctx {
-            self.answer(ctx.origin, ctx.seq);
-        }
+        let answers = ctx.map(|c| (c.origin, c.seq)).into_iter().collect();
+        self.publish(Some(registry), Applied { changes, answers });
         Ok(())
     }
 
