@@ -76,13 +76,21 @@ async fn a_master_restarts_from_its_snapshot() {
     let node = start(settings(dir.path(), 1), None).await;
     let master = node.master.clone().unwrap();
     master.ready(Duration::from_secs(5)).await.unwrap();
-    for i in 0..23 {
-        write(&[&node], &format!("role-{i}")).await;
+    // Compaction runs beside the writes, one snapshot at a time, so on a slow
+    // disk it lags them: write until a snapshot past index 10 is on disk.
+    let data_dir = dir.path().join("master-1");
+    let mut roles = 0;
+    while roles < 23 || newest_snapshot(&data_dir) <= 10 {
+        assert!(
+            roles < 2_000,
+            "no snapshot past index 10 after {roles} writes"
+        );
+        write(&[&node], &format!("role-{roles}")).await;
+        roles += 1;
     }
     node.shutdown().await;
     drop(master);
 
-    let data_dir = dir.path().join("master-1");
     let store = RaftStore::open(&data_dir, None).unwrap();
     let first = store.first_index().unwrap();
     assert!(first > 10, "the log was compacted (first index {first})");
@@ -105,8 +113,27 @@ async fn a_master_restarts_from_its_snapshot() {
     drop(store);
 
     let node = start(settings(dir.path(), 1), None).await;
-    wait_for_roles(&node, 23).await;
+    wait_for_roles(&node, roles).await;
     node.shutdown().await;
+}
+
+/// The index of the newest snapshot file in a master's data dir, 0 for none.
+fn newest_snapshot(data_dir: &Path) -> u64 {
+    std::fs::read_dir(data_dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.strip_prefix("snapshot-")?
+                        .strip_suffix(".bin")?
+                        .parse()
+                        .ok()
+                })
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
