@@ -76,7 +76,11 @@ writes_row() { # clients
     m=$(eval echo "\$MESO_W${n}_PER_S")
     e=$(eval echo "\$ETCD_W${n}_PER_S")
     r=$(ratio "$m" "$e")
-    echo "| committed writes/s, $n client$([ "$n" = 1 ] || echo s) (median of $BENCH_REPEATS runs) | $(fmt_int "$m") | $(fmt_int "$e") | $r | ≥ 2× etcd: $(verdict "${r%×}" ">=" 2) |"
+    # The aim (DESIGN.md, issue #7) is set under load, 64 clients: one client
+    # measures a write's round trip (network, fsyncs), which no design halves.
+    local aim=""
+    [ "$n" = 1 ] || aim="≥ 2× etcd: $(verdict "${r%×}" ">=" 2)"
+    echo "| committed writes/s, $n client$([ "$n" = 1 ] || echo s) (median of $BENCH_REPEATS runs) | $(fmt_int "$m") | $(fmt_int "$e") | $r | $aim |"
 }
 
 latency_row() { # clients p50|p99
