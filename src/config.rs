@@ -321,11 +321,13 @@ impl Settings {
             agents: extra.agents.or(file.agents).unwrap_or(1),
             agent: AgentSettings {
                 masters: agent_masters,
-                work_dir: a
-                    .work_dir
-                    .clone()
-                    .or(file.work_dir)
-                    .unwrap_or_else(|| PathBuf::from("./.meso-agent")),
+                work_dir: absolute(
+                    "work dir",
+                    a.work_dir
+                        .clone()
+                        .or(file.work_dir)
+                        .unwrap_or_else(|| PathBuf::from("./.meso-agent")),
+                )?,
                 resources,
                 attributes,
                 gc: GcPolicy {
@@ -341,11 +343,14 @@ impl Settings {
                 .clone()
                 .or(file.cluster)
                 .unwrap_or_else(|| "meso".into()),
-            data_dir: flags
-                .data_dir
-                .clone()
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from("./.meso")),
+            data_dir: absolute(
+                "data dir",
+                flags
+                    .data_dir
+                    .clone()
+                    .or(file.data_dir)
+                    .unwrap_or_else(|| PathBuf::from("./.meso")),
+            )?,
             http,
             hostname: flags
                 .hostname
@@ -490,6 +495,13 @@ fn default_raft_addr(http: &str) -> String {
         Some((host, _)) => format!("{host}:5052"),
         None => "127.0.0.1:5052".into(),
     }
+}
+
+/// Directories are made absolute once, here: every path derived from them
+/// (sandboxes, the task launcher's, which runs from `/`) must mean the same
+/// from any directory; a relative work dir failed every process task.
+fn absolute(what: &str, dir: PathBuf) -> anyhow::Result<PathBuf> {
+    std::path::absolute(&dir).with_context(|| format!("{what} {}", dir.display()))
 }
 
 fn system_hostname() -> String {

@@ -168,3 +168,66 @@ async fn meso_up_starts_its_agents() {
         "{state}"
     );
 }
+
+/// `--work-dir` relative to where the agent starts: its tasks run, and their
+/// sandboxes are under that directory (the task launcher runs from `/`, so a
+/// path left relative failed every process task).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relative_work_dir_is_where_the_agent_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let ip = loopback_ip();
+    let master = spawn_master(
+        "master",
+        &single_master_args(&ip, &dir.path().join("master")),
+        &dir.path().join("master.log"),
+    );
+    let args = agent_args(
+        &master.http,
+        &ip,
+        std::path::Path::new("agent-rel"),
+        &["--resources", "cpus:1;mem:256;ports:[31000-31010]"],
+    );
+    let log = dir.path().join("agent.log");
+    let _agent = Proc::spawn_in(
+        "agent",
+        &args,
+        &log,
+        "MESO_AGENT_HTTP",
+        &[],
+        Some(dir.path()),
+    );
+    let work = dir.path().join("agent-rel");
+    let _reaper = TaskReaper::new(&work);
+    let state = state_where(&master.http, "the agent registered", |s| {
+        s["activated_slaves"] == 1
+    })
+    .await;
+    let agent_id = state["slaves"][0]["id"].as_str().unwrap().to_string();
+
+    let task = serde_json::json!([{
+        "task_id": "rel",
+        "agent_id": agent_id,
+        "cpus": 0.1,
+        "mem": 32,
+        "command": {"value": "echo hello from $MESOS_SANDBOX"},
+    }]);
+    let r = launch_tasks(&master.http, task).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    let done = wait_for("task rel ended", Duration::from_secs(30), || async {
+        let tasks = get_json(&master.http, "/master/tasks").await?;
+        let t = tasks["tasks"]
+            .as_array()?
+            .iter()
+            .find(|t| t["id"] == "rel")?
+            .clone();
+        t["state"]
+            .as_str()
+            .is_some_and(|s| s != "TASK_STAGING" && s != "TASK_STARTING" && s != "TASK_RUNNING")
+            .then_some(t)
+    })
+    .await;
+    assert_eq!(done["state"], "TASK_FINISHED", "{done}");
+    let sandbox = work.join("sandboxes").join("rel");
+    let out = read_text(&sandbox.join("stdout"));
+    assert_eq!(out.trim(), format!("hello from {}", sandbox.display()));
+}

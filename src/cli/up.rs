@@ -92,7 +92,7 @@ impl Steps {
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
-    let mut settings = Settings::resolve(
+    let settings = Settings::resolve(
         &args.node,
         Extra {
             master: MasterFlags::default(),
@@ -104,11 +104,6 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             ..Default::default()
         },
     )?;
-    // Absolute, so that every path derived from it (agents' work dirs, the
-    // task launcher's, which runs elsewhere) means the same from any
-    // directory: a relative `./.meso` failed every process task.
-    settings.data_dir = std::path::absolute(&settings.data_dir)
-        .with_context(|| format!("data dir {}", settings.data_dir.display()))?;
     if args.detach && std::env::var_os(detach::CHILD_ENV).is_none() {
         return detach::run(&settings).await;
     }

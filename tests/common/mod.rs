@@ -178,10 +178,27 @@ impl Proc {
         ready_key: &str,
         env: &[(&str, &str)],
     ) -> Proc {
+        Proc::spawn_in(name, args, log, ready_key, env, None)
+    }
+
+    /// [`Proc::spawn_env`], started in the directory `cwd` (relative paths
+    /// in `args` are relative to it).
+    pub fn spawn_in(
+        name: &str,
+        args: &[String],
+        log: &Path,
+        ready_key: &str,
+        env: &[(&str, &str)],
+        cwd: Option<&Path>,
+    ) -> Proc {
         let stderr = File::create(log).expect("create the process log");
+        let mut command = Command::new(BIN);
+        if let Some(cwd) = cwd {
+            command.current_dir(cwd);
+        }
         // Masters of one test often share an IP: their DNS takes a free port
         // unless the test names one (a flag or `env` wins over this).
-        let mut child = Command::new(BIN)
+        let mut child = command
             .args(args)
             .env("MESO_DNS", "127.0.0.1:0")
             .envs(env.iter().copied())
