@@ -404,6 +404,66 @@ async fn apps_deploy_list_show_scale_restart_rm() {
     }
 }
 
+/// Marathon's group JSON (`apps`, nested `groups`) deploys as a whole, and
+/// deploying it again with an app left out removes that app, as
+/// `PUT /v2/groups` does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_file_deploys_its_apps_and_a_smaller_one_removes_the_rest() {
+    let c = cluster(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "shop.yaml",
+        "id: shop\n\
+         apps:\n\
+         - {id: web, cmd: sleep 600, instances: 2, cpus: 0.01, mem: 16}\n\
+         groups:\n\
+         - id: back\n\
+         \x20 apps: [{id: db, cmd: sleep 600, cpus: 0.01, mem: 16}]\n",
+    );
+    let deploy = meso(&c, &["app", "deploy", &file, "--wait"]);
+    assert_eq!(deploy.code(), Some(0), "{deploy:?}");
+    assert!(
+        deploy.stdout.starts_with("deployed /shop: 3/3 in service"),
+        "{deploy:?}"
+    );
+    let running = |c: &Cluster| {
+        let list = meso(c, &["app", "list", "--json"]);
+        let v: Value = serde_json::from_str(&list.stdout).unwrap();
+        let mut apps: Vec<(String, u64)> = v["apps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let id = a["id"].as_str().unwrap().to_string();
+                (id, a["tasksRunning"].as_u64().unwrap())
+            })
+            .collect();
+        apps.sort();
+        apps
+    };
+    assert_eq!(
+        running(&c),
+        [
+            ("/shop/back/db".to_string(), 1),
+            ("/shop/web".to_string(), 2)
+        ]
+    );
+
+    let smaller = write(
+        dir.path(),
+        "shop.json",
+        r#"{"id": "/shop", "apps": [{"id": "web", "cmd": "sleep 600", "instances": 1, "cpus": 0.01, "mem": 16}]}"#,
+    );
+    let again = meso(&c, &["app", "deploy", &smaller, "--wait"]);
+    assert_eq!(again.code(), Some(0), "{again:?}");
+    assert!(
+        again.stdout.starts_with("deployed /shop: 1/1 in service"),
+        "{again:?}"
+    );
+    assert_eq!(running(&c), [("/shop/web".to_string(), 1)]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_app_files_name_the_field() {
     let c = cluster(1).await;

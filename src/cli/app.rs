@@ -3,6 +3,7 @@
 //!
 //! ```text
 //!  deploy FILE ─▶ app_file (JSON|YAML) ─▶ PUT /v2/apps/ID?partialUpdate=false  (create or replace)
+//!                                  a group ─▶ PUT /v2/groups/ID  (its apps, as the file has them)
 //!  scale ID N  ─▶ PUT /v2/apps/ID {"instances": N}          (a partial update)
 //!  restart ID  ─▶ POST /v2/apps/ID/restart
 //!  rm ID       ─▶ DELETE /v2/apps/ID
@@ -17,14 +18,14 @@ use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::app_file::{self, absolute};
-use super::app_wait::Watch;
+use super::app_file::{self, Kind, absolute};
+use super::app_wait::{Subject, Watch};
 use super::out::{self, Style, Table, paint};
 use super::target::{Api, ClusterArgs};
 
 #[derive(Subcommand)]
 pub enum AppCommand {
-    /// Create or replace an app from a Marathon app file (JSON or YAML; - for stdin)
+    /// Create or replace an app, or a group of apps, from a Marathon app or group file (JSON or YAML; - for stdin)
     Deploy {
         file: PathBuf,
         #[command(flatten)]
@@ -103,13 +104,26 @@ pub async fn run(cmd: AppCommand) -> anyhow::Result<()> {
             force,
             cluster,
         } => {
-            let (id, body) = app_file::read(&file)?;
+            let def = app_file::read(&file)?;
+            let id = def.id;
+            let (path, what, subject) = match def.kind {
+                Kind::App => (
+                    format!("/v2/apps{id}?partialUpdate=false&force={force}"),
+                    format!("{} (app {id})", file.display()),
+                    Subject::App(id),
+                ),
+                Kind::Group => (
+                    format!("/v2/groups{id}?force={force}"),
+                    format!("{} (group {id})", file.display()),
+                    Subject::Group(id),
+                ),
+            };
             let change = Change {
                 method: Method::PUT,
-                path: format!("/v2/apps{id}?partialUpdate=false&force={force}"),
-                body: Some(body),
-                what: format!("{} (app {id})", file.display()),
-                id,
+                path,
+                body: Some(def.body),
+                what,
+                subject,
                 verbs: ("deploying", "deployed"),
             };
             change.send(&cluster.api()?, wait).await
@@ -126,7 +140,7 @@ pub async fn run(cmd: AppCommand) -> anyhow::Result<()> {
                 .with(json!({ "instances": instances }));
             let api = cluster.api()?;
             // A partial PUT would create a missing app (Marathon's rule).
-            api.get(&format!("/v2/apps{}", change.id), &change.what)
+            api.get(&format!("/v2/apps{}", change.subject.id()), &change.what)
                 .await?;
             change.send(&api, wait).await
         }
@@ -171,15 +185,15 @@ pub async fn run(cmd: AppCommand) -> anyhow::Result<()> {
     }
 }
 
-/// One write to an app through `/v2/apps`, and how to tell the user about it.
+/// One write to an app (or a group) through `/v2`, and how to tell the user about it.
 struct Change {
     method: Method,
     path: String,
     body: Option<Value>,
     /// What the errors name (`app /web`, or the file).
     what: String,
-    /// The app's absolute id.
-    id: String,
+    /// The app or group, by its absolute id.
+    subject: Subject,
     /// While it runs, and once it is done: ("scaling", "scaled").
     verbs: (&'static str, &'static str),
 }
@@ -193,13 +207,13 @@ impl Change {
             path: format!("/v2/apps{id}"),
             body: None,
             what: format!("app {id}"),
-            id,
+            subject: Subject::App(id),
             verbs,
         }
     }
 
     fn at(mut self, path: impl FnOnce(&str) -> String) -> Self {
-        self.path = path(&self.id);
+        self.path = path(self.subject.id());
         self
     }
 
@@ -228,13 +242,13 @@ impl Change {
         match watch {
             Some(watch) if !deployment.is_empty() => {
                 watch
-                    .follow(&deployment, &self.id, done, wait.timeout)
+                    .follow(&deployment, &self.subject, done, wait.timeout)
                     .await
             }
             _ => {
                 println!(
                     "{doing} {} (deployment {deployment}); `meso status` shows it",
-                    self.id
+                    self.subject.id()
                 );
                 Ok(())
             }

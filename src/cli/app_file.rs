@@ -1,5 +1,6 @@
 //! An app file for `meso app deploy`: Marathon's app JSON, or the same keys
-//! in YAML, read into the JSON the cluster takes.
+//! in YAML, read into the JSON the cluster takes. A file with `apps` or
+//! `groups` is a group (Marathon's group JSON), deployed as a whole.
 //!
 //! `.json` is read as JSON and `.yaml`/`.yml` as YAML; any other name (or
 //! `-`, stdin) as JSON when it starts with `{`, else YAML. Only the shape is
@@ -13,8 +14,24 @@ use serde_json::Value;
 
 use super::{Exit, code};
 
-/// The app definition in `path`, its id made absolute (`web` → `/web`).
-pub fn read(path: &Path) -> anyhow::Result<(String, Value)> {
+/// What a file defines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    App,
+    /// Marathon's group JSON: `apps` and nested `groups` under one id.
+    Group,
+}
+
+/// A definition read from a file, its id made absolute (`web` → `/web`).
+#[derive(Debug)]
+pub struct Definition {
+    pub id: String,
+    pub kind: Kind,
+    pub body: Value,
+}
+
+/// The app or group definition in `path`.
+pub fn read(path: &Path) -> anyhow::Result<Definition> {
     let shown = path.display().to_string();
     let text = if shown == "-" {
         std::io::read_to_string(std::io::stdin()).context("cannot read the app from stdin")?
@@ -29,7 +46,7 @@ pub fn read(path: &Path) -> anyhow::Result<(String, Value)> {
     parse(&text, &shown).map_err(|m| Exit::new(code::BAD_INPUT, m).into())
 }
 
-pub fn parse(text: &str, origin: &str) -> Result<(String, Value), String> {
+pub fn parse(text: &str, origin: &str) -> Result<Definition, String> {
     let ext = Path::new(origin)
         .extension()
         .and_then(|e| e.to_str())
@@ -46,16 +63,34 @@ pub fn parse(text: &str, origin: &str) -> Result<(String, Value), String> {
     };
     let Some(obj) = value.as_object_mut() else {
         return Err(format!(
-            "{origin}: /: expected an app (an object with id, cmd or container, ...)"
+            "{origin}: /: expected an app (an object with id, cmd or container, ...) or a group (id, apps, groups)"
         ));
+    };
+    let kind = if obj.contains_key("apps") || obj.contains_key("groups") {
+        Kind::Group
+    } else {
+        Kind::App
     };
     let id = match obj.get("id") {
         Some(Value::String(id)) if !id.trim().is_empty() => absolute(id),
         Some(_) => return Err(format!("{origin}: /id: must be a non-empty string")),
-        None => return Err(format!("{origin}: /id: missing; every app needs an id")),
+        None => {
+            return Err(format!(
+                "{origin}: /id: missing; every app and group needs an id"
+            ));
+        }
     };
+    if kind == Kind::Group && id == "/" {
+        return Err(format!(
+            "{origin}: /id: name a group under the root (/web, not /): deploying the root would remove every other app"
+        ));
+    }
     obj.insert("id".into(), Value::String(id.clone()));
-    Ok((id, value))
+    Ok(Definition {
+        id,
+        kind,
+        body: value,
+    })
 }
 
 /// Marathon's ids are paths from the root group; a relative one is from `/`.
@@ -74,14 +109,33 @@ mod tests {
 
     #[test]
     fn yaml_and_json_read_the_same() {
-        let (id, yaml) = parse("id: web\ncmd: sleep 100\ninstances: 2\n", "web.yaml").unwrap();
-        let (_, json) = parse(
+        let yaml = parse("id: web\ncmd: sleep 100\ninstances: 2\n", "web.yaml").unwrap();
+        let json = parse(
             r#"{"id": "/web", "cmd": "sleep 100", "instances": 2}"#,
             "web.json",
         )
         .unwrap();
-        assert_eq!(id, "/web");
-        assert_eq!(yaml, json);
+        assert_eq!(yaml.id, "/web");
+        assert_eq!(yaml.kind, Kind::App);
+        assert_eq!(yaml.body, json.body);
+    }
+
+    #[test]
+    fn a_file_with_apps_or_groups_is_a_group() {
+        let g = parse(
+            "id: shop\napps:\n  - {id: web, cmd: sleep 100}\n  - {id: db, cmd: sleep 100}\n",
+            "shop.yaml",
+        )
+        .unwrap();
+        assert_eq!((g.id.as_str(), g.kind), ("/shop", Kind::Group));
+        assert_eq!(g.body["id"], "/shop");
+        let nested = parse(r#"{"id": "/a", "groups": [{"id": "b"}]}"#, "a.json").unwrap();
+        assert_eq!(nested.kind, Kind::Group);
+        let e = parse(r#"{"id": "/", "apps": []}"#, "root.json").unwrap_err();
+        assert!(
+            e.contains("root.json: /id: name a group under the root"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -93,6 +147,9 @@ mod tests {
         let e = parse("{\"id\": ", "a.json").unwrap_err();
         assert!(e.contains("a.json: not valid JSON"), "{e}");
         let e = parse("- 1\n- 2\n", "a.yml").unwrap_err();
-        assert!(e.contains("expected an app"), "{e}");
+        assert!(
+            e.contains("expected an app") && e.contains("or a group"),
+            "{e}"
+        );
     }
 }

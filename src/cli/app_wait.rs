@@ -7,7 +7,8 @@
 //!  the write (PUT/DELETE/POST) ─▶ deploymentId
 //!  Watch::follow:
 //!     deployment_success(id) ─▶ Ok            deployment_failed(id) ─▶ exit 5 with its reason
-//!     status_update / health events of the app ─▶ refresh the bar from /v2/apps/ID
+//!     status_update / health events of the app (of a group: any app under
+//!         it) ─▶ refresh the bar from /v2/apps/ID (a group: /v2/apps, summed)
 //!     every 2 s: /v2/deployments lacks the id? ─▶ ended (a missed event, or
 //!                the stream dropped on a leader change) ─▶ Ok
 //!     --timeout passed ─▶ exit 5 with the app's counts and last task failure
@@ -35,7 +36,33 @@ pub struct Watch {
     buffer: String,
 }
 
-/// How far an app is: for the bar and the final line.
+/// What a deployment is followed for: one app, or every app under a group.
+#[derive(Clone, Debug)]
+pub enum Subject {
+    App(String),
+    Group(String),
+}
+
+impl Subject {
+    pub fn id(&self) -> &str {
+        match self {
+            Subject::App(id) | Subject::Group(id) => id,
+        }
+    }
+
+    /// Whether the app `app_id` is (under) this subject.
+    fn owns(&self, app_id: &str) -> bool {
+        match self {
+            Subject::App(id) => app_id == id,
+            Subject::Group(id) => app_id
+                .strip_prefix(id.as_str())
+                .is_some_and(|rest| rest.starts_with('/')),
+        }
+    }
+}
+
+/// How far an app (or a group's apps, summed) is: for the bar and the final line.
+#[derive(Default)]
 struct Counts {
     instances: u64,
     in_service: u64,
@@ -60,19 +87,20 @@ impl Watch {
         }
     }
 
-    /// Waits for deployment `id` of `app` to end; prints one line (`done` is
-    /// its verb: deployed, scaled, ...) when it has.
+    /// Waits for deployment `id` of `subject` to end; prints one line (`done`
+    /// is its verb: deployed, scaled, ...) when it has.
     pub async fn follow(
         mut self,
         id: &str,
-        app: &str,
+        subject: &Subject,
         done: &str,
         timeout: Duration,
     ) -> anyhow::Result<()> {
+        let app = subject.id();
         let bar = bar();
         let started = Instant::now();
         let mut last_poll = Instant::now();
-        let mut counts = self.counts(app).await;
+        let mut counts = self.counts(subject).await;
         show(&bar, app, &counts);
         loop {
             if started.elapsed() > timeout {
@@ -92,7 +120,7 @@ impl Watch {
                 Some((kind, data)) if data["id"] == id => match kind.as_str() {
                     "deployment_success" => {
                         bar.finish_and_clear();
-                        let counts = self.counts(app).await;
+                        let counts = self.counts(subject).await;
                         println!(
                             "{done} {app}: {}/{} in service (deployment {id})",
                             counts.in_service, counts.instances
@@ -110,15 +138,15 @@ impl Watch {
                     }
                     _ => {}
                 },
-                Some((_, data)) if data["appId"] == app => {
-                    counts = self.counts(app).await;
+                Some((_, data)) if data["appId"].as_str().is_some_and(|a| subject.owns(a)) => {
+                    counts = self.counts(subject).await;
                     show(&bar, app, &counts);
                 }
                 _ => {}
             }
             if last_poll.elapsed() > Duration::from_secs(2) {
                 last_poll = Instant::now();
-                counts = self.counts(app).await;
+                counts = self.counts(subject).await;
                 show(&bar, app, &counts);
                 if !self.deployment_live(id).await? {
                     bar.finish_and_clear();
@@ -173,24 +201,42 @@ impl Watch {
         Ok(list.as_array().into_iter().flatten().any(|d| d["id"] == id))
     }
 
-    async fn counts(&self, app: &str) -> Counts {
-        let info = self
-            .api
-            .get(&format!("/v2/apps{app}"), "app")
-            .await
-            .unwrap_or(Value::Null);
-        let a = &info["app"];
+    async fn counts(&self, subject: &Subject) -> Counts {
+        let mut counts = Counts::default();
+        match subject {
+            Subject::App(id) => {
+                let info = self.api.get(&format!("/v2/apps{id}"), "app").await;
+                counts.add(&info.unwrap_or(Value::Null)["app"]);
+            }
+            Subject::Group(id) => {
+                // `id` filters by substring: keep the apps under the group.
+                let path = format!("/v2/apps?id={}/", urlencode(id));
+                let list = self.api.get(&path, "apps").await.unwrap_or(Value::Null);
+                for a in list["apps"].as_array().into_iter().flatten() {
+                    if a["id"].as_str().is_some_and(|a| subject.owns(a)) {
+                        counts.add(a);
+                    }
+                }
+            }
+        }
+        counts
+    }
+}
+
+impl Counts {
+    /// Adds one app's counts (Marathon's AppInfo); the first failure stays.
+    fn add(&mut self, a: &Value) {
         let checked = a["healthChecks"].as_array().is_some_and(|h| !h.is_empty());
         let running = a["tasksRunning"].as_u64().unwrap_or(0);
-        Counts {
-            instances: a["instances"].as_u64().unwrap_or(0),
-            in_service: if checked {
-                a["tasksHealthy"].as_u64().unwrap_or(0)
-            } else {
-                running
-            },
-            running,
-            failure: a["lastTaskFailure"]["message"]
+        self.instances += a["instances"].as_u64().unwrap_or(0);
+        self.in_service += if checked {
+            a["tasksHealthy"].as_u64().unwrap_or(0)
+        } else {
+            running
+        };
+        self.running += running;
+        if self.failure.is_none() {
+            self.failure = a["lastTaskFailure"]["message"]
                 .as_str()
                 .filter(|m| !m.is_empty())
                 .map(|m| {
@@ -198,9 +244,13 @@ impl Watch {
                         "{} {m}",
                         a["lastTaskFailure"]["state"].as_str().unwrap_or("")
                     )
-                }),
+                });
         }
     }
+}
+
+fn urlencode(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 fn bar() -> ProgressBar {
