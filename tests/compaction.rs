@@ -1,6 +1,7 @@
 //! Snapshots and log compaction, in process: a master that compacts every few
-//! entries restarts from its snapshot, and a member that fell behind the
-//! compaction point catches up by receiving the leader's snapshot.
+//! entries restarts from its snapshot, a member that fell behind the
+//! compaction point catches up by receiving the leader's snapshot, and a
+//! snapshot file an earlier version wrote still loads.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -171,4 +172,61 @@ async fn a_lagging_member_catches_up_by_snapshot() {
     for n in nodes {
         n.shutdown().await;
     }
+}
+
+/// `tests/fixtures/snapshot-9da1848.bin` is a snapshot file as `meso up` at
+/// 9da1848 wrote it: weights, one agent, a Marathon app of two running
+/// instances with a health check and a port, and an app whose tasks
+/// finished. A master upgraded in place starts from such a file: a change to
+/// the registry's shape must still read it (new fields take defaults), and
+/// rebuild what is derived from it.
+#[test]
+fn a_snapshot_file_of_an_earlier_version_still_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/snapshot-9da1848.bin");
+    let snapshot = meso::master::raft::snapshot_file::read(&path).unwrap();
+    assert_eq!(snapshot.get_metadata().index, 31);
+    let registry = meso::master::registry::Registry::from_snapshot(snapshot.get_data())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(registry.applied_index, 31);
+
+    let roles: Vec<&str> = registry.weights.keys().map(String::as_str).collect();
+    assert_eq!(roles, ["r1", "r2", "r3", "r4", "r5", "r6", "web"]);
+    assert_eq!(registry.weights["web"], 2.0);
+
+    let agent = registry.agents.keys().next().expect("the agent");
+    let cluster = registry.cluster_id.as_deref().expect("a cluster id");
+    assert_eq!(agent, &format!("{cluster}-S0"));
+
+    let sleeper = registry.marathon.app("/fixture/sleeper").expect("the app");
+    assert_eq!(sleeper.instances, 2);
+    assert_eq!(sleeper.health_checks.len(), 1);
+    assert!(registry.marathon.app("/fixture/done").is_some());
+
+    // The running tasks, and the index of an agent's live tasks rebuilt.
+    let running: Vec<&str> = registry
+        .tasks
+        .values()
+        .filter(|t| t.state == meso::model::TaskState::Running)
+        .map(|t| t.spec.task_id.as_str())
+        .collect();
+    let sleepers = running.iter().filter(|id| id.starts_with("fixture_sleeper."));
+    assert_eq!(sleepers.count(), 2, "{running:?}");
+    let mut on_agent: Vec<&str> = registry
+        .agent_tasks(agent)
+        .map(|t| t.spec.task_id.as_str())
+        .collect();
+    on_agent.sort_unstable();
+    let mut live: Vec<&str> = registry.tasks.keys().map(String::as_str).collect();
+    live.sort_unstable();
+    assert_eq!(on_agent, live);
+    let finished = registry
+        .completed_tasks
+        .iter()
+        .filter(|t| t.state == meso::model::TaskState::Finished)
+        .count();
+    assert_eq!(finished, 2, "the done app's runs before the snapshot");
+
+    // What loads writes again and loads the same.
+    let again = meso::master::registry::Registry::from_snapshot(&registry.to_snapshot()).unwrap();
+    assert_eq!(again, registry);
 }
