@@ -118,7 +118,6 @@ fn master_info(id: &str, hostname: &str, addr: &str) -> Value {
 
 async fn state(State(master): State<Arc<Master>>) -> Json<Value> {
     let status = master.status();
-    // Before the registry guard: leader_http takes the registry lock itself.
     let leader_addr = master.leader_http();
     let registry = master.registry();
     let mut body = json!({

@@ -6,7 +6,7 @@
 //! to it.
 //!
 //! ```text
-//!  maybe_compact: copy the registry ─▶ snapshot thread: serialize,
+//!  maybe_compact: the published Arc ─▶ snapshot thread: serialize,
 //!                 write snapshot-<index>.bin, fsync ─▶ finished()
 //!  ─▶ snapshot_written: store.compacted: record it in redb, drop the log
 //! ```

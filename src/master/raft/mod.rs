@@ -9,7 +9,8 @@
 //!              Ready ─▶ messages to peers (leader: before the write)
 //!                    ─▶ one durable redb write: snapshot + entries + hard state
 //!                    ─▶ persisted messages (follower votes and acks: after it)
-//!                    ─▶ committed entries ─▶ Registry::apply ─▶ change bus
+//!                    ─▶ committed entries ─▶ Registry::apply, on a draft
+//!                         ─▶ publish the draft (one Arc swap) ─▶ change bus
 //!                                                           └▶ answer the proposer
 //! ```
 //!
@@ -359,7 +360,7 @@ impl Driver {
                 ms = took.as_millis() as u64,
                 persist_ms = persisted.as_millis() as u64,
                 entries_applied = applied,
-                "a Raft round took long: a slow disk, a starved thread or a long reader of the registry"
+                "a Raft round took long: a slow disk, a starved thread or a large batch of entries"
             );
         }
         self.notice_leadership();
@@ -596,8 +597,8 @@ impl Driver {
     }
 }
 
-/// What applying a run of normal entries produced, sent once the registry's
-/// write lock is released.
+/// What applying a run of normal entries produced, sent once the draft it
+/// made is published.
 #[derive(Default)]
 struct Applied {
     changes: Vec<Change>,
