@@ -600,7 +600,7 @@ mod tests {
         assert_eq!(s.agent_timers.heartbeat, Duration::from_millis(500));
         assert_eq!(s.agents, 2);
         assert_eq!(s.cluster, "meso-ci");
-        assert_eq!(s.raft.election_ticks, 20);
+        assert_eq!(s.raft.election_ticks, 50);
     }
 
     #[test]

@@ -2,8 +2,12 @@
 //! 307 a follower answers to wherever the leader is), read the RecordIO event
 //! stream, and send a HEARTBEAT call every interval. When the stream ends, the
 //! master falls silent for three intervals, or a heartbeat is refused, start
-//! over with the next master address, backing off up to a few seconds. Nothing
-//! here stops the agent: its tasks keep running while no master answers.
+//! over with the next master address, backing off up to the heartbeat
+//! interval the master asked for (at most 2 s): a master marks an agent
+//! unreachable after a few intervals of silence, so an agent that waited
+//! longer between tries could lose its place to a master failover alone.
+//! Nothing here stops the agent: its tasks keep running while no master
+//! answers.
 //!
 //! LAUNCH and KILL events go to `tasks.rs`; while subscribed, the leader's URL
 //! is published for the status update sender (`updates.rs`).
@@ -47,10 +51,11 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let mut backoff = Duration::from_millis(50);
+    let mut interval = MAX_BACKOFF;
     for master in masters.iter().cycle() {
         let outcome = tokio::select! {
             _ = shutdown.cancelled() => return,
-            r = session(&client, master, &me, &channels) => r,
+            r = session(&client, master, &me, &channels, &mut interval) => r,
         };
         channels.link.send_replace(None);
         match outcome {
@@ -61,16 +66,21 @@ pub async fn run(
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(backoff) => {}
         }
-        backoff = (backoff * 2).min(Duration::from_secs(2));
+        backoff = (backoff * 2).min(interval.min(MAX_BACKOFF));
     }
 }
 
+/// The longest wait between two tries to subscribe.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
 /// One subscription, until it breaks. Ok means it was established first.
+/// `heartbeat` is set to the interval the master asks for.
 async fn session(
     client: &reqwest::Client,
     master: &str,
     me: &Identity,
     channels: &Channels,
+    heartbeat: &mut Duration,
 ) -> Result<(), String> {
     let url = format!("{}/api/v1/agent", base_url(master));
     let subscribe = json!({
@@ -118,6 +128,7 @@ async fn session(
                     if let Some(secs) = sub["heartbeat_interval_seconds"].as_f64().filter(|s| *s > 0.0) {
                         interval = Duration::from_secs_f64(secs);
                         beat = tokio::time::interval(interval);
+                        *heartbeat = interval;
                     }
                     tracing::info!(agent_id = %new_id, master = %leader_url, "agent subscribed");
                     channels.agent_id.send_replace(Some(new_id.clone()));
