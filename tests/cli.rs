@@ -503,7 +503,7 @@ async fn a_deployment_that_cannot_finish_exits_5_with_the_last_failure() {
         r#"{"id": "/failing", "cmd": "echo bye; exit 3", "cpus": 0.01, "mem": 16,
             "healthChecks": [{"protocol": "COMMAND", "command": {"value": "true"}}]}"#,
     );
-    let f = meso(&c, &["app", "deploy", &file, "--wait", "--timeout", "4s"]);
+    let f = meso(&c, &["app", "deploy", &file, "--wait", "--timeout", "15s"]);
     assert_eq!(f.code(), Some(5), "{f:?}");
     let err = one_line_error(&f);
     assert!(

@@ -57,7 +57,9 @@ async fn write(nodes: &[&Node], role: &str) {
 }
 
 async fn wait_for_roles(node: &Node, n: usize) {
-    for _ in 0..500 {
+    // Catching up by snapshot is several fsyncs: generous on a slow disk.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
         if node.master.as_ref().unwrap().registry().weights.len() == n {
             return;
         }
@@ -156,18 +158,29 @@ async fn a_lagging_member_catches_up_by_snapshot() {
     let first = nodes[0].master.clone().unwrap();
     first.ready(Duration::from_secs(5)).await.unwrap();
 
-    // Stop master 3, write far past the compaction point, then bring it back:
-    // the entries it misses are gone from every log, so only a snapshot helps.
+    // Stop master 3, write until every live log is compacted past what it
+    // has (compaction runs beside the writes and may lag them), then bring
+    // it back: the entries it misses are gone, so only a snapshot helps.
     let third = nodes.pop().unwrap();
+    let behind = third.master.as_ref().unwrap().status().commit;
     third.shutdown().await;
     let live: Vec<&Node> = nodes.iter().collect();
-    for i in 0..40 {
-        write(&live, &format!("role-{i}")).await;
+    let compacted_past = |index: u64| {
+        (1..=2).all(|id| newest_snapshot(&dir.path().join(format!("master-{id}"))) > index)
+    };
+    let mut roles = 0;
+    while roles < 40 || !compacted_past(behind + 10) {
+        assert!(
+            roles < 2_000,
+            "the live logs were not compacted after {roles} writes"
+        );
+        write(&live, &format!("role-{roles}")).await;
+        roles += 1;
     }
     let mut s3 = settings(dir.path(), 3);
     s3.raft_addr = peers[&3].clone();
     let third = start(s3, Some(peers.clone())).await;
-    wait_for_roles(&third, 40).await;
+    wait_for_roles(&third, roles).await;
     third.shutdown().await;
     for n in nodes {
         n.shutdown().await;
@@ -209,7 +222,9 @@ fn a_snapshot_file_of_an_earlier_version_still_loads() {
         .filter(|t| t.state == meso::model::TaskState::Running)
         .map(|t| t.spec.task_id.as_str())
         .collect();
-    let sleepers = running.iter().filter(|id| id.starts_with("fixture_sleeper."));
+    let sleepers = running
+        .iter()
+        .filter(|id| id.starts_with("fixture_sleeper."));
     assert_eq!(sleepers.count(), 2, "{running:?}");
     let mut on_agent: Vec<&str> = registry
         .agent_tasks(agent)

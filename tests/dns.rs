@@ -75,9 +75,18 @@ async fn ask(server: SocketAddr, name: &str, rtype: RecordType, via: Via) -> Mes
     let bytes = query_bytes(name, rtype, via);
     let answer = match via {
         Via::Tcp => tcp_raw(server, &bytes).await,
-        _ => udp_raw(server, &bytes)
-            .await
-            .unwrap_or_else(|| panic!("no answer from {server} for {name}")),
+        _ => {
+            // A datagram can be lost on a loaded machine: three tries, as a
+            // resolver makes.
+            let mut answer = None;
+            for _ in 0..3 {
+                answer = udp_raw(server, &bytes).await;
+                if answer.is_some() {
+                    break;
+                }
+            }
+            answer.unwrap_or_else(|| panic!("no answer from {server} for {name}"))
+        }
     };
     let message = Message::from_vec(&answer).expect("a DNS message");
     assert_eq!(

@@ -428,7 +428,8 @@ async fn an_unknown_image_fails_the_launch_naming_the_image() {
     let mut guard = Cleanup(Vec::new());
     guard.task(&task_id);
 
-    let image = format!("meso-test/{}", random_id("no-such-image"));
+    // A registry that refuses at once: no pull reaches the network.
+    let image = format!("127.0.0.1:1/meso-test/{}", random_id("no-such-image"));
     let mut spec = docker_task(&task_id, Some("true"));
     spec.container
         .as_mut()
@@ -520,7 +521,7 @@ async fn a_new_containerizer_adopts_the_running_container_of_the_old_one() {
     let spec = docker_task(
         &task_id,
         Some(
-            "echo before; while [ ! -f $MESOS_SANDBOX/go ]; do sleep 0.1; done; echo after; exit 7",
+            "echo before; while [ ! -f $MESOS_SANDBOX/go ]; do echo tick; sleep 0.2; done; echo after; exit 7",
         ),
     );
     let handle = {
@@ -541,12 +542,29 @@ async fn a_new_containerizer_adopts_the_running_container_of_the_old_one() {
         "another agent's key finds nothing"
     );
 
+    let stdout = sandbox.path().join("stdout");
+    let ticks = || read(&stdout).matches("tick").count();
+    // The old pump has stopped once its copy stops growing.
+    let mut copied_by_the_old = ticks();
+    loop {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let now = ticks();
+        if now == copied_by_the_old {
+            break;
+        }
+        copied_by_the_old = now;
+    }
     let waiting = tokio::spawn(async move {
         let exit = wait(&new, &handle).await;
         (exit, new)
     });
-    // Past the whole second the new pump starts from.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // Once the new pump copies ticks, it is past the second it starts from
+    // (what came between the two pumps is not copied twice, nor at all).
+    let deadline = Instant::now() + PATIENCE;
+    while ticks() <= copied_by_the_old {
+        assert!(Instant::now() < deadline, "the new pump copied nothing");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     std::fs::write(sandbox.path().join("go"), "").unwrap();
     let (exit, new) = waiting.await.unwrap();
     assert_eq!(exit.code, Some(7), "{exit:?}");

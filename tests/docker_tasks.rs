@@ -219,7 +219,8 @@ async fn an_unknown_image_fails_the_task_naming_the_image() {
     docker_ready();
     let site = Site::start(&[]).await;
     let id = unique("no-image");
-    let image = format!("meso-test/{}", unique("no-such-image"));
+    // A registry that refuses at once: no pull reaches the network.
+    let image = format!("127.0.0.1:1/meso-test/{}", unique("no-such-image"));
     let mut task = docker_task(&site, &id, "true");
     task["container"]["docker"]["image"] = json!(image);
     site.launch(task).await;

@@ -267,7 +267,9 @@ async fn tasks_survive_a_leader_failover() {
         task["state"].as_str().map(String::from)
     };
     let leader = c.leader().await;
-    launch(c.http[&leader].clone(), "before", "sleep 3").await;
+    // Long enough to be seen running on a slow machine, short enough to end
+    // under the next leader.
+    launch(c.http[&leader].clone(), "before", "sleep 8").await;
     let h = c.http[&leader].clone();
     wait_for("the first task running", CONVERGE_TIMEOUT, || {
         let h = h.clone();

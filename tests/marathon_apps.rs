@@ -239,23 +239,23 @@ async fn a_crashing_app_backs_off_until_the_delay_is_reset() {
         http,
         json!({
             "id": "/crash", "cmd": "echo bad config >&2; exit 1", "cpus": 0.01, "mem": 16,
-            "backoffSeconds": 1, "backoffFactor": 2, "maxLaunchDelaySeconds": 8
+            "backoffSeconds": 2, "backoffFactor": 2, "maxLaunchDelaySeconds": 16
         }),
     )
     .await;
-    // Delays of 1, 2, 4 and 8 s after each failure: each failure shows a
+    // Delays of 2, 4, 8 and 16 s after each failure: each failure shows a
     // longer wait in the queue, never more than the maximum.
     let mut peaks: Vec<u64> = Vec::new();
     let mut last = 0;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
     loop {
         let left = time_left(http, "/crash").await.unwrap_or(0);
-        assert!(left <= 8, "{left} s is past maxLaunchDelaySeconds");
+        assert!(left <= 16, "{left} s is past maxLaunchDelaySeconds");
         if left > last {
             peaks.push(left);
         }
         last = left;
-        if left >= 7 {
+        if left >= 15 {
             break;
         }
         assert!(
@@ -282,7 +282,7 @@ async fn a_crashing_app_backs_off_until_the_delay_is_reset() {
         "{failure}"
     );
 
-    // Reset: the next launch comes at once, not in the 7 s still left, and
+    // Reset: the next launch comes at once, not in the 15 s still left, and
     // the next failure waits the first delay again.
     let (status, body) = send(
         reqwest::Method::DELETE,
@@ -295,7 +295,7 @@ async fn a_crashing_app_backs_off_until_the_delay_is_reset() {
     let before = failure["taskId"].clone();
     wait_for(
         "a launch right after the reset",
-        Duration::from_secs(4),
+        Duration::from_secs(12),
         || {
             let before = before.clone();
             async move {

@@ -187,7 +187,9 @@ async fn a_launch_fetches_its_uris_first_and_fails_naming_one_that_is_missing() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ended_tasks_sandbox_is_collected_and_a_running_ones_stays() {
-    let site = Site::start_with(SITE_RESOURCES, Some("gc_delay_secs: 2\n"), &[], &[]).await;
+    // Long enough that the ended sandbox is still there when the test first
+    // looks, on a slow machine too.
+    let site = Site::start_with(SITE_RESOURCES, Some("gc_delay_secs: 5\n"), &[], &[]).await;
     site.launch(site.shell_task("lasting", "echo here; sleep 1000"))
         .await;
     site.launch(site.shell_task("brief", "echo done")).await;
@@ -198,15 +200,15 @@ async fn an_ended_tasks_sandbox_is_collected_and_a_running_ones_stays() {
 
     wait_for(
         "the ended task's sandbox removed",
-        Duration::from_secs(10),
+        Duration::from_secs(30),
         || {
             let gone = !brief.exists();
             async move { gone.then_some(()) }
         },
     )
     .await;
-    // Several more collection rounds (every 500 ms with this delay).
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Several more collection rounds (every 1.25 s with this delay).
+    tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(read_text(&lasting.join("stdout")), "here\n");
     site.task_in("lasting", "TASK_RUNNING").await;
 }

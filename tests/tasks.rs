@@ -273,7 +273,8 @@ async fn kill9_of_the_agent_keeps_tasks_running_and_reports_those_that_ended() {
     let mut site = Site::start(&[]).await;
     site.launch(site.shell_task("keeps", "echo $$ > pid; while true; do sleep 0.1; done"))
         .await;
-    site.launch(site.shell_task("ends", "sleep 2; exit 4"))
+    // "ends" ends when told, while the agent is down.
+    site.launch(site.shell_task("ends", "while [ ! -e go ]; do sleep 0.1; done; exit 4"))
         .await;
     site.task_in("keeps", "TASK_RUNNING").await;
     site.task_in("ends", "TASK_RUNNING").await;
@@ -285,7 +286,11 @@ async fn kill9_of_the_agent_keeps_tasks_running_and_reports_those_that_ended() {
     .await;
 
     site.agent.as_mut().unwrap().kill9();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    std::fs::write(site.sandbox("ends").join("go"), "").unwrap();
+    wait_for("the task ended", Duration::from_secs(30), || async {
+        task_pids("ends").is_empty().then_some(())
+    })
+    .await;
     site.restart_agent("agent-2.log");
 
     let ends = site.task_in("ends", "TASK_FAILED").await;

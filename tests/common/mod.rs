@@ -378,12 +378,14 @@ pub struct Cluster {
     /// Ports `base .. base + 3` are the HTTP ports, `base + 3 .. base + 6` the
     /// Raft ports; `base + 6 .. base + 10` are free for joiners.
     pub base: u16,
-    pub dir: tempfile::TempDir,
     pub http: BTreeMap<u64, String>,
     pub raft: BTreeMap<u64, String>,
     pub procs: BTreeMap<u64, Proc>,
     extra: Vec<String>,
     starts: u32,
+    /// Last, so it is removed after the processes are dropped: a failing
+    /// test's process prints its log's last lines as it goes.
+    pub dir: tempfile::TempDir,
 }
 
 impl Cluster {
@@ -951,7 +953,6 @@ pub const SITE_RESOURCES: &str = "cpus:4;mem:4096;disk:1000;ports:[31000-31100]"
 /// `/master/tasks`, as an operator would do it; every process and container
 /// the agent started is killed when the site is dropped.
 pub struct Site {
-    pub dir: tempfile::TempDir,
     pub ip: String,
     pub master: Proc,
     pub agent: Option<Proc>,
@@ -961,6 +962,9 @@ pub struct Site {
     /// Agents added by [`Site::add_agent`], with their ids and reapers.
     pub more_agents: Vec<(Proc, String, TaskReaper)>,
     _reaper: TaskReaper,
+    /// Last, so it is removed after the processes are dropped: a failing
+    /// test's process prints its log's last lines as it goes.
+    pub dir: tempfile::TempDir,
 }
 
 impl Site {
