@@ -1,7 +1,7 @@
 //! Sends the agent's status updates to the leader until each is acknowledged.
 //!
 //! ```text
-//!  tasks.rs queues (checkpointed) ─▶ this loop: UPDATE {statuses} ─▶ leader
+//!  tasks/ queues   (checkpointed) ─▶ this loop: UPDATE {statuses} ─▶ leader
 //!                                    202 = committed in the registry ─▶ acked, dropped
 //!                                    anything else ─▶ back off, send again
 //! ```
