@@ -40,6 +40,9 @@ const HEALTH_REASON: &str = "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED";
 const CHECK_REASON: &str = "REASON_TASK_CHECK_STATUS_UPDATED";
 /// Launches preparing at once (STARTING, sandbox, fetch): see `Tasks::preparing`.
 const PREPARING_AT_ONCE: usize = 4;
+/// How long a launch holds its STARTING back, hoping to send it with the
+/// RUNNING (or the failure) that follows: see `launch.rs`.
+const STARTING_HOLD: Duration = Duration::from_millis(20);
 
 pub struct Tasks {
     pub dirs: Dirs,
@@ -64,6 +67,8 @@ pub struct Tasks {
     /// shims' replies and the status updates take turns with the
     /// preparations, in the order they were queued (the semaphore is fair).
     preparing: tokio::sync::Semaphore,
+    /// [`STARTING_HOLD`], shorter or longer in tests.
+    starting_hold: Duration,
 }
 
 impl Tasks {
@@ -86,6 +91,7 @@ impl Tasks {
             agent_id,
             checkers: Checkers::default(),
             preparing: tokio::sync::Semaphore::new(PREPARING_AT_ONCE),
+            starting_hold: STARTING_HOLD,
         }
     }
 
@@ -235,10 +241,12 @@ impl Tasks {
         self.checkers.start(checked, self.clone());
     }
 
-    /// Up to `limit` unacknowledged updates, each task's in order.
+    /// Up to `limit` unacknowledged updates to send, each task's in order
+    /// (none of a task whose updates are held).
     pub fn pending(&self, limit: usize) -> Vec<TaskStatus> {
         self.records()
             .values()
+            .filter(|r| !r.held)
             .flat_map(|r| r.pending.iter().cloned())
             .take(limit)
             .collect()
@@ -305,6 +313,21 @@ impl Tasks {
         accept: impl FnOnce(&mut Record) -> bool,
         fill: impl FnOnce(TaskStatus) -> TaskStatus,
     ) {
+        self.record_status(id, state, accept, fill, Sending::Now);
+    }
+
+    /// Records a status, and either wakes the update sender or, with
+    /// [`Sending::Held`], leaves it (and the task's updates) for the sender to
+    /// skip until the next status or [`Tasks::release`]. Any status not
+    /// held sends what an earlier one held, before it, in order.
+    fn record_status(
+        &self,
+        id: &str,
+        state: TaskState,
+        accept: impl FnOnce(&mut Record) -> bool,
+        fill: impl FnOnce(TaskStatus) -> TaskStatus,
+        send: Sending,
+    ) {
         let agent_id = self.agent_id.borrow().clone().unwrap_or_default();
         {
             let mut records = self.records();
@@ -323,10 +346,27 @@ impl Tasks {
                 r.ended_at = Some(now);
             }
             r.pending.push(status);
+            r.held = send == Sending::Held;
             self.save(r);
         }
         tracing::debug!(task = %id, %state, "task status");
-        self.updates_queued.notify_one();
+        if send == Sending::Now {
+            self.updates_queued.notify_one();
+        }
+    }
+
+    /// Lets the update sender have what a task's record holds back.
+    fn release(&self, id: &str) {
+        let released = match self.records().get_mut(id) {
+            Some(r) if r.held => {
+                r.held = false;
+                true
+            }
+            _ => false,
+        };
+        if released {
+            self.updates_queued.notify_one();
+        }
     }
 
     /// Records the task's new health as a RUNNING status, unless it is no
@@ -424,6 +464,14 @@ impl Reporter for Tasks {
         };
         self.kill(task_id, grace);
     }
+}
+
+/// Whether a status recorded goes to the master now or waits (see
+/// [`Tasks::record_status`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Sending {
+    Now,
+    Held,
 }
 
 /// The meso binary the process containerizer runs as each task's shim.
