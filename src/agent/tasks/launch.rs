@@ -66,6 +66,9 @@ impl Tasks {
         let Some((handle, containerizer, kill_now)) = started else {
             return;
         };
+        // RUNNING was just queued, and its sender woken into this worker's
+        // next turn: let it send before the checks and the watch set up.
+        tokio::task::yield_now().await;
         if kill_now {
             self.kill(&id, spec.kill_grace_period());
         } else {
