@@ -13,7 +13,10 @@
 //! process task starts in a few milliseconds, about what STARTING's own
 //! UPDATE took to commit (a Raft write) on a machine busy with the start
 //! itself. RUNNING then waited for that call's 202 before it could go: ~1 ms
-//! of every launch, and two log entries where one does.
+//! of every launch, and two log entries where one does. A second call in
+//! flight would not keep each task's order: two calls commit in either
+//! order, and the registry, which drops a status only by its uuid, would
+//! take a STARTING committed after its RUNNING as the task's new state.
 
 use std::sync::Arc;
 
