@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_process_task_runs_in_its_sandbox_with_mesos_environment() {
@@ -98,6 +98,39 @@ async fn failures_say_why() {
     // The agent is still well.
     site.launch(site.shell_task("after", "true")).await;
     site.task_in("after", "TASK_FINISHED").await;
+}
+
+/// `/master/tasks?task_id=` answers that task alone, live or ended, as
+/// Mesos's filter does; without it, every task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn master_tasks_answers_the_task_asked_for() {
+    let site = Site::start(&[]).await;
+    site.launch(site.shell_task("ended", "true")).await;
+    site.task_in("ended", "TASK_FINISHED").await;
+    site.launch(site.shell_task("live", "sleep 600")).await;
+    site.task_in("live", "TASK_RUNNING").await;
+    let ids = |answer: Value| -> Vec<String> {
+        answer["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for id in ["ended", "live"] {
+        let one = get_json(&site.master.http, &format!("/master/tasks?task_id={id}"))
+            .await
+            .unwrap();
+        assert_eq!(ids(one), [id]);
+    }
+    let none = get_json(&site.master.http, "/master/tasks?task_id=nothing")
+        .await
+        .unwrap();
+    assert_eq!(ids(none), Vec::<String>::new());
+    let all = get_json(&site.master.http, "/master/tasks").await.unwrap();
+    assert_eq!(ids(all), ["live", "ended"], "live first");
+    site.kill("live").await;
+    site.task_in("live", "TASK_KILLED").await;
 }
 
 /// uid and gid of `user` in /etc/passwd.

@@ -22,10 +22,11 @@
 //! How RUNNING is seen, cheaply: the master has no per-task or change stream yet,
 //! so the loop polls `GET /metrics/snapshot` (a few hundred bytes, no registry lock)
 //! for `registrar/raft/applied_index` every `--poll-us`, or every 1% of the time the
-//! launch has taken so far if that is longer, and reads `GET /master/tasks` only when
-//! that index moves (about three times per launch). The moment RUNNING
+//! launch has taken so far if that is longer, and reads the task
+//! (`GET /master/tasks?task_id=`, one task rendered however many the master holds)
+//! only when that index moves (two or three times per launch). The moment RUNNING
 //! counts as seen is the poll that first showed the index at which the task was
-//! RUNNING; if the index moved again during the read of `/master/tasks`, the end of
+//! RUNNING; if the index moved again during the read of the task, the end of
 //! that read counts instead (later, never earlier than the truth).
 //!
 //! Each sample also carries the statuses' own timestamps (STAGING: the master as it
@@ -336,6 +337,25 @@ impl Api {
             .context("/metrics/snapshot without registrar/raft/applied_index")
     }
 
+    /// The task as `/master/tasks?task_id=` shows it: one task rendered,
+    /// however many the registry holds.
+    async fn task(&self, id: &str) -> anyhow::Result<Option<TaskView>> {
+        let v: Value = self
+            .http
+            .get(format!("{}/master/tasks", self.base))
+            .query(&[("task_id", id)])
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let tasks = v["tasks"]
+            .as_array()
+            .context("/master/tasks without tasks")?;
+        Ok(tasks.iter().map(task_view).find(|t| t.id == id))
+    }
+
     async fn tasks(&self) -> anyhow::Result<Vec<TaskView>> {
         let v = self.get("/master/tasks").await?;
         let tasks = v["tasks"]
@@ -640,13 +660,13 @@ impl Latency<'_> {
             // Read the task when the index moved, and now and then regardless.
             if seen_index != Some(index) || polled - last_read > Duration::from_millis(100) {
                 seen_index = Some(index);
-                let tasks = self.api.tasks().await?;
+                let task = self
+                    .api
+                    .task(id)
+                    .await?
+                    .with_context(|| format!("{id} is not in /master/tasks"))?;
                 reads += 1;
                 last_read = Instant::now();
-                let task = tasks
-                    .iter()
-                    .find(|t| t.id == id)
-                    .with_context(|| format!("{id} is not in /master/tasks"))?;
                 if task.state == "TASK_RUNNING" {
                     // Did the index move while we read? Then RUNNING may have
                     // come with the later entry: count the end of the read.

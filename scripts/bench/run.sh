@@ -314,8 +314,15 @@ from the statuses' own timestamps; the parts need not add up to the total's medi
   16 MB each. There is no change stream to watch yet, so the bench polls
   \`/metrics/snapshot\` (a few hundred bytes) for the Raft applied index every 0.25 ms,
   or every 1% of the time the launch has taken so far if that is longer, and reads
-  \`/master/tasks\` only when the index moves. RUNNING counts as seen at the poll that
+  the task alone (\`/master/tasks?task_id=\`) only when the index moves. RUNNING counts as seen at the poll that
   first showed its index: the figure includes up to one poll interval of observation.
+  Until cfd5c48 the bench read every task (\`/master/tasks\`): a run's tasks stay up
+  until its end, so a read rendered up to a hundred live tasks and the ended ones of
+  the runs before, several ms of the master's CPU, and one read always came as a
+  launch began, beside the agent's work on the same two cores. Measured at that
+  change, one binary with either observer in turns (15 runs each, on a machine
+  busy with other builds: spawn floor ~1.6 ms): p50 back to back 5.99 → 5.58 ms,
+  $BENCH_GAP_MS ms apart 13.1 → 6.2 ms.
   The observer used $(fmt_pct "$PROC_OBSERVER_CPU_PCT") of a core during the back-to-back process launches
   ($PROC_POLLS_PER_LAUNCH polls per launch). The check on it: the launches $BENCH_GAP_MS ms apart once more,
   polled 8× less often (every 2 ms): p50 $(fmt_ms "$PROC_SLOWPOLL_P50_MS") (polled every 0.25 ms: $(fmt_ms "$PROC_ISO_P50_MS")), STARTING → RUNNING on the
@@ -324,6 +331,16 @@ from the statuses' own timestamps; the parts need not add up to the total's medi
   launch, as launches come on a quiet cluster. On cgroups v1 a process joining a
   cgroup waits for an RCU grace period unless another join happened moments before,
   so back-to-back launches are the kinder case.
+- **STARTING goes with RUNNING**: the agent sends its status updates one call at a
+  time, and a process task's STARTING, sent alone, was still being committed when its
+  RUNNING came a few ms later, so RUNNING waited for that call's 202 before it could
+  go. A launch now holds its STARTING back while its start takes under 20 ms: one
+  UPDATE and one Raft write carry both. Measured at that change (ff39d27, eab8ea1),
+  the binaries before and after in turns with the old observer, 15 pairs on the busy
+  machine above: RUNNING on the agent → seen p50 2.49 → 1.92 ms, the launch 6.20 →
+  5.99 ms; with the observer change too (17 pairs), 6.26 → 5.53 ms back to back and
+  14.3 → 6.2 ms $BENCH_GAP_MS ms apart, and 3.2–4.2 ms back to back in the quiet
+  moments between (4.8–6.1 ms before).
 - **Docker**: $BENCH_DOCKER_ROUNDS rounds, each 10 meso launches (HOST network, meso's default), 10
   \`docker run -d --network host\`, 10 meso launches with BRIDGE network, 10 \`docker run -d\`
   (docker's default bridge), all of the same image and command, so both sides see the

@@ -74,6 +74,11 @@ pub struct Record {
     /// The readiness check passed and was reported: not asked again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ready: bool,
+    /// Its pending updates wait: a launch under way holds its STARTING back
+    /// until the next status or a short while (tasks/launch.rs). Not
+    /// checkpointed: a restarted agent sends whatever it has.
+    #[serde(skip)]
+    pub held: bool,
 }
 
 impl Record {
@@ -90,6 +95,7 @@ impl Record {
             health: None,
             health_kill: None,
             ready: false,
+            held: false,
         }
     }
 }

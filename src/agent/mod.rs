@@ -5,7 +5,7 @@
 //!           resources overridden by --resources, --attributes
 //!        ─▶ containerizers: process (cgroups if the host has them), docker
 //!           (disabled with a warning when no engine answers)
-//!        ─▶ tasks.rs recover: checkpointed tasks watched again, orphans killed
+//!        ─▶ tasks/ recover: checkpointed tasks watched again, orphans killed
 //!        ─▶ session (session.rs): SUBSCRIBE{tasks} ──307──▶ leader ──▶ SUBSCRIBED{id}
 //!                                 ◀── LAUNCH, KILL, HEARTBEAT; HEARTBEAT calls ──▶
 //!           stream broken or silent ─▶ back off, subscribe again (any master)

@@ -9,7 +9,7 @@
 //! Nothing here stops the agent: its tasks keep running while no master
 //! answers.
 //!
-//! LAUNCH and KILL events go to `tasks.rs`; while subscribed, the leader's URL
+//! LAUNCH and KILL events go to `tasks/`; while subscribed, the leader's URL
 //! is published for the status update sender (`updates.rs`).
 
 use std::time::Duration;

@@ -1,14 +1,16 @@
 //! Sends the agent's status updates to the leader until each is acknowledged.
 //!
 //! ```text
-//!  tasks.rs queues (checkpointed) ─▶ this loop: UPDATE {statuses} ─▶ leader
+//!  tasks/ queues   (checkpointed) ─▶ this loop: UPDATE {statuses} ─▶ leader
 //!                                    202 = committed in the registry ─▶ acked, dropped
 //!                                    anything else ─▶ back off, send again
 //! ```
 //!
 //! At least once: a 202 lost on the way means the same updates go again, and
 //! the registry ignores a uuid it has applied. One call is in flight at a
-//! time and carries every queued update, each task's in order.
+//! time and carries every queued update, each task's in order, except those
+//! a launch holds back for a moment (its STARTING, to go with its RUNNING:
+//! `tasks/launch.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -11,16 +11,17 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::command::Command;
 use super::{Master, agents, members, operator, task_json};
 use crate::api::error::{ApiError, propose_error};
-use crate::model::{AgentState, TaskState, WeightInfo};
+use crate::model::{AgentState, Task, TaskState, WeightInfo};
 
 /// The Mesos API level whose shapes we serve (clients such as pymesos read it).
 pub const MESOS_API_VERSION: &str = "1.11.0";
@@ -202,13 +203,35 @@ fn frameworks_json(registry: &super::registry::Registry) -> Vec<Value> {
         .collect()
 }
 
-/// Mesos's `/master/tasks`: every task the registry holds, live first.
-async fn tasks(State(master): State<Arc<Master>>) -> Json<Value> {
+/// Mesos's `task_id` and `framework_id` filters of `/master/tasks`; its
+/// `limit`, `offset` and `order` are not taken (every task is answered).
+#[derive(Debug, Default, Deserialize)]
+struct TasksQuery {
+    task_id: Option<String>,
+    framework_id: Option<String>,
+}
+
+/// Mesos's `/master/tasks`: every task the registry holds, live first, or
+/// those the query names. Only the tasks answered are rendered, so a client
+/// watching one task (`?task_id=`) costs the same with 10 or 10,000 tasks.
+async fn tasks(State(master): State<Arc<Master>>, Query(q): Query<TasksQuery>) -> Json<Value> {
     let registry = master.registry();
-    let tasks: Vec<Value> = registry
-        .tasks
-        .values()
-        .chain(registry.completed_tasks.iter())
+    let wanted = |t: &&Arc<Task>| {
+        q.framework_id
+            .as_ref()
+            .is_none_or(|f| t.spec.framework_id.as_ref() == Some(f))
+    };
+    let live: Box<dyn Iterator<Item = &Arc<Task>>> = match &q.task_id {
+        Some(id) => Box::new(registry.tasks.get(id).into_iter()),
+        None => Box::new(registry.tasks.values()),
+    };
+    let ended = registry
+        .completed_tasks
+        .iter()
+        .filter(|t| q.task_id.as_ref().is_none_or(|id| &t.spec.task_id == id));
+    let tasks: Vec<Value> = live
+        .chain(ended)
+        .filter(wanted)
         .map(|t| task_json(t))
         .collect();
     Json(json!({ "tasks": tasks }))

@@ -2,7 +2,7 @@
 //! killed and found again after an agent restart. One trait, two kinds:
 //!
 //! ```text
-//!  tasks.rs ── launch(LaunchRequest) ──▶ Containerizer ──▶ Launched{handle, ips}
+//!  tasks/   ── launch(LaunchRequest) ──▶ Containerizer ──▶ Launched{handle, ips}
 //!           ── wait(handle) ───────────▶   (resolves when it ends: Exit)
 //!           ── kill(handle, grace) ────▶   SIGTERM … grace … SIGKILL
 //!           ── ours() ─────────────────▶   handles of everything of ours running

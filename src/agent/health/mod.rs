@@ -2,18 +2,18 @@
 //! (Marathon's HTTP/HTTPS/TCP checks too: here they are all agent-side).
 //!
 //! ```text
-//!  tasks.rs: RUNNING (or recovered RUNNING) ─▶ Checkers::start ─▶ one tokio task per check:
+//!  tasks/: RUNNING (or recovered RUNNING) ─▶ Checkers::start ─▶ one tokio task per check:
 //!     delay ─▶ probe (probe.rs: GET 127.0.0.1:<host port>, TCP connect,
 //!              containerizer.exec `/bin/sh -c`) within timeout ─▶ verdict.rs
 //!           ─▶ the task's health flips ─▶ Reporter::health_flipped
-//!                  (tasks.rs: a RUNNING status with `healthy`, checkpointed, sent)
+//!                  (tasks/: a RUNNING status with `healthy`, checkpointed, sent)
 //!           ─▶ max_consecutive_failures in a row ─▶ Reporter::kill_unhealthy
-//!                  (tasks.rs: the normal kill, SIGTERM … grace … SIGKILL ─▶
+//!                  (tasks/: the normal kill, SIGTERM … grace … SIGKILL ─▶
 //!                   TASK_KILLED, healthy false, REASON_TASK_HEALTH_CHECK_STATUS_UPDATED)
 //!     ─▶ sleep interval ─▶ probe …
 //!  readiness check (if any, and not reported ready yet): every interval ─▶ GET
 //!     ─▶ status in http_status_codes_for_ready ─▶ Reporter::ready (once), and it ends
-//!  tasks.rs: KILLING, or the task ended ─▶ Checkers::stop: every check of the task ends
+//!  tasks/: KILLING, or the task ended ─▶ Checkers::stop: every check of the task ends
 //! ```
 //!
 //! Decisions (the README's design notes say the same):

@@ -11,6 +11,12 @@
 //!  restart ─▶ recover: watch each checkpointed container again (one that ended
 //!             meanwhile reports how), kill containers of ours nobody knows
 //! ```
+//!
+//! The launch path is `launch.rs`, the restart's `recovery.rs`; this file
+//! keeps the records, the statuses and the kill.
+
+mod launch;
+mod recovery;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -20,7 +26,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 use super::checkpoint::{Dirs, Record};
-use super::containerizer::{ContainerHandle, Containerizer, Exit, LaunchRequest};
+use super::containerizer::{ContainerHandle, Containerizer, Exit};
 use super::env::task_env;
 use super::health::{Checked, Checkers, Reporter, Target};
 use crate::master::command::ReportedTask;
@@ -34,6 +40,9 @@ const HEALTH_REASON: &str = "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED";
 const CHECK_REASON: &str = "REASON_TASK_CHECK_STATUS_UPDATED";
 /// Launches preparing at once (STARTING, sandbox, fetch): see `Tasks::preparing`.
 const PREPARING_AT_ONCE: usize = 4;
+/// How long a launch holds its STARTING back, hoping to send it with the
+/// RUNNING (or the failure) that follows: see `launch.rs`.
+const STARTING_HOLD: Duration = Duration::from_millis(20);
 
 pub struct Tasks {
     pub dirs: Dirs,
@@ -58,6 +67,8 @@ pub struct Tasks {
     /// shims' replies and the status updates take turns with the
     /// preparations, in the order they were queued (the semaphore is fair).
     preparing: tokio::sync::Semaphore,
+    /// [`STARTING_HOLD`], shorter or longer in tests.
+    starting_hold: Duration,
 }
 
 impl Tasks {
@@ -80,6 +91,7 @@ impl Tasks {
             agent_id,
             checkers: Checkers::default(),
             preparing: tokio::sync::Semaphore::new(PREPARING_AT_ONCE),
+            starting_hold: STARTING_HOLD,
         }
     }
 
@@ -98,107 +110,6 @@ impl Tasks {
                 state: r.state,
             })
             .collect()
-    }
-
-    /// Starts a task the master sent. A task already known (a LAUNCH sent
-    /// again after a failover) is left alone.
-    pub fn launch(self: &Arc<Self>, spec: TaskSpec) {
-        let id = spec.task_id.clone();
-        {
-            let mut records = self.records();
-            if records.contains_key(&id) {
-                tracing::debug!(task = %id, "LAUNCH of a task already known ignored");
-                return;
-            }
-            let record = Record::new(spec, TaskState::Staging, false);
-            // Not checkpointed until STARTING (a moment later): an agent that
-            // dies in between does not report the task, and the leader sends
-            // the LAUNCH again.
-            records.insert(id.clone(), record);
-        }
-        let me = self.clone();
-        tokio::spawn(async move { me.run(id).await });
-    }
-
-    async fn run(self: Arc<Self>, id: String) {
-        // Never closed, so always granted in the end.
-        let permit = self.preparing.acquire().await.ok();
-        let Some(spec) = self.spec(&id) else { return };
-        let uris = spec
-            .command
-            .as_ref()
-            .map(|c| c.uris.as_slice())
-            .unwrap_or(&[]);
-        let preparing = match uris.len() {
-            0 => "preparing the sandbox".to_string(),
-            n => format!("fetching {n} URI(s) into the sandbox"),
-        };
-        self.set_status(&id, TaskState::Starting, |s| {
-            s.source(SOURCE_EXECUTOR).message(preparing)
-        });
-        let sandbox = self.dirs.sandbox(&id);
-        let meta = self.dirs.meta(&id);
-        if let Err(e) = std::fs::create_dir_all(&sandbox) {
-            let msg = format!("cannot create the sandbox {}: {e}", sandbox.display());
-            return self.fail(&id, "REASON_CONTAINER_PREPARATION_FAILED", msg);
-        }
-        if let Err(e) = super::fetcher::fetch(uris, &sandbox).await {
-            return self.fail(&id, "REASON_CONTAINER_PREPARATION_FAILED", e);
-        }
-        let containerizer = match self.containerizer(&spec) {
-            Ok(c) => c,
-            Err(why) => return self.fail(&id, "REASON_CONTAINER_LAUNCH_FAILED", why),
-        };
-        if self.kill_requested(&id) {
-            return self.set_status(&id, TaskState::Killed, |s| {
-                s.source(SOURCE_AGENT)
-                    .reason("REASON_TASK_KILLED_DURING_LAUNCH")
-                    .message("killed before it started")
-            });
-        }
-        let request = LaunchRequest {
-            spec: &spec,
-            sandbox: &sandbox,
-            env: task_env(&spec, &sandbox, &self.hostname, &self.agent_addr),
-            meta_dir: &meta,
-        };
-        // The containerizer's own synchronous part runs before its first
-        // await, so the next launch's preparation still queues behind it;
-        // waiting for the container to start needs no permit (a docker
-        // start takes hundreds of ms).
-        drop(permit);
-        let launched = match containerizer.launch(request).await {
-            Ok(l) => l,
-            Err(e) => return self.fail(&id, e.reason, e.message),
-        };
-        let handle = launched.handle.clone();
-        let kill_now = {
-            let mut records = self.records();
-            match records.get_mut(&id) {
-                Some(r) => {
-                    // Checkpointed with the RUNNING status just below; an
-                    // agent dying in between leaves an orphan that recovery kills.
-                    r.handle = Some(handle.clone());
-                    r.container_ips = launched.ips.clone();
-                    r.kill_requested
-                }
-                None => false,
-            }
-        };
-        let running = match &handle {
-            ContainerHandle::Process { pgid, .. } => format!("running as process group {pgid}"),
-            ContainerHandle::Docker { name, .. } => format!("running in container {name}"),
-        };
-        self.set_status(&id, TaskState::Running, |mut s| {
-            s.container_ips = launched.ips.clone();
-            s.source(SOURCE_EXECUTOR).message(running)
-        });
-        if kill_now {
-            self.kill(&id, spec.kill_grace_period());
-        } else {
-            self.start_checks(&id, &handle, &containerizer);
-        }
-        self.watch(id, handle, containerizer).await;
     }
 
     /// Waits for the task's end and reports it.
@@ -292,68 +203,6 @@ impl Tasks {
         tokio::spawn(async move { containerizer.kill(&handle, grace).await });
     }
 
-    /// After a restart: watch every checkpointed container again, settle
-    /// launches the restart interrupted, and kill containers of ours that no
-    /// checkpoint knows.
-    pub async fn recover(self: &Arc<Self>) {
-        let records = self.dirs.load_all();
-        let mut known: Vec<ContainerHandle> = Vec::new();
-        let mut watch = Vec::new();
-        let mut interrupted = Vec::new();
-        {
-            let mut map = self.records();
-            for r in records {
-                if !r.state.is_terminal() {
-                    match &r.handle {
-                        Some(h) => {
-                            known.push(h.clone());
-                            let checked = r.state == TaskState::Running && !r.kill_requested;
-                            watch.push((r.spec.task_id.clone(), h.clone(), checked));
-                        }
-                        None => interrupted.push(r.spec.task_id.clone()),
-                    }
-                }
-                map.insert(r.spec.task_id.clone(), r);
-            }
-        }
-        tracing::info!(
-            watching = watch.len(),
-            interrupted = interrupted.len(),
-            "agent recovered its tasks"
-        );
-        for id in interrupted {
-            self.fail(
-                &id,
-                "REASON_CONTAINER_LAUNCH_FAILED",
-                "the agent restarted while launching the task".into(),
-            );
-        }
-        for containerizer in self.containerizers() {
-            for orphan in containerizer.ours().await {
-                if !known.iter().any(|k| same_container(k, &orphan)) {
-                    tracing::warn!(container = ?orphan, "killing a container no task of this agent owns");
-                    containerizer.kill(&orphan, Duration::ZERO).await;
-                    containerizer.cleanup(&orphan).await;
-                }
-            }
-        }
-        for (id, handle, checked) in watch {
-            let Some(containerizer) = self.containerizer_of(&handle) else {
-                self.fail(
-                    &id,
-                    "REASON_CONTAINER_LAUNCH_FAILED",
-                    "its containerizer is disabled since the agent restarted".into(),
-                );
-                continue;
-            };
-            if checked {
-                self.start_checks(&id, &handle, &containerizer);
-            }
-            let me = self.clone();
-            tokio::spawn(async move { me.watch(id, handle, containerizer).await });
-        }
-    }
-
     /// Starts the task's health checks (if it has any), from what its record
     /// says: ports, environment, the health last reported.
     fn start_checks(
@@ -392,10 +241,12 @@ impl Tasks {
         self.checkers.start(checked, self.clone());
     }
 
-    /// Up to `limit` unacknowledged updates, each task's in order.
+    /// Up to `limit` unacknowledged updates to send, each task's in order
+    /// (none of a task whose updates are held).
     pub fn pending(&self, limit: usize) -> Vec<TaskStatus> {
         self.records()
             .values()
+            .filter(|r| !r.held)
             .flat_map(|r| r.pending.iter().cloned())
             .take(limit)
             .collect()
@@ -462,6 +313,21 @@ impl Tasks {
         accept: impl FnOnce(&mut Record) -> bool,
         fill: impl FnOnce(TaskStatus) -> TaskStatus,
     ) {
+        self.record_status(id, state, accept, fill, Sending::Now);
+    }
+
+    /// Records a status, and either wakes the update sender or, with
+    /// [`Sending::Held`], leaves it (and the task's updates) for the sender to
+    /// skip until the next status or [`Tasks::release`]. Any status not
+    /// held sends what an earlier one held, before it, in order.
+    fn record_status(
+        &self,
+        id: &str,
+        state: TaskState,
+        accept: impl FnOnce(&mut Record) -> bool,
+        fill: impl FnOnce(TaskStatus) -> TaskStatus,
+        send: Sending,
+    ) {
         let agent_id = self.agent_id.borrow().clone().unwrap_or_default();
         {
             let mut records = self.records();
@@ -480,10 +346,27 @@ impl Tasks {
                 r.ended_at = Some(now);
             }
             r.pending.push(status);
+            r.held = send == Sending::Held;
             self.save(r);
         }
         tracing::debug!(task = %id, %state, "task status");
-        self.updates_queued.notify_one();
+        if send == Sending::Now {
+            self.updates_queued.notify_one();
+        }
+    }
+
+    /// Lets the update sender have what a task's record holds back.
+    fn release(&self, id: &str) {
+        let released = match self.records().get_mut(id) {
+            Some(r) if r.held => {
+                r.held = false;
+                true
+            }
+            _ => false,
+        };
+        if released {
+            self.updates_queued.notify_one();
+        }
     }
 
     /// Records the task's new health as a RUNNING status, unless it is no
@@ -583,161 +466,15 @@ impl Reporter for Tasks {
     }
 }
 
-/// Two handles name the same container (a recovered handle may differ in
-/// details such as cgroup paths).
-fn same_container(a: &ContainerHandle, b: &ContainerHandle) -> bool {
-    match (a, b) {
-        (
-            ContainerHandle::Process {
-                shim_pid: p,
-                shim_start_time: t,
-                ..
-            },
-            ContainerHandle::Process {
-                shim_pid: q,
-                shim_start_time: u,
-                ..
-            },
-        ) => p == q && t == u,
-        (
-            ContainerHandle::Docker {
-                container_id: x,
-                name: m,
-            },
-            ContainerHandle::Docker {
-                container_id: y,
-                name: n,
-            },
-        ) => x == y || m == n,
-        _ => false,
-    }
+/// Whether a status recorded goes to the master now or waits (see
+/// [`Tasks::record_status`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Sending {
+    Now,
+    Held,
 }
 
 /// The meso binary the process containerizer runs as each task's shim.
 pub fn shim_path() -> PathBuf {
     std::env::current_exe().unwrap_or_else(|_| PathBuf::from("meso"))
-}
-
-#[cfg(test)]
-mod tests {
-    use futures::future::BoxFuture;
-
-    use super::*;
-    use crate::agent::containerizer::{LaunchError, Launched};
-    use crate::model::{CommandSpec, FetchUri};
-
-    /// Starts every task at once, as a process that never ends; `fail*`
-    /// tasks fail to start.
-    struct Instant;
-
-    impl Containerizer for Instant {
-        fn launch<'a>(
-            &'a self,
-            req: LaunchRequest<'a>,
-        ) -> BoxFuture<'a, Result<Launched, LaunchError>> {
-            let id = req.spec.task_id.clone();
-            Box::pin(async move {
-                if id.starts_with("fail") {
-                    return Err(LaunchError::new("REASON_CONTAINER_LAUNCH_FAILED", "no"));
-                }
-                Ok(Launched {
-                    handle: ContainerHandle::Process {
-                        shim_pid: 1,
-                        shim_start_time: 1,
-                        pgid: 1,
-                        exit_file: PathBuf::from("/nonexistent"),
-                        cgroups: Vec::new(),
-                    },
-                    ips: Vec::new(),
-                })
-            })
-        }
-        fn wait<'a>(&'a self, _: &'a ContainerHandle) -> BoxFuture<'a, Exit> {
-            Box::pin(std::future::pending())
-        }
-        fn kill<'a>(&'a self, _: &'a ContainerHandle, _: Duration) -> BoxFuture<'a, ()> {
-            Box::pin(async {})
-        }
-        fn ours(&self) -> BoxFuture<'_, Vec<ContainerHandle>> {
-            Box::pin(async { Vec::new() })
-        }
-        fn cleanup<'a>(&'a self, _: &'a ContainerHandle) -> BoxFuture<'a, ()> {
-            Box::pin(async {})
-        }
-    }
-
-    fn spec(id: &str, uris: &[&str]) -> TaskSpec {
-        TaskSpec {
-            task_id: id.into(),
-            agent_id: "c-S0".into(),
-            command: Some(CommandSpec {
-                value: Some("sleep 600".into()),
-                shell: true,
-                uris: uris
-                    .iter()
-                    .map(|u| FetchUri {
-                        value: u.to_string(),
-                        executable: false,
-                        extract: false,
-                        output_file: None,
-                    })
-                    .collect(),
-                ..CommandSpec::default()
-            }),
-            ..TaskSpec::default()
-        }
-    }
-
-    fn last_states(tasks: &Tasks) -> HashMap<String, TaskState> {
-        let mut last = HashMap::new();
-        for s in tasks.pending(10_000) {
-            last.insert(s.task_id.clone(), s.state);
-        }
-        last
-    }
-
-    /// Launches that fail while they hold a preparation permit (a fetch that
-    /// fails) or just after (the containerizer refuses) give it back: a
-    /// burst of them, many more than there are permits, does not keep the
-    /// launches behind them from running.
-    #[tokio::test]
-    async fn failed_launches_do_not_keep_later_ones_waiting() {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let (_id_tx, id_rx) = watch::channel(Some("c-S0".to_string()));
-        let tasks = Arc::new(Tasks::new(
-            Dirs::new(dir.path()),
-            "host".into(),
-            "127.0.0.1:1".into(),
-            Arc::new(Instant),
-            Err("no docker here".into()),
-            id_rx,
-        ));
-        let missing = format!("{}/missing.tgz", dir.path().display());
-        let burst = PREPARING_AT_ONCE * 3;
-        for n in 0..burst {
-            tasks.launch(spec(&format!("fetch-{n}"), &[&missing]));
-            tasks.launch(spec(&format!("fail-{n}"), &[]));
-        }
-        for n in 0..burst {
-            tasks.launch(spec(&format!("ok-{n}"), &[]));
-        }
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let last = last_states(&tasks);
-            let all = |prefix: &str, state| {
-                (0..burst).all(|n| last.get(&format!("{prefix}-{n}")) == Some(&state))
-            };
-            if all("ok", TaskState::Running)
-                && all("fetch", TaskState::Failed)
-                && all("fail", TaskState::Failed)
-            {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "not every launch settled: {last:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
 }

@@ -1,0 +1,424 @@
+//! A task's launch: STARTING, the sandbox and the fetch (holding one of a
+//! few preparation permits), the containerizer's start, RUNNING, then the
+//! watch for its end.
+//!
+//! ```text
+//!  permit ─▶ STARTING (held) ─▶ sandbox, fetch ─▶ containerizer.launch ─▶ RUNNING
+//!                 │                                                        │
+//!                 └── sent with RUNNING (or the failure), in one UPDATE ◀──┘
+//!                     or alone once the start has taken STARTING_HOLD
+//! ```
+//!
+//! Why STARTING waits: the update sender keeps one call in flight, and a
+//! process task starts in a few milliseconds, about what STARTING's own
+//! UPDATE took to commit (a Raft write) on a machine busy with the start
+//! itself. RUNNING then waited for that call's 202 before it could go: ~1 ms
+//! of every launch, and two log entries where one does. A second call in
+//! flight would not keep each task's order: two calls commit in either
+//! order, and the registry, which drops a status only by its uuid, would
+//! take a STARTING committed after its RUNNING as the task's new state.
+
+use std::sync::Arc;
+
+use tokio::sync::SemaphorePermit;
+
+use super::{SOURCE_AGENT, SOURCE_EXECUTOR, Sending, Tasks};
+use crate::agent::checkpoint::Record;
+use crate::agent::containerizer::{ContainerHandle, Containerizer, LaunchRequest};
+use crate::agent::env::task_env;
+use crate::model::{TaskSpec, TaskState, TaskStatus};
+
+impl Tasks {
+    /// Starts a task the master sent. A task already known (a LAUNCH sent
+    /// again after a failover) is left alone.
+    pub fn launch(self: &Arc<Self>, spec: TaskSpec) {
+        let id = spec.task_id.clone();
+        {
+            let mut records = self.records();
+            if records.contains_key(&id) {
+                tracing::debug!(task = %id, "LAUNCH of a task already known ignored");
+                return;
+            }
+            let record = Record::new(spec, TaskState::Staging, false);
+            // Not checkpointed until STARTING (a moment later): an agent that
+            // dies in between does not report the task, and the leader sends
+            // the LAUNCH again.
+            records.insert(id.clone(), record);
+        }
+        let me = self.clone();
+        tokio::spawn(async move { me.run(id).await });
+    }
+
+    async fn run(self: Arc<Self>, id: String) {
+        // Never closed, so always granted in the end.
+        let permit = self.preparing.acquire().await.ok();
+        let Some(spec) = self.spec(&id) else { return };
+        let preparing = match spec.command.as_ref().map_or(0, |c| c.uris.len()) {
+            0 => "preparing the sandbox".to_string(),
+            n => format!("fetching {n} URI(s) into the sandbox"),
+        };
+        let accept = |_: &mut Record| true;
+        let fill = |s: TaskStatus| s.source(SOURCE_EXECUTOR).message(preparing);
+        self.record_status(&id, TaskState::Starting, accept, fill, Sending::Held);
+        let started = self
+            .holding_starting(&id, self.start(&id, &spec, permit))
+            .await;
+        // Every way out of `start` records a status, which sends STARTING
+        // with it; this is for the record that is gone.
+        self.release(&id);
+        let Some((handle, containerizer, kill_now)) = started else {
+            return;
+        };
+        // RUNNING was just queued, and its sender woken into this worker's
+        // next turn: let it send before the checks and the watch set up.
+        tokio::task::yield_now().await;
+        if kill_now {
+            self.kill(&id, spec.kill_grace_period());
+        } else {
+            self.start_checks(&id, &handle, &containerizer);
+        }
+        self.watch(id, handle, containerizer).await;
+    }
+
+    /// Awaits a task's start while its STARTING is held back, so that a
+    /// quick start (a process task's few milliseconds) sends STARTING in one
+    /// UPDATE with the RUNNING or the failure after it: one Raft write
+    /// instead of two, and RUNNING never waits for STARTING's
+    /// acknowledgement (the sender keeps one call in flight). A start slower
+    /// than [`STARTING_HOLD`](super::STARTING_HOLD) (a fetch, a docker
+    /// container) lets STARTING go on its own then.
+    async fn holding_starting<T>(&self, id: &str, start: impl Future<Output = T>) -> T {
+        let mut start = std::pin::pin!(start);
+        match tokio::time::timeout(self.starting_hold, &mut start).await {
+            Ok(started) => started,
+            Err(_) => {
+                self.release(id);
+                start.await
+            }
+        }
+    }
+
+    /// From STARTING to RUNNING: the sandbox, the fetch, the containerizer's
+    /// start. The container's handle, its containerizer and whether a kill
+    /// came meanwhile; None when it did not start (its status says why).
+    async fn start(
+        &self,
+        id: &str,
+        spec: &TaskSpec,
+        permit: Option<SemaphorePermit<'_>>,
+    ) -> Option<(ContainerHandle, Arc<dyn Containerizer>, bool)> {
+        let uris = spec
+            .command
+            .as_ref()
+            .map(|c| c.uris.as_slice())
+            .unwrap_or(&[]);
+        let sandbox = self.dirs.sandbox(id);
+        let meta = self.dirs.meta(id);
+        if let Err(e) = std::fs::create_dir_all(&sandbox) {
+            let msg = format!("cannot create the sandbox {}: {e}", sandbox.display());
+            self.fail(id, "REASON_CONTAINER_PREPARATION_FAILED", msg);
+            return None;
+        }
+        if let Err(e) = crate::agent::fetcher::fetch(uris, &sandbox).await {
+            self.fail(id, "REASON_CONTAINER_PREPARATION_FAILED", e);
+            return None;
+        }
+        let containerizer = match self.containerizer(spec) {
+            Ok(c) => c,
+            Err(why) => {
+                self.fail(id, "REASON_CONTAINER_LAUNCH_FAILED", why);
+                return None;
+            }
+        };
+        if self.kill_requested(id) {
+            self.set_status(id, TaskState::Killed, |s| {
+                s.source(SOURCE_AGENT)
+                    .reason("REASON_TASK_KILLED_DURING_LAUNCH")
+                    .message("killed before it started")
+            });
+            return None;
+        }
+        let request = LaunchRequest {
+            spec,
+            sandbox: &sandbox,
+            env: task_env(spec, &sandbox, &self.hostname, &self.agent_addr),
+            meta_dir: &meta,
+        };
+        // The containerizer's own synchronous part runs before its first
+        // await, so the next launch's preparation still queues behind it;
+        // waiting for the container to start needs no permit (a docker
+        // start takes hundreds of ms).
+        drop(permit);
+        let launched = match containerizer.launch(request).await {
+            Ok(l) => l,
+            Err(e) => {
+                self.fail(id, e.reason, e.message);
+                return None;
+            }
+        };
+        let handle = launched.handle.clone();
+        let kill_now = {
+            let mut records = self.records();
+            match records.get_mut(id) {
+                Some(r) => {
+                    // Checkpointed with the RUNNING status just below; an
+                    // agent dying in between leaves an orphan that recovery kills.
+                    r.handle = Some(handle.clone());
+                    r.container_ips = launched.ips.clone();
+                    r.kill_requested
+                }
+                None => false,
+            }
+        };
+        let running = match &handle {
+            ContainerHandle::Process { pgid, .. } => format!("running as process group {pgid}"),
+            ContainerHandle::Docker { name, .. } => format!("running in container {name}"),
+        };
+        self.set_status(id, TaskState::Running, |mut s| {
+            s.container_ips = launched.ips.clone();
+            s.source(SOURCE_EXECUTOR).message(running)
+        });
+        Some((handle, containerizer, kill_now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::{Path, PathBuf};
+    use std::time::Duration;
+
+    use futures::future::BoxFuture;
+    use tokio::sync::watch;
+
+    use super::*;
+    use crate::agent::checkpoint::Dirs;
+    use crate::agent::containerizer::{Containerizer, Exit, LaunchError, Launched};
+    use crate::agent::tasks::PREPARING_AT_ONCE;
+    use crate::model::{CommandSpec, FetchUri};
+
+    /// Starts every task as a process that never ends, once its gate is
+    /// open (at once when made open); `fail*` tasks fail to start.
+    struct Starter {
+        gate: watch::Receiver<bool>,
+    }
+
+    impl Starter {
+        fn open() -> Self {
+            Self {
+                gate: watch::channel(true).1,
+            }
+        }
+
+        fn gated() -> (watch::Sender<bool>, Self) {
+            let (tx, gate) = watch::channel(false);
+            (tx, Self { gate })
+        }
+    }
+
+    impl Containerizer for Starter {
+        fn launch<'a>(
+            &'a self,
+            req: LaunchRequest<'a>,
+        ) -> BoxFuture<'a, Result<Launched, LaunchError>> {
+            let id = req.spec.task_id.clone();
+            let mut gate = self.gate.clone();
+            Box::pin(async move {
+                let _ = gate.wait_for(|open| *open).await;
+                if id.starts_with("fail") {
+                    return Err(LaunchError::new("REASON_CONTAINER_LAUNCH_FAILED", "no"));
+                }
+                Ok(Launched {
+                    handle: ContainerHandle::Process {
+                        shim_pid: 1,
+                        shim_start_time: 1,
+                        pgid: 1,
+                        exit_file: PathBuf::from("/nonexistent"),
+                        cgroups: Vec::new(),
+                    },
+                    ips: Vec::new(),
+                })
+            })
+        }
+        fn wait<'a>(&'a self, _: &'a ContainerHandle) -> BoxFuture<'a, Exit> {
+            Box::pin(std::future::pending())
+        }
+        fn kill<'a>(&'a self, _: &'a ContainerHandle, _: Duration) -> BoxFuture<'a, ()> {
+            Box::pin(async {})
+        }
+        fn ours(&self) -> BoxFuture<'_, Vec<ContainerHandle>> {
+            Box::pin(async { Vec::new() })
+        }
+        fn cleanup<'a>(&'a self, _: &'a ContainerHandle) -> BoxFuture<'a, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    fn spec(id: &str, uris: &[&str]) -> TaskSpec {
+        TaskSpec {
+            task_id: id.into(),
+            agent_id: "c-S0".into(),
+            command: Some(CommandSpec {
+                value: Some("sleep 600".into()),
+                shell: true,
+                uris: uris
+                    .iter()
+                    .map(|u| FetchUri {
+                        value: u.to_string(),
+                        executable: false,
+                        extract: false,
+                        output_file: None,
+                    })
+                    .collect(),
+                ..CommandSpec::default()
+            }),
+            ..TaskSpec::default()
+        }
+    }
+
+    fn last_states(tasks: &Tasks) -> HashMap<String, TaskState> {
+        let mut last = HashMap::new();
+        for s in tasks.pending(10_000) {
+            last.insert(s.task_id.clone(), s.state);
+        }
+        last
+    }
+
+    /// Launches that fail while they hold a preparation permit (a fetch that
+    /// fails) or just after (the containerizer refuses) give it back: a
+    /// burst of them, many more than there are permits, does not keep the
+    /// launches behind them from running.
+    #[tokio::test]
+    async fn failed_launches_do_not_keep_later_ones_waiting() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let (_id_tx, id_rx) = watch::channel(Some("c-S0".to_string()));
+        let tasks = Arc::new(Tasks::new(
+            Dirs::new(dir.path()),
+            "host".into(),
+            "127.0.0.1:1".into(),
+            Arc::new(Starter::open()),
+            Err("no docker here".into()),
+            id_rx,
+        ));
+        let missing = format!("{}/missing.tgz", dir.path().display());
+        let burst = PREPARING_AT_ONCE * 3;
+        for n in 0..burst {
+            tasks.launch(spec(&format!("fetch-{n}"), &[&missing]));
+            tasks.launch(spec(&format!("fail-{n}"), &[]));
+        }
+        for n in 0..burst {
+            tasks.launch(spec(&format!("ok-{n}"), &[]));
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let last = last_states(&tasks);
+            let all = |prefix: &str, state| {
+                (0..burst).all(|n| last.get(&format!("{prefix}-{n}")) == Some(&state))
+            };
+            if all("ok", TaskState::Running)
+                && all("fetch", TaskState::Failed)
+                && all("fail", TaskState::Failed)
+            {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not every launch settled: {last:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn tasks_with(dir: &Path, process: Starter, starting_hold: Duration) -> Arc<Tasks> {
+        let id = watch::channel(Some("c-S0".to_string())).1;
+        let tasks = Tasks::new(
+            Dirs::new(dir),
+            "host".into(),
+            "127.0.0.1:1".into(),
+            Arc::new(process),
+            Err("no docker here".into()),
+            id,
+        );
+        Arc::new(Tasks {
+            starting_hold,
+            ..tasks
+        })
+    }
+
+    /// The states of a task's updates the sender would send now, in order.
+    fn to_send(tasks: &Tasks, id: &str) -> Vec<TaskState> {
+        let pending = tasks.pending(10_000);
+        pending
+            .iter()
+            .filter(|s| s.task_id == id)
+            .map(|s| s.state)
+            .collect()
+    }
+
+    fn state_of(tasks: &Tasks, id: &str) -> Option<TaskState> {
+        tasks
+            .report()
+            .into_iter()
+            .find(|t| t.task_id == id)
+            .map(|t| t.state)
+    }
+
+    async fn eventually(what: &str, done: impl Fn() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while !done() {
+            assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// While a task starts, its STARTING is held back; what ends the start
+    /// (RUNNING, or the failure) sends STARTING with it, in order: the
+    /// master gets both in one UPDATE.
+    #[tokio::test]
+    async fn a_start_sends_starting_with_what_follows() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let (gate, starter) = Starter::gated();
+        let tasks = tasks_with(dir.path(), starter, Duration::from_secs(3600));
+        tasks.launch(spec("quick", &[]));
+        tasks.launch(spec("fail-quick", &[]));
+        eventually("both tasks STARTING", || {
+            state_of(&tasks, "quick") == Some(TaskState::Starting)
+                && state_of(&tasks, "fail-quick") == Some(TaskState::Starting)
+        })
+        .await;
+        assert_eq!(tasks.pending(10_000), Vec::new(), "STARTING is held");
+
+        gate.send_replace(true);
+        eventually("both starts ended", || {
+            to_send(&tasks, "quick").len() == 2 && to_send(&tasks, "fail-quick").len() == 2
+        })
+        .await;
+        assert_eq!(
+            to_send(&tasks, "quick"),
+            [TaskState::Starting, TaskState::Running]
+        );
+        assert_eq!(
+            to_send(&tasks, "fail-quick"),
+            [TaskState::Starting, TaskState::Failed]
+        );
+    }
+
+    /// A start that takes longer than the hold (a fetch, a docker pull)
+    /// shows STARTING on its own meanwhile.
+    #[tokio::test]
+    async fn a_slow_start_sends_starting_alone() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let (gate, starter) = Starter::gated();
+        let tasks = tasks_with(dir.path(), starter, Duration::from_millis(10));
+        tasks.launch(spec("slow", &[]));
+        eventually("STARTING sent while the start goes on", || {
+            to_send(&tasks, "slow") == [TaskState::Starting]
+        })
+        .await;
+        gate.send_replace(true);
+        eventually("RUNNING after it", || {
+            to_send(&tasks, "slow") == [TaskState::Starting, TaskState::Running]
+        })
+        .await;
+    }
+}
