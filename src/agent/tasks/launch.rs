@@ -1,9 +1,10 @@
-//! A task's launch: STARTING, the sandbox and the fetch (holding one of a
-//! few preparation permits), the containerizer's start, RUNNING, then the
-//! watch for its end.
+//! A task's launch: STARTING, the sandbox and the fetch, the containerizer's
+//! start, RUNNING, then the watch for its end. The synchronous file work
+//! (the sandbox, handing the task to the containerizer) holds one of a few
+//! preparation permits; a fetch, network I/O that may take minutes, does not.
 //!
 //! ```text
-//!  permit ─▶ STARTING (held) ─▶ sandbox, fetch ─▶ containerizer.launch ─▶ RUNNING
+//!  permit ─▶ STARTING (held) ─▶ sandbox, (no permit: fetch) ─▶ containerizer.launch ─▶ RUNNING
 //!                 │                                                        │
 //!                 └── sent with RUNNING (or the failure), in one UPDATE ◀──┘
 //!                     or alone once the start has taken STARTING_HOLD
@@ -53,6 +54,11 @@ impl Tasks {
         // Never closed, so always granted in the end.
         let permit = self.preparing.acquire().await.ok();
         let Some(spec) = self.spec(&id) else { return };
+        if self.kill_requested(&id) {
+            // Killed while it waited for a permit: nothing to prepare.
+            self.killed_during_launch(&id);
+            return;
+        }
         let preparing = match spec.command.as_ref().map_or(0, |c| c.uris.len()) {
             0 => "preparing the sandbox".to_string(),
             n => format!("fetching {n} URI(s) into the sandbox"),
@@ -105,7 +111,7 @@ impl Tasks {
         &self,
         id: &str,
         spec: &TaskSpec,
-        permit: Option<SemaphorePermit<'_>>,
+        mut permit: Option<SemaphorePermit<'_>>,
     ) -> Option<(ContainerHandle, Arc<dyn Containerizer>, bool)> {
         let uris = spec
             .command
@@ -119,9 +125,18 @@ impl Tasks {
             self.fail(id, "REASON_CONTAINER_PREPARATION_FAILED", msg);
             return None;
         }
-        if let Err(e) = crate::agent::fetcher::fetch(uris, &sandbox).await {
-            self.fail(id, "REASON_CONTAINER_PREPARATION_FAILED", e);
-            return None;
+        if !uris.is_empty() {
+            // A download may take minutes (a slow server, a large artifact):
+            // held by four of them, the permits stopped every launch on the
+            // agent. The fetch is async I/O and starves nothing; after it
+            // the launch queues for a permit again.
+            drop(permit);
+            let fetched = crate::agent::fetcher::fetch(uris, &sandbox).await;
+            if let Err(e) = fetched {
+                self.fail(id, "REASON_CONTAINER_PREPARATION_FAILED", e);
+                return None;
+            }
+            permit = self.preparing.acquire().await.ok();
         }
         let containerizer = match self.containerizer(spec) {
             Ok(c) => c,
@@ -131,11 +146,7 @@ impl Tasks {
             }
         };
         if self.kill_requested(id) {
-            self.set_status(id, TaskState::Killed, |s| {
-                s.source(SOURCE_AGENT)
-                    .reason("REASON_TASK_KILLED_DURING_LAUNCH")
-                    .message("killed before it started")
-            });
+            self.killed_during_launch(id);
             return None;
         }
         let request = LaunchRequest {
@@ -144,10 +155,10 @@ impl Tasks {
             env: task_env(spec, &sandbox, &self.hostname, &self.agent_addr),
             meta_dir: &meta,
         };
-        // The containerizer's own synchronous part runs before its first
-        // await, so the next launch's preparation still queues behind it;
-        // waiting for the container to start needs no permit (a docker
-        // start takes hundreds of ms).
+        // Waiting for the container to start needs no permit (a docker
+        // start takes hundreds of ms); the containerizer's own synchronous
+        // part (a process task's cgroups) runs unpermitted too, before its
+        // first await.
         drop(permit);
         let launched = match containerizer.launch(request).await {
             Ok(l) => l,
@@ -179,6 +190,14 @@ impl Tasks {
             s.source(SOURCE_EXECUTOR).message(running)
         });
         Some((handle, containerizer, kill_now))
+    }
+
+    fn killed_during_launch(&self, id: &str) {
+        self.set_status(id, TaskState::Killed, |s| {
+            s.source(SOURCE_AGENT)
+                .reason("REASON_TASK_KILLED_DURING_LAUNCH")
+                .message("killed before it started")
+        });
     }
 }
 
@@ -327,6 +346,56 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Fetches from a server that never answers do not hold the
+    /// preparation permits: a launch without URIs behind more of them than
+    /// there are permits still runs.
+    #[tokio::test]
+    async fn a_slow_fetch_does_not_hold_up_other_launches() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent = format!("http://{}/big.tgz", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let tasks = tasks_with(dir.path(), Starter::open(), Duration::from_millis(10));
+        for n in 0..=PREPARING_AT_ONCE {
+            tasks.launch(spec(&format!("fetching-{n}"), &[&silent]));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        tasks.launch(spec("plain", &[]));
+        eventually("the launch without URIs running", || {
+            state_of(&tasks, "plain") == Some(TaskState::Running)
+        })
+        .await;
+        assert_eq!(state_of(&tasks, "fetching-0"), Some(TaskState::Starting));
+    }
+
+    /// A task killed while it waits for a permit ends KILLED without being
+    /// prepared: no STARTING, no sandbox.
+    #[tokio::test]
+    async fn a_task_killed_while_queued_is_not_prepared() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let tasks = tasks_with(dir.path(), Starter::open(), Duration::from_millis(10));
+        let all = tasks
+            .preparing
+            .acquire_many(PREPARING_AT_ONCE as u32)
+            .await
+            .unwrap();
+        tasks.launch(spec("queued", &[]));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        tasks.kill("queued", Duration::from_secs(1));
+        drop(all);
+        eventually("the queued task KILLED", || {
+            state_of(&tasks, "queued") == Some(TaskState::Killed)
+        })
+        .await;
+        assert_eq!(to_send(&tasks, "queued"), [TaskState::Killed]);
+        assert!(!tasks.dirs.sandbox("queued").exists());
     }
 
     fn tasks_with(dir: &Path, process: Starter, starting_hold: Duration) -> Arc<Tasks> {

@@ -58,14 +58,16 @@ pub struct Tasks {
     agent_id: watch::Receiver<Option<String>>,
     checkers: Checkers,
     /// A launch prepares (and hands its task to the containerizer) only
-    /// with a permit. The preparation is synchronous file work (the
-    /// sandbox, a process task's cgroups), and a burst of LAUNCHes spawned
+    /// with a permit; a fetch gives it back while it downloads. The
+    /// preparation is synchronous file work (STARTING's checkpoint, the
+    /// sandbox), and a burst of LAUNCHes spawned
     /// at once used to run every preparation before anything else on the
     /// runtime: with 333 tasks per agent the first RUNNING reached the
     /// master ~300 ms after the shims had started it, and the updates of a
     /// whole burst came back in a lump at its end. With a few permits the
     /// shims' replies and the status updates take turns with the
-    /// preparations, in the order they were queued (the semaphore is fair).
+    /// preparations, about in the order they came (the semaphore is fair;
+    /// spawned launches reach it in the order the runtime runs them).
     preparing: tokio::sync::Semaphore,
     /// [`STARTING_HOLD`], shorter or longer in tests.
     starting_hold: Duration,
