@@ -47,7 +47,6 @@ use raft::transport::{self, Transport};
 use raft::{Driver, DriverParts, RaftHandle, RaftOptions, RaftStatus};
 use registry::{Change, PublishedRegistry, Registry};
 
-pub(crate) use agents::used_resources;
 pub use agents::{AgentTimers, now_secs};
 pub use endpoints::{MESOS_API_VERSION, read_router, write_router};
 pub use tasks::task_json;
