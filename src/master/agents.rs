@@ -80,7 +80,7 @@ impl Streams {
 
     /// Queues an event on the agent's stream. False when it has none (the
     /// agent then gets what it needs when it subscribes again).
-    pub fn send(&self, agent_id: &str, event: &Value) -> bool {
+    pub fn send<T: serde::Serialize + ?Sized>(&self, agent_id: &str, event: &T) -> bool {
         let mut senders = self.senders.lock().expect("streams lock");
         let delivered = senders
             .get(agent_id)
@@ -194,9 +194,8 @@ async fn subscribe(master: Arc<Master>, s: Subscribe) -> Result<Response, ApiErr
     }
     if let Some(gone) = master
         .registry()
-        .agents
-        .values()
-        .find(|a| a.key == s.key && a.state == AgentState::Gone)
+        .agent_by_key(&s.key)
+        .filter(|a| a.state == AgentState::Gone)
     {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -222,9 +221,7 @@ async fn subscribe(master: Arc<Master>, s: Subscribe) -> Result<Response, ApiErr
         .map_err(propose_error)?;
     let id = master
         .registry()
-        .agents
-        .values()
-        .find(|a| a.key == s.key)
+        .agent_by_key(&s.key)
         .map(|a| a.id.clone())
         .ok_or_else(|| ApiError::unavailable("the registration did not apply; retry"))?;
     master.liveness.seen(&id);

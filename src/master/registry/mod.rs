@@ -128,6 +128,7 @@ impl Registry {
     /// A task by id, active or among the recently completed.
     pub fn task(&self, id: &str) -> Option<&Task> {
         self.tasks.get(id).map(|t| &**t).or_else(|| {
+            self.index.completed.get(id)?;
             self.completed_tasks
                 .iter()
                 .rev()
@@ -142,6 +143,14 @@ impl Registry {
             .by_agent
             .ids(agent_id)
             .filter_map(|id| self.tasks.get(id).map(|t| &**t))
+    }
+
+    /// The agent whose own key this is.
+    pub fn agent_by_key(&self, key: &str) -> Option<&AgentInfo> {
+        self.index
+            .agent_keys
+            .get(key)
+            .and_then(|id| self.agents.get(id))
     }
 
     /// What each agent's live tasks hold, by agent id; agents without live
@@ -244,11 +253,7 @@ impl Registry {
                 time,
                 tasks,
             } => {
-                let known = self
-                    .index
-                    .agent_keys
-                    .get(key)
-                    .and_then(|id| self.agents.get(id));
+                let known = self.agent_by_key(key);
                 if known.is_some_and(|a| a.state == AgentState::Gone) {
                     // Gone is for good: the leader refuses it before proposing.
                     return vec![];
@@ -408,7 +413,11 @@ impl Registry {
             return Ok(Self::default());
         }
         let mut registry: Self = serde_json::from_slice(data)?;
-        registry.index = index::Index::of(&registry.tasks, registry.agents.values());
+        registry.index = index::Index::of(
+            &registry.tasks,
+            registry.agents.values(),
+            registry.completed_tasks.iter(),
+        );
         Ok(registry)
     }
 }

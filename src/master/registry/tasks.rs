@@ -244,9 +244,12 @@ impl Registry {
         if task.spec.run_spec.is_some() {
             Arc::make_mut(&mut self.marathon).task_ended(&task, &host, time);
         }
+        self.index.completed_added(&task.spec.task_id);
         self.completed_tasks.push_back(task);
         while self.completed_tasks.len() > COMPLETED_TASKS {
-            self.completed_tasks.pop_front();
+            if let Some(old) = self.completed_tasks.pop_front() {
+                self.index.completed_dropped(&old.spec.task_id);
+            }
         }
     }
 }

@@ -72,6 +72,11 @@ pub struct Index {
     pub counts: Counts,
     /// Agent ids by the agent's own key.
     pub agent_keys: OrdMap<String, String>,
+    /// The ids among `completed_tasks`, each with how often it is there:
+    /// a launch asks whether its id was ever used, and a scan of the
+    /// completed tasks for each of a thousand new ids was a million string
+    /// compares per `LaunchTasks`, on every master.
+    pub completed: OrdMap<String, usize>,
 }
 
 impl Index {
@@ -79,6 +84,7 @@ impl Index {
     pub fn of<'a>(
         tasks: &OrdMap<String, Arc<Task>>,
         agents: impl Iterator<Item = &'a AgentInfo>,
+        completed: impl Iterator<Item = &'a Arc<Task>>,
     ) -> Self {
         let mut index = Self::default();
         for agent in agents {
@@ -87,7 +93,25 @@ impl Index {
         for task in tasks.values() {
             index.insert(task);
         }
+        for task in completed {
+            index.completed_added(&task.spec.task_id);
+        }
         index
+    }
+
+    /// A task joined the completed ones.
+    pub fn completed_added(&mut self, task_id: &str) {
+        *self.completed.entry(task_id.to_string()).or_default() += 1;
+    }
+
+    /// The oldest completed task was let go.
+    pub fn completed_dropped(&mut self, task_id: &str) {
+        if let Some(n) = self.completed.get_mut(task_id) {
+            *n -= 1;
+            if *n == 0 {
+                self.completed.remove(task_id);
+            }
+        }
     }
 
     /// A live task recorded.
@@ -122,7 +146,7 @@ impl Index {
             .by_agent
             .ids(agent_id)
             .filter_map(|id| tasks.get(id))
-            .map(|t| &t.spec);
+            .map(|t| &*t.spec);
         self.usage.recount(agent_id, left);
         self.counts.task(Some(standing.state), None);
     }

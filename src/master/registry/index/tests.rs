@@ -173,6 +173,16 @@ fn check_against_recount(reg: &Registry) {
         assert_eq!(index.agent_keys.get(&agent.key), Some(&agent.id));
     }
     assert_eq!(index.agent_keys.len(), reg.agents.len());
+    let mut completed: BTreeMap<&str, usize> = BTreeMap::new();
+    for task in &reg.completed_tasks {
+        *completed.entry(&task.spec.task_id).or_default() += 1;
+    }
+    let got: BTreeMap<&str, usize> = index
+        .completed
+        .iter()
+        .map(|(k, v)| (k.as_str(), *v))
+        .collect();
+    assert_eq!(got, completed, "completed ids");
     let mut by_agent: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let mut usage: BTreeMap<&str, Used> = BTreeMap::new();
     let mut by_app: BTreeMap<&str, (Vec<&str>, AppCounts)> = BTreeMap::new();
@@ -265,4 +275,25 @@ fn every_task_state_has_a_slot() {
         counts.task(None, Some(state));
         assert_eq!(counts.tasks(state), 1, "{state:?}");
     }
+}
+
+#[test]
+fn completed_ids_follow_the_bounded_list() {
+    use crate::master::registry::COMPLETED_TASKS;
+    let mut reg = setup();
+    // Launches on an agent nobody registered end at once (TASK_DROPPED).
+    let tasks = (0..COMPLETED_TASKS + 100)
+        .map(|i| TaskSpec {
+            task_id: format!("d{i:05}"),
+            agent_id: "c-S9".into(),
+            ..Default::default()
+        })
+        .collect();
+    reg.apply(2, &Command::LaunchTasks { tasks, time: 1.0 });
+    assert_eq!(reg.completed_tasks.len(), COMPLETED_TASKS);
+    check_against_recount(&reg);
+    assert!(reg.task("d00099").is_none(), "let go with the oldest");
+    assert!(reg.task("d00100").is_some());
+    let back = Registry::from_snapshot(&reg.to_snapshot()).expect("the snapshot reads back");
+    assert_eq!(back, reg);
 }
