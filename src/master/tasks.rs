@@ -6,7 +6,8 @@
 //!  kill_task(id) ─▶ propose KillTask (kill_requested) ─▶ KILL on the stream
 //!  agent (re)subscribes ─▶ catch_up: KILL what should die, LAUNCH what is
 //!                          still STAGING and the agent lacks, KILL orphans
-//!  agent UPDATE{statuses} ─▶ propose UpdateTaskStatuses ─ committed ─▶ 202 (the ack)
+//!  agent UPDATE{statuses} ─▶ status_batch: one UpdateTaskStatuses for the
+//!                            calls gathered ─ committed ─▶ 202 (the ack)
 //! ```
 //!
 //! Events are sent after the commit, and only by the leader. One that is lost
@@ -139,8 +140,8 @@ impl Master {
         if fresh.is_empty() {
             return Ok(());
         }
-        let update = Command::UpdateTaskStatuses { statuses: fresh };
-        self.raft.propose(update).await.map_err(propose_error)
+        // Proposed with the calls of other agents that arrive meanwhile.
+        self.statuses.submit(fresh).await.map_err(propose_error)
     }
 }
 
