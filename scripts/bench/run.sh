@@ -444,6 +444,14 @@ steadier figure on this shared machine.
 | a write's dependency-cycle check borrows the app tree instead of copying it (e217c69; binaries 1bf8847 → e217c69) | 1,000 POSTs back to back: CPU the master spent; the POSTs' total; per POST p50 / p99 | 2.70 s; 6.74 s; 2.8 / 45.8 ms | 1.72 s; 5.00 s; 1.9 / 32.3 ms |
 | AppInfo listings gather every app's tasks in one pass, not one scan of all tasks per app (f79a3c0; same binaries) | \`GET /v2/apps\`, 1,000 apps: master CPU per request; p50 (with embed=apps.tasks) | 24.8 ms; 24.9 ms (45.2; 43.3 ms) | 21.8 ms; 21.7 ms (39.8; 39.6 ms) |
 | \`GET /v2/apps\` serializes each AppInfo straight to bytes, no JSON tree per app (f3e4cbc; binaries e217c69 → f3e4cbc) | \`GET /v2/apps\`, 1,000 apps: p50 / p99; master CPU per request; with embed=apps.tasks p50 / p99 | 21.4 / 30.0 ms; 21.9 ms; 37.2 / 53.9 ms | 2.4 / 4.0 ms; 2.3 ms; 7.1 / 14.5 ms |
+| service ports marked in a bitmap, the app's id formatted once (4eb1935), after the registry's indices and shared status entries (2bffd57–46f9192); measured 2026-12-06, binaries 2245611 → 4eb1935 taking turns, two suites of three runs each, the machine at load 3–15 from other work | 1,000 POSTs back to back: launches/s; CPU the master spent; per POST p50 / p99 | 297 / 289; 2.46 / 2.20 s; 2.0 / 1.8 ms; 22.7 / 23.5 ms | 286 / 253; 2.25 / 2.40 s; 1.9 / 2.2 ms; 26.3 / 29.5 ms |
+
+The 1,000 POSTs did not move with the scheduler's indices: a profile of the master during
+them (2026-12-06) has no round in it worth the name (0.8%); its CPU goes to Raft (redb's
+commit of each round 27%, apply, decode), the POST's own handling (10%, two thirds of it
+the service ports before 4eb1935), the DNS zone's updates (10%) and the event bus (4%),
+and each POST waits for a commit of its own while the scheduler's launch, the status
+updates and the deployment's end take Raft rounds between them. Still not met.
 
 Since 4f5dc7c the event bus writes the events that come by the thousand
 (\`status_update_event\`, \`instance_changed_event\`, \`api_post_event\`, the deployment
@@ -684,6 +692,45 @@ minutes apart, other builds and benches sharing the cores):
   scheduler's plan (a view of every agent rebuilt each round), and the rest thinly in HTTP
   serving. What else is open: the snapshot's write paced (\`sync_file_range\` in chunks) or
   one master at a time, so three masters' fsyncs stop queueing behind a 150 MB file.
+- **Found next (2026-12-06): work that grew with the fleet, per round and per entry.**
+  Profiles (\`perf record -a\`, 5,000 and 10,000 agents) of main at 2245611 put, of the
+  leader's CPU: the scheduler's round 16–20% (every task grouped by app, every agent's
+  free resources summed from every task, each round), the bench's own 50 ms poll of
+  \`/metrics/snapshot\` 15% (five passes over every task per request), snapshot threads
+  10–20% of the leader's and 30–43% of each follower's (a 113 MB registry written again
+  every 10,000 entries), and a fifth in the allocator; an entry per agent UPDATE call
+  (65,000 of one or two statuses) was framed, stored, sent and decoded by every master.
+  What was changed: the registry keeps indices on apply (\`src/master/registry/index/\`:
+  each app's tasks with the counts a round sorts them by, each agent's usage, tasks and
+  agents by state, agents by key, completed ids; a round reads an app's tasks only when
+  its counts leave a choice); snapshots wait for as many bytes of log as the last one
+  held; a task's spec is shared (\`Arc\`), so a status update no longer copies it;
+  status updates of many agents share one entry (\`src/master/status_batch.rs\`).
+  Measured with the masters' binaries taking turns (2245611 → 4eb1935, 10,000 agents,
+  100,000 tasks, the machine 0–1% busy before each run, other work on it at times):
+
+  | measure | before (2 runs) | after (2 runs) |
+  |---|---:|---:|
+  | placed and RUNNING per second | 2,818 / 2,737 | 5,527 / 4,556 |
+  | leader CPU, PUT → every task RUNNING | 31.4 / 32.2 s | 14.0 / 16.9 s |
+  | \`meso sim\` start → every agent subscribed | 4.58 / 4.78 s | 2.35 / 2.95 s |
+  | \`kill -9\` of the leader → a survivor accepts a write | 293 / 273 ms | 242 / 170 ms |
+  | … → every agent subscribed to the new leader | 88.7 / 12.5 s | 3.73 / 4.67 s |
+  | agents counted unreachable after it; status updates refused | 6,269; 146,296 / 0; 0 | 0; 0 / 0; 0 |
+  | leader RSS with agents and tasks | 981 / 1,004 MB | 1,210 / 1,234 MB |
+
+  The RSS is the price of the snapshot rule: the log since the last snapshot is held in
+  memory until the next, up to the registry's own size. Still not met: 10,000 tasks/s.
+  In the after profile the machine's two cores go to the leader (~40%: HTTP of the agents'
+  calls and streams, Raft apply and JSON decode), the fleet's process (~25%, most of it
+  reqwest and the kernel's loopback TCP) and the followers (~15% each: apply, decode,
+  redb); each task still costs a LAUNCH write, an UPDATE call and its answer. Tried and
+  dropped: mimalloc as the global allocator (the idle master's RSS 15 → 32 MB, +500 MB
+  with the tasks, and no faster). Open: the JSON decode of the internally tagged
+  \`Command\` buffers every entry once more (serde's \`Content\`); the placement views
+  are rebuilt each round that places (one pass over the agents now, ~10k allocations);
+  under other heavy work on the machine a deployment at 10,000 agents can still turn into
+  refused updates and unreachable agents (seen twice today, with either binary).
 - Memory grows with tasks more than with agents: ~45 MB of leader RSS per 1,000 agents
   (their HTTP/1 connections and streams) and the rest per task: each task's spec
   (Marathon's ~15 environment variables) and status history in the registry, and the Raft

@@ -5,8 +5,8 @@
 use bytes::{Buf, Bytes, BytesMut};
 
 /// One record: `<len>\n<json>`.
-pub fn encode(value: &serde_json::Value) -> Bytes {
-    let body = serde_json::to_vec(value).expect("a JSON value serializes");
+pub fn encode<T: serde::Serialize + ?Sized>(value: &T) -> Bytes {
+    let body = serde_json::to_vec(value).expect("an event serializes");
     let mut out = BytesMut::with_capacity(body.len() + 12);
     out.extend_from_slice(body.len().to_string().as_bytes());
     out.extend_from_slice(b"\n");

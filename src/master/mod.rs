@@ -28,6 +28,7 @@ mod members;
 mod operator;
 pub mod raft;
 pub mod registry;
+mod status_batch;
 mod tasks;
 
 use std::collections::BTreeMap;
@@ -47,7 +48,6 @@ use raft::transport::{self, Transport};
 use raft::{Driver, DriverParts, RaftHandle, RaftOptions, RaftStatus};
 use registry::{Change, PublishedRegistry, Registry};
 
-pub(crate) use agents::used_resources;
 pub use agents::{AgentTimers, now_secs};
 pub use endpoints::{MESOS_API_VERSION, read_router, write_router};
 pub use tasks::task_json;
@@ -89,6 +89,7 @@ pub struct Master {
     pub agent_timers: AgentTimers,
     liveness: agents::Liveness,
     streams: agents::Streams,
+    statuses: status_batch::StatusBatcher,
     shutdown: CancellationToken,
 }
 
@@ -182,7 +183,7 @@ impl Master {
 
         let master = Arc::new(Self {
             id,
-            raft: handle,
+            raft: handle.clone(),
             registry,
             changes,
             cluster_name: opts.cluster_name.clone(),
@@ -195,6 +196,7 @@ impl Master {
             agent_timers: opts.agent_timers,
             liveness: agents::Liveness::default(),
             streams: agents::Streams::default(),
+            statuses: status_batch::StatusBatcher::start(handle.clone()),
             shutdown: shutdown.clone(),
         });
         tokio::spawn(agents::liveness_loop(master.clone(), shutdown.clone()));

@@ -6,7 +6,8 @@
 //!  kill_task(id) ─▶ propose KillTask (kill_requested) ─▶ KILL on the stream
 //!  agent (re)subscribes ─▶ catch_up: KILL what should die, LAUNCH what is
 //!                          still STAGING and the agent lacks, KILL orphans
-//!  agent UPDATE{statuses} ─▶ propose UpdateTaskStatuses ─ committed ─▶ 202 (the ack)
+//!  agent UPDATE{statuses} ─▶ status_batch: one UpdateTaskStatuses for the
+//!                            calls gathered ─ committed ─▶ 202 (the ack)
 //! ```
 //!
 //! Events are sent after the commit, and only by the leader. One that is lost
@@ -15,7 +16,9 @@
 //! says what each agent should run.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::Master;
@@ -32,31 +35,35 @@ impl Master {
     /// their agents. Returns each task as recorded: STAGING, or ended with why.
     pub async fn launch_tasks(&self, specs: Vec<TaskSpec>) -> Result<Vec<Task>, ApiError> {
         let mut ids = BTreeSet::new();
-        for (i, spec) in specs.iter().enumerate() {
-            spec.validate()
-                .map_err(|e| ApiError::bad_request(format!("tasks[{i}].{e}")))?;
-            if !ids.insert(spec.task_id.as_str()) || self.registry().task(&spec.task_id).is_some() {
-                return Err(ApiError::conflict(format!(
-                    "tasks[{i}].task_id: task '{}' already exists",
-                    spec.task_id
-                )));
+        {
+            let registry = self.registry();
+            for (i, spec) in specs.iter().enumerate() {
+                spec.validate()
+                    .map_err(|e| ApiError::bad_request(format!("tasks[{i}].{e}")))?;
+                if !ids.insert(spec.task_id.clone()) || registry.task(&spec.task_id).is_some() {
+                    return Err(ApiError::conflict(format!(
+                        "tasks[{i}].task_id: task '{}' already exists",
+                        spec.task_id
+                    )));
+                }
             }
         }
+        let order: Vec<String> = specs.iter().map(|s| s.task_id.clone()).collect();
         let launch = Command::LaunchTasks {
-            tasks: specs.clone(),
+            tasks: specs,
             time: super::now_secs(),
         };
         self.raft.propose(launch).await.map_err(propose_error)?;
         let recorded: Vec<Task> = {
             let registry = self.registry();
-            specs
+            order
                 .iter()
-                .filter_map(|s| registry.task(&s.task_id).cloned())
+                .filter_map(|id| registry.task(id).cloned())
                 .collect()
         };
         for task in recorded.iter().filter(|t| t.state == TaskState::Staging) {
             self.streams
-                .send(&task.spec.agent_id, &launch_event(&task.spec));
+                .send(&task.spec.agent_id, &LaunchEvent::of(&task.spec));
         }
         Ok(recorded)
     }
@@ -83,7 +90,7 @@ impl Master {
     /// Asks many tasks to end in one log entry; unknown and ended ones are
     /// skipped.
     pub async fn kill_tasks(&self, task_ids: &[String]) -> Result<(), ApiError> {
-        let live: Vec<TaskSpec> = {
+        let live: Vec<Arc<TaskSpec>> = {
             let registry = self.registry();
             task_ids
                 .iter()
@@ -133,8 +140,8 @@ impl Master {
         if fresh.is_empty() {
             return Ok(());
         }
-        let update = Command::UpdateTaskStatuses { statuses: fresh };
-        self.raft.propose(update).await.map_err(propose_error)
+        // Proposed with the calls of other agents that arrive meanwhile.
+        self.statuses.submit(fresh).await.map_err(propose_error)
     }
 }
 
@@ -166,8 +173,32 @@ pub(super) fn catch_up(
     events
 }
 
+/// `{"type": "LAUNCH", "launch": {"task": <spec>}}`, written straight from
+/// the spec: as a `json!` tree it cost an allocation per field of every
+/// task launched.
+#[derive(Serialize)]
+struct LaunchEvent<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    launch: Launch<'a>,
+}
+
+#[derive(Serialize)]
+struct Launch<'a> {
+    task: &'a TaskSpec,
+}
+
+impl<'a> LaunchEvent<'a> {
+    fn of(task: &'a TaskSpec) -> Self {
+        Self {
+            kind: "LAUNCH",
+            launch: Launch { task },
+        }
+    }
+}
+
 fn launch_event(spec: &TaskSpec) -> Value {
-    json!({"type": "LAUNCH", "launch": {"task": spec}})
+    serde_json::to_value(LaunchEvent::of(spec)).expect("a task spec serializes")
 }
 
 fn kill_event(spec: &TaskSpec) -> Value {

@@ -6,6 +6,7 @@
 //! `{"value": "x"}`); `/master/state` renders tasks in Mesos's own shape.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -430,7 +431,10 @@ impl TaskSpec {
 /// A task as the registry keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Task {
-    pub spec: TaskSpec,
+    /// Shared: a status update copies the task (the registry's published
+    /// versions share it), and the spec, which never changes once the task
+    /// is recorded, was most of that copy.
+    pub spec: Arc<TaskSpec>,
     pub state: TaskState,
     /// The latest statuses, oldest first (the last is the current one).
     pub statuses: Vec<TaskStatus>,
@@ -461,7 +465,7 @@ impl Task {
     /// A task whose first status is `status` (its state is the status's).
     pub fn new(spec: TaskSpec, status: TaskStatus) -> Self {
         let mut task = Self {
-            spec,
+            spec: Arc::new(spec),
             state: status.state,
             statuses: Vec::new(),
             kill_requested: false,

@@ -14,6 +14,15 @@
 //! Serializing and writing a large registry took longer than an election
 //! timeout; done on the Raft thread, it stalled every master at about the
 //! same index and the leader lost its quorum (BENCHMARKS.md, Scale).
+//!
+//! A snapshot is due after `snapshot_every` entries *and* once the entries
+//! applied since the last one hold as many bytes as it did. A snapshot costs
+//! its registry's size; with a count alone, a 100,000-task registry (150 MB
+//! of JSON) was written again every 10,000 small status updates, and the
+//! three masters' snapshot threads were a fifth of the leader's CPU and two
+//! fifths of each follower's in a 10,000-agent deployment. Tied to the log's
+//! bytes, snapshot work is at most a byte written per byte of log, and the
+//! log held in memory never outgrows the registry it would be replaced by.
 
 use std::path::PathBuf;
 use std::thread::JoinHandle;
@@ -34,6 +43,10 @@ pub(super) struct Compaction {
     thread: Option<JoinHandle<()>>,
     /// After a failed snapshot, the next is not tried before this index.
     retry_at: u64,
+    /// Bytes of the entries applied since the last snapshot was taken.
+    pub log_bytes: u64,
+    /// The size of the last snapshot written or received (0: none yet here).
+    pub last_snapshot_bytes: u64,
     done_tx: mpsc::UnboundedSender<Written>,
     done_rx: mpsc::UnboundedReceiver<Written>,
 }
@@ -45,6 +58,8 @@ impl Default for Compaction {
             due: false,
             thread: None,
             retry_at: 0,
+            log_bytes: 0,
+            last_snapshot_bytes: 0,
             done_tx,
             done_rx,
         }
@@ -75,11 +90,14 @@ impl Driver {
         if c.thread.is_some()
             || applied <= snap_index
             || applied < c.retry_at
-            || (!c.due && applied < snap_index + self.options.snapshot_every)
+            || (!c.due
+                && (applied < snap_index + self.options.snapshot_every
+                    || c.log_bytes < c.last_snapshot_bytes))
         {
             return Ok(());
         }
         self.compaction.due = false;
+        self.compaction.log_bytes = 0;
         let meta = self.raw.store().snapshot_at(applied)?;
         let copy = self.registry.current();
         let dir = self.raw.store().dir().to_path_buf();
@@ -115,6 +133,7 @@ impl Driver {
         let index = written.meta.index;
         match written.file {
             Ok(file) => {
+                self.compaction.last_snapshot_bytes = written.bytes as u64;
                 self.raw.mut_store().compacted(written.meta, &file)?;
                 metrics::histogram!("meso_raft_snapshot_duration_seconds", "node" => self.metric_node.clone())
                     .record(written.took.as_secs_f64());

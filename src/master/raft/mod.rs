@@ -19,8 +19,8 @@
 //! quorum and applied here. A leader that loses its leadership fails what it had
 //! pending (the client retries; a retry of the same write is harmless because
 //! commands set values rather than add to them). Every `snapshot_every` entries
-//! the registry is snapshotted by a thread of its own and the log compacted
-//! (`compaction.rs`).
+//! (and as many bytes of log as the last snapshot held) the registry is
+//! snapshotted by a thread of its own and the log compacted (`compaction.rs`).
 
 mod compaction;
 mod handle;
@@ -119,6 +119,8 @@ impl Driver {
             )
         })?;
         let applied = snapshot.get_metadata().index;
+        let mut compaction = compaction::Compaction::default();
+        compaction.last_snapshot_bytes = snapshot.get_data().len() as u64;
         for m in restored.members.values() {
             transport.set_peer(m.id, &m.raft_addr);
         }
@@ -163,7 +165,7 @@ impl Driver {
             requests: req_rx,
             snapshot_reports,
             metric_node: id.to_string(),
-            compaction: compaction::Compaction::default(),
+            compaction,
             leading: false,
         };
         let handle = RaftHandle {
@@ -376,6 +378,8 @@ impl Driver {
             self.transport.set_peer(m.id, &m.raft_addr);
         }
         self.registry.publish(registry);
+        self.compaction.last_snapshot_bytes = snap.get_data().len() as u64;
+        self.compaction.log_bytes = 0;
         let _ = self.changes.send(Change::Restored);
         Ok(())
     }
@@ -391,6 +395,7 @@ impl Driver {
             let index = entry.index;
             match entry.get_entry_type() {
                 EntryType::EntryNormal => {
+                    self.compaction.log_bytes += entry.data.len() as u64;
                     let registry = draft.get_or_insert_with(|| self.registry.draft());
                     self.apply_command(registry, index, &entry.data, &mut applied);
                 }

@@ -11,11 +11,12 @@ use std::sync::Arc;
 use imbl::{OrdMap, Vector};
 use serde::{Deserialize, Serialize};
 
-mod by_agent;
 mod fit;
+mod index;
 mod published;
 mod tasks;
 
+pub use index::{AppCounts, Counts, Used};
 pub use published::PublishedRegistry;
 
 use super::command::Command;
@@ -47,9 +48,10 @@ pub struct Registry {
     /// changed, and a change copies only the task it changes
     /// (`Arc::make_mut`) while an older version still holds it.
     pub tasks: OrdMap<String, Arc<Task>>,
-    /// The ids in `tasks` by agent; derived, so not in the snapshot.
+    /// What is derived from `tasks` and `agents` (see [`index`]): not in
+    /// the snapshot, rebuilt from it.
     #[serde(skip)]
-    tasks_by_agent: by_agent::TasksByAgent,
+    index: index::Index,
     /// The latest terminal tasks, oldest first, at most [`COMPLETED_TASKS`].
     pub completed_tasks: Vector<Arc<Task>>,
     /// Index of the last entry applied, so a snapshot knows where it stands.
@@ -126,6 +128,7 @@ impl Registry {
     /// A task by id, active or among the recently completed.
     pub fn task(&self, id: &str) -> Option<&Task> {
         self.tasks.get(id).map(|t| &**t).or_else(|| {
+            self.index.completed.get(id)?;
             self.completed_tasks
                 .iter()
                 .rev()
@@ -136,9 +139,76 @@ impl Registry {
 
     /// An agent's live tasks, in task id order.
     pub fn agent_tasks<'a>(&'a self, agent_id: &str) -> impl Iterator<Item = &'a Task> + use<'a> {
-        self.tasks_by_agent
+        self.index
+            .by_agent
             .ids(agent_id)
             .filter_map(|id| self.tasks.get(id).map(|t| &**t))
+    }
+
+    /// The agent whose own key this is.
+    pub fn agent_by_key(&self, key: &str) -> Option<&AgentInfo> {
+        self.index
+            .agent_keys
+            .get(key)
+            .and_then(|id| self.agents.get(id))
+    }
+
+    /// What each agent's live tasks hold, by agent id; agents without live
+    /// tasks are left out.
+    pub fn agent_usage(&self) -> &imbl::OrdMap<String, Used> {
+        &self.index.usage.0
+    }
+
+    /// An app's live tasks (by `run_spec`), in task id order.
+    pub fn app_tasks<'a>(&'a self, app_id: &str) -> impl Iterator<Item = &'a Task> + use<'a> {
+        self.index
+            .by_app
+            .0
+            .get(app_id)
+            .into_iter()
+            .flat_map(|app| app.ids.iter())
+            .filter_map(|id| self.tasks.get(id).map(|t| &**t))
+    }
+
+    /// An app's live tasks counted (all zero without any).
+    pub fn app_counts(&self, app_id: &str) -> AppCounts {
+        self.index
+            .by_app
+            .0
+            .get(app_id)
+            .map(|app| app.counts)
+            .unwrap_or_default()
+    }
+
+    /// The ids of the apps that have live tasks, existing or not, in order.
+    pub fn apps_with_tasks(&self) -> impl Iterator<Item = &String> {
+        self.index.by_app.0.keys()
+    }
+
+    /// Live tasks and agents counted by state.
+    pub fn counts(&self) -> &Counts {
+        &self.index.counts
+    }
+
+    /// Changes a live task in place (copying it first if an older version
+    /// of the registry still holds it), keeping the indices in step. None
+    /// when no live task has that id.
+    fn change_task<R>(&mut self, id: &str, change: impl FnOnce(&mut Task) -> R) -> Option<R> {
+        let shared = self.tasks.get_mut(id)?;
+        let before = index::Standing::of(shared);
+        let task = Arc::make_mut(shared);
+        let out = change(task);
+        self.index.update(before, task);
+        Some(out)
+    }
+
+    /// Changes an agent, keeping the indices in step.
+    fn change_agent<R>(&mut self, id: &str, change: impl FnOnce(&mut AgentInfo) -> R) -> Option<R> {
+        let agent = self.agents.get_mut(id)?;
+        let before = agent.state;
+        let out = change(agent);
+        self.index.agent(Some(before), agent);
+        Some(out)
     }
 
     pub fn apply(&mut self, index: u64, command: &Command) -> Vec<Change> {
@@ -183,7 +253,7 @@ impl Registry {
                 time,
                 tasks,
             } => {
-                let known = self.agents.values().find(|a| &a.key == key);
+                let known = self.agent_by_key(key);
                 if known.is_some_and(|a| a.state == AgentState::Gone) {
                     // Gone is for good: the leader refuses it before proposing.
                     return vec![];
@@ -191,45 +261,47 @@ impl Registry {
                 let known = known.map(|a| a.id.clone());
                 let (id, mut changes) = match known {
                     Some(id) => {
-                        let agent = self.agents.get_mut(&id).expect("found above");
-                        agent.hostname = hostname.clone();
-                        agent.addr = addr.clone();
-                        agent.resources = resources.clone();
-                        agent.attributes = attributes.clone();
-                        agent.state = AgentState::Active;
-                        agent.reregistered_time = Some(*time);
-                        agent.unreachable_time = None;
+                        self.change_agent(&id, |agent| {
+                            agent.hostname = hostname.clone();
+                            agent.addr = addr.clone();
+                            agent.resources = resources.clone();
+                            agent.attributes = attributes.clone();
+                            agent.state = AgentState::Active;
+                            agent.reregistered_time = Some(*time);
+                            agent.unreachable_time = None;
+                        });
                         (id.clone(), vec![Change::AgentReregistered { id }])
                     }
                     None => {
                         let cluster = self.cluster_id.as_deref().unwrap_or("meso");
                         let id = format!("{cluster}-S{}", self.next_agent);
                         self.next_agent += 1;
-                        self.agents.insert(
-                            id.clone(),
-                            AgentInfo {
-                                id: id.clone(),
-                                key: key.clone(),
-                                hostname: hostname.clone(),
-                                addr: addr.clone(),
-                                resources: resources.clone(),
-                                attributes: attributes.clone(),
-                                state: AgentState::Active,
-                                registered_time: *time,
-                                reregistered_time: None,
-                                unreachable_time: None,
-                            },
-                        );
+                        let agent = AgentInfo {
+                            id: id.clone(),
+                            key: key.clone(),
+                            hostname: hostname.clone(),
+                            addr: addr.clone(),
+                            resources: resources.clone(),
+                            attributes: attributes.clone(),
+                            state: AgentState::Active,
+                            registered_time: *time,
+                            reregistered_time: None,
+                            unreachable_time: None,
+                        };
+                        self.index.agent(None, &agent);
+                        self.agents.insert(id.clone(), agent);
                         (id.clone(), vec![Change::AgentRegistered { id }])
                     }
                 };
                 changes.extend(self.reconcile_agent_tasks(&id, tasks, *time));
                 changes
             }
-            Command::MarkAgentUnreachable { id, time } => match self.agents.get_mut(id) {
+            Command::MarkAgentUnreachable { id, time } => match self.agents.get(id) {
                 Some(agent) if agent.state == AgentState::Active => {
-                    agent.state = AgentState::Unreachable;
-                    agent.unreachable_time = Some(*time);
+                    self.change_agent(id, |agent| {
+                        agent.state = AgentState::Unreachable;
+                        agent.unreachable_time = Some(*time);
+                    });
                     let mut changes = vec![Change::AgentUnreachable { id: id.clone() }];
                     changes.extend(self.agent_tasks_become(
                         id,
@@ -242,10 +314,12 @@ impl Registry {
                 }
                 _ => vec![],
             },
-            Command::MarkAgentGone { id, time } => match self.agents.get_mut(id) {
+            Command::MarkAgentGone { id, time } => match self.agents.get(id) {
                 Some(agent) if agent.state != AgentState::Gone => {
-                    agent.state = AgentState::Gone;
-                    agent.unreachable_time.get_or_insert(*time);
+                    self.change_agent(id, |agent| {
+                        agent.state = AgentState::Gone;
+                        agent.unreachable_time.get_or_insert(*time);
+                    });
                     let mut changes = vec![Change::AgentGone { id: id.clone() }];
                     changes.extend(self.agent_tasks_become(
                         id,
@@ -259,30 +333,10 @@ impl Registry {
                 _ => vec![],
             },
             Command::LaunchTasks { tasks, time } => self.launch_all(tasks, *time),
-            Command::KillTask { task_id } => match self.tasks.get_mut(task_id).map(Arc::make_mut) {
-                Some(task) if !task.kill_requested => {
-                    task.kill_requested = true;
-                    vec![Change::TaskKillRequested {
-                        task_id: task_id.clone(),
-                        agent_id: task.spec.agent_id.clone(),
-                    }]
-                }
-                _ => vec![],
-            },
+            Command::KillTask { task_id } => self.request_kill(task_id).into_iter().collect(),
             Command::KillTasks { task_ids } => task_ids
                 .iter()
-                .filter_map(|id| {
-                    let task = self
-                        .tasks
-                        .get_mut(id)
-                        .filter(|t| !t.kill_requested)
-                        .map(Arc::make_mut)?;
-                    task.kill_requested = true;
-                    Some(Change::TaskKillRequested {
-                        task_id: id.clone(),
-                        agent_id: task.spec.agent_id.clone(),
-                    })
-                })
+                .filter_map(|id| self.request_kill(id))
                 .collect(),
             Command::UpdateTaskStatuses { statuses } => statuses
                 .iter()
@@ -294,6 +348,20 @@ impl Registry {
                 .map(Change::Marathon)
                 .collect(),
         }
+    }
+
+    /// Marks a live task asked to end; None when it is not live or already was.
+    fn request_kill(&mut self, task_id: &str) -> Option<Change> {
+        if self.tasks.get(task_id)?.kill_requested {
+            return None;
+        }
+        self.change_task(task_id, |task| {
+            task.kill_requested = true;
+            Change::TaskKillRequested {
+                task_id: task_id.to_string(),
+                agent_id: task.spec.agent_id.clone(),
+            }
+        })
     }
 
     /// A membership change committed through Raft (not a [`Command`]: Raft's own
@@ -345,7 +413,11 @@ impl Registry {
             return Ok(Self::default());
         }
         let mut registry: Self = serde_json::from_slice(data)?;
-        registry.tasks_by_agent = by_agent::TasksByAgent::of(&registry.tasks);
+        registry.index = index::Index::of(
+            &registry.tasks,
+            registry.agents.values(),
+            registry.completed_tasks.iter(),
+        );
         Ok(registry)
     }
 }

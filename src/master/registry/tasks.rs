@@ -98,7 +98,7 @@ impl Registry {
                 .message("launch accepted: resources reserved on the agent");
                 used.add(&resolved);
                 let task = Task::new(resolved, status);
-                self.tasks_by_agent.insert(&spec.agent_id, &spec.task_id);
+                self.index.insert(&task);
                 self.tasks.insert(spec.task_id.clone(), Arc::new(task));
                 (None, TaskState::Staging)
             }
@@ -119,7 +119,7 @@ impl Registry {
     }
 
     pub(super) fn update_status(&mut self, status: &TaskStatus) -> Vec<Change> {
-        let Some(task) = self.tasks.get_mut(&status.task_id).map(Arc::make_mut) else {
+        let Some(task) = self.tasks.get(&status.task_id) else {
             // Unknown or already ended: nothing changes (the agent is acked anyway).
             return vec![];
         };
@@ -128,7 +128,12 @@ impl Registry {
             return vec![];
         }
         let (state_before, healthy_before, ready_before) = (task.state, task.healthy, task.ready);
-        task.push_status(status.clone());
+        let (healthy, ready) = self
+            .change_task(&status.task_id, |task| {
+                task.push_status(status.clone());
+                (task.healthy, task.ready)
+            })
+            .expect("the task was found above");
         let mut changes = Vec::new();
         // A health or readiness update (the same state, with a verdict) is
         // news only for that; every other status is a task update, as it
@@ -142,25 +147,24 @@ impl Registry {
                 state: status.state,
             });
         }
-        if task.healthy != healthy_before {
+        if healthy != healthy_before {
             changes.push(Change::TaskHealthChanged {
                 task_id: status.task_id.clone(),
                 agent_id: status.agent_id.clone(),
-                healthy: task.healthy,
+                healthy,
             });
         }
-        if task.ready != ready_before {
+        if ready != ready_before {
             changes.push(Change::TaskReadyChanged {
                 task_id: status.task_id.clone(),
                 agent_id: status.agent_id.clone(),
-                ready: task.ready,
+                ready,
             });
         }
         if status.state.is_terminal()
             && let Some(task) = self.tasks.remove(&status.task_id)
         {
-            self.tasks_by_agent
-                .remove(&task.spec.agent_id, &task.spec.task_id);
+            self.index.remove(&task, &self.tasks);
             self.complete(task, status.timestamp);
         }
         changes
@@ -240,9 +244,12 @@ impl Registry {
         if task.spec.run_spec.is_some() {
             Arc::make_mut(&mut self.marathon).task_ended(&task, &host, time);
         }
+        self.index.completed_added(&task.spec.task_id);
         self.completed_tasks.push_back(task);
         while self.completed_tasks.len() > COMPLETED_TASKS {
-            self.completed_tasks.pop_front();
+            if let Some(old) = self.completed_tasks.pop_front() {
+                self.index.completed_dropped(&old.spec.task_id);
+            }
         }
     }
 }

@@ -72,7 +72,7 @@ pub async fn run(master: Arc<Master>, unplaced: Unplaced, shutdown: Cancellation
             let registry = master.registry();
             if registry.marathon.apps.is_empty()
                 && registry.marathon.deployments.is_empty()
-                && !registry.tasks.values().any(|t| t.spec.run_spec.is_some())
+                && registry.apps_with_tasks().next().is_none()
             {
                 continue;
             }

@@ -13,6 +13,10 @@
 //!  per deployment: every action of its step holds ─▶ advance, or finish
 //! ```
 //!
+//! The registry counts each app's tasks as it applies (`AppCounts`), so a
+//! round reads an app's tasks only when the counts leave it a choice; on a
+//! big cluster in a deployment that is one app a round, not every task.
+//!
 //! "In service" for a deployment is Marathon's: running, healthy when the
 //! task has health checks, and ready when it has a readiness check
 //! ([`is_up`]). Health and readiness are the agent's reports, in the registry.
@@ -135,18 +139,12 @@ fn sort_tasks<'a>(app: &AppDefinition, tasks: &[&'a Task], now: f64) -> AppTasks
 pub fn plan(registry: &Registry, now: f64) -> Plan {
     let marathon = &registry.marathon;
     let mut plan = Plan::default();
-    let mut by_app: BTreeMap<&str, Vec<&Task>> = BTreeMap::new();
-    for task in registry.tasks.values() {
-        if let Some(run) = &task.spec.run_spec {
-            by_app.entry(run.app_id.as_str()).or_default().push(task);
-        }
-    }
     // Tasks of apps that no longer exist.
-    for (app_id, tasks) in &by_app {
-        if !marathon.apps.contains_key(*app_id) {
+    for app_id in registry.apps_with_tasks() {
+        if !marathon.apps.contains_key(app_id) {
             plan.kills.extend(
-                tasks
-                    .iter()
+                registry
+                    .app_tasks(app_id)
                     .filter(|t| !t.kill_requested)
                     .map(|t| t.spec.task_id.clone()),
             );
@@ -164,27 +162,34 @@ pub fn plan(registry: &Registry, now: f64) -> Plan {
         .filter(|a| a.action == ActionKind::RestartApplication)
         .map(|a| a.app.as_str())
         .collect();
-    let no_tasks = Vec::new();
     for (app_id, record) in &marathon.apps {
         let app = record.current();
-        let tasks = by_app.get(app_id.as_str()).unwrap_or(&no_tasks);
-        let sorted = sort_tasks(app, tasks, now);
+        let n = app.instances as usize;
+        let restarting = restarting.contains(&app_id.as_str());
+        let delayed = marathon.delays.get(app_id).is_some_and(|d| now < d.until);
+        let room = MAX_LAUNCHES.saturating_sub(plan.launches.len());
+        // The registry counts each app's tasks as it applies: an app with
+        // no unreachable task, outside a restart, needs no look at its
+        // tasks unless it has too many, or too few and may launch now. On
+        // a big cluster that is almost every app of almost every round.
+        if !restarting
+            && let Some(counted) = registry.app_counts(app_id).reachable_instances()
+            && (counted == n || (counted < n && (delayed || room == 0)))
+        {
+            continue;
+        }
+        let tasks: Vec<&Task> = registry.app_tasks(app_id).collect();
+        let sorted = sort_tasks(app, &tasks, now);
         plan.kills
             .extend(sorted.expunge.iter().map(|t| t.spec.task_id.clone()));
         let version = config_version(app);
-        let n = app.instances as usize;
-        let (kill, launch) = if restarting.contains(&app_id.as_str()) {
+        let (kill, launch) = if restarting {
             restart_round(&sorted, &version, n, app.upgrade_strategy)
         } else {
             scale_round(app, &sorted, n, &mut agents)
         };
         plan.kills.extend(kill);
-        if launch == 0 {
-            continue;
-        }
-        let delayed = marathon.delays.get(app_id).is_some_and(|d| now < d.until);
-        let room = MAX_LAUNCHES.saturating_sub(plan.launches.len());
-        if delayed || room == 0 {
+        if launch == 0 || delayed || room == 0 {
             continue;
         }
         let launch = launch.min(room);
@@ -227,7 +232,7 @@ pub fn plan(registry: &Registry, now: f64) -> Plan {
         }
     }
     for deployment in marathon.deployments.values() {
-        if step_done(registry, deployment, &by_app, now) {
+        if step_done(registry, deployment, now) {
             let next = deployment.current_step + 1;
             if next < deployment.steps.len() {
                 plan.advance.push((deployment.id.clone(), next));
@@ -381,26 +386,32 @@ fn instance_views(tasks: &[&Task]) -> Vec<InstanceView> {
         .collect()
 }
 
-/// Whether every action of the deployment's current step holds.
-fn step_done(
-    registry: &Registry,
-    deployment: &Deployment,
-    by_app: &BTreeMap<&str, Vec<&Task>>,
-    now: f64,
-) -> bool {
-    let no_tasks = Vec::new();
+/// Whether every action of the deployment's current step holds. The app's
+/// counts decide when they can (no task unreachable); a restart's tasks are
+/// looked at only once the counts say it may be done.
+fn step_done(registry: &Registry, deployment: &Deployment, now: f64) -> bool {
     deployment.current().iter().all(|action| {
-        let tasks = by_app.get(action.app.as_str()).unwrap_or(&no_tasks);
         let app = registry.marathon.app(&action.app);
+        let counts = registry.app_counts(&action.app);
         match (action.action, app) {
             (ActionKind::StartApplication, _) => true,
-            (ActionKind::StopApplication, _) => tasks.is_empty(),
+            (ActionKind::StopApplication, _) => counts.live == 0,
             (_, None) => true,
             (ActionKind::ScaleApplication | ActionKind::RestartApplication, Some(app)) => {
-                let sorted = sort_tasks(app, tasks, now);
+                let n = app.instances as usize;
+                if counts.unreachable == 0
+                    && (counts.kill_requested > 0 || counts.live != n || counts.up != n)
+                {
+                    return false;
+                }
+                if counts.unreachable == 0 && action.action == ActionKind::ScaleApplication {
+                    return true;
+                }
+                let tasks: Vec<&Task> = registry.app_tasks(&action.app).collect();
+                let sorted = sort_tasks(app, &tasks, now);
                 let version = config_version(app);
                 sorted.killing.is_empty()
-                    && sorted.counted.len() == app.instances as usize
+                    && sorted.counted.len() == n
                     && sorted.counted.iter().all(|t| {
                         is_up(t)
                             && (action.action == ActionKind::ScaleApplication

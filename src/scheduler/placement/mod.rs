@@ -4,7 +4,7 @@
 //! re-checks on apply, and tests run in microseconds.
 //!
 //! ```text
-//!  registry ─▶ AgentView::from_registry ─▶ views (free = total − live tasks, as fit)
+//!  registry ─▶ AgentView::from_registry ─▶ views (free = total − live tasks' usage index)
 //!  app JSON ─▶ Constraint::parse_all (app/ validation, 422 on error)
 //!  reconcile: missing instances ─▶ place(views, demand, constraints, existing, n)
 //!     per instance: walk candidates best-first

@@ -4,9 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::master::registry::Registry;
-use crate::master::used_resources;
-use crate::model::{AgentState, PortRange, Resources, Task};
+use crate::master::registry::{Registry, Used};
+use crate::model::{AgentState, PortRange, Resources};
 
 /// One agent as placement sees it. `free` is `total` less what the registry's
 /// live tasks hold: scalars may go below zero on an agent that came back
@@ -25,20 +24,21 @@ pub struct AgentView {
 }
 
 impl AgentView {
-    /// Every agent the registry knows, by agent id, in one pass over its tasks.
+    /// Every agent the registry knows, by agent id: one pass over the
+    /// agents beside the registry's index of what each one's tasks hold.
     pub fn from_registry(registry: &Registry) -> Vec<AgentView> {
-        let mut live: BTreeMap<&str, Vec<&Task>> = BTreeMap::new();
-        for task in registry.tasks.values() {
-            live.entry(task.spec.agent_id.as_str())
-                .or_default()
-                .push(task);
-        }
+        let mut usage = registry.agent_usage().iter().peekable();
+        let none = Used::default();
         registry
             .agents
             .values()
             .map(|agent| {
-                let used =
-                    used_resources(live.get(agent.id.as_str()).into_iter().flatten().copied());
+                // Both are in agent id order; the index has no entry for an
+                // agent without tasks.
+                while usage.next_if(|(id, _)| **id < agent.id).is_some() {}
+                let used = usage
+                    .next_if(|(id, _)| **id == agent.id)
+                    .map_or(&none, |(_, used)| used);
                 let total = &agent.resources;
                 AgentView {
                     id: agent.id.clone(),
@@ -48,7 +48,7 @@ impl AgentView {
                         cpus: total.cpus - used.cpus,
                         mem: total.mem - used.mem,
                         disk: total.disk - used.disk,
-                        ports: free_ranges(&total.ports, &used.ports),
+                        ports: free_ranges(&total.ports, &port_ranges(&used.ports)),
                     },
                     total: total.clone(),
                     active: agent.state == AgentState::Active,
@@ -153,6 +153,22 @@ pub(super) fn free_ranges(total: &[PortRange], used: &[PortRange]) -> Vec<PortRa
         free.extend(pieces);
     }
     free
+}
+
+/// Sorted ports as ranges, consecutive ones merged.
+fn port_ranges(ports: &[u16]) -> Vec<PortRange> {
+    let mut ranges: Vec<PortRange> = Vec::new();
+    for &port in ports {
+        let port = u64::from(port);
+        match ranges.last_mut() {
+            Some(last) if last.end + 1 >= port => last.end = last.end.max(port),
+            _ => ranges.push(PortRange {
+                begin: port,
+                end: port,
+            }),
+        }
+    }
+    ranges
 }
 
 /// Removes one port from the ranges; false when it is not among them.

@@ -1,7 +1,4 @@
-//! Which live tasks each agent holds: an index over `Registry::tasks`, kept
-//! beside it by the only two places that add and remove live tasks (a launch
-//! placed, a terminal status), rebuilt when a snapshot is read, and never
-//! serialized.
+//! Which live tasks each agent holds.
 //!
 //! An agent's (re)subscription reconciles its tasks, and its unreachability
 //! turns them UNREACHABLE; without the index each was a scan of every task
@@ -9,24 +6,12 @@
 //! leader agents × tasks (27–34 s at 5,000 agents and 50,000 tasks, see
 //! BENCHMARKS.md, Scale).
 
-use std::sync::Arc;
-
 use imbl::{OrdMap, OrdSet};
-
-use crate::model::Task;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TasksByAgent(OrdMap<String, OrdSet<String>>);
 
 impl TasksByAgent {
-    pub fn of(tasks: &OrdMap<String, Arc<Task>>) -> Self {
-        let mut index = Self::default();
-        for task in tasks.values() {
-            index.insert(&task.spec.agent_id, &task.spec.task_id);
-        }
-        index
-    }
-
     pub fn insert(&mut self, agent_id: &str, task_id: &str) {
         self.0
             .entry(agent_id.to_string())
