@@ -42,7 +42,7 @@
 //! | `raft.tick_ms` | | | 10 |
 //! | `raft.election_ticks` | | | 20 (elections after 20–40 ticks of silence: 200–400 ms) |
 //! | `raft.heartbeat_ticks` | | | 5 |
-//! | `raft.snapshot_every` | | | 10000 entries between snapshots, at least (and as many bytes of log as the last snapshot) |
+//! | `raft.snapshot_every` | | | 10000 entries between snapshots, at least (and as many bytes of log as the last snapshot; a log of 64 MiB or 10× this many entries is compacted regardless) |
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -15,14 +15,19 @@
 //! timeout; done on the Raft thread, it stalled every master at about the
 //! same index and the leader lost its quorum (BENCHMARKS.md, Scale).
 //!
-//! A snapshot is due after `snapshot_every` entries *and* once the entries
-//! applied since the last one hold as many bytes as it did. A snapshot costs
-//! its registry's size; with a count alone, a 100,000-task registry (150 MB
-//! of JSON) was written again every 10,000 small status updates, and the
-//! three masters' snapshot threads were a fifth of the leader's CPU and two
-//! fifths of each follower's in a 10,000-agent deployment. Tied to the log's
-//! bytes, snapshot work is at most a byte written per byte of log, and the
-//! log held in memory never outgrows the registry it would be replaced by.
+//! When one is due ([`snapshot_due`]): after `snapshot_every` entries *and*
+//! once the entries applied since the last one hold as many bytes as it did.
+//! A snapshot costs its registry's size; with a count alone, a
+//! 100,000-task registry (150 MB of JSON) was written again every 10,000
+//! small status updates, and the three masters' snapshot threads were a
+//! fifth of the leader's CPU and two fifths of each follower's in a
+//! 10,000-agent deployment. Tied to the log's bytes, snapshot work is at most
+//! a byte written per byte of log. Two bounds keep the log (held in memory,
+//! replayed at start) from outgrowing that: a log of [`LOG_BYTES_CAP`] or of
+//! the last snapshot's size, whichever is larger, is due whatever its count
+//! (a batch of statuses or launches is up to a megabyte an entry), and
+//! [`ENTRIES_CAP`] × `snapshot_every` entries are due whatever their bytes (a
+//! large registry and small writes).
 
 use std::path::PathBuf;
 use std::thread::JoinHandle;
@@ -66,6 +71,22 @@ impl Default for Compaction {
     }
 }
 
+/// A log this large is compacted whatever its count of entries (unless the
+/// last snapshot was larger still).
+pub const LOG_BYTES_CAP: u64 = 64 * 1024 * 1024;
+
+/// A log of this many times `snapshot_every` entries is compacted whatever
+/// its bytes.
+pub const ENTRIES_CAP: u64 = 10;
+
+/// Whether a log of `entries` entries and `log_bytes` bytes since the last
+/// snapshot (of `snapshot_bytes`) should be compacted now.
+pub fn snapshot_due(entries: u64, log_bytes: u64, snapshot_bytes: u64, every: u64) -> bool {
+    (entries >= every && log_bytes >= snapshot_bytes)
+        || log_bytes >= snapshot_bytes.max(LOG_BYTES_CAP)
+        || entries >= every.saturating_mul(ENTRIES_CAP)
+}
+
 /// What a snapshot thread reports back.
 pub(super) struct Written {
     meta: SnapshotMetadata,
@@ -87,13 +108,14 @@ impl Driver {
         let applied = self.raw.raft.raft_log.applied;
         let snap_index = self.raw.store().snapshot_ref().get_metadata().index;
         let c = &self.compaction;
-        if c.thread.is_some()
-            || applied <= snap_index
-            || applied < c.retry_at
-            || (!c.due
-                && (applied < snap_index + self.options.snapshot_every
-                    || c.log_bytes < c.last_snapshot_bytes))
-        {
+        let due = c.due
+            || snapshot_due(
+                applied - snap_index.min(applied),
+                c.log_bytes,
+                c.last_snapshot_bytes,
+                self.options.snapshot_every,
+            );
+        if c.thread.is_some() || applied <= snap_index || applied < c.retry_at || !due {
             return Ok(());
         }
         self.compaction.due = false;
@@ -169,5 +191,35 @@ impl Driver {
     fn snapshot_failed(&mut self, index: u64, e: &anyhow::Error) {
         self.compaction.retry_at = index + self.options.snapshot_every;
         tracing::warn!(node = self.id, index, error = %format!("{e:#}"), "cannot write a snapshot; the log is not compacted");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MB: u64 = 1024 * 1024;
+
+    #[test]
+    fn a_snapshot_waits_for_entries_and_as_many_bytes_as_the_last() {
+        // Small writes over a large registry: the count alone is not enough.
+        assert!(!snapshot_due(10_000, MB, 100 * MB, 10_000));
+        assert!(snapshot_due(10_000, 100 * MB, 100 * MB, 10_000));
+        // Few entries, even if they outweigh a small registry.
+        assert!(!snapshot_due(9_999, 10 * MB, MB, 10_000));
+        assert!(snapshot_due(10_000, 10 * MB, MB, 10_000));
+    }
+
+    #[test]
+    fn the_log_is_bounded_in_bytes_and_in_entries() {
+        // Megabyte entries over a small registry: due at the cap, not at
+        // `snapshot_every` entries (gigabytes).
+        assert!(!snapshot_due(60, 60 * MB, MB, 10_000));
+        assert!(snapshot_due(64, LOG_BYTES_CAP, MB, 10_000));
+        // A registry larger than the cap still waits for its own size.
+        assert!(!snapshot_due(64, LOG_BYTES_CAP, 150 * MB, 10_000));
+        // Tiny writes over a huge registry: replay stays bounded.
+        assert!(!snapshot_due(99_999, 10 * MB, 150 * MB, 10_000));
+        assert!(snapshot_due(100_000, 10 * MB, 150 * MB, 10_000));
     }
 }

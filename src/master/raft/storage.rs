@@ -3,8 +3,8 @@
 //! the snapshot itself (the serialized registry) in a file beside it
 //! (`snapshot_file`), written off the Raft thread.
 //!
-//! The whole log after the snapshot is also kept in memory (it is bounded by
-//! compaction every `snapshot_every` entries), so raft-rs reads never touch disk;
+//! The whole log after the snapshot is also kept in memory (compaction bounds
+//! it: `compaction::snapshot_due`), so raft-rs reads never touch disk;
 //! every Ready is one redb write transaction, fsynced before its messages go out.
 //! The snapshot's data is not kept in memory: it is read from its file when a
 //! follower needs it.
