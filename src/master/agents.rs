@@ -125,6 +125,10 @@ pub fn now_secs() -> f64 {
         .unwrap_or(0.0)
 }
 
+fn not_registered(id: &str) -> ApiError {
+    ApiError::not_found(format!("agent {id} is not registered; subscribe again"))
+}
+
 pub async fn call(State(master): State<Arc<Master>>, body: Bytes) -> Result<Response, ApiError> {
     if !master.status().is_leader {
         return Ok(match master.leader_http() {
@@ -156,9 +160,7 @@ pub async fn call(State(master): State<Arc<Master>>, body: Bytes) -> Result<Resp
                 .get(&id)
                 .is_some_and(|a| a.state == AgentState::Active)
             {
-                return Err(ApiError::not_found(format!(
-                    "agent {id} is not registered; subscribe again"
-                )));
+                return Err(not_registered(&id));
             }
             master.liveness.seen(&id);
             Ok(StatusCode::ACCEPTED.into_response())
@@ -170,16 +172,31 @@ pub async fn call(State(master): State<Arc<Master>>, body: Bytes) -> Result<Resp
             let update = call
                 .update
                 .ok_or_else(|| ApiError::bad_request("update: missing"))?;
-            match master.registry().agents.get(&id) {
-                Some(a) if a.state == AgentState::Active => {}
-                _ => {
-                    return Err(ApiError::not_found(format!(
-                        "agent {id} is not registered; subscribe again"
-                    )));
-                }
+            // A new leader that has not applied an entry of its own term may
+            // not yet hold the launches the statuses are about: "unknown
+            // task, nothing to do" would acknowledge what it then never records.
+            if !master.status().caught_up {
+                return Err(ApiError::unavailable(
+                    "the leader is catching up; send the update again",
+                ));
+            }
+            let registered = |master: &Master| {
+                master
+                    .registry()
+                    .agents
+                    .get(&id)
+                    .is_some_and(|a| a.state == AgentState::Active)
+            };
+            if !registered(&master) {
+                return Err(not_registered(&id));
             }
             master.liveness.seen(&id);
             master.update_statuses(&id, update.statuses).await?;
+            // Marked unreachable while the statuses waited: the registry
+            // ignored them, so they are not acknowledged either.
+            if !registered(&master) {
+                return Err(not_registered(&id));
+            }
             Ok(StatusCode::ACCEPTED.into_response())
         }
         other => Err(ApiError::bad_request(format!(

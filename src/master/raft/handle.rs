@@ -68,7 +68,7 @@ pub struct RaftHandle {
 impl RaftHandle {
     /// Proposes a command and returns once it is committed and applied here.
     pub async fn propose(&self, command: Command) -> Result<(), ProposeError> {
-        self.call(|tx| Request::Propose(command, tx)).await
+        self.enqueue(command).await?.wait().await
     }
 
     pub async fn add_member(&self, member: Member) -> Result<(), ProposeError> {
@@ -77,6 +77,18 @@ impl RaftHandle {
 
     pub async fn remove_member(&self, id: u64) -> Result<(), ProposeError> {
         self.call(|tx| Request::RemoveMember(id, tx)).await
+    }
+
+    /// Hands a command to the driver and returns the wait for its answer
+    /// (committed and applied here). Commands handed over one after another
+    /// reach the log in that order, whenever their answers are awaited.
+    pub async fn enqueue(&self, command: Command) -> Result<Answer, ProposeError> {
+        let (tx, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Propose(command, tx))
+            .await
+            .map_err(|_| ProposeError::Stopped)?;
+        Ok(Answer(rx))
     }
 
     async fn call(
@@ -88,7 +100,7 @@ impl RaftHandle {
             .send(make(tx))
             .await
             .map_err(|_| ProposeError::Stopped)?;
-        rx.await.map_err(|_| ProposeError::Stopped)?
+        Answer(rx).wait().await
     }
 
     pub fn status(&self) -> RaftStatus {
@@ -97,5 +109,38 @@ impl RaftHandle {
 
     pub fn watch(&self) -> watch::Receiver<RaftStatus> {
         self.status.clone()
+    }
+}
+
+/// The answer to an [`enqueued`](RaftHandle::enqueue) proposal.
+pub struct Answer(oneshot::Receiver<Result<(), ProposeError>>);
+
+impl Answer {
+    /// Returns once the command is committed and applied here.
+    pub async fn wait(self) -> Result<(), ProposeError> {
+        self.0.await.map_err(|_| ProposeError::Stopped)?
+    }
+}
+
+/// A handle whose proposals a test answers itself, in the order it likes.
+#[cfg(test)]
+pub fn scripted() -> (RaftHandle, Proposals) {
+    let (requests, rx) = mpsc::channel(64);
+    let status = watch::channel(RaftStatus::default()).1;
+    (RaftHandle { requests, status }, Proposals(rx))
+}
+
+#[cfg(test)]
+pub struct Proposals(mpsc::Receiver<Request>);
+
+#[cfg(test)]
+impl Proposals {
+    /// The next command proposed, with the way to answer it.
+    pub async fn next(&mut self) -> (Command, oneshot::Sender<Result<(), ProposeError>>) {
+        match self.0.recv().await {
+            Some(Request::Propose(command, reply)) => (command, reply),
+            Some(_) => panic!("a membership change, not a proposal"),
+            None => panic!("the handle is gone"),
+        }
     }
 }

@@ -43,7 +43,9 @@ use super::command::{Envelope, MembershipContext};
 use super::registry::{Change, PublishedRegistry, Registry};
 use crate::model::Member;
 use handle::Request;
-pub use handle::{ProposeError, RaftHandle, RaftOptions, RaftStatus};
+pub use handle::{Answer, ProposeError, RaftHandle, RaftOptions, RaftStatus};
+#[cfg(test)]
+pub use handle::{Proposals, scripted};
 use storage::RaftStore;
 use transport::Transport;
 

@@ -340,7 +340,7 @@ impl Registry {
                 .collect(),
             Command::UpdateTaskStatuses { statuses } => statuses
                 .iter()
-                .flat_map(|status| self.update_status(status))
+                .flat_map(|status| self.agent_status(status))
                 .collect(),
             Command::Marathon { command } => Arc::make_mut(&mut self.marathon)
                 .apply(command)

@@ -118,6 +118,22 @@ impl Registry {
         }]
     }
 
+    /// A status an agent sent. One that waited while its agent was marked
+    /// unreachable (or gone) would put an UNREACHABLE task back to RUNNING
+    /// on an agent that may never return; as Mesos does, only a registered
+    /// agent's statuses count (the agent is told to subscribe again, and
+    /// sends them after its tasks are reconciled).
+    pub(super) fn agent_status(&mut self, status: &TaskStatus) -> Vec<Change> {
+        let registered = self
+            .agents
+            .get(&status.agent_id)
+            .is_some_and(|a| a.state == AgentState::Active);
+        if !registered {
+            return vec![];
+        }
+        self.update_status(status)
+    }
+
     pub(super) fn update_status(&mut self, status: &TaskStatus) -> Vec<Change> {
         let Some(task) = self.tasks.get(&status.task_id) else {
             // Unknown or already ended: nothing changes (the agent is acked anyway).
@@ -496,6 +512,32 @@ mod tests {
         // Later statuses without it leave it as it was.
         reg.apply(6, &update(vec![status("a", TaskState::Killing, "u3")]));
         assert_eq!(reg.tasks["a"].ready, Some(true));
+    }
+
+    /// A status that comes after its agent was marked unreachable (it
+    /// waited in the leader's queue meanwhile) changes nothing.
+    #[test]
+    fn an_unreachable_agents_late_status_is_ignored() {
+        let (mut reg, agent) = registry_with_agent();
+        reg.apply(
+            3,
+            &Command::LaunchTasks {
+                tasks: vec![spec("t", 0.5)],
+                time: 1.0,
+            },
+        );
+        reg.apply(
+            4,
+            &Command::MarkAgentUnreachable {
+                id: agent,
+                time: 3.0,
+            },
+        );
+        let late = Command::UpdateTaskStatuses {
+            statuses: vec![status("t", TaskState::Running, "late")],
+        };
+        assert_eq!(reg.apply(5, &late), vec![]);
+        assert_eq!(reg.tasks["t"].state, TaskState::Unreachable);
     }
 
     #[test]
