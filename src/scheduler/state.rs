@@ -286,10 +286,16 @@ impl MarathonState {
                 changes
             }
             MarathonCommand::AdvanceDeployment { id, step } => {
+                // Only from the step the proposer saw: a retried or late
+                // proposal changes nothing. Checked before `get_mut`, which
+                // copies a deployment a published registry still shares
+                // (its plan holds every app it touches).
+                let moves = self
+                    .deployments
+                    .get(id)
+                    .is_some_and(|d| d.current_step + 1 == *step && *step < d.steps.len());
                 match self.deployments.get_mut(id) {
-                    // Only from the step the proposer saw: a retried or late
-                    // proposal changes nothing.
-                    Some(d) if d.current_step + 1 == *step && *step < d.steps.len() => {
+                    Some(d) if moves => {
                         d.current_step = *step;
                         vec![MarathonChange::DeploymentAdvanced {
                             id: id.clone(),

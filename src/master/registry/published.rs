@@ -37,7 +37,12 @@ impl PublishedRegistry {
 
     /// Makes `registry` the version every later [`current`](Self::current) sees.
     pub fn publish(&self, registry: Registry) {
-        *self.0.write().expect("registry lock") = Arc::new(registry);
+        let new = Arc::new(registry);
+        let old = std::mem::replace(&mut *self.0.write().expect("registry lock"), new);
+        // Outside the lock: the last holder of an old version (after a
+        // restore from a leader's snapshot, every task in it) frees it
+        // without making every reader wait.
+        drop(old);
     }
 }
 

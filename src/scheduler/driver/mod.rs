@@ -103,12 +103,12 @@ pub async fn run(master: Arc<Master>, unplaced: Unplaced, shutdown: Cancellation
             let command = MarathonCommand::FinishDeployment { id, outcome };
             let _ = master.raft.propose(Command::Marathon { command }).await;
         }
-        // A round reads every task, under the registry's lock: with tens of
-        // thousands of tasks it takes milliseconds, and status updates coming
-        // back to back would keep the loop planning without a pause. Resting
-        // as long as the round took holds it to half a core and leaves the
-        // lock free as often as not; changes meanwhile make one round. Rounds
-        // of a small cluster take microseconds and never rest.
+        // A round that places or restarts reads every agent and many tasks:
+        // with tens of thousands it takes milliseconds, and status updates
+        // coming back to back would keep the loop planning without a pause.
+        // Resting as long as the round took holds it to half a core; changes
+        // meanwhile make one round. Rounds of a small cluster take
+        // microseconds and never rest.
         if planned_in > REST_AFTER {
             tracing::debug!(ms = planned_in.as_secs_f64() * 1e3, "scheduler round");
             tokio::time::sleep(planned_in).await;
