@@ -16,6 +16,7 @@
 //! invalidation and read the API.
 
 mod callbacks;
+mod marathon;
 mod render;
 mod sse;
 

@@ -1,14 +1,14 @@
 //! Which Marathon events a registry change makes, in the shapes the Python
-//! client `marathon` 0.13.0 parses. Deployment events carry the plan in the
-//! "heavy" form (with `original` and `target`): the client crashes on the
-//! light form Marathon ≥ 1.8 sends.
+//! client `marathon` 0.13.0 parses: tasks' and their health's here, the
+//! scheduler's own (apps, deployments) in `marathon.rs`. Deployment events
+//! carry the plan in the "heavy" form (with `original` and `target`): the
+//! client crashes on the light form Marathon ≥ 1.8 sends.
 //!
 //! The events a deployment or a task makes by the thousand (status updates,
 //! instance changes, a deployment's steps, the apps a PUT posts) are typed
 //! bodies written straight to text ([`Event::of`]), and a change's plan is
 //! written once for all its events: built as `serde_json::Value` trees, a
-//! 1,000-app deployment's plans held the publisher (and the registry's read
-//! lock, which the Raft apply then waits for) for hundreds of ms.
+//! 1,000-app deployment's plans held the publisher for hundreds of ms.
 //!
 //! Health: the agent reports a task's health when its verdict flips
 //! (`Change::TaskHealthChanged`), so each flip is one
@@ -20,14 +20,11 @@
 //! gone task as healthy. Only event types the Python client knows are sent.
 
 use serde::Serialize;
-use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::Event;
 use crate::master::registry::{Change, Registry};
 use crate::model::{Task, TaskState};
-use crate::scheduler::app::AppDefinition;
-use crate::scheduler::state::{Action, Deployment, MarathonChange, Outcome};
 
 pub fn events(registry: &Registry, change: &Change, now: f64) -> Vec<Event> {
     match change {
@@ -42,7 +39,7 @@ pub fn events(registry: &Registry, change: &Change, now: f64) -> Vec<Event> {
             .task(task_id)
             .map(|t| health_events(registry, t, *healthy, now))
             .unwrap_or_default(),
-        Change::Marathon(change) => marathon_events(registry, change, now),
+        Change::Marathon(change) => super::marathon::events(registry, change, now),
         _ => Vec::new(),
     }
 }
@@ -242,228 +239,19 @@ fn condition(state: TaskState) -> &'static str {
     }
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ApiPost<'a> {
-    client_ip: &'static str,
-    uri: String,
-    app_definition: &'a AppDefinition,
-}
-
-fn marathon_events(registry: &Registry, change: &MarathonChange, now: f64) -> Vec<Event> {
-    let marathon = &registry.marathon;
-    match change {
-        MarathonChange::AppsChanged { put, removed } => {
-            let mut out: Vec<Event> = put
-                .iter()
-                .filter_map(|id| marathon.app(id))
-                .map(|app| {
-                    Event::of(
-                        "api_post_event",
-                        &ApiPost {
-                            client_ip: "",
-                            uri: format!("/v2/apps{}", app.id),
-                            app_definition: app,
-                        },
-                        now,
-                    )
-                })
-                .collect();
-            out.extend(
-                removed
-                    .iter()
-                    .map(|id| Event::new("app_terminated_event", json!({"appId": id}), now)),
-            );
-            out
-        }
-        MarathonChange::DeploymentStarted { id } => marathon
-            .deployments
-            .get(id)
-            .map(|d| {
-                let plan = plan_of(registry, d);
-                vec![step_event("deployment_info", &plan, d, d.current_step, now)]
-            })
-            .unwrap_or_default(),
-        MarathonChange::DeploymentAdvanced { id, finished_step } => marathon
-            .deployments
-            .get(id)
-            .map(|d| {
-                let plan = plan_of(registry, d);
-                vec![
-                    step_event("deployment_step_success", &plan, d, *finished_step, now),
-                    step_event("deployment_info", &plan, d, d.current_step, now),
-                ]
-            })
-            .unwrap_or_default(),
-        MarathonChange::DeploymentFinished {
-            deployment,
-            outcome,
-        } => {
-            let d = deployment.as_ref();
-            let plan = plan_of(registry, d);
-            match outcome {
-                Outcome::Succeeded => {
-                    let mut out = Vec::new();
-                    if !d.steps.is_empty() {
-                        out.push(step_event(
-                            "deployment_step_success",
-                            &plan,
-                            d,
-                            d.current_step,
-                            now,
-                        ));
-                    }
-                    out.push(Event::of(
-                        "deployment_success",
-                        &DeploymentEnd {
-                            id: &d.id,
-                            plan: plan.as_deref(),
-                            reason: None,
-                        },
-                        now,
-                    ));
-                    out
-                }
-                Outcome::Failed { reason } => failed(&plan, d, reason, now),
-                Outcome::Canceled => failed(&plan, d, "canceled", now),
-            }
-        }
-        MarathonChange::DelayReset { .. } => Vec::new(),
-        MarathonChange::SubscriptionsChanged { url, subscribed } => vec![Event::new(
-            if *subscribed {
-                "subscribe_event"
-            } else {
-                "unsubscribe_event"
-            },
-            json!({"clientIp": "", "callbackUrl": url}),
-            now,
-        )],
-    }
-}
-
-/// A deployment's plan as JSON text, written once for all the events of
-/// one change. `None` only if it cannot be written, which plain data cannot.
-type Plan = Option<Box<RawValue>>;
-
-#[derive(Serialize)]
-struct DeploymentEnd<'a> {
-    id: &'a str,
-    plan: Option<&'a RawValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'a str>,
-}
-
-/// As Marathon's deployment actor: the step that was running fails, then the
-/// deployment (a cancel fails its step too).
-fn failed(plan: &Plan, d: &Deployment, reason: &str, now: f64) -> Vec<Event> {
-    let mut out = Vec::new();
-    if !d.steps.is_empty() {
-        out.push(step_event(
-            "deployment_step_failure",
-            plan,
-            d,
-            d.current_step,
-            now,
-        ));
-    }
-    out.push(Event::of(
-        "deployment_failed",
-        &DeploymentEnd {
-            id: &d.id,
-            plan: plan.as_deref(),
-            reason: Some(reason),
-        },
-        now,
-    ));
-    out
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct StepBody<'a> {
-    plan: Option<&'a RawValue>,
-    current_step: Actions<'a>,
-}
-
-/// A step as the plan shows it: `{"actions": [{"action", "app"}...]}`.
-#[derive(Serialize)]
-struct Actions<'a> {
-    actions: &'a [Action],
-}
-
-fn step_event(kind: &str, plan: &Plan, d: &Deployment, step: usize, now: f64) -> Event {
-    let actions = d.steps.get(step).map(Vec::as_slice).unwrap_or(&[]);
-    Event::of(
-        kind,
-        &StepBody {
-            plan: plan.as_deref(),
-            current_step: Actions { actions },
-        },
-        now,
-    )
-}
-
-#[derive(Serialize)]
-struct PlanWire<'a> {
-    id: &'a str,
-    version: &'a str,
-    steps: Vec<Actions<'a>>,
-    original: Tree<'a>,
-    target: Tree<'a>,
-}
-
-/// An app tree as the heavy plan carries it: every app at the root.
-#[derive(Serialize)]
-struct Tree<'a> {
-    id: &'static str,
-    apps: Vec<&'a AppDefinition>,
-    groups: [(); 0],
-    dependencies: [(); 0],
-    version: &'a str,
-}
-
-/// The plan with the app tree before (`original`) and after (`target`).
-fn plan_of(registry: &Registry, d: &Deployment) -> Plan {
-    fn tree<'a>(apps: Vec<&'a AppDefinition>, version: &'a str) -> Tree<'a> {
-        Tree {
-            id: "/",
-            apps,
-            groups: [],
-            dependencies: [],
-            version,
-        }
-    }
-    let wire = PlanWire {
-        id: &d.id,
-        version: &d.version,
-        steps: d.steps.iter().map(|s| Actions { actions: s }).collect(),
-        original: tree(d.original.values().flatten().collect(), &d.version),
-        target: tree(
-            d.affected_apps
-                .iter()
-                .filter_map(|id| registry.marathon.app(id))
-                .collect(),
-            &d.version,
-        ),
-    };
-    match serde_json::value::to_raw_value(&wire) {
-        Ok(plan) => Some(plan),
-        Err(e) => {
-            tracing::warn!(deployment = %d.id, error = %e, "deployment plan not serializable");
-            None
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
     use std::sync::Arc;
 
+    use super::super::marathon::events as marathon_events;
     use super::*;
     use crate::model::{RunSpecRef, TaskPort, TaskSpec, TaskStatus};
+    use crate::scheduler::app::AppDefinition;
     use crate::scheduler::app::test_app;
-    use crate::scheduler::state::{ActionKind, AppRecord};
+    use crate::scheduler::state::{
+        Action, ActionKind, AppRecord, Deployment, MarathonChange, Outcome,
+    };
 
     const NOW: f64 = 1_700_000_000.5;
 
