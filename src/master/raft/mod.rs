@@ -433,7 +433,7 @@ impl Driver {
             registry.applied_index = index;
             return;
         }
-        let envelope: Envelope = match serde_json::from_slice(data) {
+        let envelope: Envelope = match super::command::envelope(data) {
             Ok(e) => e,
             Err(e) => {
                 // Every master skips the same unreadable entry, so they stay equal.
