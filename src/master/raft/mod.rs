@@ -442,7 +442,7 @@ impl Driver {
                 return;
             }
         };
-        let changes = registry.apply(index, &envelope.command);
+        let changes = registry.apply_owned(index, envelope.command);
         for c in &changes {
             if let Change::MemberChanged { id } = c
                 && let Some(m) = registry.members.get(id)
