@@ -6,13 +6,19 @@
 //! Entries are JSON: readable in a debugger, and tolerant of fields added later
 //! (`#[serde(default)]`) so a newer binary reads an older log.
 
+mod decode;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use decode::envelope;
+
 use crate::model::{Member, Resources, TaskSpec, TaskState, TaskStatus, WeightInfo};
 use crate::scheduler::state::MarathonCommand;
 
+/// A variant or field attribute added here is added to `decode.rs`'s
+/// `CommandFields` too (its tests fail to build until it is listed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Command {
@@ -64,7 +70,8 @@ pub struct ReportedTask {
 }
 
 /// What travels in a log entry: the command and who proposed it, so the proposer
-/// (and only it) can answer the client that is waiting.
+/// (and only it) can answer the client that is waiting. Read with
+/// [`envelope`], which reads the usual entry in one pass.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Envelope {
     /// A random number per driver incarnation, so a restarted node never mistakes

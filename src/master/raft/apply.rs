@@ -75,7 +75,7 @@ impl Driver {
             registry.applied_index = index;
             return;
         }
-        let envelope: Envelope = match serde_json::from_slice(data) {
+        let envelope: Envelope = match crate::master::command::envelope(data) {
             Ok(e) => e,
             Err(e) => {
                 // Every master skips the same unreadable entry, so they stay equal.
@@ -84,7 +84,7 @@ impl Driver {
                 return;
             }
         };
-        let changes = registry.apply(index, &envelope.command);
+        let changes = registry.apply_owned(index, envelope.command);
         for c in &changes {
             if let Change::MemberChanged { id } = c
                 && let Some(m) = registry.members.get(id)

@@ -55,13 +55,38 @@ pub fn fit<'a>(
     agent: &AgentInfo,
     live: impl Iterator<Item = &'a crate::model::Task>,
 ) -> Result<TaskSpec, Misfit> {
-    fit_used(spec, agent, &Usage::of(live))
+    fit_used(spec, agent, &Usage::of(live)).map(|ports| ports.resolve(spec.clone()))
+}
+
+/// The host ports a task that fits takes, as [`fit_used`] resolved them.
+#[derive(Debug)]
+pub struct Ports {
+    ports: Vec<TaskPort>,
+    /// A BRIDGE docker task: the ports are those of its port mappings.
+    bridge: bool,
+}
+
+impl Ports {
+    /// The spec with these ports: the task as the registry records it. It
+    /// takes the spec rather than copying it: a launch moves its specs from
+    /// the command into the registry.
+    pub fn resolve(self, mut spec: TaskSpec) -> TaskSpec {
+        if self.bridge
+            && let Some(d) = spec.container.as_mut().and_then(|c| c.docker.as_mut())
+        {
+            for (mapping, port) in d.port_mappings.iter_mut().zip(&self.ports) {
+                mapping.host_port = port.number;
+            }
+        }
+        spec.ports = self.ports;
+        spec
+    }
 }
 
 /// [`fit`] against what the agent's live tasks hold, summed beforehand: a
 /// `LaunchTasks` of a thousand tasks sums each agent once, not once per task
 /// over every task of the cluster.
-pub fn fit_used(spec: &TaskSpec, agent: &AgentInfo, used: &Usage) -> Result<TaskSpec, Misfit> {
+pub fn fit_used(spec: &TaskSpec, agent: &AgentInfo, used: &Usage) -> Result<Ports, Misfit> {
     let total = &agent.resources;
     let mut used_ports = used.ports.clone();
     for (name, want, has, used) in [
@@ -83,7 +108,6 @@ pub fn fit_used(spec: &TaskSpec, agent: &AgentInfo, used: &Usage) -> Result<Task
             )));
         }
     }
-    let mut resolved = spec.clone();
     let bridge = spec
         .docker()
         .is_some_and(|d| d.network == DockerNetwork::Bridge && !d.port_mappings.is_empty());
@@ -135,13 +159,10 @@ pub fn fit_used(spec: &TaskSpec, agent: &AgentInfo, used: &Usage) -> Result<Task
             .ok_or_else(|| Misfit::NotNow(format!("agent {} has no free port left", agent.id)))?;
         used_ports.insert(port.number);
     }
-    if bridge && let Some(d) = resolved.container.as_mut().and_then(|c| c.docker.as_mut()) {
-        for (mapping, port) in d.port_mappings.iter_mut().zip(&wanted) {
-            mapping.host_port = port.number;
-        }
-    }
-    resolved.ports = wanted;
-    Ok(resolved)
+    Ok(Ports {
+        ports: wanted,
+        bridge,
+    })
 }
 
 #[cfg(test)]

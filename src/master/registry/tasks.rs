@@ -27,7 +27,7 @@ impl Registry {
     /// tasks on it: fitting each task against a scan of every live task was
     /// quadratic, and at 100,000 tasks it was most of the leader's CPU in a
     /// deployment (see BENCHMARKS.md, Scale).
-    pub(super) fn launch_all(&mut self, specs: &[TaskSpec], time: f64) -> Vec<Change> {
+    pub(super) fn launch_all(&mut self, specs: Vec<TaskSpec>, time: f64) -> Vec<Change> {
         let named: HashSet<&str> = specs.iter().map(|s| s.agent_id.as_str()).collect();
         let mut usage: HashMap<String, Usage> = HashMap::new();
         for agent_id in named {
@@ -46,7 +46,7 @@ impl Registry {
 
     /// One task of a batch; `used` is what its agent's live tasks hold, and
     /// takes the task in when it is placed.
-    fn launch(&mut self, spec: &TaskSpec, time: f64, used: &mut Usage) -> Vec<Change> {
+    fn launch(&mut self, spec: TaskSpec, time: f64, used: &mut Usage) -> Vec<Change> {
         if self.task(&spec.task_id).is_some() {
             // A retried launch: the first one stands.
             return vec![];
@@ -59,35 +59,42 @@ impl Registry {
         };
         let outcome = match self.agents.get(&spec.agent_id) {
             None => Err(staging(
-                spec,
+                &spec,
                 TaskState::Dropped,
                 "REASON_SLAVE_UNKNOWN",
                 format!("agent {} is not registered", spec.agent_id),
             )),
             Some(agent) if agent.state != AgentState::Active => Err(staging(
-                spec,
+                &spec,
                 TaskState::Dropped,
                 "REASON_SLAVE_UNREACHABLE",
                 format!("agent {} is {:?}", spec.agent_id, agent.state).to_lowercase(),
             )),
-            Some(agent) => match fit_used(spec, agent, used) {
-                Ok(resolved) => Ok(resolved),
+            Some(agent) => match fit_used(&spec, agent, used) {
+                Ok(ports) => Ok(ports),
                 Err(Misfit::Never(why)) => Err(staging(
-                    spec,
+                    &spec,
                     TaskState::Error,
                     "REASON_TASK_INVALID",
                     format!("task {} {why}", spec.task_id),
                 )),
                 Err(Misfit::NotNow(why)) => Err(staging(
-                    spec,
+                    &spec,
                     TaskState::Dropped,
                     "REASON_INVALID_OFFERS",
                     format!("task {} {why}", spec.task_id),
                 )),
             },
         };
-        let (task, state) = match outcome {
-            Ok(resolved) => {
+        let change = |state| Change::TaskUpdated {
+            task_id: spec.task_id.clone(),
+            agent_id: spec.agent_id.clone(),
+            state,
+        };
+        let (task, change) = match outcome {
+            Ok(ports) => {
+                let change = change(TaskState::Staging);
+                let resolved = ports.resolve(spec);
                 let status = TaskStatus::new(
                     &resolved.task_id,
                     &resolved.agent_id,
@@ -99,23 +106,18 @@ impl Registry {
                 used.add(&resolved);
                 let task = Task::new(resolved, status);
                 self.index.insert(&task);
-                self.tasks.insert(spec.task_id.clone(), Arc::new(task));
-                (None, TaskState::Staging)
+                self.tasks.insert(task.spec.task_id.clone(), Arc::new(task));
+                (None, change)
             }
             Err(status) => {
-                let state = status.state;
-                let task = Task::new(spec.clone(), status);
-                (Some(task), state)
+                let change = change(status.state);
+                (Some(Task::new(spec, status)), change)
             }
         };
         if let Some(task) = task {
             self.complete(Arc::new(task), time);
         }
-        vec![Change::TaskUpdated {
-            task_id: spec.task_id.clone(),
-            agent_id: spec.agent_id.clone(),
-            state,
-        }]
+        vec![change]
     }
 
     /// A status an agent sent. One that waited while its agent was marked
@@ -322,6 +324,46 @@ mod tests {
         let mut s = TaskStatus::new(id, "c-S0", state, 2.0);
         s.uuid = Some(uuid.into());
         s
+    }
+
+    #[test]
+    fn a_launch_read_from_the_log_does_what_a_borrowed_one_does() {
+        let (mut reg, _) = registry_with_agent();
+        let elsewhere = TaskSpec {
+            agent_id: "c-S9".into(),
+            ..spec("lost", 0.1)
+        };
+        let wants_a_port = TaskSpec {
+            ports: vec![crate::model::TaskPort {
+                number: 0,
+                name: None,
+            }],
+            ..spec("port", 0.1)
+        };
+        let launch = Command::LaunchTasks {
+            tasks: vec![
+                spec("a", 0.5),
+                spec("big", 5.0),
+                elsewhere,
+                spec("a", 0.5),
+                wants_a_port,
+                spec("b", 1.0),
+            ],
+            time: 3.0,
+        };
+        let mut borrowed = reg.clone();
+        let by_ref = borrowed.apply(3, &launch);
+        let owned = reg.apply_owned(3, launch);
+        assert_eq!(owned, by_ref);
+        assert_eq!(reg, borrowed);
+        let state = |id| reg.task(id).map(|t| t.state);
+        assert_eq!(state("a"), Some(TaskState::Staging));
+        assert_eq!(state("b"), Some(TaskState::Staging));
+        assert_eq!(state("big"), Some(TaskState::Error));
+        assert_eq!(state("lost"), Some(TaskState::Dropped));
+        assert_eq!(state("port"), Some(TaskState::Dropped));
+        assert_eq!(reg.applied_index, 3);
+        assert_eq!(owned.len(), 5, "the retried launch of a changes nothing");
     }
 
     #[test]
