@@ -692,6 +692,34 @@ minutes apart, other builds and benches sharing the cores):
   scheduler's plan (a view of every agent rebuilt each round), and the rest thinly in HTTP
   serving. What else is open: the snapshot's write paced (\`sync_file_range\` in chunks) or
   one master at a time, so three masters' fsyncs stop queueing behind a 150 MB file.
+- **2026-12-06: the masters' apply, cheaper.** A \`perf record\` of the three masters and the
+  fleet at 10,000 agents (0677b35, 199 Hz, 14 s of the deployment): the masters were 72% of
+  the samples, the fleet 28%; in the masters, applying committed entries 42%: decoding them
+  14.5% (serde's derive for the \`type\`-tagged \`Command\` read each entry into its own
+  \`Content\` tree first, then again into the command) and \`Registry::apply\` 22%, of which 4%
+  was copying each launched \`TaskSpec\` and freeing the command's. A third of all samples were
+  in glibc's malloc and free. What changed: entries are read in one pass when the tag comes
+  first, as this code writes it (\`src/master/command/decode.rs\`, e7a6828), and a launch read
+  from the log moves its specs into the registry (b21b36d). Measured with the masters'
+  binaries taking turns, one fleet binary for all, the machine 1–2% busy before each run:
+
+  | 10,000 agents, 100,000 tasks | 0677b35 (3 runs) | e7a6828 (3 runs) | b21b36d (4 runs) |
+  |---|---:|---:|---:|
+  | placed and RUNNING per second | 4,638 / 4,716 / 4,463 (median 4,638) | 4,627 / 4,928 / 5,238 (4,928) | 5,519 / 5,927 / 6,172 / 2,351 (5,723) |
+  | leader CPU, PUT → every task RUNNING | 16.2 / 16.1 / 17.1 s (16.2 s) | 16.5 / 15.7 / 14.9 s (15.7 s) | 14.1 / 13.0 / 12.5 / 20.7 s (13.5 s) |
+  | leader RSS with agents and tasks (median) | 1,106 MB | 1,093 MB | 1,147 MB |
+
+  Left out of the table: a run of each of 0677b35 and e7a6828 with a build of this branch
+  beside it. Found, not fixed: about one run in five, of the old binary as of the new, turns
+  into a storm of refused UPDATEs (b21b36d's 2,351/s run: 33,543 refused; a 0677b35 run
+  stopped by hand had stopped answering heartbeats about 18 s into the deployment and then
+  marked 2,209 agents unreachable). \`GLIBC_TUNABLES=glibc.malloc.mxfast=0\` (no fastbins, so no
+  \`malloc_consolidate\`, 5% of samples) on masters and fleet was no faster in two runs (4,756 and
+  2,568/s; both had refused UPDATEs, 2,280 and 22,866), so it was left out. Still open, by size: the
+  leader's HTTP serving of UPDATE and HEARTBEAT calls (a third of its samples; each task's
+  STARTING and RUNNING are one call of their own, as an agent gets its ten tasks in ten rounds),
+  the fleet's HTTP client (reqwest: a third of the fleet's samples is per-request overhead), the
+  snapshots (~10% of the masters'), and the scheduler's view of every agent rebuilt each round.
 - **Found next (2026-12-06): work that grew with the fleet, per round and per entry.**
   Profiles (\`perf record -a\`, 5,000 and 10,000 agents) of main at 2245611 put, of the
   leader's CPU: the scheduler's round 16–20% (every task grouped by app, every agent's

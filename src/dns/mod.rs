@@ -310,6 +310,7 @@ impl Updater {
     async fn run(mut self, shutdown: CancellationToken) {
         let mut changes = self.master.subscribe();
         let mut status = self.master.raft.watch();
+        let mut leader = status.borrow_and_update().leader;
         self.apply(Work {
             everything: true,
             ..Work::default()
@@ -323,6 +324,15 @@ impl Updater {
                     if changed.is_err() {
                         return;
                     }
+                    // The status changes with every commit; of it, the
+                    // records name only the leader. Rebuilding the cluster's
+                    // records (every agent's) each Raft round was work that
+                    // grows with the cluster and changed nothing.
+                    let now = status.borrow_and_update().leader;
+                    if now == leader {
+                        continue;
+                    }
+                    leader = now;
                     work.cluster = true;
                 }
                 change = changes.recv() => {
