@@ -13,12 +13,7 @@ use common::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_registers_turns_unreachable_and_comes_back_with_its_id() {
     let dir = tempfile::tempdir().unwrap();
-    let ip = loopback_ip();
-    let master = spawn_master(
-        "master",
-        &single_master_args(&ip, &dir.path().join("master")),
-        &dir.path().join("master.log"),
-    );
+    let (ip, master) = spawn_single_master(dir.path());
     let work = dir.path().join("agent");
     let args = agent_args(
         &master.http,
@@ -175,12 +170,7 @@ async fn meso_up_starts_its_agents() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relative_work_dir_is_where_the_agent_started() {
     let dir = tempfile::tempdir().unwrap();
-    let ip = loopback_ip();
-    let master = spawn_master(
-        "master",
-        &single_master_args(&ip, &dir.path().join("master")),
-        &dir.path().join("master.log"),
-    );
+    let (ip, master) = spawn_single_master(dir.path());
     let args = agent_args(
         &master.http,
         &ip,

@@ -67,12 +67,7 @@ async fn master_task(http: &str, id: &str, what: &str, check: impl Fn(&Value) ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulated_agents_register_run_an_app_and_report_kills() {
     let dir = tempfile::tempdir().unwrap();
-    let ip = loopback_ip();
-    let master = spawn_master(
-        "master",
-        &single_master_args(&ip, &dir.path().join("master")),
-        &dir.path().join("master.log"),
-    );
+    let (_, master) = spawn_single_master(dir.path());
     let http = master.http.clone();
     let mut sim = Proc::spawn(
         "sim",

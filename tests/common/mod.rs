@@ -372,6 +372,18 @@ pub fn spawn_master(name: &str, args: &[String], log: &Path) -> Proc {
     Proc::spawn(name, args, log, "MESO_ID")
 }
 
+/// One master (`--preset ci`) on a fresh loopback address, its data dir and
+/// log under `dir`; the address too, for the agents beside it.
+pub fn spawn_single_master(dir: &Path) -> (String, Proc) {
+    let ip = loopback_ip();
+    let master = spawn_master(
+        "master",
+        &single_master_args(&ip, &dir.join("master")),
+        &dir.join("master.log"),
+    );
+    (ip, master)
+}
+
 /// A static three-master cluster: three OS processes on one loopback address.
 pub struct Cluster {
     pub ip: String,
@@ -982,12 +994,7 @@ impl Site {
         agent_env: &[(&str, &str)],
     ) -> Site {
         let dir = tempfile::tempdir().unwrap();
-        let ip = loopback_ip();
-        let master = spawn_master(
-            "master",
-            &single_master_args(&ip, &dir.path().join("master")),
-            &dir.path().join("master.log"),
-        );
+        let (ip, master) = spawn_single_master(dir.path());
         let work = dir.path().join("agent");
         let config = dir.path().join("agent.yaml");
         let config_text = config.display().to_string();

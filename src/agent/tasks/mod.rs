@@ -303,25 +303,15 @@ impl Tasks {
     /// Records a new state with its status update, checkpoints it, and wakes
     /// the update sender. A task that has ended takes no further status.
     fn set_status(&self, id: &str, state: TaskState, fill: impl FnOnce(TaskStatus) -> TaskStatus) {
-        self.set_status_where(id, state, |_| true, fill)
+        self.record_status(id, state, |_| true, fill, Sending::Now)
     }
 
-    /// [`Tasks::set_status`] if `accept` (which may change the record, under
-    /// the same lock) says yes. A RUNNING status repeats the container's IPs.
-    fn set_status_where(
-        &self,
-        id: &str,
-        state: TaskState,
-        accept: impl FnOnce(&mut Record) -> bool,
-        fill: impl FnOnce(TaskStatus) -> TaskStatus,
-    ) {
-        self.record_status(id, state, accept, fill, Sending::Now);
-    }
-
-    /// Records a status, and either wakes the update sender or, with
+    /// Records a status if `accept` (which may change the record, under the
+    /// same lock) says yes, and either wakes the update sender or, with
     /// [`Sending::Held`], leaves it (and the task's updates) for the sender to
     /// skip until the next status or [`Tasks::release`]. Any status not
-    /// held sends what an earlier one held, before it, in order.
+    /// held sends what an earlier one held, before it, in order. A RUNNING
+    /// status repeats the container's IPs.
     fn record_status(
         &self,
         id: &str,
@@ -382,13 +372,14 @@ impl Tasks {
             r.health = Some(report.clone());
             true
         };
-        self.set_status_where(id, TaskState::Running, accept, |mut s| {
+        let fill = |mut s: TaskStatus| {
             s.healthy = Some(healthy);
             s.health = Some(report.clone());
             s.source(SOURCE_EXECUTOR)
                 .reason(HEALTH_REASON)
                 .message(message)
-        });
+        };
+        self.record_status(id, TaskState::Running, accept, fill, Sending::Now);
     }
 
     fn save(&self, record: &Record) {
@@ -438,12 +429,13 @@ impl Reporter for Tasks {
             r.ready = true;
             true
         };
-        self.set_status_where(task_id, TaskState::Running, accept, |mut s| {
+        let fill = |mut s: TaskStatus| {
             s.ready = Some(true);
             s.source(SOURCE_EXECUTOR)
                 .reason(CHECK_REASON)
                 .message(message)
-        });
+        };
+        self.record_status(task_id, TaskState::Running, accept, fill, Sending::Now);
     }
 
     fn health_flipped(&self, task_id: &str, healthy: bool, report: HealthReport, message: String) {
