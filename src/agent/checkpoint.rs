@@ -43,6 +43,7 @@ use std::sync::{Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 
 use super::containerizer::ContainerHandle;
+use super::topdir::create_top_dir;
 use crate::model::{HealthReport, TaskSpec, TaskState, TaskStatus};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -231,6 +232,13 @@ impl Dirs {
         }
     }
 
+    /// Makes the parents of the tasks' sandboxes and meta dirs, each marked
+    /// so that the filesystem spreads the tasks' directories (topdir.rs).
+    pub fn create_parents(&self) -> std::io::Result<()> {
+        create_top_dir(&self.sandboxes)?;
+        create_top_dir(&self.meta)
+    }
+
     pub fn sandbox(&self, task_id: &str) -> PathBuf {
         self.sandboxes.join(task_id)
     }
@@ -388,6 +396,24 @@ mod tests {
 
     fn log_path(work: &Path) -> PathBuf {
         work.join("meta").join("tasks.log")
+    }
+
+    #[test]
+    fn the_parents_of_task_dirs_are_made_as_top_dirs() {
+        let work = tempfile::tempdir().unwrap();
+        let dirs = Dirs::new(work.path());
+        dirs.create_parents().unwrap();
+        for parent in [dirs.sandbox("t1"), dirs.meta("t1")].map(|d| d.parent().unwrap().to_owned())
+        {
+            assert!(parent.is_dir(), "{} made", parent.display());
+            let top = super::super::topdir::is_top_dir(&parent);
+            assert_ne!(
+                top,
+                Some(false),
+                "{} spreads its children",
+                parent.display()
+            );
+        }
     }
 
     #[test]

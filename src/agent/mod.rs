@@ -17,7 +17,8 @@
 //!
 //! Layout of the work dir: `agent.key`, `sandboxes/<task_id>/` (stdout, stderr,
 //! fetched files), `meta/tasks.log` (the checkpoint of every task, checkpoint.rs),
-//! `meta/tasks/<task_id>/` (the shim's exit file).
+//! `meta/tasks/<task_id>/` (the shim's exit file). `sandboxes/` and `meta/tasks/`
+//! are marked top directories so ext4 spreads the tasks' inodes (topdir.rs).
 //!
 //! The key, not the id, is the agent's identity: the registry maps it to the
 //! Mesos-style id `<cluster-id>-S<n>`, so an agent that restarts (or comes back
@@ -33,6 +34,7 @@ mod gc;
 mod health;
 pub(crate) mod session;
 mod tasks;
+mod topdir;
 mod updates;
 
 use std::path::Path;
@@ -103,8 +105,11 @@ impl Agent {
         };
         let (id_tx, id_rx) = watch::channel(None);
         let (link_tx, link_rx) = watch::channel(None);
+        let dirs = Dirs::new(dir);
+        dirs.create_parents()
+            .with_context(|| format!("cannot create the task dirs in {}", dir.display()))?;
         let tasks = Arc::new(Tasks::new(
-            Dirs::new(dir),
+            dirs,
             hostname.to_string(),
             addr.to_string(),
             process,
