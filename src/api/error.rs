@@ -94,3 +94,17 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8], prefix: &str) -> Result<T, A
         }
     })
 }
+
+/// An error with its causes (reqwest's own text is only the outermost).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        source = cause.source();
+    }
+    text
+}

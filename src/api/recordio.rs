@@ -73,7 +73,7 @@ impl EventStream {
             }
             match tokio::time::timeout(silence, self.response.chunk()).await {
                 Err(_) => return Err(format!("no event from the master for {silence:?}")),
-                Ok(Err(e)) => return Err(e.to_string()),
+                Ok(Err(e)) => return Err(crate::api::error::error_chain(&e)),
                 Ok(Ok(None)) => return Ok(None),
                 Ok(Ok(Some(chunk))) => self.decoder.push(&chunk),
             }

@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::fate::Fate;
 use super::stats::Stats;
+use crate::api::error::error_chain;
 use crate::api::recordio::EventStream;
 use crate::master::command::ReportedTask;
 use crate::model::{Resources, TaskState, TaskStatus};
@@ -47,7 +48,8 @@ const SOURCE_EXECUTOR: &str = "SOURCE_EXECUTOR";
 
 /// What every agent of the fleet shares.
 pub(super) struct Shared {
-    pub client: reqwest::Client,
+    /// Agent n calls through `clients[n % clients.len()]` (sources.rs).
+    pub clients: Vec<reqwest::Client>,
     /// Each master's agent API URL (`http://host:port/api/v1/agent`).
     pub masters: Vec<String>,
     pub resources: Resources,
@@ -78,6 +80,7 @@ struct Link {
 struct Agent {
     me: Identity,
     fleet: Arc<Shared>,
+    client: reqwest::Client,
     book: Mutex<Book>,
     queued: Notify,
     link: watch::Sender<Option<Link>>,
@@ -162,6 +165,7 @@ pub(super) async fn run(fleet: Arc<Shared>, me: Identity, index: usize) {
     let agent = Arc::new(Agent {
         me,
         fleet: fleet.clone(),
+        client: fleet.clients[index % fleet.clients.len()].clone(),
         book: Mutex::default(),
         queued: Notify::new(),
         link: watch::Sender::new(None),
@@ -237,7 +241,6 @@ impl Agent {
                 .await
                 .map_err(|e| e.to_string())?;
             let call = self
-                .fleet
                 .client
                 .post(url)
                 .header("Accept", "application/recordio")
@@ -246,7 +249,7 @@ impl Agent {
             tokio::time::timeout(SUBSCRIBE_TIMEOUT, call)
                 .await
                 .map_err(|_| format!("no answer to SUBSCRIBE in {SUBSCRIBE_TIMEOUT:?}"))?
-                .map_err(|e| e.to_string())?
+                .map_err(|e| error_chain(&e))?
         };
         if !response.status().is_success() {
             let status = response.status();
@@ -300,7 +303,7 @@ impl Agent {
                 }
                 _ = beat.tick(), if heartbeat.is_some() => {
                     let body = heartbeat.clone().unwrap_or_default();
-                    let sent = self.fleet.client
+                    let sent = self.client
                         .post(&leader_url)
                         .timeout(interval)
                         .header("Content-Type", "application/json")
@@ -439,7 +442,6 @@ impl Agent {
             let call =
                 json!({"type": "UPDATE", "agent_id": agent_id, "update": {"statuses": batch}});
             let sent = self
-                .fleet
                 .client
                 .post(&url)
                 .timeout(Duration::from_secs(30))
@@ -456,7 +458,7 @@ impl Agent {
                     tracing::debug!(agent = %self.me.key, status = %r.status(), "UPDATE refused; retrying")
                 }
                 Err(e) => {
-                    tracing::debug!(agent = %self.me.key, error = %e, "UPDATE not sent; retrying")
+                    tracing::debug!(agent = %self.me.key, error = %error_chain(&e), "UPDATE not sent; retrying")
                 }
             }
             self.fleet.stats.update_failed();

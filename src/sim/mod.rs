@@ -23,13 +23,13 @@
 //! an event stream holds its connection for as long as it lives, so N agents
 //! hold N connections to the leader; HEARTBEAT and UPDATE calls share a pool
 //! of kept-alive connections beside them (its size is the number of calls in
-//! flight at once, a few dozen). Multiplexing the streams over HTTP/2 would
+//! flight at once, a few dozen). Against masters on loopback, every thousand
+//! agents connect from a source address of their own (sources.rs). Multiplexing the streams over HTTP/2 would
 //! save the sockets but not the per-stream work, would make the simulation
 //! speak something no real agent speaks, and hides the cost a real cluster of
 //! that size puts on its leader. So 10,000 agents are ~10,000 sockets on each
 //! side of loopback: every meso command raises its soft open-file limit to
-//! the hard one at start (`cli::raise_open_file_limit`), and one fleet stays
-//! well inside Linux's ~28,000 ephemeral ports. A SUBSCRIBE waits for a slot
+//! the hard one at start (`cli::raise_open_file_limit`). A SUBSCRIBE waits for a slot
 //! (`--subscribe-concurrency`, 256 by default), so a fleet starting or
 //! finding a new leader does not overflow the leader's accept queue.
 //!
@@ -43,6 +43,7 @@
 
 mod agent;
 pub mod fate;
+mod sources;
 mod stats;
 
 use std::collections::BTreeMap;
@@ -112,15 +113,8 @@ impl Fleet {
                     options.first_ip, options.agents
                 )
             })?;
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(5))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()
-            .context("building the HTTP client")?;
         let shared = Arc::new(agent::Shared {
-            client,
+            clients: sources::clients(&options.masters, options.agents)?,
             masters: options
                 .masters
                 .iter()

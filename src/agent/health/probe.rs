@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use super::verdict::Outcome;
 use crate::agent::containerizer::{ContainerHandle, Containerizer, ExecRequest};
+use crate::api::error::error_chain;
 use crate::model::health::clamped_secs;
 use crate::model::{HealthCheckSpec, HealthProtocol, ReadinessCheckSpec};
 
@@ -87,7 +88,7 @@ pub async fn readiness(
     let timeout = clamped_secs(check.timeout_seconds);
     match tokio::time::timeout(timeout, http.get(&url).send()).await {
         Err(_) => Err(format!("GET {url}: no answer within {timeout:?}")),
-        Ok(Err(e)) => Err(format!("GET {url}: {}", chain(&e))),
+        Ok(Err(e)) => Err(format!("GET {url}: {}", error_chain(&e))),
         Ok(Ok(r))
             if check
                 .http_status_codes_for_ready
@@ -117,7 +118,7 @@ async fn get(check: &HealthCheckSpec, scheme: &str, port: u16, http: &reqwest::C
                 _ => Outcome::Unhealthy(format!("GET {url} answered {status}")),
             }
         }
-        Err(e) => Outcome::Unhealthy(format!("GET {url}: {}", chain(&e))),
+        Err(e) => Outcome::Unhealthy(format!("GET {url}: {}", error_chain(&e))),
     }
 }
 
@@ -147,18 +148,4 @@ async fn command(check: &HealthCheckSpec, target: &Target, timeout: Duration) ->
         )),
         Err(e) => Outcome::Unhealthy(format!("`{command}`: {e}")),
     }
-}
-
-/// An error with its causes (reqwest's own text is only the outermost).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let more = cause.to_string();
-        if !text.contains(&more) {
-            text = format!("{text}: {more}");
-        }
-        source = cause.source();
-    }
-    text
 }
