@@ -447,6 +447,20 @@ already 50–100% busy. What \`sleep\` costs stays: over half of its CPU is glib
 asking CPUID for cache sizes (\`intel_check_word\`, \`handle_intel\`), each a trap to the
 hypervisor.
 
+Later on 2026-12-06 (Intel Xeon host), a profile of the one-app window (\`perf record -a\`,
+binaries of daadc9c) still had 14% of all CPU creating inodes: every task's sandbox, meta
+dir, \`stdout\` and \`stderr\` went to their parents' block group, where each create skipped
+the thousands of inodes the previous run's removal had freed. Since db133b6 the agent marks
+\`sandboxes/\` and \`meta/tasks/\` as top directories (\`chattr +T\`), so ext4 spreads the
+tasks' directories over its groups (2.9% after). Binaries daadc9c and db133b6 taking turns,
+four suites of three one-app runs each: 706 → 799 launches/s (medians of 12 runs). Where
+the rest goes, per task, from each process's CPU clock over one run (799-class binaries):
+the master 0.31 ms, the three agents 0.42 ms, the launchers' forks 0.18 ms, the shims
+0.35 ms, and \`sleep\` itself 1.1–1.5 ms (its exec and glibc start-up; \`perf stat\` gives 1.25
+ms for \`sleep 0\` and 0.92 ms for \`/bin/true\` on this host, and a bash loop's 1,000
+\`sleep 600 &\` take 1.7 s of CPU). At about 2.4 ms of CPU a task on two cores, 1,000/s
+needs a third of meso's own share gone; on the AMD host of 2026-12-04 it was met.
+
 What these figures led to. Each pair was measured on 2026-11-22 with the two binaries
 taking turns (\`BENCH_MESO_BIN\`), three runs each, medians; the master's CPU is the
 steadier figure on this shared machine.
@@ -732,6 +746,21 @@ minutes apart, other builds and benches sharing the cores):
   STARTING and RUNNING are one call of their own, as an agent gets its ten tasks in ten rounds),
   the fleet's HTTP client (reqwest: a third of the fleet's samples is per-request overhead), the
   snapshots (~10% of the masters'), and the scheduler's view of every agent rebuilt each round.
+- **2026-12-06, later: the storms were the fleet's, not the masters'.** A \`perf record\` of
+  \`meso sim\` in a slow run put 25% of its samples in \`__inet_check_established\` and 4% in
+  \`__inet_hash_connect\` (41% and 7% in a storm): with 10,000 event streams from 127.0.0.1 to
+  one leader port, each new connection's search for a free ephemeral port walked a range
+  nearly full, on the same two cores as the masters. When the leader fell behind, timed-out
+  calls closed their connections (a TIME_WAIT each), the searches grew, the fleet took more
+  CPU and opened more connections, until \`connect\` failed with "Too many open files" (a storm
+  run: 66,496 UPDATEs not sent, then 404s and 503s as the masters lost their leader). Since
+  9560eca every thousand simulated agents connect from a loopback address of their own
+  (127.1.0.1, 127.1.0.2, …; \`src/sim/sources.rs\`), as agents on their own machines would.
+  10,000 agents, 100,000 tasks, this host: before, 6 of 21 runs stormed (6,077, 6,301, 1,941,
+  6,218, 5,833, 3,653, … 1,272 and 323 placed and RUNNING per second; the calm ones
+  5,800–6,500/s); after, 0 of 8 (6,380, 6,321, 6,569, 5,012, 6,051, 5,072, 6,219, 6,077: median
+  6,135/s, no failed call). Lowering the snapshot threads' priority (nice 10) was tried first
+  and stormed in 2 of 7 runs, so it was left out.
 - **Found next (2026-12-06): work that grew with the fleet, per round and per entry.**
   Profiles (\`perf record -a\`, 5,000 and 10,000 agents) of main at 2245611 put, of the
   leader's CPU: the scheduler's round 16–20% (every task grouped by app, every agent's
