@@ -407,15 +407,15 @@ $(fmt_int "$BENCH_APPS") POSTs $(list_ms "$MANY_POST_ALL_MS"); one PUT $(list_ms
 
 How these rates move from day to day: on 2026-12-04 (commit 4b5fe86, an AMD EPYC host) the
 same suite gave 1,098, 525 and 1,083 launches/s, with the master's CPU at 220 ms for the one
-app, as on 2026-12-06 (230 ms, an Intel Xeon host: the table above). On 2026-12-06 the
-binaries of 5227315 (before the agent's launch changes merged in 2d7324e) and of f32d7ee took
-turns, two one-app runs each, twice: 718, 762, 630 and 640 against 633, 827, 713 and 727
-launches/s, alike. What changed is the machine under the agents (another CPU, and a day of
-disk churn, see the ext4 note below), not the code. The 1,000 POSTs' master CPU (1.16 →
-2.07 s) and the one PUT's (230 → 670 ms) rose too: a profile of the PUT puts 14% of the
-master in the scheduler's \`reconcile::plan\`, which looks every app up each round (a round
-per committed batch of statuses), and 9% in the DNS updater's task records; work that grows
-with apps × rounds, left for the next session.
+app; on 2026-12-06 at f32d7ee (an Intel Xeon host, 13:49 UTC) 635, 322 and 596/s, the one
+app's master CPU 230 ms, and the binaries of 5227315 (before the agent's launch changes merged
+in 2d7324e) and of f32d7ee, taking turns, gave 718, 762, 630 and 640 against 633, 827, 713 and
+727 launches/s, alike: what changed was the machine under the agents (another CPU, and a
+day of disk churn, see the ext4 note below), not the code. The master's CPU moves by half
+from run to run on this host (230–430 ms for the one app in the day's runs). A profile of
+the PUT puts 14% of the master in the scheduler's \`reconcile::plan\`, which looks every
+app up each round (a round per committed batch of statuses), and 9% in the DNS updater's
+task records: work that grows with apps × rounds, still open.
 
 Where the time goes: the scheduler's part (placement, the \`LaunchTasks\` entry committed,
 every task STAGING) is the "last task STAGING" figure; the rest is the agents starting
