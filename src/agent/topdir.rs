@@ -41,22 +41,28 @@ pub fn create_top_dir(dir: &Path) -> io::Result<()> {
 
 fn mark(dir: &Path) -> io::Result<()> {
     let file = File::open(dir)?;
-    let mut flags: libc::c_int = 0;
-    // SAFETY: both ioctls read or write one int through a pointer to a live
+    let flags = flags_of(&file)?;
+    if flags & FS_TOPDIR_FL != 0 {
+        return Ok(());
+    }
+    let flags = flags | FS_TOPDIR_FL;
+    // SAFETY: FS_IOC_SETFLAGS reads one int through a pointer to a live
     // local, on an fd this function owns.
-    unsafe {
-        if libc::ioctl(file.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if flags & FS_TOPDIR_FL != 0 {
-            return Ok(());
-        }
-        flags |= FS_TOPDIR_FL;
-        if libc::ioctl(file.as_raw_fd(), libc::FS_IOC_SETFLAGS, &flags) != 0 {
-            return Err(io::Error::last_os_error());
-        }
+    if unsafe { libc::ioctl(file.as_raw_fd(), libc::FS_IOC_SETFLAGS, &flags) } != 0 {
+        return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// The inode flags of an open file (what `lsattr` shows).
+fn flags_of(file: &File) -> io::Result<libc::c_int> {
+    let mut flags: libc::c_int = 0;
+    // SAFETY: FS_IOC_GETFLAGS writes one int through a pointer to a live
+    // local, on an fd the caller keeps open.
+    if unsafe { libc::ioctl(file.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(flags)
 }
 
 /// Whether `dir` carries the flag; None where the filesystem keeps no such
@@ -68,11 +74,8 @@ pub fn is_top_dir(dir: &Path) -> Option<bool> {
     if fs.filesystem_type().0 as i64 != EXT4_SUPER_MAGIC {
         return None;
     }
-    let file = File::open(dir).ok()?;
-    let mut flags: libc::c_int = 0;
-    // SAFETY: as in `mark`.
-    let read = unsafe { libc::ioctl(file.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) };
-    (read == 0).then_some(flags & FS_TOPDIR_FL != 0)
+    let flags = flags_of(&File::open(dir).ok()?).ok()?;
+    Some(flags & FS_TOPDIR_FL != 0)
 }
 
 #[cfg(test)]
