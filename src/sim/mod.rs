@@ -23,15 +23,17 @@
 //! an event stream holds its connection for as long as it lives, so N agents
 //! hold N connections to the leader; HEARTBEAT and UPDATE calls share a pool
 //! of kept-alive connections beside them (its size is the number of calls in
-//! flight at once, a few dozen). Against masters on loopback, every thousand
-//! agents connect from a source address of their own (sources.rs). Multiplexing the streams over HTTP/2 would
+//! flight at once, a few dozen). Multiplexing the streams over HTTP/2 would
 //! save the sockets but not the per-stream work, would make the simulation
 //! speak something no real agent speaks, and hides the cost a real cluster of
 //! that size puts on its leader. So 10,000 agents are ~10,000 sockets on each
 //! side of loopback: every meso command raises its soft open-file limit to
-//! the hard one at start (`cli::raise_open_file_limit`). A SUBSCRIBE waits for a slot
-//! (`--subscribe-concurrency`, 256 by default), so a fleet starting or
-//! finding a new leader does not overflow the leader's accept queue.
+//! the hard one at start (`cli::raise_open_file_limit`), and against masters
+//! on loopback every thousand agents connect from a source address of their
+//! own, so that no source address runs short of ephemeral ports
+//! (sources.rs). A SUBSCRIBE waits for a slot (`--subscribe-concurrency`,
+//! 256 by default), so a fleet starting or finding a new leader does not
+//! overflow the leader's accept queue.
 //!
 //! **Cheap by construction.** An agent is two tokio tasks (session and
 //! updates), a small map of its tasks and its queue of statuses; a LAUNCH is
