@@ -4,6 +4,8 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use super::error::error_chain;
+
 /// One record: `<len>\n<json>`.
 pub fn encode<T: serde::Serialize + ?Sized>(value: &T) -> Bytes {
     let body = serde_json::to_vec(value).expect("an event serializes");
@@ -73,7 +75,7 @@ impl EventStream {
             }
             match tokio::time::timeout(silence, self.response.chunk()).await {
                 Err(_) => return Err(format!("no event from the master for {silence:?}")),
-                Ok(Err(e)) => return Err(crate::api::error::error_chain(&e)),
+                Ok(Err(e)) => return Err(error_chain(&e)),
                 Ok(Ok(None)) => return Ok(None),
                 Ok(Ok(Some(chunk))) => self.decoder.push(&chunk),
             }

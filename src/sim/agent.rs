@@ -48,8 +48,6 @@ const SOURCE_EXECUTOR: &str = "SOURCE_EXECUTOR";
 
 /// What every agent of the fleet shares.
 pub(super) struct Shared {
-    /// Agent n calls through `clients[n % clients.len()]` (sources.rs).
-    pub clients: Vec<reqwest::Client>,
     /// Each master's agent API URL (`http://host:port/api/v1/agent`).
     pub masters: Vec<String>,
     pub resources: Resources,
@@ -160,12 +158,13 @@ fn jitter(d: Duration) -> Duration {
 }
 
 /// Runs one agent until the fleet shuts down. `index` spreads the fleet's
-/// first subscriptions over the masters given.
-pub(super) async fn run(fleet: Arc<Shared>, me: Identity, index: usize) {
+/// first subscriptions over the masters given; `client` is the agent's
+/// share of the fleet's connections (sources.rs).
+pub(super) async fn run(fleet: Arc<Shared>, me: Identity, index: usize, client: reqwest::Client) {
     let agent = Arc::new(Agent {
         me,
         fleet: fleet.clone(),
-        client: fleet.clients[index % fleet.clients.len()].clone(),
+        client,
         book: Mutex::default(),
         queued: Notify::new(),
         link: watch::Sender::new(None),

@@ -115,8 +115,8 @@ impl Fleet {
                     options.first_ip, options.agents
                 )
             })?;
+        let clients = sources::clients(&options.masters, options.agents)?;
         let shared = Arc::new(agent::Shared {
-            clients: sources::clients(&options.masters, options.agents)?,
             masters: options
                 .masters
                 .iter()
@@ -137,7 +137,9 @@ impl Fleet {
                 hostname: format!("{}-{n}", options.prefix),
                 addr: format!("{ip}:5051"),
             };
-            agents.spawn(agent::run(shared.clone(), me, n - 1));
+            // Agent n calls through the n-th client, round the list (sources.rs).
+            let client = clients[(n - 1) % clients.len()].clone();
+            agents.spawn(agent::run(shared.clone(), me, n - 1, client));
         }
         Ok(Fleet {
             shared,
