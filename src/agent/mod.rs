@@ -28,11 +28,14 @@ mod checkpoint;
 pub mod containerizer;
 mod detect;
 mod env;
+#[cfg(test)]
+pub(crate) mod fake_master;
 pub mod fetcher;
 pub mod files;
 mod gc;
 mod health;
-pub(crate) mod session;
+pub(crate) mod heartbeat;
+mod session;
 mod tasks;
 mod topdir;
 mod updates;

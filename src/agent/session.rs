@@ -1,6 +1,7 @@
 //! The agent's subscription to the leading master: subscribe (following the
 //! 307 a follower answers to wherever the leader is), read the RecordIO event
-//! stream, and send a HEARTBEAT call every interval. When the stream ends, the
+//! stream, and send a HEARTBEAT call every interval beside it (heartbeat.rs:
+//! a slow answer holds no event back). When the stream ends, the
 //! master falls silent for three intervals, or a heartbeat is refused, start
 //! over with the next master address, backing off up to the heartbeat
 //! interval the master asked for (at most 2 s): a master marks an agent
@@ -14,12 +15,15 @@
 
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use std::sync::Arc;
 
+use super::heartbeat;
 use super::tasks::Tasks;
 use super::updates::Link;
 use crate::api::base_url;
@@ -113,7 +117,8 @@ async fn session(
     let mut events = EventStream::new(response);
     let mut interval = Duration::from_secs(5);
     let mut id: Option<String> = None;
-    let mut beat = tokio::time::interval(interval);
+    // Beats once subscribed, polled beside the stream (heartbeat.rs).
+    let mut beats: BoxFuture<'_, String> = Box::pin(std::future::pending());
     loop {
         let silence = interval * 3;
         tokio::select! {
@@ -125,12 +130,13 @@ async fn session(
                 if event["type"] == "SUBSCRIBED" {
                     let sub = &event["subscribed"];
                     let new_id = sub["agent_id"].as_str().ok_or("SUBSCRIBED without agent_id")?.to_string();
-                    if let Some(secs) = sub["heartbeat_interval_seconds"].as_f64().filter(|s| *s > 0.0) {
-                        interval = Duration::from_secs_f64(secs);
-                        beat = tokio::time::interval(interval);
+                    if let Some(secs) = sub["heartbeat_interval_seconds"].as_f64().filter(|s| s.is_finite() && *s > 0.0) {
+                        interval = Duration::from_secs_f64(secs.min(3600.0));
                         *heartbeat = interval;
                     }
                     tracing::info!(agent_id = %new_id, master = %leader_url, "agent subscribed");
+                    let body = serde_json::to_vec(&json!({"type": "HEARTBEAT", "agent_id": new_id})).map_err(|e| e.to_string())?;
+                    beats = Box::pin(heartbeat::beats(client, &leader_url, body, Instant::now(), interval, |_| {}));
                     channels.agent_id.send_replace(Some(new_id.clone()));
                     channels.link.send_replace(Some(Link { url: leader_url.clone(), agent_id: new_id.clone() }));
                     id = Some(new_id);
@@ -138,37 +144,7 @@ async fn session(
                     dispatch(&event, &channels.tasks);
                 }
             }
-            _ = beat.tick(), if id.is_some() => {
-                let call = json!({"type": "HEARTBEAT", "agent_id": id});
-                let sent = client
-                    .post(&leader_url)
-                    .timeout(interval)
-                    .json(&call)
-                    .send()
-                    .await
-                    .map(|r| r.status());
-                after_heartbeat(sent)?;
-            }
-        }
-    }
-}
-
-/// What a heartbeat's outcome means for the session: a refusal (the master
-/// does not know this agent, or no longer leads) ends it, to subscribe
-/// again; a heartbeat that went unanswered does not. A busy leader answers
-/// late, and a fleet that resubscribed on every late heartbeat made it
-/// busier still, until it marked agents unreachable (BENCHMARKS.md, Scale);
-/// a leader that is gone ends the stream, or leaves it silent, and the
-/// stream's silence ends the session.
-pub(crate) fn after_heartbeat<E: std::fmt::Display>(
-    sent: Result<reqwest::StatusCode, E>,
-) -> Result<(), String> {
-    match sent {
-        Ok(status) if status.is_success() => Ok(()),
-        Ok(status) => Err(format!("heartbeat refused: {status}")),
-        Err(e) => {
-            tracing::debug!(error = %e, "heartbeat not answered; the stream decides");
-            Ok(())
+            refusal = &mut beats => return Err(refusal),
         }
     }
 }
@@ -201,16 +177,55 @@ fn dispatch(event: &Value, tasks: &Arc<Tasks>) {
 
 #[cfg(test)]
 mod tests {
-    use super::after_heartbeat;
-    use reqwest::StatusCode;
+    use std::time::Duration;
 
-    #[test]
-    fn only_a_refused_heartbeat_ends_the_session() {
-        assert_eq!(after_heartbeat::<String>(Ok(StatusCode::ACCEPTED)), Ok(()));
-        // Unanswered within the interval (a busy leader): the stream decides.
-        assert_eq!(after_heartbeat(Err("operation timed out")), Ok(()));
-        let refused = after_heartbeat::<String>(Ok(StatusCode::BAD_REQUEST)).unwrap_err();
-        assert!(refused.contains("400"), "{refused}");
-        assert!(after_heartbeat::<String>(Ok(StatusCode::TEMPORARY_REDIRECT)).is_err());
+    use serde_json::json;
+    use tokio::sync::watch;
+    use tokio_util::sync::CancellationToken;
+
+    use super::{Channels, Identity, run};
+    use crate::agent::fake_master::FakeMaster;
+    use crate::agent::tasks::testing::{Starter, tasks_with};
+
+    /// A leader that holds a heartbeat unanswered does not hold the events
+    /// behind it: a KILL sent meanwhile reaches the tasks at once, where it
+    /// used to wait out the heartbeat's timeout (here 30 s, the interval).
+    #[tokio::test]
+    async fn events_are_read_while_a_heartbeat_waits_for_its_answer() {
+        let mut master = FakeMaster::start(Duration::from_secs(30)).await;
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let tasks = tasks_with(dir.path(), Starter::open(), Duration::from_millis(10));
+        let channels = Channels {
+            agent_id: watch::Sender::new(None),
+            link: watch::Sender::new(None),
+            tasks: tasks.clone(),
+        };
+        let me = Identity {
+            key: "k".into(),
+            hostname: "host".into(),
+            addr: "127.0.0.1:1".into(),
+            resources: Default::default(),
+            attributes: Default::default(),
+        };
+        let shutdown = CancellationToken::new();
+        let _stop = shutdown.clone().drop_guard();
+        tokio::spawn(run(
+            vec![master.addr()],
+            me,
+            channels,
+            reqwest::Client::new(),
+            shutdown,
+        ));
+
+        master.heartbeat_held().await;
+        master.send(json!({"type": "KILL", "kill": {"task_id": "t1"}}));
+        let reached = async {
+            while !tasks.report().iter().any(|t| t.task_id == "t1") {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), reached)
+            .await
+            .expect("the KILL reached the tasks while the heartbeat was held");
     }
 }

@@ -5,7 +5,8 @@
 //!  session (one task):  SUBSCRIBE {key, hostname, addr, resources, attributes,
 //!                        tasks it holds} ─▶ a master (a follower's 307 is followed)
 //!                       ◀─ SUBSCRIBED, LAUNCH, KILL, HEARTBEAT on the stream
-//!                       ── HEARTBEAT every interval ─▶ the leader
+//!                       ── HEARTBEAT every interval ─▶ the leader, beside
+//!                          the stream (agent/heartbeat.rs)
 //!     LAUNCH ─▶ queue STARTING, RUNNING (healthy, ready when it has checks),
 //!               then the end its command's fate says (fate.rs)
 //!     KILL   ─▶ queue KILLING, KILLED
@@ -21,15 +22,18 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use rand::Rng;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::json;
 use tokio::sync::{Notify, Semaphore, watch};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::fate::Fate;
 use super::stats::Stats;
+use crate::agent::heartbeat;
 use crate::api::error::error_chain;
 use crate::api::recordio::EventStream;
 use crate::master::command::ReportedTask;
@@ -259,15 +263,15 @@ impl Agent {
         let leader_url = response.url().to_string();
         let mut events = EventStream::new(response);
         let mut interval = DEFAULT_HEARTBEAT;
-        let mut beat = tokio::time::interval(interval);
-        let mut heartbeat: Option<Vec<u8>> = None;
-        let mut _subscribed: Option<SubscribedGuard> = None;
+        // Beats once subscribed, polled beside the stream (agent/heartbeat.rs).
+        let mut beats: BoxFuture<'_, String> = Box::pin(std::future::pending());
+        let mut subscribed: Option<SubscribedGuard> = None;
         loop {
             let silence = interval * 3;
             tokio::select! {
                 record = events.next(silence) => {
                     let Some(record) = record? else {
-                        return if heartbeat.is_some() { Ok(()) } else { Err("the master closed the stream".into()) };
+                        return if subscribed.is_some() { Ok(()) } else { Err("the master closed the stream".into()) };
                     };
                     let event: Event = serde_json::from_slice(&record).map_err(|e| format!("an event this agent cannot read: {e}"))?;
                     match event.kind.as_str() {
@@ -278,12 +282,15 @@ impl Agent {
                             }
                             // The first beat somewhere within the interval, so
                             // that agents subscribed together beat apart.
-                            let first = tokio::time::Instant::now() + interval.mul_f64(rand::rng().random_range(0.0..1.0));
-                            beat = tokio::time::interval_at(first, interval);
-                            heartbeat = Some(serde_json::to_vec(&json!({"type": "HEARTBEAT", "agent_id": sub.agent_id})).map_err(|e| e.to_string())?);
-                            if _subscribed.is_none() {
+                            let first = Instant::now() + interval.mul_f64(rand::rng().random_range(0.0..1.0));
+                            let body = serde_json::to_vec(&json!({"type": "HEARTBEAT", "agent_id": sub.agent_id})).map_err(|e| e.to_string())?;
+                            let stats = &self.fleet.stats;
+                            beats = Box::pin(heartbeat::beats(&self.client, &leader_url, body, first, interval, move |answered| {
+                                if answered { stats.heartbeat() } else { stats.heartbeat_failed() }
+                            }));
+                            if subscribed.is_none() {
                                 self.fleet.stats.subscribed();
-                                _subscribed = Some(SubscribedGuard(&self.fleet.stats));
+                                subscribed = Some(SubscribedGuard(&self.fleet.stats));
                             }
                             self.link.send_replace(Some(Link { url: leader_url.clone(), agent_id: sub.agent_id }));
                         }
@@ -300,22 +307,7 @@ impl Agent {
                         _ => {}
                     }
                 }
-                _ = beat.tick(), if heartbeat.is_some() => {
-                    let body = heartbeat.clone().unwrap_or_default();
-                    let sent = self.client
-                        .post(&leader_url)
-                        .timeout(interval)
-                        .header("Content-Type", "application/json")
-                        .body(body)
-                        .send()
-                        .await
-                        .map(|r| r.status());
-                    match &sent {
-                        Ok(s) if s.is_success() => self.fleet.stats.heartbeat(),
-                        _ => self.fleet.stats.heartbeat_failed(),
-                    }
-                    crate::agent::session::after_heartbeat(sent)?;
-                }
+                refusal = &mut beats => return Err(refusal),
             }
         }
     }
@@ -495,4 +487,54 @@ fn ended(id: &str, state: TaskState, exit_code: i32) -> TaskStatus {
             .message(format!("simulated: exited with status {exit_code}"));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use crate::agent::fake_master::FakeMaster;
+    use crate::sim::{Fleet, Options};
+
+    /// A LAUNCH that arrives while a heartbeat is held unanswered is
+    /// reported RUNNING at once, not after the heartbeat's timeout (the
+    /// interval, 4 s here).
+    #[tokio::test]
+    async fn launches_are_read_while_a_heartbeat_waits_for_its_answer() {
+        let mut master = FakeMaster::start(Duration::from_secs(4)).await;
+        let fleet = Fleet::start(Options {
+            masters: vec![master.addr()],
+            agents: 1,
+            prefix: "beat".into(),
+            first_ip: "10.0.0.1".parse().expect("an address"),
+            resources: Default::default(),
+            attributes: Default::default(),
+            task_duration: None,
+            subscribe_concurrency: 1,
+        })
+        .expect("a fleet of one");
+
+        master.heartbeat_held().await;
+        master.send(json!({"type": "LAUNCH", "launch": {"task": {
+            "task_id": "t1", "command": {"value": "sleep 600"},
+        }}}));
+        let mut states = Vec::new();
+        while !states.contains(&"TASK_RUNNING".to_string()) {
+            let Some(update) = master.update_within(Duration::from_secs(2)).await else {
+                panic!("no RUNNING within 2 s of the LAUNCH; got {states:?}");
+            };
+            for status in update["update"]["statuses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                assert_eq!(status["task_id"], "t1");
+                states.extend(status["state"].as_str().map(String::from));
+            }
+        }
+        assert_eq!(states, ["TASK_STARTING", "TASK_RUNNING"]);
+        fleet.stop().await;
+    }
 }

@@ -204,74 +204,15 @@ impl Tasks {
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
-    use std::path::{Path, PathBuf};
     use std::time::Duration;
 
-    use futures::future::BoxFuture;
     use tokio::sync::watch;
 
     use super::*;
     use crate::agent::checkpoint::Dirs;
-    use crate::agent::containerizer::{Containerizer, Exit, LaunchError, Launched};
     use crate::agent::tasks::PREPARING_AT_ONCE;
+    use crate::agent::tasks::testing::{Starter, tasks_with};
     use crate::model::{CommandSpec, FetchUri};
-
-    /// Starts every task as a process that never ends, once its gate is
-    /// open (at once when made open); `fail*` tasks fail to start.
-    struct Starter {
-        gate: watch::Receiver<bool>,
-    }
-
-    impl Starter {
-        fn open() -> Self {
-            Self {
-                gate: watch::channel(true).1,
-            }
-        }
-
-        fn gated() -> (watch::Sender<bool>, Self) {
-            let (tx, gate) = watch::channel(false);
-            (tx, Self { gate })
-        }
-    }
-
-    impl Containerizer for Starter {
-        fn launch<'a>(
-            &'a self,
-            req: LaunchRequest<'a>,
-        ) -> BoxFuture<'a, Result<Launched, LaunchError>> {
-            let id = req.spec.task_id.clone();
-            let mut gate = self.gate.clone();
-            Box::pin(async move {
-                let _ = gate.wait_for(|open| *open).await;
-                if id.starts_with("fail") {
-                    return Err(LaunchError::new("REASON_CONTAINER_LAUNCH_FAILED", "no"));
-                }
-                Ok(Launched {
-                    handle: ContainerHandle::Process {
-                        shim_pid: 1,
-                        shim_start_time: 1,
-                        pgid: 1,
-                        exit_file: PathBuf::from("/nonexistent"),
-                        cgroups: Vec::new(),
-                    },
-                    ips: Vec::new(),
-                })
-            })
-        }
-        fn wait<'a>(&'a self, _: &'a ContainerHandle) -> BoxFuture<'a, Exit> {
-            Box::pin(std::future::pending())
-        }
-        fn kill<'a>(&'a self, _: &'a ContainerHandle, _: Duration) -> BoxFuture<'a, ()> {
-            Box::pin(async {})
-        }
-        fn ours(&self) -> BoxFuture<'_, Vec<ContainerHandle>> {
-            Box::pin(async { Vec::new() })
-        }
-        fn cleanup<'a>(&'a self, _: &'a ContainerHandle) -> BoxFuture<'a, ()> {
-            Box::pin(async {})
-        }
-    }
 
     fn spec(id: &str, uris: &[&str]) -> TaskSpec {
         TaskSpec {
@@ -396,22 +337,6 @@ mod tests {
         .await;
         assert_eq!(to_send(&tasks, "queued"), [TaskState::Killed]);
         assert!(!tasks.dirs.sandbox("queued").exists());
-    }
-
-    fn tasks_with(dir: &Path, process: Starter, starting_hold: Duration) -> Arc<Tasks> {
-        let id = watch::channel(Some("c-S0".to_string())).1;
-        let tasks = Tasks::new(
-            Dirs::new(dir),
-            "host".into(),
-            "127.0.0.1:1".into(),
-            Arc::new(process),
-            Err("no docker here".into()),
-            id,
-        );
-        Arc::new(Tasks {
-            starting_hold,
-            ..tasks
-        })
     }
 
     /// The states of a task's updates the sender would send now, in order.

@@ -17,6 +17,8 @@
 
 mod launch;
 mod recovery;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
