@@ -22,6 +22,7 @@
 # reading, 5), BENCH_SCALE_WATCH (seconds the agents are watched after the
 # failover, 10), BENCH_MESO_LOG (warn), BENCH_KEEP_WORK=1 (keep the work dir),
 # BENCH_MESO_BIN (another meso binary for the masters, for before/after pairs),
+# BENCH_SIM_BIN (another meso binary for the fleet; default this tree's),
 # BENCH_SCALE_MASTER_ARGS (more flags for every master, e.g. --config FILE).
 # Everything started here is stopped on exit, failures included; all traffic
 # stays on 127.0.0.1.
@@ -44,9 +45,9 @@ source "$ROOT/scripts/bench/lib.sh"
 
 log "building meso, scalebench and loadgen (release)"
 (cd "$ROOT" && cargo build --release --quiet --bin meso --example scalebench --example loadgen)
-# The masters' binary may be another (before/after pairs); the fleet is this tree's.
+# The masters' binary and the fleet's may each be another (before/after pairs).
 MESO=${BENCH_MESO_BIN:-$ROOT/target/release/meso}
-SIM=$ROOT/target/release/meso
+SIM=${BENCH_SIM_BIN:-$ROOT/target/release/meso}
 SB=$ROOT/target/release/examples/scalebench
 LOADGEN=$ROOT/target/release/examples/loadgen
 

@@ -15,6 +15,7 @@
 //! replicated with the tasks whose failures grow it.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use imbl::{OrdMap, Vector};
 use serde::{Deserialize, Serialize};
@@ -40,8 +41,11 @@ pub struct MarathonState {
     /// Groups created explicitly (`/v2/groups`), by id, with their dependencies.
     /// Groups that only exist because an app lies under them are not here.
     pub groups: OrdMap<String, GroupRecord>,
-    /// Running deployments by id.
-    pub deployments: OrdMap<String, Deployment>,
+    /// Running deployments by id. Each behind an `Arc`: a change to one
+    /// copies the map's node holding it, which then copies pointers rather
+    /// than plans (a plan holds every app it touches, and a thousand apps
+    /// POSTed one by one are a thousand deployments in flight).
+    pub deployments: OrdMap<String, Arc<Deployment>>,
     /// Launch backoff per app id.
     pub delays: OrdMap<String, LaunchDelay>,
     /// The latest failed task per app id (`lastTaskFailure`).
@@ -52,8 +56,10 @@ pub struct MarathonState {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AppRecord {
-    /// Newest last; never empty.
-    pub versions: Vector<AppDefinition>,
+    /// Newest last; never empty. Each behind an `Arc`, so that copying a
+    /// record (a change to any app copies the map's node of records around
+    /// it) copies pointers, not definitions.
+    pub versions: Vector<Arc<AppDefinition>>,
 }
 
 impl AppRecord {
@@ -190,7 +196,7 @@ pub enum MarathonChange {
         finished_step: usize,
     },
     DeploymentFinished {
-        deployment: Box<Deployment>,
+        deployment: Arc<Deployment>,
         outcome: Outcome,
     },
     DelayReset {
@@ -211,6 +217,7 @@ impl MarathonState {
     pub fn deployments_of<'a>(&'a self, app: &'a str) -> impl Iterator<Item = &'a Deployment> {
         self.deployments
             .values()
+            .map(|d| &**d)
             .filter(move |d| d.affected_apps.iter().any(|a| a == app))
     }
 
@@ -228,7 +235,7 @@ impl MarathonState {
                 for id in cancel {
                     if let Some(d) = self.deployments.remove(id) {
                         changes.push(MarathonChange::DeploymentFinished {
-                            deployment: Box::new(d),
+                            deployment: d,
                             outcome: Outcome::Canceled,
                         });
                     }
@@ -237,7 +244,7 @@ impl MarathonState {
                     let id = app.id.to_string();
                     match self.apps.get_mut(&id) {
                         Some(record) => {
-                            record.versions.push_back(app.clone());
+                            record.versions.push_back(Arc::new(app.clone()));
                             while record.versions.len() > VERSIONS {
                                 record.versions.pop_front();
                             }
@@ -246,7 +253,7 @@ impl MarathonState {
                             self.apps.insert(
                                 id.clone(),
                                 AppRecord {
-                                    versions: Vector::unit(app.clone()),
+                                    versions: Vector::unit(Arc::new(app.clone())),
                                 },
                             );
                         }
@@ -279,7 +286,7 @@ impl MarathonState {
                     removed: remove.clone(),
                 });
                 self.deployments
-                    .insert(deployment.id.clone(), deployment.clone());
+                    .insert(deployment.id.clone(), Arc::new(deployment.clone()));
                 changes.push(MarathonChange::DeploymentStarted {
                     id: deployment.id.clone(),
                 });
@@ -287,16 +294,16 @@ impl MarathonState {
             }
             MarathonCommand::AdvanceDeployment { id, step } => {
                 // Only from the step the proposer saw: a retried or late
-                // proposal changes nothing. Checked before `get_mut`, which
-                // copies a deployment a published registry still shares
-                // (its plan holds every app it touches).
+                // proposal changes nothing. Checked before `get_mut` and
+                // `make_mut`, which copy a deployment a published registry
+                // still shares (its plan holds every app it touches).
                 let moves = self
                     .deployments
                     .get(id)
                     .is_some_and(|d| d.current_step + 1 == *step && *step < d.steps.len());
                 match self.deployments.get_mut(id) {
                     Some(d) if moves => {
-                        d.current_step = *step;
+                        Arc::make_mut(d).current_step = *step;
                         vec![MarathonChange::DeploymentAdvanced {
                             id: id.clone(),
                             finished_step: step - 1,
@@ -308,7 +315,7 @@ impl MarathonState {
             MarathonCommand::FinishDeployment { id, outcome } => {
                 match self.deployments.remove(id) {
                     Some(d) => vec![MarathonChange::DeploymentFinished {
-                        deployment: Box::new(d),
+                        deployment: d,
                         outcome: outcome.clone(),
                     }],
                     None => vec![],
@@ -465,7 +472,7 @@ mod tests {
         state.apps.insert(
             "/app".into(),
             AppRecord {
-                versions: imbl::Vector::unit(app),
+                versions: imbl::Vector::unit(Arc::new(app)),
             },
         );
         state

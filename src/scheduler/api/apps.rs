@@ -238,7 +238,7 @@ fn updated_app(
             .ok_or_else(|| {
                 ApiError::not_found(format!("App '{id}' does not exist in version {v}"))
             })?;
-        return Ok((old.clone(), false));
+        return Ok(((**old).clone(), false));
     }
     let mut body = body.clone();
     if let Some(obj) = body.as_object_mut() {

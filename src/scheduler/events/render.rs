@@ -100,7 +100,7 @@ fn failed_check(registry: &Registry, task: &Task) -> Option<Value> {
         .iter()
         .rev()
         .find(|a| a.version.as_deref() == Some(run.version.as_str()))
-        .unwrap_or_else(|| record.current());
+        .map_or_else(|| record.current(), |a| &**a);
     let index = task
         .health
         .as_ref()
@@ -280,7 +280,7 @@ mod tests {
             Arc::make_mut(&mut registry.marathon).apps.insert(
                 app.id.to_string(),
                 AppRecord {
-                    versions: imbl::Vector::unit(app.clone()),
+                    versions: imbl::Vector::unit(Arc::new(app.clone())),
                 },
             );
         }
@@ -303,7 +303,7 @@ mod tests {
         };
         Arc::make_mut(&mut registry.marathon)
             .deployments
-            .insert("d1".into(), deployment);
+            .insert("d1".into(), Arc::new(deployment));
         (registry, before, after, new)
     }
 
@@ -352,7 +352,7 @@ mod tests {
             panic!("the deployment is there");
         };
         let finished = |outcome| MarathonChange::DeploymentFinished {
-            deployment: Box::new(d.clone()),
+            deployment: d.clone(),
             outcome,
         };
         let ok = marathon_events(&registry, &finished(Outcome::Succeeded), NOW);
