@@ -7,7 +7,7 @@
 #   - deployment: one `PUT /v2/apps` of BENCH_SCALE_APPS apps holding
 #     BENCH_SCALE_TASKS_PER_AGENT tasks per agent in all → every task placed,
 #     → every task RUNNING (committed), from the leader's /metrics/snapshot;
-#     the leader's CPU meanwhile;
+#     the CPU of the leader, of the two followers and of the fleet meanwhile;
 #   - reads: GET /master/slaves and /v2/apps with everything loaded;
 #   - failover: `kill -9` of the leader (loadgen failover: a write to a
 #     survivor every 5 ms, time to the first 200), then until every agent has
@@ -131,6 +131,13 @@ leader_index() { # the number (1-3) of the master that leads
 
 rss_mb() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+followers_ticks() { # leader index: the other masters' ticks, summed
+    local i sum=0
+    for i in 1 2 3; do
+        [ "$i" = "$1" ] || sum=$((sum + $(cpu_ticks "${PIDS[$i]}")))
+    done
+    echo "$sum"
+}
 HZ=$(getconf CLK_TCK)
 
 wait_sim() { # out-file timeout-s: until `export MESO_SIM_AGENTS=` is printed
@@ -173,15 +180,21 @@ for N in $SIZES; do
     record "SCALE_${N}_SIM_RSS_AGENTS_MB" "$(rss_mb "$SIM_PID")"
 
     c0=$(cpu_ticks "$LPID")
+    s0=$(cpu_ticks "$SIM_PID")
+    f0=$(followers_ticks "$L")
     line=$("$SB" --master "$MASTERS" deploy --apps "$APPS" --instances "$INSTANCES") ||
         die "the deployment failed; logs in $dir"
     c1=$(cpu_ticks "$LPID")
+    s1=$(cpu_ticks "$SIM_PID")
+    f1=$(followers_ticks "$L")
     echo "{\"agents\":$N,${line#\{}" >>"$RESULTS"
     for k in put_ms all_placed_ms half_running_ms all_running_ms placed_per_s running_per_s; do
         record "SCALE_${N}_${k^^}" "$(json_num "$line" "$k")"
     done
     record "SCALE_${N}_TASKS" "$TASKS"
     record "SCALE_${N}_DEPLOY_CPU_MS" "$(((c1 - c0) * 1000 / HZ))"
+    record "SCALE_${N}_FOLLOWERS_CPU_MS" "$(((f1 - f0) * 1000 / HZ))"
+    record "SCALE_${N}_SIM_CPU_MS" "$(((s1 - s0) * 1000 / HZ))"
     sleep "$SETTLE"
     record "SCALE_${N}_RSS_TASKS_MB" "$(rss_mb "$LPID")"
     record "SCALE_${N}_SIM_RSS_TASKS_MB" "$(rss_mb "$SIM_PID")"

@@ -38,7 +38,7 @@ pub(crate) mod heartbeat;
 mod session;
 mod tasks;
 mod topdir;
-mod updates;
+pub(crate) mod updates;
 
 use std::path::Path;
 use std::sync::Arc;

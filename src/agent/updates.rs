@@ -15,11 +15,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
+use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::tasks::Tasks;
+use crate::model::TaskStatus;
 
 /// Where to send: the leader's agent API URL and this agent's id, while subscribed.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +31,32 @@ pub struct Link {
 
 /// Updates per call: big enough for a burst, small enough for one log entry.
 const BATCH: usize = 512;
+
+/// The UPDATE call's body, written straight from the statuses: built as a
+/// `serde_json::Value` first, the batch was copied into a tree of maps and
+/// strings on every call (an eighth of a 10,000-agent simulation's CPU).
+#[derive(Serialize)]
+pub(crate) struct UpdateCall<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    agent_id: &'a str,
+    update: Statuses<'a>,
+}
+
+#[derive(Serialize)]
+struct Statuses<'a> {
+    statuses: &'a [TaskStatus],
+}
+
+impl<'a> UpdateCall<'a> {
+    pub(crate) fn new(agent_id: &'a str, statuses: &'a [TaskStatus]) -> Self {
+        Self {
+            kind: "UPDATE",
+            agent_id,
+            update: Statuses { statuses },
+        }
+    }
+}
 
 pub async fn run(
     tasks: Arc<Tasks>,
@@ -61,15 +88,10 @@ pub async fn run(
         for status in &mut batch {
             status.agent_id = agent_id.clone();
         }
-        let call = json!({
-            "type": "UPDATE",
-            "agent_id": agent_id,
-            "update": {"statuses": batch},
-        });
         let sent = client
             .post(&url)
             .timeout(Duration::from_secs(10))
-            .json(&call)
+            .json(&UpdateCall::new(&agent_id, &batch))
             .send()
             .await;
         match sent {

@@ -34,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 use super::fate::Fate;
 use super::stats::Stats;
 use crate::agent::heartbeat;
+use crate::agent::updates::UpdateCall;
 use crate::api::error::error_chain;
 use crate::api::recordio::EventStream;
 use crate::master::command::ReportedTask;
@@ -430,13 +431,11 @@ impl Agent {
             for s in &mut batch {
                 s.agent_id.clone_from(&agent_id);
             }
-            let call =
-                json!({"type": "UPDATE", "agent_id": agent_id, "update": {"statuses": batch}});
             let sent = self
                 .client
                 .post(&url)
                 .timeout(Duration::from_secs(30))
-                .json(&call)
+                .json(&UpdateCall::new(&agent_id, &batch))
                 .send()
                 .await;
             match sent {
