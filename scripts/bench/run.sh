@@ -461,6 +461,20 @@ ms for \`sleep 0\` and 0.92 ms for \`/bin/true\` on this host, and a bash loop's
 \`sleep 600 &\` take 1.7 s of CPU). At about 2.4 ms of CPU a task on two cores, 1,000/s
 needs a third of meso's own share gone; on the AMD host of 2026-12-04 it was met.
 
+Later still on 2026-12-06 (same host): a profile of the master during the 1,000 POSTs
+(\`perf record --call-graph dwarf\`, binaries of 7f33c51) had 8% of its CPU in
+\`MarathonState::apply\` cloning B-tree leaves of deployments. The Marathon state is
+published after every round, so a change copies the map's node around it, and each copy
+cloned up to a node's worth of deployment plans, each holding every app it touches. Since
+9b06c03 deployments and app versions are kept behind \`Arc\`s: the copy is of pointers, and
+snapshots and the log are written as before. Binaries 7f33c51 → 9b06c03 taking turns, two
+suites of three runs each: 1,000 POSTs 370 → 397 launches/s (medians), the master's CPU
+1,650 → 1,505 ms; the one app within its noise. Where the rest of the POSTs' master CPU
+goes: redb's commit 30% (a durable transaction per Raft round, though \`fdatasync\` itself
+takes 0.17 ms here), the two HTTP handlers 23%, apply and publish 16%, the DNS updater 3.5%,
+the event bus 3%. Each POST still waits for its own commit, then the launch, the status
+updates and the deployment's end take Raft rounds of their own: still not met.
+
 What these figures led to. Each pair was measured on 2026-11-22 with the two binaries
 taking turns (\`BENCH_MESO_BIN\`), three runs each, medians; the master's CPU is the
 steadier figure on this shared machine.
@@ -802,6 +816,32 @@ minutes apart, other builds and benches sharing the cores):
   are rebuilt each round that places (one pass over the agents now, ~10k allocations);
   under other heavy work on the machine a deployment at 10,000 agents can still turn into
   refused updates and unreachable agents (seen twice today, with either binary).
+- **2026-12-06, last: the agents' UPDATE calls, and heartbeats beside the stream.** A
+  profile of \`meso sim\` at 10,000 agents (\`perf record --call-graph dwarf\`, 7f33c51) put
+  14% of the fleet's samples in building each UPDATE as a \`serde_json::Value\` tree before
+  writing it. Since 1206c0b the real agent and the simulated ones write the call straight
+  from their statuses (\`UpdateCall\` in \`src/agent/updates.rs\`). The fleet's binary taking
+  turns, the masters the same, two runs each: the fleet's CPU over the deployment 11.1 / 13.3 s
+  → 9.8 / 9.1 s. Since 7f33c51 both kinds of agent also send their heartbeats beside the event
+  stream (\`src/agent/heartbeat.rs\`). Before, each session awaited its heartbeat inside its
+  loop, so a leader slow to answer held every LAUNCH and KILL behind it for up to 5 s. At
+  10,000 agents that changed no figure (6,168/s against the suite's 6,201 before it); it
+  matters when the leader is slow. The table above now has the followers' and the fleet's
+  CPU beside the leader's. The masters' binaries of 7f33c51 and 1206c0b taking turns (one
+  fleet binary), two runs each: 5,711 / 6,056 against 6,142 / 5,323 placed and RUNNING per
+  second, alike. Where a 10,000-agent deployment's CPU went in this session's whole-machine
+  profiles (7f33c51):
+  - the fleet 31%;
+  - the leader's runtime 25%. A quarter of that is writing to sockets (the kernel's loopback
+    TCP under the LAUNCH events and the answers). The scheduler's round is another 23%, a
+    third of it building and dropping every agent's view;
+  - the leader's Raft thread 12% (apply 53%, decoding entries 15%);
+  - each follower's Raft thread ~10% (apply 48%, decoding 19%, redb 15%);
+  - snapshots 6%.
+
+  No single hotspot is left. Tried again and left out: mimalloc (three runs, 6,255 / 6,330 /
+  6,567 against 6,243 / 6,135/s, the idle master's RSS 16 → 33 MB), and a 15 s agent
+  heartbeat (5,439/s, one run, within the noise).
 - Memory grows with tasks more than with agents: ~45 MB of leader RSS per 1,000 agents
   (their HTTP/1 connections and streams) and the rest per task: each task's spec
   (Marathon's ~15 environment variables) and status history in the registry, and the Raft
