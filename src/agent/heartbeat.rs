@@ -18,20 +18,31 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use reqwest::StatusCode;
+use serde_json::json;
 use tokio::time::{Instant, MissedTickBehavior};
 
-/// Sends `body` to `url` every `interval` from `first` until a beat is
-/// refused, and returns why. `heard` learns of each beat whether it was
-/// answered with a success.
+/// The interval a SUBSCRIBED event's `heartbeat_interval_seconds` names, when
+/// it names a usable one (at most an hour).
+pub(crate) fn interval_of(seconds: Option<f64>) -> Option<Duration> {
+    seconds
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(3600.0)))
+}
+
+/// Sends agent `agent_id`'s HEARTBEAT to `url` every `interval` from `first`
+/// until a beat is refused, and returns why. `heard` learns of each beat
+/// whether it was answered with a success.
 pub(crate) async fn beats(
     client: &reqwest::Client,
     url: &str,
-    body: Vec<u8>,
+    agent_id: String,
     first: Instant,
     interval: Duration,
     mut heard: impl FnMut(bool),
 ) -> String {
+    let body = Bytes::from(json!({"type": "HEARTBEAT", "agent_id": agent_id}).to_string());
     let mut tick = tokio::time::interval_at(first, interval);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
@@ -71,8 +82,25 @@ fn after_heartbeat<E: std::fmt::Display>(sent: Result<StatusCode, E>) -> Result<
 
 #[cfg(test)]
 mod tests {
-    use super::after_heartbeat;
+    use std::time::Duration;
+
+    use super::{after_heartbeat, interval_of};
     use reqwest::StatusCode;
+
+    #[test]
+    fn a_usable_interval_is_positive_and_finite_and_at_most_an_hour() {
+        assert_eq!(interval_of(Some(0.5)), Some(Duration::from_millis(500)));
+        assert_eq!(interval_of(Some(86_400.0)), Some(Duration::from_secs(3600)));
+        for unusable in [
+            None,
+            Some(0.0),
+            Some(-1.0),
+            Some(f64::NAN),
+            Some(f64::INFINITY),
+        ] {
+            assert_eq!(interval_of(unusable), None, "{unusable:?}");
+        }
+    }
 
     #[test]
     fn only_a_refused_heartbeat_ends_the_session() {

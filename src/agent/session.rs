@@ -130,15 +130,14 @@ async fn session(
                 if event["type"] == "SUBSCRIBED" {
                     let sub = &event["subscribed"];
                     let new_id = sub["agent_id"].as_str().ok_or("SUBSCRIBED without agent_id")?.to_string();
-                    if let Some(secs) = sub["heartbeat_interval_seconds"].as_f64().filter(|s| s.is_finite() && *s > 0.0) {
-                        interval = Duration::from_secs_f64(secs.min(3600.0));
+                    if let Some(asked) = heartbeat::interval_of(sub["heartbeat_interval_seconds"].as_f64()) {
+                        interval = asked;
                         *heartbeat = interval;
                     }
                     tracing::info!(agent_id = %new_id, master = %leader_url, "agent subscribed");
-                    let body = serde_json::to_vec(&json!({"type": "HEARTBEAT", "agent_id": new_id})).map_err(|e| e.to_string())?;
-                    beats = Box::pin(heartbeat::beats(client, &leader_url, body, Instant::now(), interval, |_| {}));
                     channels.agent_id.send_replace(Some(new_id.clone()));
                     channels.link.send_replace(Some(Link { url: leader_url.clone(), agent_id: new_id.clone() }));
+                    beats = Box::pin(heartbeat::beats(client, &leader_url, new_id.clone(), Instant::now(), interval, |_| {}));
                     id = Some(new_id);
                 } else {
                     dispatch(&event, &channels.tasks);

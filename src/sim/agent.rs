@@ -278,15 +278,14 @@ impl Agent {
                     match event.kind.as_str() {
                         "SUBSCRIBED" => {
                             let sub = event.subscribed.ok_or("SUBSCRIBED without subscribed")?;
-                            if let Some(secs) = sub.heartbeat_interval_seconds.filter(|s| s.is_finite() && *s > 0.0) {
-                                interval = Duration::from_secs_f64(secs.min(3600.0));
+                            if let Some(asked) = heartbeat::interval_of(sub.heartbeat_interval_seconds) {
+                                interval = asked;
                             }
                             // The first beat somewhere within the interval, so
                             // that agents subscribed together beat apart.
                             let first = Instant::now() + interval.mul_f64(rand::rng().random_range(0.0..1.0));
-                            let body = serde_json::to_vec(&json!({"type": "HEARTBEAT", "agent_id": sub.agent_id})).map_err(|e| e.to_string())?;
                             let stats = &self.fleet.stats;
-                            beats = Box::pin(heartbeat::beats(&self.client, &leader_url, body, first, interval, move |answered| {
+                            beats = Box::pin(heartbeat::beats(&self.client, &leader_url, sub.agent_id.clone(), first, interval, move |answered| {
                                 if answered { stats.heartbeat() } else { stats.heartbeat_failed() }
                             }));
                             if subscribed.is_none() {
