@@ -116,7 +116,7 @@ async fn session(
     let leader_url = response.url().to_string();
     let mut events = EventStream::new(response);
     let mut interval = Duration::from_secs(5);
-    let mut id: Option<String> = None;
+    let mut subscribed = false;
     // Beats once subscribed, polled beside the stream (heartbeat.rs).
     let mut beats: BoxFuture<'_, String> = Box::pin(std::future::pending());
     loop {
@@ -124,7 +124,7 @@ async fn session(
         tokio::select! {
             record = events.next(silence) => {
                 let Some(record) = record? else {
-                    return if id.is_some() { Ok(()) } else { Err("the master closed the stream".into()) };
+                    return if subscribed { Ok(()) } else { Err("the master closed the stream".into()) };
                 };
                 let event: Value = serde_json::from_slice(&record).map_err(|e| e.to_string())?;
                 if event["type"] == "SUBSCRIBED" {
@@ -137,8 +137,8 @@ async fn session(
                     tracing::info!(agent_id = %new_id, master = %leader_url, "agent subscribed");
                     channels.agent_id.send_replace(Some(new_id.clone()));
                     channels.link.send_replace(Some(Link { url: leader_url.clone(), agent_id: new_id.clone() }));
-                    beats = Box::pin(heartbeat::beats(client, &leader_url, new_id.clone(), Instant::now(), interval, |_| {}));
-                    id = Some(new_id);
+                    beats = Box::pin(heartbeat::beats(client, &leader_url, new_id, Instant::now(), interval, |_| {}));
+                    subscribed = true;
                 } else {
                     dispatch(&event, &channels.tasks);
                 }

@@ -148,15 +148,16 @@ pub enum MarathonCommand {
     /// tree), and record the deployment that carries it out. Deployments in
     /// `cancel` (overridden with `force`) end first.
     Deploy {
+        /// Behind `Arc`s, as the state keeps them: applying copies pointers.
         #[serde(default)]
-        put: Vec<AppDefinition>,
+        put: Vec<Arc<AppDefinition>>,
         #[serde(default)]
         remove: Vec<String>,
         #[serde(default)]
         put_groups: Vec<GroupRecord>,
         #[serde(default)]
         remove_groups: Vec<String>,
-        deployment: Deployment,
+        deployment: Arc<Deployment>,
         #[serde(default)]
         cancel: Vec<String>,
     },
@@ -244,7 +245,7 @@ impl MarathonState {
                     let id = app.id.to_string();
                     match self.apps.get_mut(&id) {
                         Some(record) => {
-                            record.versions.push_back(Arc::new(app.clone()));
+                            record.versions.push_back(app.clone());
                             while record.versions.len() > VERSIONS {
                                 record.versions.pop_front();
                             }
@@ -253,7 +254,7 @@ impl MarathonState {
                             self.apps.insert(
                                 id.clone(),
                                 AppRecord {
-                                    versions: Vector::unit(Arc::new(app.clone())),
+                                    versions: Vector::unit(app.clone()),
                                 },
                             );
                         }
@@ -286,7 +287,7 @@ impl MarathonState {
                     removed: remove.clone(),
                 });
                 self.deployments
-                    .insert(deployment.id.clone(), Arc::new(deployment.clone()));
+                    .insert(deployment.id.clone(), deployment.clone());
                 changes.push(MarathonChange::DeploymentStarted {
                     id: deployment.id.clone(),
                 });

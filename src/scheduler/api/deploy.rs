@@ -2,6 +2,7 @@
 //! check the apps are not locked by a running deployment, plan, propose.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::http::StatusCode;
 
@@ -110,11 +111,11 @@ pub async fn deploy(ctx: &Ctx, mut change: Change, force: bool) -> Result<Deploy
         let apps: Vec<AppDefinition> = change.put.clone();
         (
             MarathonCommand::Deploy {
-                put: change.put,
+                put: change.put.into_iter().map(Arc::new).collect(),
                 remove: change.remove,
                 put_groups: change.put_groups,
                 remove_groups: change.remove_groups,
-                deployment: plan,
+                deployment: Arc::new(plan),
                 cancel: locked,
             },
             apps,
