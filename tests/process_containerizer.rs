@@ -5,7 +5,7 @@
 //! process finds and waits on the tasks of the one before it.
 //!
 //! Each test uses its own agent key, so tests running side by side never see
-//! each other's shims; every task is SIGKILLed on the way out, pass or fail.
+//! each other's tasks; every task is SIGKILLed on the way out, pass or fail.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -35,9 +35,9 @@ impl Agent {
     fn new(cgroups: Option<Cgroups>) -> Self {
         let key = format!("test-{}", uuid::Uuid::new_v4());
         let dir = tempfile::tempdir().expect("temp dir");
-        let shim = PathBuf::from(env!("CARGO_BIN_EXE_meso"));
+        let meso = PathBuf::from(env!("CARGO_BIN_EXE_meso"));
         Self {
-            containerizer: ProcessContainerizer::new(shim, key.clone(), cgroups),
+            containerizer: ProcessContainerizer::new(meso, key.clone(), cgroups),
             key,
             dir,
             launched: Mutex::new(Vec::new()),
@@ -82,14 +82,14 @@ impl Agent {
 }
 
 /// The safety net under the per-task guards: a test that fails before it
-/// holds a handle still leaves no shim (its task dies with it) or cgroup.
+/// holds a handle still leaves no supervisor (its tasks die with it) or cgroup.
 impl Drop for Agent {
     fn drop(&mut self) {
         let flag = format!("--agent-key={}", self.key);
         for pid in pids() {
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             if cmdline.split(|b| *b == 0).any(|arg| arg == flag.as_bytes()) && pid > 1 {
-                // SAFETY: kill(2) of a shim this test's agent key started.
+                // SAFETY: kill(2) of a supervisor this test's agent key started.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
         }
@@ -140,12 +140,12 @@ fn shell_task(id: &str, command: &str) -> TaskSpec {
 fn parts(handle: &ContainerHandle) -> (i32, u64, i32, Vec<PathBuf>) {
     match handle {
         ContainerHandle::Process {
-            shim_pid,
-            shim_start_time,
+            pid,
+            start_time,
             pgid,
             cgroups,
             ..
-        } => (*shim_pid, *shim_start_time, *pgid, cgroups.clone()),
+        } => (*pid, *start_time, *pgid, cgroups.clone()),
         other => panic!("not a process handle: {other:?}"),
     }
 }
@@ -182,20 +182,19 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
-/// SIGKILLs a task's group, its shim and its cgroups, whatever the test did.
+/// SIGKILLs a task's group and its cgroups, whatever the test did.
 struct KillOnDrop(ContainerHandle);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        let (shim_pid, start_time, pgid, dirs) = parts(&self.0);
-        // Only while the shim is the one launched: its pid may be reused.
-        if stat(shim_pid).is_some_and(|(state, _, _, start)| start == start_time && state != 'Z') {
-            // SAFETY: kill(2) of processes this test started.
+        let (pid, start_time, pgid, dirs) = parts(&self.0);
+        // Only while the task is the one launched: its pid may be reused.
+        if stat(pid).is_some_and(|(state, _, _, start)| start == start_time && state != 'Z') {
+            // SAFETY: kill(2) of a process group this test started.
             unsafe {
                 if pgid > 1 {
                     libc::kill(-pgid, libc::SIGKILL);
                 }
-                libc::kill(shim_pid, libc::SIGKILL);
             }
         }
         for dir in &dirs {
@@ -380,8 +379,8 @@ async fn helper_launch_then_exit() {
     };
     let (key, root) = setup.split_once(':').expect("key:dir");
     let root = PathBuf::from(root);
-    let shim = PathBuf::from(env!("CARGO_BIN_EXE_meso"));
-    let containerizer = ProcessContainerizer::new(shim, key.into(), cgroups::detect());
+    let meso = PathBuf::from(env!("CARGO_BIN_EXE_meso"));
+    let containerizer = ProcessContainerizer::new(meso, key.into(), cgroups::detect());
     let spec = shell_task("survivor", "while [ ! -e go ]; do sleep 0.02; done; exit 7");
     let sandbox = root.join("sandbox");
     std::fs::create_dir_all(&sandbox).expect("sandbox");
@@ -426,14 +425,22 @@ async fn a_new_agent_process_finds_and_waits_on_old_tasks() {
         .expect("lock")
         .push(KillOnDrop(handle.clone()));
 
-    // The launching process is gone: the shim is not ours to reap.
-    let (shim_pid, ..) = parts(&handle);
-    let (_, ppid, ..) = stat(shim_pid).expect("the shim outlived its agent");
-    assert_ne!(ppid, std::process::id() as i32);
+    // The launching process is gone (its output was read to the end, so the
+    // supervisor let go of its pipes); the task's supervisor goes on.
+    let (pid, ..) = parts(&handle);
+    let (_, supervisor, ..) = stat(pid).expect("the task outlived its agent");
+    assert_ne!(supervisor, std::process::id() as i32);
+    assert!(
+        is_supervisor(supervisor),
+        "the task's parent is not a supervisor"
+    );
 
-    assert_eq!(agent.containerizer.ours().await, vec![handle.clone()]);
+    // Found again as it was launched, but for the exit file /proc cannot tell.
+    let found: Vec<_> = agent.containerizer.ours().await.iter().map(parts).collect();
+    assert_eq!(found, vec![parts(&handle)]);
     let other = Agent::new(None);
-    assert!(!other.containerizer.ours().await.contains(&handle));
+    let found_by_other: Vec<_> = other.containerizer.ours().await.iter().map(parts).collect();
+    assert!(!found_by_other.contains(&parts(&handle)));
 
     let waiting = agent.containerizer.wait(&handle);
     std::fs::write(agent.dir.path().join("sandbox").join("go"), "").expect("go");
@@ -442,7 +449,17 @@ async fn a_new_agent_process_finds_and_waits_on_old_tasks() {
         .expect("ended");
     assert_eq!(exit.code, Some(7), "{exit:?}");
     assert!(agent.containerizer.ours().await.is_empty());
+    // With its agent gone and its last task ended, the supervisor leaves.
+    eventually("the supervisor is gone", || !running(supervisor)).await;
     agent.containerizer.cleanup(&handle).await;
+}
+
+/// Whether a process is a task supervisor (`meso task-launcher`).
+fn is_supervisor(pid: i32) -> bool {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    cmdline
+        .split(|b| *b == 0)
+        .any(|arg| arg == b"task-launcher")
 }
 
 #[tokio::test]
@@ -453,8 +470,8 @@ async fn a_handle_whose_pid_was_reused_is_gone_and_never_signalled() {
         .await
         .expect("launch");
     let ContainerHandle::Process {
-        shim_pid,
-        shim_start_time,
+        pid,
+        start_time,
         pgid,
         exit_file,
         cgroups,
@@ -464,8 +481,8 @@ async fn a_handle_whose_pid_was_reused_is_gone_and_never_signalled() {
     };
     // Same pid, another start time: what a recycled pid looks like.
     let stranger = ContainerHandle::Process {
-        shim_pid,
-        shim_start_time: shim_start_time + 1,
+        pid,
+        start_time: start_time + 1,
         pgid,
         exit_file,
         cgroups,
@@ -476,7 +493,7 @@ async fn a_handle_whose_pid_was_reused_is_gone_and_never_signalled() {
 
     agent.containerizer.kill(&stranger, Duration::ZERO).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(running(shim_pid) && running(pgid), "the task was signalled");
+    assert!(running(pid), "the task was signalled");
 
     agent.containerizer.kill(&handle, Duration::ZERO).await;
     let exit = agent.wait(&handle).await;
@@ -524,65 +541,40 @@ fn the_meso_executable_is_linked_at_a_fixed_address() {
     assert_eq!(e_type, 2, "meso is not ET_EXEC; build.rs's -no-pie is gone");
 }
 
-/// A launcher that dies (here by `kill -9`) takes no task with it: its shims
-/// go on, the agent still finds them, and the next launch starts a new one.
+/// A supervisor that dies (here by `kill -9`) takes its tasks with it, and
+/// their ends are told as such; the next launch starts a new supervisor.
 #[tokio::test]
-async fn a_killed_launcher_is_replaced_and_its_tasks_go_on() {
+async fn a_killed_supervisor_takes_its_tasks_and_is_replaced() {
     let agent = Agent::new(cgroups::detect());
     let first = agent
         .launch(&shell_task("first", "sleep 600"), &[])
         .await
         .expect("launch");
-    let (shim, ..) = parts(&first);
-    let (_, launcher, ..) = stat(shim).expect("the shim runs");
-    let cmdline = std::fs::read(format!("/proc/{launcher}/cmdline")).unwrap_or_default();
+    let (task, ..) = parts(&first);
+    let (_, supervisor, ..) = stat(task).expect("the task runs");
     assert!(
-        cmdline
-            .split(|b| *b == 0)
-            .any(|arg| arg == b"task-launcher"),
-        "the shim's parent is not the launcher: {}",
-        String::from_utf8_lossy(&cmdline)
+        is_supervisor(supervisor),
+        "the task's parent is not the supervisor"
     );
-    // SAFETY: kill(2) of this test's launcher.
-    unsafe { libc::kill(launcher, libc::SIGKILL) };
-    eventually("the launcher is gone", || !running(launcher)).await;
+    // SAFETY: kill(2) of this test's supervisor.
+    unsafe { libc::kill(supervisor, libc::SIGKILL) };
+    let exit = agent.wait(&first).await;
+    assert_eq!(exit.reason.as_deref(), Some("REASON_EXECUTOR_TERMINATED"));
+    assert!(exit.message.contains("vanished"), "{exit:?}");
+    assert!(!running(task), "the task outlived its supervisor");
+
     let second = agent
         .launch(&shell_task("second", "sleep 600"), &[])
         .await
-        .expect("a launch after the launcher died");
-    assert!(
-        running(shim),
-        "the first task's shim died with the launcher"
-    );
-    let (other_shim, ..) = parts(&second);
-    let (_, other_launcher, ..) = stat(other_shim).expect("the second shim runs");
-    assert_ne!(other_launcher, launcher);
-    let mut ours = agent.containerizer.ours().await;
-    ours.sort_by_key(|h| parts(h).0);
-    let mut want = vec![first.clone(), second.clone()];
-    want.sort_by_key(|h| parts(h).0);
-    assert_eq!(ours, want);
+        .expect("a launch after the supervisor died");
+    let (other_task, ..) = parts(&second);
+    let (_, other_supervisor, ..) = stat(other_task).expect("the second task runs");
+    assert_ne!(other_supervisor, supervisor);
+    let found: Vec<_> = agent.containerizer.ours().await.iter().map(parts).collect();
+    assert_eq!(found, vec![parts(&second)]);
+    agent.containerizer.kill(&second, Duration::ZERO).await;
+    assert_eq!(agent.wait(&second).await.signal, Some(libc::SIGKILL));
     for handle in [&first, &second] {
-        agent.containerizer.kill(handle, Duration::ZERO).await;
-        agent.wait(handle).await;
         agent.containerizer.cleanup(handle).await;
     }
-}
-
-/// A meta dir not named after its task would hide the task's id from an
-/// agent that finds the shim again after a restart: refused at launch.
-#[tokio::test]
-async fn a_meta_dir_not_named_after_the_task_is_refused() {
-    let agent = Agent::new(None);
-    let spec = shell_task("named", "true");
-    let sandbox = agent.sandbox("named");
-    std::fs::create_dir_all(&sandbox).expect("sandbox");
-    let req = LaunchRequest {
-        spec: &spec,
-        sandbox: &sandbox,
-        env: BTreeMap::new(),
-        meta_dir: &agent.dir.path().join("elsewhere"),
-    };
-    let err = agent.containerizer.launch(req).await.expect_err("refused");
-    assert!(err.message.contains("not named after the task"), "{err:?}");
 }

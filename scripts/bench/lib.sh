@@ -18,7 +18,7 @@ wait_export() { # file key pid name: wait for `export KEY=` in file; print its v
     sed -n "s/^export $2=//p" "$1" | head -1
 }
 
-shim_pids_of() { # agent-key...: pids of those agents' task launchers and shims (they outlive their agent)
+supervisor_pids_of() { # agent-key...: pids of those agents' task supervisors (they outlive their agent while they have tasks; their tasks die with them)
     local key
     for key in "$@"; do
         [ -n "$key" ] || continue

@@ -20,7 +20,7 @@
 # many-put get"), BENCH_MESO_LOG (warn), BENCH_KEEP_WORK=1 (keep the data dirs
 # and logs), BENCH_MESO_BIN (the meso binary under test, for a before/after
 # comparison; default: this tree's, built here).
-# Everything started here (processes, task shims, cgroups) is removed on exit,
+# Everything started here (processes, task supervisors, cgroups) is removed on exit,
 # failures included; all traffic stays on 127.0.0.1. Needs root for cgroups
 # (without them tasks run unlimited).
 set -euo pipefail
@@ -62,7 +62,7 @@ log "work dir $WORK (data dirs and logs)"
 MASTER_PID="" MASTER=""
 AGENT_PIDS=() AGENT_KEYS=()
 
-shim_pids() { shim_pids_of "${AGENT_KEYS[@]}"; }
+supervisor_pids() { supervisor_pids_of "${AGENT_KEYS[@]}"; }
 
 cleanup() {
     local rc=$?
@@ -75,13 +75,13 @@ cleanup() {
     fi
     for pid in "${AGENT_PIDS[@]}" $MASTER_PID; do kill -INT "$pid" 2>/dev/null; done
     for pid in "${AGENT_PIDS[@]}" $MASTER_PID; do gone "$pid"; kill -KILL "$pid" 2>/dev/null; done
-    # Whatever survived: shims (their tasks die with them), then cgroups.
-    local shims
-    shims=$(shim_pids)
-    if [ -n "$shims" ]; then
-        log "killing $(echo "$shims" | wc -l) leftover task shims"
-        kill -KILL $shims 2>/dev/null
-        for pid in $shims; do gone "$pid"; done
+    # Whatever survived: supervisors (their tasks die with them), then cgroups.
+    local supervisors
+    supervisors=$(supervisor_pids)
+    if [ -n "$supervisors" ]; then
+        log "killing $(echo "$supervisors" | wc -l) leftover task supervisors"
+        kill -KILL $supervisors 2>/dev/null
+        for pid in $supervisors; do gone "$pid"; done
     fi
     remove_cgroups_of "${AGENT_KEYS[@]}"
     if [ -n "${BENCH_KEEP_WORK:-}" ]; then

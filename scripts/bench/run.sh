@@ -125,7 +125,7 @@ measured() { # SUITE: "Measured <date> at <commit>." when the run recorded it
 # "2986.1 3010.2" -> "2986 3010"
 list_ms() { local x out=""; for x in $1; do out+="$(printf '%.0f' "$x") "; done; echo "${out% }"; }
 
-per_shim_kb() { awk -v t="$FILL_SHIMS_PSS_MB" -v n="$FILL_SHIMS" 'BEGIN { if (n + 0 == 0 || t == "") print "n/a"; else printf "%.0f\n", t * 1024 / n }'; }
+per_task_kb() { awk -v t="$FILL_SUPERVISORS_PSS_MB" -v n="$FILL_SUPERVISED" 'BEGIN { if (n + 0 == 0 || t == "") print "n/a"; else printf "%.1f\n", t * 1024 / n }'; }
 
 # One row of the scale table: a cell per fleet size in $SCALE_SIZES.
 scale_row() { # LABEL FORMAT KEY [AIM]: FORMAT is a fmt_* function, KEY the figure after SCALE_<N>_
@@ -292,7 +292,7 @@ committed on the master, one task at a time. Ratio is meso ÷ peer.
 | agent RSS, $(fmt_int "$FILL_COUNT") sleeping process tasks (without tasks) | $(fmt_mb "$AGENT_FILL_RSS_MB") ($(fmt_mb "$AGENT_IDLE0_RSS_MB")) | | | |
 | agent CPU, $(fmt_int "$FILL_COUNT") tasks, % of one core over $BENCH_IDLE_SECS s (without tasks) | $(fmt_pct "$AGENT_FILL_CPU_PCT") ($(fmt_pct "$AGENT_IDLE0_CPU_PCT")) | | | |
 | master RSS / CPU with $(fmt_int "$FILL_COUNT") tasks (without) | $(fmt_mb "$MASTER_FILL_RSS_MB") / $(fmt_pct "$MASTER_FILL_CPU_PCT") ($(fmt_mb "$MASTER_IDLE0_RSS_MB") / $(fmt_pct "$MASTER_IDLE0_CPU_PCT")) | | | |
-| the task launcher and its shims ($(fmt_int "$FILL_SHIMS") processes), total PSS | $(fmt_mb "$FILL_SHIMS_PSS_MB") ($(per_shim_kb) kB each) | | | |
+| the agent's task supervisor, with $(fmt_int "$FILL_SUPERVISED") tasks, PSS | $(fmt_mb "$FILL_SUPERVISORS_PSS_MB") ($(per_task_kb) kB a task) | | | |
 | $(fmt_int "$FILL_COUNT") tasks, $(fmt_int "$(((FILL_COUNT + 99) / 100))") \`LAUNCH_TASKS\` of 100, until all RUNNING | $(fmt_ms "$FILL_ALL_RUNNING_MS") | | | |
 
 Where a back-to-back process launch's time goes (medians of the $PROC_COUNT launches,
@@ -302,7 +302,7 @@ from the statuses' own timestamps; the parts need not add up to the total's medi
 |---|---:|
 | \`LAUNCH_TASKS\` sent → its 200 (propose, fsync, commit, apply) | $(fmt_ms "$PROC_CALL_P50_MS") |
 | the 200 → the agent records STARTING (LAUNCH event, checkpoint) | $(fmt_ms "$PROC_ACCEPTED_TO_STARTING_P50_MS") |
-| STARTING → RUNNING on the agent (sandbox, cgroups, the launcher forks a shim, exec, checkpoints) | $(fmt_ms "$PROC_STARTING_TO_RUNNING_P50_MS") |
+| STARTING → RUNNING on the agent (sandbox, cgroups, the supervisor starts the task, exec, checkpoints) | $(fmt_ms "$PROC_STARTING_TO_RUNNING_P50_MS") |
 | … the same, launches $BENCH_GAP_MS ms apart | $(fmt_ms "$PROC_ISO_STARTING_TO_RUNNING_P50_MS") |
 | RUNNING on the agent → committed on the master and seen (UPDATE, Raft, poll) | $(fmt_ms "$PROC_RUNNING_TO_SEEN_P50_MS") |
 | docker, HOST: STARTING → RUNNING on the agent / RUNNING → seen | $(fmt_ms "$MESO_HOST_STARTING_TO_RUNNING_P50_MS") / $(fmt_ms "$MESO_HOST_RUNNING_TO_SEEN_P50_MS") |
@@ -370,8 +370,9 @@ from the statuses' own timestamps; the parts need not add up to the total's medi
 - **1,000 tasks** (\`launchbench fill\`): \`sleep 600\` process tasks launched 100 per call,
   polled every 200 ms until all are RUNNING; then, after 5 s to settle, the agent's
   and master's CPU (utime + stime from \`/proc/PID/stat\`) over $BENCH_IDLE_SECS s and their
-  VmRSS; the shims' memory is the sum of their PSS (\`/proc/PID/smaps_rollup\`), which
-  shares the binary's pages fairly among them. The figures without tasks come from
+  VmRSS; the task supervisor's memory is its PSS (\`/proc/PID/smaps_rollup\`), which
+  shares the binary's pages fairly with the agent. Until 2026-12-06 every task had a
+  shim of its own, ~170 kB PSS each. The figures without tasks come from
   the same agent and master, measured the same way just before.
 - Raw results: \`target/bench/tasks.jsonl\` (one line per launch, with its parts).
 

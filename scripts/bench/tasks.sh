@@ -9,7 +9,7 @@
 #     network), in rounds interleaved with plain `docker run -d` of the same image
 #     (`--network host`, and docker's default bridge);
 #   - 1,000 sleeping process tasks on the agent: the agent's RSS and CPU (and the
-#     master's, and the shims' memory), against the same agent idle without tasks.
+#     master's, and the task supervisor's memory), against the same agent idle without tasks.
 # Writes raw results as JSON lines to $BENCH_OUT/tasks.jsonl and the figures as
 # KEY=VALUE lines to $BENCH_OUT/tasks.env (scripts/bench/run.sh renders them).
 #
@@ -23,7 +23,7 @@
 # pairs), BENCH_DOCKER_NETWORKS ("host bridge": which networks' series the docker
 # step runs; "bridge" alone for a quicker look at that one), BENCH_DOCKER_POLL_US
 # (the docker launches' shortest poll interval; launchbench's default, 250, unless set).
-# Everything started here (processes, task shims, containers, cgroups) is removed on
+# Everything started here (processes, task supervisors, containers, cgroups) is removed on
 # exit, failures included; all traffic stays on 127.0.0.1. Needs root for cgroups
 # (without them tasks run unlimited) and a Docker engine for the docker step.
 set -euo pipefail
@@ -76,8 +76,8 @@ log "work dir $WORK (data dirs and logs)"
 
 MASTER_PID="" AGENT_PID="" AGENT_KEY=""
 
-# Pids of this agent's task shims (they outlive the agent by design).
-shim_pids() { shim_pids_of "$AGENT_KEY"; }
+# Pids of this agent's task supervisors (they outlive the agent by design).
+supervisor_pids() { supervisor_pids_of "$AGENT_KEY"; }
 
 cleanup() {
     local rc=$?
@@ -90,13 +90,13 @@ cleanup() {
     fi
     for pid in $AGENT_PID $MASTER_PID; do kill -INT "$pid" 2>/dev/null; done
     for pid in $AGENT_PID $MASTER_PID; do gone "$pid"; kill -KILL "$pid" 2>/dev/null; done
-    # Whatever survived: shims (their tasks die with them), containers, cgroups.
-    local shims
-    shims=$(shim_pids)
-    if [ -n "$shims" ]; then
-        log "killing $(echo "$shims" | wc -l) leftover task shims"
-        kill -KILL $shims 2>/dev/null
-        for pid in $shims; do gone "$pid"; done
+    # Whatever survived: supervisors (their tasks die with them), containers, cgroups.
+    local supervisors
+    supervisors=$(supervisor_pids)
+    if [ -n "$supervisors" ]; then
+        log "killing $(echo "$supervisors" | wc -l) leftover task supervisors"
+        kill -KILL $supervisors 2>/dev/null
+        for pid in $supervisors; do gone "$pid"; done
     fi
     if command -v docker >/dev/null; then
         {
@@ -273,9 +273,9 @@ fi
 
 # ------------------------------------------------------------------ 1,000 tasks
 
-shims_pss_mb() { # total proportional set size of the shims, in MB
+supervisors_pss_mb() { # total proportional set size of the task supervisors, in MB
     local total=0 pid kb
-    for pid in $(shim_pids); do
+    for pid in $(supervisor_pids); do
         kb=$(awk '/^Pss:/ { print $2 }' "/proc/$pid/smaps_rollup" 2>/dev/null || echo 0)
         total=$((total + ${kb:-0}))
     done
@@ -322,9 +322,12 @@ if [[ $STEPS == *" fill "* ]]; then
     else
         CGROUPS="v1 (${dirs// /, })"
     fi
-    shims=$(shim_pids | wc -l)
-    [ "$shims" -ge "$FILL" ] || die "$FILL tasks RUNNING but only $shims shims found"
-    record FILL_SHIMS "$shims"
+    supervised=0
+    for pid in $(supervisor_pids); do
+        supervised=$((supervised + $(pgrep -c -P "$pid" || true)))
+    done
+    [ "$supervised" -ge "$FILL" ] || die "$FILL tasks RUNNING but only $supervised under the agent's supervisor"
+    record FILL_SUPERVISED "$supervised"
 
     log "$FILL tasks running: agent and master CPU over ${IDLE_SECS} s"
     sleep 5  # let the launch burst's updates and checkpoints settle
@@ -333,7 +336,7 @@ if [[ $STEPS == *" fill "* ]]; then
     record AGENT_FILL_CPU_PCT "$agent_cpu"
     record MASTER_FILL_RSS_MB "$(rss_mb "$MASTER_PID")"
     record MASTER_FILL_CPU_PCT "$master_cpu"
-    record FILL_SHIMS_PSS_MB "$(shims_pss_mb)"
+    record FILL_SUPERVISORS_PSS_MB "$(supervisors_pss_mb)"
     record BENCH_IDLE_SECS "$IDLE_SECS"
 
     log "killing the $FILL tasks"

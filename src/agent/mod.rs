@@ -17,7 +17,7 @@
 //!
 //! Layout of the work dir: `agent.key`, `sandboxes/<task_id>/` (stdout, stderr,
 //! fetched files), `meta/tasks.log` (the checkpoint of every task, checkpoint.rs),
-//! `meta/tasks/<task_id>/` (the shim's exit file). `sandboxes/` and `meta/tasks/`
+//! `meta/tasks/<task_id>/` (the task's exit file). `sandboxes/` and `meta/tasks/`
 //! are marked top directories so ext4 spreads the tasks' inodes (topdir.rs).
 //!
 //! The key, not the id, is the agent's identity: the registry maps it to the
@@ -95,7 +95,7 @@ impl Agent {
             tracing::warn!("no usable cgroups: tasks run without memory and cpu limits");
         }
         let process: Arc<dyn Containerizer> = Arc::new(ProcessContainerizer::new(
-            tasks::shim_path(),
+            tasks::meso_path(),
             key.clone(),
             cgroups,
         ));

@@ -123,7 +123,7 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<()> {
 }
 
 /// The environment of a process on this machine whose environment holds
-/// `MESOS_TASK_ID=<id>`: the task's own (its shim's child, or anything the
+/// `MESOS_TASK_ID=<id>`: the task's own (its first process, or anything the
 /// task started).
 fn task_environment(id: &str) -> Option<Vec<(OsString, OsString)>> {
     let needle = format!("MESOS_TASK_ID={id}");

@@ -112,7 +112,7 @@ enum Command {
     Dns(dns::DnsCommand),
     /// Print the version
     Version(version::VersionArgs),
-    /// Internal: the agent's task launcher, which forks every process task's shim
+    /// Internal: the agent's task launcher, which starts and reaps every process task
     #[command(hide = true)]
     TaskLauncher(crate::agent::containerizer::launcher::LauncherArgs),
 }
@@ -136,7 +136,7 @@ impl Command {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let cli = match cli.command {
-        // Single-threaded, without a runtime: it forks the shims.
+        // Single-threaded, without a runtime: it clones the tasks.
         Command::TaskLauncher(args) => {
             let code = crate::agent::containerizer::launcher::run(args);
             return ExitCode::from(u8::try_from(code).unwrap_or(1));

@@ -9,7 +9,7 @@
 //!              neither, or `<root>/meso` cannot be made ─▶ None
 //!  create(agent, task, limits) ─▶ <root>/meso/<agent>/<task> (one dir per v1
 //!              hierarchy, one in v2) with the limits written
-//!  the shim puts the task in them before exec; wait reads oom_kills(),
+//!  the task's child joins them before exec; wait reads oom_kills(),
 //!  cleanup kills procs() and remove()s
 //! ```
 //!
@@ -20,7 +20,7 @@
 //! A hybrid host mounts v2 at `/sys/fs/cgroup/unified` without the memory
 //! controller (it is bound to v1), so v2 is used only when it has `memory`.
 //!
-//! Moving a process into a group (what the shim does for every task) takes
+//! Moving a process into a group (what every task's child does) takes
 //! the kernel's `cgroup_threadgroup_rwsem` for writing, which first waits for
 //! an RCU grace period unless another move happened moments before: ~10 ms
 //! on this project's 2-core machines when launches come apart, 0.1 ms back to
@@ -81,7 +81,7 @@ impl Limits {
 }
 
 /// The name of the parent group of everything meso runs.
-const PARENT: &str = "meso";
+pub const PARENT: &str = "meso";
 
 /// The host's cgroups, when the agent may use them: a memory controller is
 /// mounted and the agent can make its `meso` group there.
@@ -173,7 +173,7 @@ impl Cgroups {
     }
 
     /// Makes the task's groups with its limits; returns their directories (the
-    /// shim moves the task into each). An existing empty group of the same
+    /// task joins each before its exec). An existing empty group of the same
     /// name (left by a crash) is replaced; one that still holds processes is
     /// an error, not something to share.
     pub fn create(

@@ -1,55 +1,43 @@
-//! `meso task-launcher`: one small process per agent that forks the shim of
-//! every process task (shim.rs), so that a launch costs a fork of a quiet,
-//! single-threaded process instead of an exec of `meso`.
+//! The agent's side of its task supervisor (`meso task-launcher`,
+//! supervisor.rs): started when first needed, and again after it died; each
+//! launch is one request line, answered by one reply line.
 //!
 //! ```text
 //!  agent (Launcher) ──spawn once, lazily──▶ meso task-launcher --agent-key=K
-//!        ──stdin: {"id":N,"shim":ShimArgs}\n ──▶ launcher ──fork──▶ shim N
-//!        ◀─stdout: "N started <shim pid> <start time> <task pid>\n" ── shim N
-//!                 | "N failed <why>\n" (from the shim, or the launcher)
-//!  agent gone (stdin closed) ─▶ the launcher exits; the shims go on
-//!  launcher gone ─▶ launches waiting for it fail; the next one starts another
+//!        ──stdin: {"id":N,"task":TaskArgs}\n ──▶ supervisor ──clone──▶ task
+//!        ◀─stdout: "N started <task pid> <start time>\n" | "N failed <why>\n"
+//!  agent gone (stdin closed) ─▶ the supervisor lets go of the agent's pipes,
+//!        starts nothing more, and exits after its last task
+//!  supervisor gone ─▶ launches waiting for it fail; the next one starts another
 //! ```
 //!
-//! Why: on the machines this project measures, an exec of any glibc program
-//! costs ~0.5 ms of CPU before `main` (the dynamic loader, and the CPUID
-//! instructions glibc's start-up runs, each a trip to the hypervisor), and
-//! `meso` twice that: a shim exec'd per task was a fifth of a 1,000-task
-//! deployment's CPU and ~1.5 ms of every launch. A fork of the launcher costs
-//! a tenth of that.
-//!
-//! The launcher lets the kernel reap its children (SIGCHLD ignored): the
-//! agent watches each shim through a pidfd and reads its end from the exit
-//! file, so nothing needs their exit status. Each reply is one `write` of
-//! less than `PIPE_BUF` bytes, so replies of shims running at once never
-//! interleave.
+//! Why not `meso` exec'd per task: on the machines this project measures, an
+//! exec of any glibc program costs ~0.5 ms of CPU before `main` (the dynamic
+//! loader, and the CPUID instructions glibc's start-up runs, each a trip to
+//! the hypervisor), and `meso` twice that.
 
 use std::collections::HashMap;
-use std::io::{BufRead, Write};
-use std::mem::ManuallyDrop;
-use std::os::fd::FromRawFd;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{ChildStdin, Command};
 use tokio::sync::oneshot;
 
-use super::shim::{self, ShimArgs};
+use super::supervisor::{self, Request, TaskArgs};
 
 /// The subcommand's name, as it shows in `/proc/<pid>/cmdline`.
 pub const SUBCOMMAND: &str = "task-launcher";
 
-/// How long a shim may take to report that the task started.
+/// How long the supervisor may take to report that a task started.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct LauncherArgs {
-    /// The agent the tasks belong to; an agent finds its shims by it.
+    /// The agent the tasks belong to; an agent finds its tasks by it.
     #[arg(long)]
     pub agent_key: String,
 }
@@ -61,80 +49,24 @@ impl LauncherArgs {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Request {
-    id: u64,
-    shim: ShimArgs,
-}
-
-/// One write to the launcher's stdout, shared by every shim.
-fn reply(id: u64, line: &str) {
-    // SAFETY: fd 1 stays open for the process's life; ManuallyDrop keeps this
-    // File from closing it.
-    let mut out = ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(1) });
-    let _ = out.write_all(format!("{id} {line}\n").as_bytes());
-}
-
-/// The launcher's loop; returns the process exit code.
+/// The supervisor's loop; returns the process exit code.
 pub fn run(_args: LauncherArgs) -> i32 {
-    // SAFETY: plain syscalls; no other thread exists. Its own session: a ^C
-    // meant for the agent's terminal does not reach it or its shims.
-    unsafe {
-        libc::setsid();
-        libc::signal(libc::SIGHUP, libc::SIG_IGN);
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-        libc::signal(libc::SIGINT, libc::SIG_IGN);
-        libc::signal(libc::SIGCHLD, libc::SIG_IGN);
-    }
-    // Its shims are told apart from it by their working directory.
-    let _ = std::env::set_current_dir("/");
-    let stdin = std::io::stdin();
-    for line in stdin.lock().lines() {
-        let Ok(line) = line else { break };
-        let request: Request = match serde_json::from_str(&line) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("meso task-launcher: bad request ignored: {e}");
-                continue;
-            }
-        };
-        // SAFETY: single-threaded, so the child may run anything; it never
-        // returns into this loop.
-        match unsafe { libc::fork() } {
-            0 => {
-                // The agent's requests are the launcher's alone.
-                if let Ok(null) = std::fs::File::open("/dev/null") {
-                    // SAFETY: dup2 onto stdin; `null` closes after.
-                    unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 0) };
-                }
-                let id = request.id;
-                let code = shim::run(&request.shim, &|line| reply(id, line));
-                // SAFETY: ends the child without running the launcher's exit
-                // handlers or flushing buffers it inherited.
-                unsafe { libc::_exit(code) }
-            }
-            -1 => {
-                let e = std::io::Error::last_os_error();
-                reply(request.id, &format!("failed cannot fork a task shim: {e}"));
-            }
-            _ => {}
-        }
-    }
-    0
+    supervisor::run()
 }
 
-/// A shim that reported its task started.
+/// A task the supervisor reported started.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Started {
-    pub shim_pid: i32,
-    pub shim_start_time: u64,
-    pub task_pid: i32,
+    /// The task's first process, the leader of its process group.
+    pub pid: i32,
+    /// Its start time (field 22 of /proc/PID/stat).
+    pub start_time: u64,
 }
 
 type Waiting = Arc<Mutex<HashMap<u64, oneshot::Sender<String>>>>;
 
-/// The agent's side: starts the launcher when first needed (and again after
-/// it died), sends it requests and hands each reply to its launch.
+/// The agent's side: starts the supervisor when first needed (and again
+/// after it died), sends it requests and hands each reply to its launch.
 pub struct Launcher {
     meso: PathBuf,
     agent_key: String,
@@ -158,12 +90,12 @@ impl Launcher {
         }
     }
 
-    /// Starts a shim for `shim`'s task and waits for its word.
-    pub async fn start(&self, shim: ShimArgs) -> Result<Started, String> {
+    /// Has the supervisor start `task`, and waits for its word.
+    pub async fn start(&self, task: TaskArgs) -> Result<Started, String> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         let mut tx_slot = Some(tx);
-        let mut line = serde_json::to_vec(&Request { id, shim }).map_err(|e| e.to_string())?;
+        let mut line = serde_json::to_vec(&Request { id, task }).map_err(|e| e.to_string())?;
         line.push(b'\n');
         // A launcher that died since the last launch shows only when it is
         // written to: then a new one gets the request.
@@ -195,7 +127,7 @@ impl Launcher {
         let said = match tokio::time::timeout(START_TIMEOUT, rx).await {
             Err(_) => {
                 return Err(format!(
-                    "the task shim did not report within {} s",
+                    "the task launcher did not report within {} s",
                     START_TIMEOUT.as_secs()
                 ));
             }
@@ -234,8 +166,8 @@ impl Launcher {
                     let _ = waiter.send(said.to_string());
                 }
             }
-            // Every shim has let go of the pipe and the launcher is gone:
-            // whoever still waits hears so (their senders drop).
+            // The supervisor is gone: whoever still waits hears so (their
+            // senders drop).
             a.store(false, Ordering::Release);
             lock(&w).clear();
             let _ = child.wait().await;
@@ -253,22 +185,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn parse_reply(said: &str) -> Result<Started, String> {
-    let bad = || format!("the task shim said {said:?}");
+    let bad = || format!("the task launcher said {said:?}");
     match said.split_once(' ') {
         Some(("started", rest)) => {
-            let mut fields = rest.split(' ');
-            let mut next = || fields.next().ok_or_else(bad);
-            let shim_pid = next()?.parse().map_err(|_| bad())?;
-            let shim_start_time = next()?.parse().map_err(|_| bad())?;
-            let task_pid: i32 = next()?.parse().map_err(|_| bad())?;
-            if task_pid <= 1 {
+            let (pid, start_time) = rest.split_once(' ').ok_or_else(bad)?;
+            let pid: i32 = pid.parse().map_err(|_| bad())?;
+            let start_time = start_time.parse().map_err(|_| bad())?;
+            if pid <= 1 {
                 return Err(bad());
             }
-            Ok(Started {
-                shim_pid,
-                shim_start_time,
-                task_pid,
-            })
+            Ok(Started { pid, start_time })
         }
         Some(("failed", why)) => Err(format!("cannot start the task: {why}")),
         _ => Err(bad()),
@@ -282,19 +208,19 @@ mod tests {
     #[test]
     fn replies_are_read_back() {
         assert_eq!(
-            parse_reply("started 10 4242 11"),
+            parse_reply("started 10 4242"),
             Ok(Started {
-                shim_pid: 10,
-                shim_start_time: 4242,
-                task_pid: 11
+                pid: 10,
+                start_time: 4242,
             })
         );
         assert_eq!(
             parse_reply("failed no such file: /nope"),
             Err("cannot start the task: no such file: /nope".into())
         );
-        assert!(parse_reply("started 10 x 11").is_err());
-        assert!(parse_reply("started 10 4242 1").is_err());
+        assert!(parse_reply("started 10 x").is_err());
+        assert!(parse_reply("started 1 4242").is_err());
+        assert!(parse_reply("started 10").is_err());
         assert!(parse_reply("hello").is_err());
     }
 }

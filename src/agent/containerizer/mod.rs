@@ -8,8 +8,8 @@
 //!           ── ours() ─────────────────▶   handles of everything of ours running
 //!  health/  ── exec(handle, command) ──▶   `/bin/sh -c` next to the task (exec.rs:
 //!                                          on the host; docker: in the container)
-//!  process.rs: a shim (shim.rs) per task, forked by the agent's task launcher
-//!              (launcher.rs), task in its own process
+//!  process.rs: every task started and reaped by the agent's supervisor
+//!              (supervisor.rs, spoken to by launcher.rs), in its own process
 //!              group, cgroups (cgroups.rs) when the host has them
 //!  docker/:    bollard; containers named `meso-<task_id>`, labelled
 //! ```
@@ -22,9 +22,9 @@ pub mod docker;
 pub mod exec;
 pub mod launcher;
 pub mod process;
-pub mod shim;
 pub mod simple_command;
 mod spawn;
+pub mod supervisor;
 pub mod user;
 
 use std::collections::BTreeMap;
@@ -46,8 +46,7 @@ pub struct LaunchRequest<'a> {
     /// The complete environment of the task (MESOS_*, HOST, PORT*, the task's own).
     pub env: BTreeMap<String, String>,
     /// The agent's own directory for this task's metadata (not user-visible),
-    /// named after the task id: a process task's shim works in it, and an
-    /// agent restarted finds the task's id there.
+    /// named after the task id: a process task's exit file is written here.
     pub meta_dir: &'a Path,
 }
 
@@ -56,13 +55,18 @@ pub struct LaunchRequest<'a> {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ContainerHandle {
     Process {
-        /// The shim's pid and its start time (field 22 of /proc/PID/stat), so a
-        /// recycled pid is never mistaken for it.
-        shim_pid: i32,
-        shim_start_time: u64,
-        /// The task's process group (the task's first process).
+        /// The task's first process and its start time (field 22 of
+        /// /proc/PID/stat), so a recycled pid is never mistaken for it. (The
+        /// names of 2026-12-06 and before, when each task had a shim, are
+        /// read too: a shim also wrote the exit file before it ended.)
+        #[serde(alias = "shim_pid")]
+        pid: i32,
+        #[serde(alias = "shim_start_time")]
+        start_time: u64,
+        /// The task's process group: its first process's pid.
         pgid: i32,
-        /// Where the shim writes the task's exit status.
+        /// Where the supervisor writes the task's exit status; empty in a
+        /// handle found in /proc (`ours`), which is only ever killed.
         exit_file: PathBuf,
         /// The task's cgroup directories, when cgroups are in use.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]

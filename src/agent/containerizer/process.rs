@@ -1,25 +1,26 @@
-//! The process containerizer: each task runs under its own shim (shim.rs),
-//! forked by the agent's task launcher (launcher.rs), in its own process
+//! The process containerizer: each task is started and reaped by the agent's
+//! task supervisor (supervisor.rs, through launcher.rs), in its own process
 //! group, in cgroups (cgroups.rs) when the host has them.
 //!
 //! ```text
-//!  launch: cgroups.create ─▶ launcher: fork a shim (env = the task's)
-//!          ─▶ "started <shim pid> <start time> <task pid>"
-//!          ─▶ handle {shim pid + start time, pgid = task pid, exit file, cgroups}
-//!  wait:   pidfd of the shim (or /proc polled) ─▶ shim gone ─▶ exit file
+//!  launch: cgroups.create ─▶ supervisor: start the task (env = the task's)
+//!          ─▶ "started <task pid> <start time>"
+//!          ─▶ handle {task pid + start time, pgid = task pid, exit file, cgroups}
+//!  wait:   pidfd of the task (or /proc polled) ─▶ ended ─▶ the exit file,
+//!          once the supervisor has written it (before it reaps the task)
 //!          + the cgroup's OOM count ─▶ Exit
-//!  kill:   SIGTERM -pgid ─▶ shim gone, or grace over ─▶ SIGKILL -pgid
+//!  kill:   SIGTERM -pgid ─▶ task gone, or grace over ─▶ SIGKILL -pgid
 //!          ─▶ SIGKILL whatever is still in the cgroups
-//!  ours:   /proc/*: session leaders with `task-launcher --agent-key=<ours>`
-//!          and a task's meta dir as cwd ─▶ handles
+//!  ours:   /proc/*: children of session leaders with
+//!          `task-launcher --agent-key=<ours>` ─▶ handles
 //!  cleanup: SIGKILL what is left in the cgroups, remove them
 //! ```
 //!
-//! Nothing here needs the shim to be our child (it is the launcher's, then
-//! init's): wait, kill and ours work the same before and after a restart.
-//! Every signal is sent only while the shim's pid still has the start time
-//! the handle recorded: a pid the kernel gave to another process since is
-//! never signalled.
+//! Nothing here needs the task to be our child (it is the supervisor's): wait,
+//! kill and ours work the same before and after an agent restart. Every
+//! signal is sent only while the task's pid still has the start time the
+//! handle recorded: a pid the kernel gave to another process since is never
+//! signalled.
 
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -30,8 +31,8 @@ use tokio::io::unix::AsyncFd;
 
 use super::cgroups::{self, Cgroups, Limits};
 use super::launcher::{self, Launcher};
-use super::shim::{ExitRecord, ShimArgs};
 use super::simple_command;
+use super::supervisor::{ExitRecord, TaskArgs};
 use super::{ContainerHandle, Containerizer, Exit, LaunchError, LaunchRequest, Launched};
 use crate::model::TaskSpec;
 
@@ -41,6 +42,10 @@ const SUPERVISOR_GONE: &str = "REASON_EXECUTOR_TERMINATED";
 
 /// How often /proc is looked at when the kernel has no pidfd (before 5.3).
 const POLL: Duration = Duration::from_millis(100);
+/// How often a task that ended is looked at until its end is recorded: the
+/// supervisor writes the exit file a moment after the end, or later when a
+/// burst of tasks ends at once, so the wait doubles from the first to the last.
+const RECORD_POLL: [Duration; 2] = [Duration::from_millis(1), Duration::from_millis(64)];
 
 pub struct ProcessContainerizer {
     launcher: Launcher,
@@ -76,12 +81,6 @@ impl ProcessContainerizer {
                 }
                 None => command_line(req.spec).map_err(fail)?,
             };
-        if req.meta_dir.file_name() != Some(req.spec.task_id.as_ref()) {
-            return Err(fail(format!(
-                "the meta dir {} is not named after the task",
-                req.meta_dir.display()
-            )));
-        }
         std::fs::create_dir_all(req.meta_dir)
             .map_err(|e| fail(format!("cannot make {}: {e}", req.meta_dir.display())))?;
         let exit_file = req.meta_dir.join("exit.json");
@@ -113,7 +112,7 @@ impl ProcessContainerizer {
             }
             None => Vec::new(),
         };
-        let args = ShimArgs {
+        let args = TaskArgs {
             task_id: req.spec.task_id.clone(),
             sandbox: req.sandbox.to_path_buf(),
             exit_file: exit_file.clone(),
@@ -126,9 +125,9 @@ impl ProcessContainerizer {
         match self.launcher.start(args).await {
             Ok(started) => Ok(Launched {
                 handle: ContainerHandle::Process {
-                    shim_pid: started.shim_pid,
-                    shim_start_time: started.shim_start_time,
-                    pgid: started.task_pid,
+                    pid: started.pid,
+                    start_time: started.start_time,
+                    pgid: started.pid,
                     exit_file,
                     cgroups: cgroup_dirs,
                 },
@@ -197,20 +196,38 @@ fn parse_stat(text: &str) -> Option<ProcStat> {
     })
 }
 
-/// Whether the shim of a handle still runs: same pid, same start time, not a
+/// Whether the task of a handle still runs: same pid, same start time, not a
 /// zombie waiting for its parent.
-fn shim_alive(pid: i32, start_time: u64) -> bool {
+fn task_alive(pid: i32, start_time: u64) -> bool {
     proc_stat(pid).is_some_and(|s| s.start_time == start_time && !matches!(s.state, 'Z' | 'X'))
 }
 
-/// Resolves once the shim is gone.
+/// Whether the task of a handle has ended and waits for its supervisor to
+/// record its end and reap it. A task whose supervisor died waits for init
+/// instead (which may never reap it): its end will never be recorded.
+fn task_awaits_its_supervisor(pid: i32, start_time: u64) -> bool {
+    proc_stat(pid).is_some_and(|s| {
+        s.start_time == start_time && matches!(s.state, 'Z' | 'X') && is_supervisor(s.ppid)
+    })
+}
+
+/// Whether a process is a task supervisor (of any agent).
+fn is_supervisor(pid: i32) -> bool {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    cmdline
+        .split(|b| *b == 0)
+        .nth(1)
+        .is_some_and(|arg| arg == launcher::SUBCOMMAND.as_bytes())
+}
+
+/// Resolves once the task has ended.
 async fn until_gone(pid: i32, start_time: u64) {
-    if !shim_alive(pid, start_time) {
+    if !task_alive(pid, start_time) {
         return;
     }
     if let Some(pidfd) = pidfd_open(pid) {
         // The pid may have changed hands between the check and the open.
-        if !shim_alive(pid, start_time) {
+        if !task_alive(pid, start_time) {
             return;
         }
         // SAFETY: an OwnedFd stays open, and the same descriptor, while the
@@ -224,8 +241,33 @@ async fn until_gone(pid: i32, start_time: u64) {
             }
         }
     }
-    while shim_alive(pid, start_time) {
+    while task_alive(pid, start_time) {
         tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The exit file of a task that has ended, once its supervisor has written
+/// it; None when the task was reaped without one (the supervisor died).
+async fn exit_record(pid: i32, start_time: u64, exit_file: &Path) -> Option<ExitRecord> {
+    let read = || {
+        std::fs::read(exit_file)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<ExitRecord>(&bytes).ok())
+    };
+    let mut pause = RECORD_POLL[0];
+    loop {
+        // In this order: the file is written before the task is reaped, so
+        // a task seen reaped (or orphaned) with no file after it will never
+        // have one.
+        let awaited = task_awaits_its_supervisor(pid, start_time);
+        if let Some(record) = read() {
+            return Some(record);
+        }
+        if !awaited {
+            return None;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(RECORD_POLL[1]);
     }
 }
 
@@ -237,16 +279,13 @@ fn pidfd_open(pid: i32) -> Option<OwnedFd> {
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// How a task ended, from what the shim and the cgroups recorded.
-fn exit_of(exit_file: &Path, cgroup_dirs: &[PathBuf]) -> Exit {
-    let record = std::fs::read(exit_file)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<ExitRecord>(&bytes).ok());
+/// How a task ended, from what the supervisor and the cgroups recorded.
+fn exit_of(record: Option<ExitRecord>, cgroup_dirs: &[PathBuf]) -> Exit {
     let Some(record) = record else {
         return Exit {
             reason: Some(SUPERVISOR_GONE.into()),
-            message: "the task's supervisor (its shim) vanished before it recorded \
-                      how the task ended"
+            message: "the task's supervisor (the agent's task launcher) vanished before \
+                      it recorded how the task ended"
                 .into(),
             ..Exit::default()
         };
@@ -321,7 +360,7 @@ fn signal_group(pgid: i32, signal: i32) {
 
 /// SIGKILLs everything in the cgroups until they are empty (a process may
 /// fork while we read the list). Membership is proof the process is the
-/// task's, whatever happened to its shim.
+/// task's, whatever happened to its supervisor.
 fn kill_cgroups(dirs: &[PathBuf]) {
     for _ in 0..20 {
         let pids: Vec<i32> = dirs.iter().flat_map(|dir| cgroups::procs(dir)).collect();
@@ -336,20 +375,18 @@ fn kill_cgroups(dirs: &[PathBuf]) {
     }
 }
 
-/// The shims of `agent_key` running now, from /proc: session leaders with
-/// the launcher's command line (they are its forks) whose working directory
-/// is a task's meta dir. The launcher itself works in `/`.
-fn find_shims(agent_key: &str, cgroups: Option<&Cgroups>) -> Vec<ContainerHandle> {
+/// The tasks of `agent_key` running now, from /proc: children of its
+/// supervisors, the session leaders with the supervisor's command line. A
+/// task's cgroups are read from /proc/PID/cgroup (their last component is the
+/// task's group name); its exit file is not known here.
+fn find_tasks(agent_key: &str, cgroups: Option<&Cgroups>) -> Vec<ContainerHandle> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    let pids: Vec<i32> = entries
+    let stats: Vec<(i32, ProcStat)> = entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .collect();
-    let stats: Vec<(i32, ProcStat)> = pids
-        .iter()
-        .filter_map(|&pid| Some((pid, proc_stat(pid)?)))
+        .filter_map(|pid| Some((pid, proc_stat(pid)?)))
         .collect();
     let launcher = launcher::LauncherArgs {
         agent_key: agent_key.to_string(),
@@ -359,48 +396,60 @@ fn find_shims(agent_key: &str, cgroups: Option<&Cgroups>) -> Vec<ContainerHandle
         .iter()
         .flat_map(|arg| arg.bytes().chain([0]))
         .collect();
-    let mut handles = Vec::new();
-    for &(pid, stat) in &stats {
-        // A shim leads its own session; one forked but not yet set up, or a
-        // task forked by a shim but not yet exec'd, does not.
-        if stat.session != pid || matches!(stat.state, 'Z' | 'X') {
-            continue;
-        }
+    let is_ours = |pid: i32| {
         let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
+            return false;
         };
         // argv[0] is whatever path the agent ran meso by.
         let after_exe = cmdline
             .iter()
             .position(|b| *b == 0)
             .map(|at| &cmdline[at + 1..]);
-        if after_exe != Some(wanted.as_slice()) {
-            continue;
-        }
-        let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) else {
-            continue;
-        };
-        // A meta dir removed under a running shim reads "<dir> (deleted)".
-        let cwd = cwd.to_string_lossy();
-        let meta = PathBuf::from(cwd.strip_suffix(" (deleted)").unwrap_or(&cwd));
-        let Some(task_id) = meta.file_name().and_then(|n| n.to_str()).map(String::from) else {
-            continue;
-        };
-        // The task is the shim's only child; none when it has just ended
-        // (its group is then already gone, and the handle signals no group).
-        let pgid = stats
-            .iter()
-            .find(|(_, s)| s.ppid == pid)
-            .map_or(0, |(_, s)| s.pgrp);
-        handles.push(ContainerHandle::Process {
-            shim_pid: pid,
-            shim_start_time: stat.start_time,
-            pgid,
-            exit_file: meta.join("exit.json"),
-            cgroups: cgroups.map_or_else(Vec::new, |c| c.dirs(agent_key, &task_id)),
-        });
-    }
-    handles
+        after_exe == Some(wanted.as_slice())
+    };
+    let supervisors: Vec<i32> = stats
+        .iter()
+        .filter(|(pid, stat)| stat.session == *pid && is_ours(*pid))
+        .map(|(pid, _)| *pid)
+        .collect();
+    stats
+        .iter()
+        // A task leads its own process group; a child not yet exec'd may
+        // not yet, and an ended one awaits its supervisor.
+        .filter(|(pid, stat)| {
+            supervisors.contains(&stat.ppid)
+                && stat.pgrp == *pid
+                && !matches!(stat.state, 'Z' | 'X')
+        })
+        .map(|&(pid, stat)| ContainerHandle::Process {
+            pid,
+            start_time: stat.start_time,
+            pgid: pid,
+            exit_file: PathBuf::new(),
+            cgroups: match (cgroups, group_name(pid)) {
+                (Some(c), Some(name)) => c.dirs(agent_key, &name),
+                _ => Vec::new(),
+            },
+        })
+        .collect()
+}
+
+/// The name of the cgroup a process is in (the last component of its path
+/// in /proc/PID/cgroup), when it is one of meso's task groups.
+fn group_name(pid: i32) -> Option<String> {
+    task_group_in(&std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?)
+}
+
+/// The task group named in the text of a /proc/PID/cgroup: the last
+/// component of a path `…/meso/<agent>/<task>`.
+fn task_group_in(text: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        // "<id>:<controllers>:<path>"; the path may hold ':'.
+        let path = line.splitn(3, ':').nth(2)?;
+        let mut parts = path.rsplitn(3, '/');
+        let (name, _agent, rest) = (parts.next()?, parts.next()?, parts.next()?);
+        (rest.ends_with(cgroups::PARENT) && !name.is_empty()).then(|| name.to_string())
+    })
 }
 
 /// Runs blocking /proc and cgroupfs work off the async workers.
@@ -419,8 +468,8 @@ impl Containerizer for ProcessContainerizer {
     fn wait<'a>(&'a self, handle: &'a ContainerHandle) -> BoxFuture<'a, Exit> {
         Box::pin(async move {
             let ContainerHandle::Process {
-                shim_pid,
-                shim_start_time,
+                pid,
+                start_time,
                 exit_file,
                 cgroups,
                 ..
@@ -432,16 +481,16 @@ impl Containerizer for ProcessContainerizer {
                     ..Exit::default()
                 };
             };
-            until_gone(*shim_pid, *shim_start_time).await;
-            exit_of(exit_file, cgroups)
+            until_gone(*pid, *start_time).await;
+            exit_of(exit_record(*pid, *start_time, exit_file).await, cgroups)
         })
     }
 
     fn kill<'a>(&'a self, handle: &'a ContainerHandle, grace: Duration) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let ContainerHandle::Process {
-                shim_pid,
-                shim_start_time,
+                pid,
+                start_time,
                 pgid,
                 cgroups,
                 ..
@@ -449,8 +498,8 @@ impl Containerizer for ProcessContainerizer {
             else {
                 return;
             };
-            let (pid, start) = (*shim_pid, *shim_start_time);
-            if !shim_alive(pid, start) {
+            let (pid, start) = (*pid, *start_time);
+            if !task_alive(pid, start) {
                 return;
             }
             // No grace: straight to SIGKILL, so the task cannot choose its end.
@@ -460,9 +509,10 @@ impl Containerizer for ProcessContainerizer {
             let ended = tokio::time::timeout(grace, until_gone(pid, start))
                 .await
                 .is_ok();
-            // Checked again: the group id is the task's only while its shim
-            // lives (the shim kills the rest of the group when the task ends).
-            if !ended && shim_alive(pid, start) {
+            // Checked again: the group id is the task's only while its first
+            // process lives (the supervisor kills the rest of the group when
+            // it ends).
+            if !ended && task_alive(pid, start) {
                 signal_group(*pgid, libc::SIGKILL);
             }
             // What left the group (setsid, a daemon) is still in the cgroups.
@@ -475,7 +525,7 @@ impl Containerizer for ProcessContainerizer {
         let key = self.agent_key.clone();
         let cgroups = self.cgroups.clone();
         Box::pin(async move {
-            blocking(move || find_shims(&key, cgroups.as_ref()))
+            blocking(move || find_tasks(&key, cgroups.as_ref()))
                 .await
                 .unwrap_or_default()
         })
@@ -554,6 +604,19 @@ mod tests {
             })
         );
         assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn a_tasks_group_is_read_from_its_cgroup_file() {
+        let v2 = "0::/meso/agent-1/web.1a2b\n";
+        assert_eq!(task_group_in(v2).as_deref(), Some("web.1a2b"));
+        let v1 = "12:memory:/meso/k/t\n11:cpu,cpuacct:/meso/k/t\n1:name=systemd:/user.slice\n";
+        assert_eq!(task_group_in(v1).as_deref(), Some("t"));
+        let nested = "0::/system.slice/x.service/meso/k/t\n";
+        assert_eq!(task_group_in(nested).as_deref(), Some("t"));
+        assert_eq!(task_group_in("0::/user.slice/session-1.scope\n"), None);
+        assert_eq!(task_group_in("0::/\n"), None);
+        assert_eq!(task_group_in(""), None);
     }
 
     #[test]

@@ -1,29 +1,29 @@
-//! How a shim (shim.rs) starts its task: `clone(CLONE_VM | CLONE_VFORK)`,
+//! How the supervisor (supervisor.rs) starts a task: `clone(CLONE_VM | CLONE_VFORK)`,
 //! as glibc's `posix_spawn` does, then raw syscalls in the child and an exec.
 //!
 //! ```text
-//!  shim: Plan (C strings, fds, cgroup files) made ─▶ all signals blocked
+//!  supervisor: Plan (C strings, fds, cgroup files) made ─▶ all signals blocked
 //!        ─▶ clone(CLONE_VM | CLONE_VFORK | SIGCHLD) on a stack of its own
-//!  child (the shim's memory, the shim asleep): stdio, cwd, own group,
-//!        SIGKILL when the shim dies, default signals, cgroups, user
+//!  child (the supervisor's memory, the supervisor asleep): stdio, cwd, own
+//!        group, SIGKILL when the supervisor dies, default signals, cgroups, user
 //!        ─▶ execve each PATH candidate (a file without `#!` runs under /bin/sh)
 //!        ─▶ on a failure: errno into the shared Shared, _exit(127)
-//!  shim wakes (exec done or child gone) ─▶ signals restored ─▶ pid, or the
+//!  supervisor wakes (exec done or child gone) ─▶ signals restored ─▶ pid, or the
 //!        errno (the child reaped)
 //! ```
 //!
 //! Why not `std::process::Command`: with a `pre_exec` hook (the task joins
 //! its cgroups and takes its group and user before exec) std forks, which
-//! copies the shim's page tables and write-protects its memory, both sides
+//! copies the supervisor's page tables and write-protects its memory, both sides
 //! then take copy-on-write faults, and the exec tears the copy down again:
-//! that was a third of the shims' CPU in a 1,000-task deployment, for
-//! nothing the task keeps. Sharing the memory costs none of it.
+//! that was a third of the task shims' CPU in a 1,000-task deployment (each
+//! task had one then), for nothing the task keeps. Sharing the memory costs none of it.
 //!
 //! The child may not allocate, take a lock, or return: everything it reads
 //! is made before the clone, and it writes only the errno it reports. Its
 //! glibc calls (open, write, signal...) are the async-signal-safe ones; the
 //! credential changes are raw syscalls, so glibc's all-threads `setxid`
-//! machinery never runs in a child that shares the shim's memory.
+//! machinery never runs in a child that shares the supervisor's memory.
 
 use std::collections::BTreeMap;
 use std::ffi::{CString, c_char, c_int, c_void};
@@ -59,7 +59,7 @@ pub struct Plan {
     /// Duplicated onto 0, 1, 2.
     stdio: [RawFd; 3],
     procs_files: Vec<CString>,
-    shim_pid: libc::pid_t,
+    supervisor_pid: libc::pid_t,
     credentials: Option<Credentials>,
 }
 
@@ -124,7 +124,7 @@ impl Plan {
             stdio,
             procs_files,
             // SAFETY: getpid(2) cannot fail.
-            shim_pid: unsafe { libc::getpid() },
+            supervisor_pid: unsafe { libc::getpid() },
             credentials,
         })
     }
@@ -147,7 +147,7 @@ fn candidates(program: &Path, path: &str) -> Vec<PathBuf> {
         .collect()
 }
 
-/// What the child and the shim share: the plan, and the errno of the step
+/// What the child and the supervisor share: the plan, and the errno of the step
 /// that failed (0 while none did).
 struct Shared {
     plan: *mut Plan,
@@ -162,7 +162,7 @@ pub fn spawn(plan: &mut Plan) -> io::Result<libc::pid_t> {
     let top = (stack.as_mut_ptr() as usize + STACK) & !15;
     let mut shared = Shared { plan, errno: 0 };
     // SAFETY: sigset/sigprocmask on our own values; clone with a stack we own
-    // for the child's whole life (the shim sleeps until the child execs or
+    // for the child's whole life (the supervisor sleeps until the child execs or
     // exits: CLONE_VFORK); `child` never returns.
     unsafe {
         // No signal handler may run in the child on memory it shares.
@@ -197,15 +197,15 @@ pub fn spawn(plan: &mut Plan) -> io::Result<libc::pid_t> {
 
 /// The child, until exec. Never returns.
 extern "C" fn child(arg: *mut c_void) -> c_int {
-    // SAFETY: `arg` is the shim's `Shared`, alive and untouched while the
-    // shim sleeps (CLONE_VFORK).
+    // SAFETY: `arg` is the supervisor's `Shared`, alive and untouched while
+    // the supervisor sleeps (CLONE_VFORK).
     let shared = unsafe { &mut *arg.cast::<Shared>() };
     // SAFETY: the plan outlives the clone, as `shared` does.
     let plan = unsafe { &mut *shared.plan };
     // SAFETY: raw syscalls on values prepared before the clone.
     let errno = unsafe { prepare_and_exec(plan) };
     // SAFETY: as above; then the child ends without running anything of the
-    // shim's (no exit handlers, no buffers flushed).
+    // supervisor's (no exit handlers, no buffers flushed).
     unsafe {
         std::ptr::write_volatile(&mut shared.errno, errno.max(1));
         libc::_exit(127)
@@ -238,11 +238,11 @@ unsafe fn prepare_and_exec(plan: &mut Plan) -> c_int {
             }
         }
         check!(libc::chdir(plan.cwd.as_ptr()));
-        // Its own group: a kill reaches the task's whole tree, not the shim.
+        // Its own group: a kill reaches the task's whole tree, not the supervisor.
         check!(libc::setpgid(0, 0));
         // A task without its supervisor would end unrecorded: it dies with it.
         check!(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL));
-        if libc::getppid() != plan.shim_pid {
+        if libc::getppid() != plan.supervisor_pid {
             return libc::ESRCH;
         }
         // Ignored signals stay ignored across exec; the task gets a clean slate.
@@ -275,7 +275,7 @@ unsafe fn prepare_and_exec(plan: &mut Plan) -> c_int {
             check!(libc::syscall(libc::SYS_setuid, c.uid));
             // A change of credentials clears the parent-death signal.
             check!(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL));
-            if libc::getppid() != plan.shim_pid {
+            if libc::getppid() != plan.supervisor_pid {
                 return libc::ESRCH;
             }
         }

@@ -1,13 +1,13 @@
 //! The user a process task runs as (`command.user`, Marathon's `user`), as
 //! Mesos's agent does with `--switch_user`: resolved on the agent before the
 //! launch, the sandbox handed to it, and the task's credentials dropped to it
-//! between fork and exec (shim.rs).
+//! between clone and exec (spawn.rs).
 //!
 //! ```text
 //!  command.user ─▶ resolve: passwd entry, primary and supplementary groups
 //!               └─ unknown user, or an agent that is not root ─▶ TASK_FAILED
 //!               ─▶ chown -R the sandbox (the fetched files too)
-//!               ─▶ shim: cgroups joined as root, then setgroups, setgid, setuid
+//!               ─▶ child: cgroups joined as root, then setgroups, setgid, setuid
 //! ```
 //!
 //! An agent that is not root runs tasks as itself: a task asking for that very
@@ -20,8 +20,8 @@ use std::path::Path;
 use nix::unistd::{Gid, Uid, User};
 use serde::{Deserialize, Serialize};
 
-/// A resolved user: what the shim needs to become it, prepared in the agent
-/// so that the forked child has nothing to look up.
+/// A resolved user: what the task's child needs to become it, prepared in
+/// the agent so that the child has nothing to look up.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskUser {
     pub name: String,

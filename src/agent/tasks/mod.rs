@@ -65,9 +65,9 @@ pub struct Tasks {
     /// sandbox), and a burst of LAUNCHes spawned
     /// at once used to run every preparation before anything else on the
     /// runtime: with 333 tasks per agent the first RUNNING reached the
-    /// master ~300 ms after the shims had started it, and the updates of a
+    /// master ~300 ms after it had started, and the updates of a
     /// whole burst came back in a lump at its end. With a few permits the
-    /// shims' replies and the status updates take turns with the
+    /// supervisor's replies and the status updates take turns with the
     /// preparations, about in the order they came (the semaphore is fair;
     /// spawned launches reach it in the order the runtime runs them).
     preparing: tokio::sync::Semaphore,
@@ -470,7 +470,7 @@ enum Sending {
     Held,
 }
 
-/// The meso binary the process containerizer runs as each task's shim.
-pub fn shim_path() -> PathBuf {
+/// The meso binary the process containerizer runs as the task supervisor.
+pub fn meso_path() -> PathBuf {
     std::env::current_exe().unwrap_or_else(|_| PathBuf::from("meso"))
 }

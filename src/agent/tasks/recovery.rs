@@ -79,13 +79,13 @@ fn same_container(a: &ContainerHandle, b: &ContainerHandle) -> bool {
     match (a, b) {
         (
             ContainerHandle::Process {
-                shim_pid: p,
-                shim_start_time: t,
+                pid: p,
+                start_time: t,
                 ..
             },
             ContainerHandle::Process {
-                shim_pid: q,
-                shim_start_time: u,
+                pid: q,
+                start_time: u,
                 ..
             },
         ) => p == q && t == u,

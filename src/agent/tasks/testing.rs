@@ -47,8 +47,8 @@ impl Containerizer for Starter {
             }
             Ok(Launched {
                 handle: ContainerHandle::Process {
-                    shim_pid: 1,
-                    shim_start_time: 1,
+                    pid: 1,
+                    start_time: 1,
                     pgid: 1,
                     exit_file: PathBuf::from("/nonexistent"),
                     cgroups: Vec::new(),
