@@ -476,6 +476,22 @@ takes 0.17 ms here), the two HTTP handlers 23%, apply and publish 16%, the DNS u
 the event bus 3%. Each POST still waits for its own commit, then the launch, the status
 updates and the deployment's end take Raft rounds of their own: still not met.
 
+Last on 2026-12-06 (same host): the agent's task launcher became the supervisor of every
+process task (3909e48): it starts each with \`clone(CLONE_VM|CLONE_VFORK)\` and an exec,
+stays its parent and writes its exit file, where before it forked a shim per task that did
+so. A whole-machine profile of three one-app deployments and their removals (\`perf record
+-a\`, 8 s each, binaries 7d18cd2 → 3909e48) put the launchers and shims at 0.83 ms of CPU a
+task, the launcher alone at 0.35 ms after; everything but idle 4.32 → 3.99 ms a task. The
+rate did not move (three suites taking turns, medians 808 / 788 / 769 → 812 / 763 / 704
+launches/s) and the master's CPU rose: with the starts no longer bunched by the shims, the
+RUNNINGs reached the agents' update senders one by one, and each went in a call, and a log
+entry, of its own (\`meso_raft_commit_index\` over two deployments and removals: 1,000 →
+1,450 entries). Since the next commit, while launches are under way on an agent a call
+waits up to 20 ms for their statuses to join it, and goes as soon as none is left (a lone
+launch never waits): 293 entries, and binaries 7d18cd2 → that commit taking turns, three
+suites of three runs: medians 708 / 829 / 759 → 942 / 963 / 938 launches/s, the master's
+CPU 150–470 → 190–220 ms a deployment.
+
 What these figures led to. Each pair was measured on 2026-11-22 with the two binaries
 taking turns (\`BENCH_MESO_BIN\`), three runs each, medians; the master's CPU is the
 steadier figure on this shared machine.

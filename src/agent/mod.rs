@@ -124,6 +124,7 @@ impl Agent {
             tasks.clone(),
             link_rx,
             client.clone(),
+            updates::LINGER,
             shutdown.clone(),
         ));
         tokio::spawn(gc::run(

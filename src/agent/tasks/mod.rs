@@ -256,6 +256,15 @@ impl Tasks {
             .collect()
     }
 
+    /// Tasks between their LAUNCH and their RUNNING (or failure): while there
+    /// are any, more updates are about to be queued.
+    pub fn launches_under_way(&self) -> usize {
+        self.records()
+            .values()
+            .filter(|r| matches!(r.state, TaskState::Staging | TaskState::Starting))
+            .count()
+    }
+
     /// A master committed these updates: they need not be sent again.
     pub fn acked(&self, sent: &[TaskStatus]) {
         let mut records = self.records();

@@ -18,18 +18,27 @@ use crate::agent::containerizer::{
 /// open (at once when made open); `fail*` tasks fail to start.
 pub(crate) struct Starter {
     gate: watch::Receiver<bool>,
+    /// Only tasks whose id starts with this wait for the gate.
+    gated: String,
 }
 
 impl Starter {
     pub(crate) fn open() -> Self {
         Self {
             gate: watch::channel(true).1,
+            gated: String::new(),
         }
     }
 
     pub(crate) fn gated() -> (watch::Sender<bool>, Self) {
+        Self::gating("")
+    }
+
+    /// Tasks whose id starts with `prefix` wait for the gate; others start.
+    pub(crate) fn gating(prefix: &str) -> (watch::Sender<bool>, Self) {
         let (tx, gate) = watch::channel(false);
-        (tx, Self { gate })
+        let gated = prefix.to_string();
+        (tx, Self { gate, gated })
     }
 }
 
@@ -40,8 +49,11 @@ impl Containerizer for Starter {
     ) -> BoxFuture<'a, Result<Launched, LaunchError>> {
         let id = req.spec.task_id.clone();
         let mut gate = self.gate.clone();
+        let waits = id.starts_with(&self.gated);
         Box::pin(async move {
-            let _ = gate.wait_for(|open| *open).await;
+            if waits {
+                let _ = gate.wait_for(|open| *open).await;
+            }
             if id.starts_with("fail") {
                 return Err(LaunchError::new("REASON_CONTAINER_LAUNCH_FAILED", "no"));
             }
