@@ -486,9 +486,9 @@ rate did not move (three suites taking turns, medians 808 / 788 / 769 → 812 / 
 launches/s) and the master's CPU rose: with the starts no longer bunched by the shims, the
 RUNNINGs reached the agents' update senders one by one, and each went in a call, and a log
 entry, of its own (\`meso_raft_commit_index\` over two deployments and removals: 1,000 →
-1,450 entries). Since the next commit, while launches are under way on an agent a call
+1,450 entries). Since 9983f06, while launches are under way on an agent a call
 waits up to 20 ms for their statuses to join it, and goes as soon as none is left (a lone
-launch never waits): 293 entries, and binaries 7d18cd2 → that commit taking turns, three
+launch never waits): 293 entries, and binaries 7d18cd2 → 9983f06 taking turns, three
 suites of three runs: medians 708 / 829 / 759 → 942 / 963 / 938 launches/s, the master's
 CPU 150–470 → 190–220 ms a deployment.
 
