@@ -256,6 +256,10 @@ async fn exit_record(pid: i32, start_time: u64, exit_file: &Path) -> Option<Exit
     };
     let mut pause = RECORD_POLL[0];
     loop {
+        // Mostly there already: the supervisor is quick.
+        if let Some(record) = read() {
+            return Some(record);
+        }
         // In this order: the file is written before the task is reaped, so
         // a task seen reaped (or orphaned) with no file after it will never
         // have one.
