@@ -30,6 +30,15 @@ supervisor_pids_of() { # agent-key...: pids of those agents' task supervisors (t
     return 0
 }
 
+kill_supervisors_of() { # agent-key...: SIGKILL what is left of those agents' task supervisors (their tasks die with them)
+    local supervisors pid
+    supervisors=$(supervisor_pids_of "$@")
+    [ -n "$supervisors" ] || return 0
+    log "killing $(echo "$supervisors" | wc -l) leftover task supervisors"
+    kill -KILL $supervisors 2>/dev/null
+    for pid in $supervisors; do gone "$pid"; done
+}
+
 remove_cgroups_of() { # agent-key...: the cgroups those agents made, in every hierarchy
     local key dir
     for key in "$@"; do

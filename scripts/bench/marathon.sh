@@ -62,8 +62,6 @@ log "work dir $WORK (data dirs and logs)"
 MASTER_PID="" MASTER=""
 AGENT_PIDS=() AGENT_KEYS=()
 
-supervisor_pids() { supervisor_pids_of "${AGENT_KEYS[@]}"; }
-
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
@@ -76,13 +74,7 @@ cleanup() {
     for pid in "${AGENT_PIDS[@]}" $MASTER_PID; do kill -INT "$pid" 2>/dev/null; done
     for pid in "${AGENT_PIDS[@]}" $MASTER_PID; do gone "$pid"; kill -KILL "$pid" 2>/dev/null; done
     # Whatever survived: supervisors (their tasks die with them), then cgroups.
-    local supervisors
-    supervisors=$(supervisor_pids)
-    if [ -n "$supervisors" ]; then
-        log "killing $(echo "$supervisors" | wc -l) leftover task supervisors"
-        kill -KILL $supervisors 2>/dev/null
-        for pid in $supervisors; do gone "$pid"; done
-    fi
+    kill_supervisors_of "${AGENT_KEYS[@]}"
     remove_cgroups_of "${AGENT_KEYS[@]}"
     if [ -n "${BENCH_KEEP_WORK:-}" ]; then
         log "kept $WORK (data dirs and logs)"

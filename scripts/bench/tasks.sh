@@ -91,13 +91,7 @@ cleanup() {
     for pid in $AGENT_PID $MASTER_PID; do kill -INT "$pid" 2>/dev/null; done
     for pid in $AGENT_PID $MASTER_PID; do gone "$pid"; kill -KILL "$pid" 2>/dev/null; done
     # Whatever survived: supervisors (their tasks die with them), containers, cgroups.
-    local supervisors
-    supervisors=$(supervisor_pids)
-    if [ -n "$supervisors" ]; then
-        log "killing $(echo "$supervisors" | wc -l) leftover task supervisors"
-        kill -KILL $supervisors 2>/dev/null
-        for pid in $supervisors; do gone "$pid"; done
-    fi
+    kill_supervisors_of "$AGENT_KEY"
     if command -v docker >/dev/null; then
         {
             [ -z "$AGENT_KEY" ] || docker ps -aq --filter "label=meso.agent=$AGENT_KEY"

@@ -36,7 +36,9 @@ const BATCH: usize = 512;
 /// Each call is a Raft round on the leader (~0.3 ms of its CPU, the same for
 /// one update as for hundreds), and during a burst of launches the RUNNINGs
 /// come one by one: sent as they came, a 1,000-task deployment took ~700
-/// rounds. A lone launch does not wait: its RUNNING ends the launches under way.
+/// rounds. A lone process launch does not wait: its RUNNING ends the launches
+/// under way. One slower than STARTING's hold (a fetch, a docker start) sends
+/// STARTING while still under way, and that call waits the whole time.
 pub const LINGER: Duration = Duration::from_millis(20);
 
 /// The UPDATE call's body, written straight from the statuses: built as a
@@ -146,26 +148,12 @@ mod tests {
 
     use super::*;
     use crate::agent::fake_master::FakeMaster;
-    use crate::agent::tasks::testing::{Starter, tasks_with};
-    use crate::model::{CommandSpec, TaskSpec};
+    use crate::agent::tasks::testing::{Starter, sleep_task, tasks_with};
 
     /// Longer than any test waits: a call that lingers for it is caught.
     const TEST_LINGER: Duration = Duration::from_secs(60);
     /// STARTING goes with RUNNING, as with a quick process task.
     const HOLD: Duration = Duration::from_secs(60);
-
-    fn spec(id: &str) -> TaskSpec {
-        TaskSpec {
-            task_id: id.into(),
-            agent_id: "c-S0".into(),
-            command: Some(CommandSpec {
-                value: Some("sleep 600".into()),
-                shell: true,
-                ..CommandSpec::default()
-            }),
-            ..TaskSpec::default()
-        }
-    }
 
     fn task_ids(call: &Value) -> Vec<String> {
         let statuses = call["update"]["statuses"].as_array().cloned();
@@ -205,8 +193,8 @@ mod tests {
         let tasks = tasks_with(dir.path(), starter, HOLD);
         let mut master = FakeMaster::start(Duration::from_secs(3600)).await;
         let shutdown = sender(&tasks, &master);
-        tasks.launch(spec("slow-1"));
-        tasks.launch(spec("quick-1"));
+        tasks.launch(sleep_task("slow-1", &[]));
+        tasks.launch(sleep_task("quick-1", &[]));
         let queued = async {
             while !tasks.pending(BATCH).iter().any(|s| s.task_id == "quick-1") {
                 tokio::time::sleep(Duration::from_millis(5)).await;
@@ -231,7 +219,7 @@ mod tests {
         let tasks = tasks_with(dir.path(), Starter::open(), HOLD);
         let mut master = FakeMaster::start(Duration::from_secs(3600)).await;
         let shutdown = sender(&tasks, &master);
-        tasks.launch(spec("quick-1"));
+        tasks.launch(sleep_task("quick-1", &[]));
         let call = master
             .update_within(TEST_LINGER / 2)
             .await

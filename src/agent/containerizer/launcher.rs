@@ -93,14 +93,12 @@ impl Launcher {
     /// Has the supervisor start `task`, and waits for its word.
     pub async fn start(&self, task: TaskArgs) -> Result<Started, String> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        let mut tx_slot = Some(tx);
         let mut line = serde_json::to_vec(&Request { id, task }).map_err(|e| e.to_string())?;
         line.push(b'\n');
         // A launcher that died since the last launch shows only when it is
         // written to: then a new one gets the request.
         let mut tries = 0;
-        loop {
+        let (rx, waiting) = loop {
             tries += 1;
             let mut live = self.live.lock().await;
             if !live
@@ -112,20 +110,26 @@ impl Launcher {
             let Some(l) = live.as_mut() else {
                 return Err("the task launcher is not running".into());
             };
-            lock(&l.waiting).insert(id, tx_slot.take().ok_or("lost the reply channel")?);
+            // A channel of its own each try: one that died meanwhile may
+            // have dropped the last try's.
+            let (tx, rx) = oneshot::channel();
+            lock(&l.waiting).insert(id, tx);
             match l.stdin.write_all(&line).await {
-                Ok(()) => break,
+                Ok(()) => break (rx, l.waiting.clone()),
                 Err(e) => {
                     l.alive.store(false, Ordering::Release);
-                    tx_slot = lock(&l.waiting).remove(&id);
-                    if tries == 2 || tx_slot.is_none() {
+                    lock(&l.waiting).remove(&id);
+                    if tries == 2 {
                         return Err(format!("cannot reach the task launcher: {e}"));
                     }
                 }
             }
-        }
+        };
         let said = match tokio::time::timeout(START_TIMEOUT, rx).await {
             Err(_) => {
+                // A reply that comes after this finds no one waiting, and
+                // its task is killed (`spawn`'s reader): the launch failed.
+                lock(&waiting).remove(&id);
                 return Err(format!(
                     "the task launcher did not report within {} s",
                     START_TIMEOUT.as_secs()
@@ -162,8 +166,17 @@ impl Launcher {
                     continue;
                 };
                 let waiter = id.parse().ok().and_then(|id: u64| lock(&w).remove(&id));
-                if let Some(waiter) = waiter {
-                    let _ = waiter.send(said.to_string());
+                match waiter {
+                    Some(waiter) => {
+                        let _ = waiter.send(said.to_string());
+                    }
+                    // Its launch gave up waiting and was reported failed:
+                    // the task must not run unwatched.
+                    None => {
+                        if let Ok(late) = parse_reply(said) {
+                            super::process::kill_late_start(late);
+                        }
+                    }
                 }
             }
             // The supervisor is gone: whoever still waits hears so (their

@@ -211,6 +211,18 @@ fn task_awaits_its_supervisor(pid: i32, start_time: u64) -> bool {
     })
 }
 
+/// SIGKILLs the group of a task that started after its launch had given up,
+/// if it is still the process that started.
+pub(super) fn kill_late_start(late: launcher::Started) {
+    if task_alive(late.pid, late.start_time) {
+        tracing::warn!(
+            pid = late.pid,
+            "killing a task that started after its launch timed out"
+        );
+        signal_group(late.pid, libc::SIGKILL);
+    }
+}
+
 /// Whether a process is a task supervisor (of any agent).
 fn is_supervisor(pid: i32) -> bool {
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
@@ -411,9 +423,15 @@ fn find_tasks(agent_key: &str, cgroups: Option<&Cgroups>) -> Vec<ContainerHandle
             .map(|at| &cmdline[at + 1..]);
         after_exe == Some(wanted.as_slice())
     };
+    // A supervisor works in `/`. (The per-task shims of 2026-12-06 and
+    // before had the same command line but worked in their task's meta dir:
+    // their tasks are not taken for orphans.)
+    let works_in_root = |pid: i32| {
+        std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == Path::new("/"))
+    };
     let supervisors: Vec<i32> = stats
         .iter()
-        .filter(|(pid, stat)| stat.session == *pid && is_ours(*pid))
+        .filter(|(pid, stat)| stat.session == *pid && is_ours(*pid) && works_in_root(*pid))
         .map(|(pid, _)| *pid)
         .collect();
     stats
@@ -452,7 +470,8 @@ fn task_group_in(text: &str) -> Option<String> {
         let path = line.splitn(3, ':').nth(2)?;
         let mut parts = path.rsplitn(3, '/');
         let (name, _agent, rest) = (parts.next()?, parts.next()?, parts.next()?);
-        (rest.ends_with(cgroups::PARENT) && !name.is_empty()).then(|| name.to_string())
+        let parent = rest.rsplit('/').next();
+        (parent == Some(cgroups::PARENT) && !name.is_empty()).then(|| name.to_string())
     })
 }
 
@@ -619,6 +638,7 @@ mod tests {
         let nested = "0::/system.slice/x.service/meso/k/t\n";
         assert_eq!(task_group_in(nested).as_deref(), Some("t"));
         assert_eq!(task_group_in("0::/user.slice/session-1.scope\n"), None);
+        assert_eq!(task_group_in("0::/notmeso/k/t\n"), None);
         assert_eq!(task_group_in("0::/\n"), None);
         assert_eq!(task_group_in(""), None);
     }

@@ -62,7 +62,7 @@ pub struct TaskArgs {
     pub argv: Vec<String>,
     /// The task's whole environment.
     pub env: BTreeMap<String, String>,
-    /// Who the task runs as; the supervisor's own user (root) when None (user.rs).
+    /// Who the task runs as; the supervisor's own user (the agent's) when None (user.rs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<TaskUser>,
 }
@@ -209,7 +209,9 @@ impl Supervisor {
             Some(start_time) => Ok((pid, start_time)),
             None => {
                 // The agent could not tell it from a recycled pid: it must
-                // not run unwatched.
+                // not run unwatched, and no exit file is written for a launch
+                // reported failed.
+                self.running.remove(&pid);
                 // SAFETY: kill(2) of our own child's group.
                 unsafe { libc::kill(-pid, libc::SIGKILL) };
                 Err(format!(

@@ -211,30 +211,7 @@ mod tests {
     use super::*;
     use crate::agent::checkpoint::Dirs;
     use crate::agent::tasks::PREPARING_AT_ONCE;
-    use crate::agent::tasks::testing::{Starter, tasks_with};
-    use crate::model::{CommandSpec, FetchUri};
-
-    fn spec(id: &str, uris: &[&str]) -> TaskSpec {
-        TaskSpec {
-            task_id: id.into(),
-            agent_id: "c-S0".into(),
-            command: Some(CommandSpec {
-                value: Some("sleep 600".into()),
-                shell: true,
-                uris: uris
-                    .iter()
-                    .map(|u| FetchUri {
-                        value: u.to_string(),
-                        executable: false,
-                        extract: false,
-                        output_file: None,
-                    })
-                    .collect(),
-                ..CommandSpec::default()
-            }),
-            ..TaskSpec::default()
-        }
-    }
+    use crate::agent::tasks::testing::{Starter, sleep_task as spec, tasks_with};
 
     fn last_states(tasks: &Tasks) -> HashMap<String, TaskState> {
         let mut last = HashMap::new();

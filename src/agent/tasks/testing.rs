@@ -13,6 +13,7 @@ use crate::agent::checkpoint::Dirs;
 use crate::agent::containerizer::{
     ContainerHandle, Containerizer, Exit, LaunchError, LaunchRequest, Launched,
 };
+use crate::model::{CommandSpec, FetchUri, TaskSpec};
 
 /// Starts every task as a process that never ends, once its gate is
 /// open (at once when made open); `fail*` tasks fail to start.
@@ -80,6 +81,29 @@ impl Containerizer for Starter {
     }
     fn cleanup<'a>(&'a self, _: &'a ContainerHandle) -> BoxFuture<'a, ()> {
         Box::pin(async {})
+    }
+}
+
+/// A `sleep 600` task on agent `c-S0` that fetches `uris` first.
+pub(crate) fn sleep_task(id: &str, uris: &[&str]) -> TaskSpec {
+    TaskSpec {
+        task_id: id.into(),
+        agent_id: "c-S0".into(),
+        command: Some(CommandSpec {
+            value: Some("sleep 600".into()),
+            shell: true,
+            uris: uris
+                .iter()
+                .map(|u| FetchUri {
+                    value: u.to_string(),
+                    executable: false,
+                    extract: false,
+                    output_file: None,
+                })
+                .collect(),
+            ..CommandSpec::default()
+        }),
+        ..TaskSpec::default()
     }
 }
 
