@@ -22,6 +22,7 @@ pub mod docker;
 pub mod exec;
 pub mod launcher;
 pub mod process;
+mod procfs;
 pub mod simple_command;
 mod spawn;
 pub mod supervisor;

@@ -31,6 +31,7 @@ use tokio::io::unix::AsyncFd;
 
 use super::cgroups::{self, Cgroups, Limits};
 use super::launcher::{self, Launcher};
+use super::procfs::{self, ProcStat, proc_stat};
 use super::simple_command;
 use super::supervisor::{ExitRecord, TaskArgs};
 use super::{ContainerHandle, Containerizer, Exit, LaunchError, LaunchRequest, Launched};
@@ -44,8 +45,10 @@ const SUPERVISOR_GONE: &str = "REASON_EXECUTOR_TERMINATED";
 const POLL: Duration = Duration::from_millis(100);
 /// How often a task that ended is looked at until its end is recorded: the
 /// supervisor writes the exit file a moment after the end, or later when a
-/// burst of tasks ends at once, so the wait doubles from the first to the last.
-const RECORD_POLL: [Duration; 2] = [Duration::from_millis(1), Duration::from_millis(64)];
+/// burst of tasks ends at once, so the wait doubles from the first look to
+/// the last.
+const RECORD_FIRST_LOOK: Duration = Duration::from_millis(1);
+const RECORD_LAST_LOOK: Duration = Duration::from_millis(64);
 
 pub struct ProcessContainerizer {
     launcher: Launcher,
@@ -113,7 +116,6 @@ impl ProcessContainerizer {
             None => Vec::new(),
         };
         let args = TaskArgs {
-            task_id: req.spec.task_id.clone(),
             sandbox: req.sandbox.to_path_buf(),
             exit_file: exit_file.clone(),
             cgroups: cgroup_dirs.clone(),
@@ -162,40 +164,6 @@ fn command_line(spec: &TaskSpec) -> Result<(Option<PathBuf>, Vec<String>), Strin
     }
 }
 
-/// The fields of /proc/PID/stat this module reads.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct ProcStat {
-    state: char,
-    ppid: i32,
-    pgrp: i32,
-    session: i32,
-    /// Clock ticks after boot (field 22): with the pid, a process's identity.
-    start_time: u64,
-}
-
-/// A process's start time from the text of its /proc/PID/stat.
-pub(super) fn start_time_of(stat: &str) -> Option<u64> {
-    parse_stat(stat).map(|s| s.start_time)
-}
-
-fn proc_stat(pid: i32) -> Option<ProcStat> {
-    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
-}
-
-fn parse_stat(text: &str) -> Option<ProcStat> {
-    // The command name (field 2) may hold spaces and parentheses: the fields
-    // that follow start after its last ')'.
-    let rest = &text[text.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some(ProcStat {
-        state: fields.first()?.chars().next()?,
-        ppid: fields.get(1)?.parse().ok()?,
-        pgrp: fields.get(2)?.parse().ok()?,
-        session: fields.get(3)?.parse().ok()?,
-        start_time: fields.get(19)?.parse().ok()?,
-    })
-}
-
 /// Whether the task of a handle still runs: same pid, same start time, not a
 /// zombie waiting for its parent.
 fn task_alive(pid: i32, start_time: u64) -> bool {
@@ -225,11 +193,8 @@ pub(super) fn kill_late_start(late: launcher::Started) {
 
 /// Whether a process is a task supervisor (of any agent).
 fn is_supervisor(pid: i32) -> bool {
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    cmdline
-        .split(|b| *b == 0)
-        .nth(1)
-        .is_some_and(|arg| arg == launcher::SUBCOMMAND.as_bytes())
+    procfs::args_of(pid)
+        .is_some_and(|args| args.split(|b| *b == 0).next() == Some(launcher::SUBCOMMAND.as_bytes()))
 }
 
 /// Resolves once the task has ended.
@@ -266,7 +231,7 @@ async fn exit_record(pid: i32, start_time: u64, exit_file: &Path) -> Option<Exit
             .ok()
             .and_then(|bytes| serde_json::from_slice::<ExitRecord>(&bytes).ok())
     };
-    let mut pause = RECORD_POLL[0];
+    let mut pause = RECORD_FIRST_LOOK;
     loop {
         // Mostly there already: the supervisor is quick.
         if let Some(record) = read() {
@@ -283,7 +248,7 @@ async fn exit_record(pid: i32, start_time: u64, exit_file: &Path) -> Option<Exit
             return None;
         }
         tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(RECORD_POLL[1]);
+        pause = (pause * 2).min(RECORD_LAST_LOOK);
     }
 }
 
@@ -412,17 +377,7 @@ fn find_tasks(agent_key: &str, cgroups: Option<&Cgroups>) -> Vec<ContainerHandle
         .iter()
         .flat_map(|arg| arg.bytes().chain([0]))
         .collect();
-    let is_ours = |pid: i32| {
-        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            return false;
-        };
-        // argv[0] is whatever path the agent ran meso by.
-        let after_exe = cmdline
-            .iter()
-            .position(|b| *b == 0)
-            .map(|at| &cmdline[at + 1..]);
-        after_exe == Some(wanted.as_slice())
-    };
+    let is_ours = |pid: i32| procfs::args_of(pid).is_some_and(|args| args == wanted);
     // A supervisor works in `/`. (The per-task shims of 2026-12-06 and
     // before had the same command line but worked in their task's meta dir:
     // their tasks are not taken for orphans.)
@@ -448,31 +403,12 @@ fn find_tasks(agent_key: &str, cgroups: Option<&Cgroups>) -> Vec<ContainerHandle
             start_time: stat.start_time,
             pgid: pid,
             exit_file: PathBuf::new(),
-            cgroups: match (cgroups, group_name(pid)) {
+            cgroups: match (cgroups, procfs::task_group(pid)) {
                 (Some(c), Some(name)) => c.dirs(agent_key, &name),
                 _ => Vec::new(),
             },
         })
         .collect()
-}
-
-/// The name of the cgroup a process is in (the last component of its path
-/// in /proc/PID/cgroup), when it is one of meso's task groups.
-fn group_name(pid: i32) -> Option<String> {
-    task_group_in(&std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?)
-}
-
-/// The task group named in the text of a /proc/PID/cgroup: the last
-/// component of a path `…/meso/<agent>/<task>`.
-fn task_group_in(text: &str) -> Option<String> {
-    text.lines().find_map(|line| {
-        // "<id>:<controllers>:<path>"; the path may hold ':'.
-        let path = line.splitn(3, ':').nth(2)?;
-        let mut parts = path.rsplitn(3, '/');
-        let (name, _agent, rest) = (parts.next()?, parts.next()?, parts.next()?);
-        let parent = rest.rsplit('/').next();
-        (parent == Some(cgroups::PARENT) && !name.is_empty()).then(|| name.to_string())
-    })
 }
 
 /// Runs blocking /proc and cgroupfs work off the async workers.
@@ -610,43 +546,5 @@ mod tests {
         assert_eq!(no_value, Ok((None, vec!["echo".into(), "a".into()])));
         assert!(command_line(&spec(None, true, &[])).is_err());
         assert!(command_line(&TaskSpec::default()).is_err());
-    }
-
-    #[test]
-    fn stat_with_an_awkward_name() {
-        let text = "4242 (a) b (c) S 1 4242 4242 0 -1 4194560 109 0 0 0 0 0 0 0 20 0 1 0 \
-                    987654 2301952 130 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0";
-        assert_eq!(
-            parse_stat(text),
-            Some(ProcStat {
-                state: 'S',
-                ppid: 1,
-                pgrp: 4242,
-                session: 4242,
-                start_time: 987654
-            })
-        );
-        assert_eq!(parse_stat("garbage"), None);
-    }
-
-    #[test]
-    fn a_tasks_group_is_read_from_its_cgroup_file() {
-        let v2 = "0::/meso/agent-1/web.1a2b\n";
-        assert_eq!(task_group_in(v2).as_deref(), Some("web.1a2b"));
-        let v1 = "12:memory:/meso/k/t\n11:cpu,cpuacct:/meso/k/t\n1:name=systemd:/user.slice\n";
-        assert_eq!(task_group_in(v1).as_deref(), Some("t"));
-        let nested = "0::/system.slice/x.service/meso/k/t\n";
-        assert_eq!(task_group_in(nested).as_deref(), Some("t"));
-        assert_eq!(task_group_in("0::/user.slice/session-1.scope\n"), None);
-        assert_eq!(task_group_in("0::/notmeso/k/t\n"), None);
-        assert_eq!(task_group_in("0::/\n"), None);
-        assert_eq!(task_group_in(""), None);
-    }
-
-    #[test]
-    fn own_start_time_is_read() {
-        let me = std::process::id() as i32;
-        let stat = proc_stat(me);
-        assert!(stat.is_some_and(|s| s.start_time > 0 && s.state != 'Z'));
     }
 }

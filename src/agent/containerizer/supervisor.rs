@@ -48,7 +48,6 @@ use super::user::TaskUser;
 /// A task to start.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskArgs {
-    pub task_id: String,
     /// The task's working directory; `stdout` and `stderr` are appended here.
     pub sandbox: PathBuf,
     /// Where the task's exit status is written when it ends; its directory
@@ -204,7 +203,7 @@ impl Supervisor {
         // has already ended.
         let start_time = std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .ok()
-            .and_then(|stat| super::process::start_time_of(&stat));
+            .and_then(|stat| super::procfs::start_time_of(&stat));
         match start_time {
             Some(start_time) => Ok((pid, start_time)),
             None => {
