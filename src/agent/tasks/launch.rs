@@ -44,7 +44,7 @@ impl Tasks {
             // Not checkpointed until STARTING (a moment later): an agent that
             // dies in between does not report the task, and the leader sends
             // the LAUNCH again.
-            records.insert(id.clone(), record);
+            self.insert_record(&mut records, record);
         }
         let me = self.clone();
         tokio::spawn(async move { me.run(id).await });
@@ -340,6 +340,39 @@ mod tests {
             assert!(tokio::time::Instant::now() < deadline, "never: {what}");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+
+    /// The count of launches under way (what the update sender waits on)
+    /// follows every way in and out: launches, a start, a failed start, a
+    /// kill of a task never seen.
+    #[tokio::test]
+    async fn the_launches_under_way_are_counted_through_every_change() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let (gate, starter) = Starter::gating("slow");
+        let tasks = tasks_with(dir.path(), starter, Duration::from_secs(3600));
+        let recount = |tasks: &Tasks| {
+            tasks
+                .report()
+                .iter()
+                .filter(|t| matches!(t.state, TaskState::Staging | TaskState::Starting))
+                .count()
+        };
+        for id in ["slow-1", "slow-2", "fail-1", "quick-1"] {
+            tasks.launch(spec(id, &[]));
+        }
+        assert_eq!(tasks.launches_under_way(), 4);
+        eventually("the quick ones ended their launch", || {
+            state_of(&tasks, "quick-1") == Some(TaskState::Running)
+                && state_of(&tasks, "fail-1") == Some(TaskState::Failed)
+        })
+        .await;
+        assert_eq!(tasks.launches_under_way(), 2);
+        assert_eq!(tasks.launches_under_way(), recount(&tasks));
+        tasks.kill("never-seen", Duration::from_secs(1));
+        assert_eq!(tasks.launches_under_way(), 2);
+        let _ = gate.send(true);
+        eventually("every launch over", || tasks.launches_under_way() == 0).await;
+        assert_eq!(recount(&tasks), 0);
     }
 
     /// While a task starts, its STARTING is held back; what ends the start

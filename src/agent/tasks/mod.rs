@@ -22,6 +22,7 @@ pub(crate) mod testing;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,6 +35,11 @@ use super::health::{Checked, Checkers, Reporter, Target};
 use crate::master::command::ReportedTask;
 use crate::master::now_secs;
 use crate::model::{ContainerKind, HealthReport, TaskSpec, TaskState, TaskStatus};
+
+/// Between its LAUNCH and its RUNNING (or failure).
+fn is_under_way(state: TaskState) -> bool {
+    matches!(state, TaskState::Staging | TaskState::Starting)
+}
 
 const SOURCE_AGENT: &str = "SOURCE_AGENT";
 const SOURCE_EXECUTOR: &str = "SOURCE_EXECUTOR";
@@ -55,6 +61,11 @@ pub struct Tasks {
     /// The docker containerizer, or why it is disabled.
     docker: Result<Arc<dyn Containerizer>, String>,
     records: Mutex<HashMap<String, Record>>,
+    /// How many records are STAGING or STARTING, changed under the records'
+    /// lock wherever a record comes or its state changes: the update sender
+    /// asks on every status it is woken for (updates.rs), and counting the
+    /// records each time was 2% of the agents' CPU in a 1,000-task burst.
+    under_way: AtomicUsize,
     /// Woken when a status update is queued.
     pub updates_queued: Notify,
     agent_id: watch::Receiver<Option<String>>,
@@ -91,6 +102,7 @@ impl Tasks {
             process,
             docker,
             records: Mutex::new(HashMap::new()),
+            under_way: AtomicUsize::new(0),
             updates_queued: Notify::new(),
             agent_id,
             checkers: Checkers::default(),
@@ -184,7 +196,7 @@ impl Tasks {
                         ..Default::default()
                     };
                     let record = Record::new(spec, TaskState::Staging, true);
-                    records.insert(id.to_string(), record);
+                    self.insert_record(&mut records, record);
                     drop(records);
                     return self.set_status(id, TaskState::Killed, |s| {
                         s.source(SOURCE_AGENT)
@@ -259,10 +271,18 @@ impl Tasks {
     /// Tasks between their LAUNCH and their RUNNING (or failure): while there
     /// are any, more updates are about to be queued.
     pub fn launches_under_way(&self) -> usize {
-        self.records()
-            .values()
-            .filter(|r| matches!(r.state, TaskState::Staging | TaskState::Starting))
-            .count()
+        self.under_way.load(Ordering::Relaxed)
+    }
+
+    /// Adds a record, counted if under way; the caller holds the records' lock.
+    fn insert_record(&self, records: &mut HashMap<String, Record>, record: Record) {
+        if is_under_way(record.state) {
+            self.under_way.fetch_add(1, Ordering::Relaxed);
+        }
+        let replaced = records.insert(record.spec.task_id.clone(), record);
+        if replaced.is_some_and(|old| is_under_way(old.state)) {
+            self.under_way.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     /// A master committed these updates: they need not be sent again.
@@ -344,6 +364,11 @@ impl Tasks {
             if state == TaskState::Running && status.container_ips.is_empty() {
                 status.container_ips = r.container_ips.clone();
             }
+            match (is_under_way(r.state), is_under_way(state)) {
+                (false, true) => self.under_way.fetch_add(1, Ordering::Relaxed),
+                (true, false) => self.under_way.fetch_sub(1, Ordering::Relaxed),
+                _ => 0,
+            };
             r.state = state;
             if state.is_terminal() {
                 r.ended_at = Some(now);

@@ -31,7 +31,7 @@ impl Tasks {
                         None => interrupted.push(r.spec.task_id.clone()),
                     }
                 }
-                map.insert(r.spec.task_id.clone(), r);
+                self.insert_record(&mut map, r);
             }
         }
         tracing::info!(
