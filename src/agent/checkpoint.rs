@@ -38,9 +38,10 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use super::containerizer::ContainerHandle;
 use super::topdir::create_top_dir;
@@ -48,7 +49,7 @@ use crate::model::{HealthReport, TaskSpec, TaskState, TaskStatus};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
-    pub spec: TaskSpec,
+    pub spec: WrittenOnce<TaskSpec>,
     pub state: TaskState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handle: Option<ContainerHandle>,
@@ -85,7 +86,7 @@ pub struct Record {
 impl Record {
     pub fn new(spec: TaskSpec, state: TaskState, kill_requested: bool) -> Self {
         Self {
-            spec,
+            spec: WrittenOnce::new(spec),
             state,
             handle: None,
             kill_requested,
@@ -98,6 +99,52 @@ impl Record {
             ready: false,
             held: false,
         }
+    }
+}
+
+/// A value that never changes, serialized once: a task's record is saved on
+/// every change (STARTING, RUNNING, each acknowledgement, ...), and writing
+/// its spec again each time was a tenth of the agents' CPU in a 1,000-task
+/// deployment. Read through `Deref`; there is no way to change it.
+#[derive(Debug, Clone)]
+pub struct WrittenOnce<T> {
+    value: T,
+    json: OnceLock<Arc<RawValue>>,
+}
+
+impl<T> WrittenOnce<T> {
+    pub fn new(value: T) -> Self {
+        Self {
+            value,
+            json: OnceLock::new(),
+        }
+    }
+}
+
+impl<T> std::ops::Deref for WrittenOnce<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T: Serialize> Serialize for WrittenOnce<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let json = match self.json.get() {
+            Some(json) => json,
+            None => {
+                let json = serde_json::value::to_raw_value(&self.value)
+                    .map_err(serde::ser::Error::custom)?;
+                self.json.get_or_init(|| Arc::from(json))
+            }
+        };
+        json.serialize(serializer)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for WrittenOnce<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(deserializer).map(Self::new)
     }
 }
 
@@ -383,7 +430,7 @@ mod tests {
         let mut all: Vec<_> = dirs
             .load_all()
             .into_iter()
-            .map(|r| (r.spec.task_id, r.state))
+            .map(|r| (r.spec.task_id.clone(), r.state))
             .collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
@@ -414,6 +461,26 @@ mod tests {
                 parent.display()
             );
         }
+    }
+
+    /// The spec written once is the spec: a second save (from the cache)
+    /// reads back the same task, whole.
+    #[test]
+    fn a_spec_written_once_reads_back_whole() {
+        let mut spec: TaskSpec =
+            serde_json::from_value(serde_json::json!({"task_id": "t1", "agent_id": "a1"})).unwrap();
+        spec.cpus = 0.5;
+        spec.command = Some(crate::model::CommandSpec {
+            value: Some("sleep \"600\"".into()),
+            ..Default::default()
+        });
+        let record = Record::new(spec.clone(), TaskState::Running, false);
+        let first = line_of(&record).unwrap();
+        let second = line_of(&record).unwrap();
+        assert_eq!(first, second);
+        let back: Record = serde_json::from_slice(&second).unwrap();
+        assert_eq!(*back.spec, spec);
+        assert_eq!(back.state, TaskState::Running);
     }
 
     #[test]

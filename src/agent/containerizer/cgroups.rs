@@ -254,9 +254,15 @@ impl Cgroups {
 fn make_leaf(parent: &Path, name: &str, v2_cpu: Option<bool>) -> io::Result<PathBuf> {
     let dir = parent.join(name);
     // A cleanup of the agent's last task may remove `parent` between our
-    // create_dir_all and create_dir: one more round settles it.
-    for _ in 0..3 {
-        std::fs::create_dir_all(parent)?;
+    // create_dir_all and create_dir: one more round settles it. On v1 the
+    // leaf is tried first, the parent made only when missing: with a task
+    // running it is there, and making it again cost a mkdir and a stat per
+    // hierarchy on every launch. (On v2 the parent's controllers are checked
+    // every time.)
+    for round in 0..3 {
+        if round > 0 || v2_cpu.is_some() {
+            std::fs::create_dir_all(parent)?;
+        }
         if let Some(cpu) = v2_cpu {
             enable_v2_controllers(parent, cpu)?;
         }

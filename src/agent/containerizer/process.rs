@@ -199,11 +199,10 @@ fn is_supervisor(pid: i32) -> bool {
 
 /// Resolves once the task has ended.
 async fn until_gone(pid: i32, start_time: u64) {
-    if !task_alive(pid, start_time) {
-        return;
-    }
     if let Some(pidfd) = pidfd_open(pid) {
-        // The pid may have changed hands between the check and the open.
+        // Checked after the open: a pidfd of a pid that has since changed
+        // hands (or of no process) is caught here, and one /proc read is
+        // all a watch costs.
         if !task_alive(pid, start_time) {
             return;
         }

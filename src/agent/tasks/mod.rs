@@ -425,7 +425,7 @@ impl Tasks {
     }
 
     fn spec(&self, id: &str) -> Option<TaskSpec> {
-        self.records().get(id).map(|r| r.spec.clone())
+        self.records().get(id).map(|r| TaskSpec::clone(&r.spec))
     }
 
     fn kill_requested(&self, id: &str) -> bool {
