@@ -578,3 +578,71 @@ async fn a_killed_supervisor_takes_its_tasks_and_is_replaced() {
         agent.containerizer.cleanup(handle).await;
     }
 }
+
+fn exit_file_of(handle: &ContainerHandle) -> PathBuf {
+    match handle {
+        ContainerHandle::Process { exit_file, .. } => exit_file.clone(),
+        other => panic!("not a process handle: {other:?}"),
+    }
+}
+
+/// While the agent is there, a task's end comes to it over the supervisor's
+/// pipe: no exit file, not even its directory, and the task stays an
+/// unreaped zombie (its pid not reusable, its end not lost) until the agent
+/// says it has recorded the end.
+#[tokio::test]
+async fn an_end_is_told_and_the_task_kept_until_the_agent_records_it() {
+    let agent = Agent::new(cgroups::detect());
+    let handle = agent
+        .launch(&shell_task("told", "exit 5"), &[])
+        .await
+        .expect("launch");
+    let exit = agent.wait(&handle).await;
+    assert_eq!(exit.code, Some(5), "{exit:?}");
+    let exit_file = exit_file_of(&handle);
+    assert!(
+        !exit_file.parent().expect("a meta dir").exists(),
+        "{} was made",
+        exit_file.display()
+    );
+    let (pid, ..) = parts(&handle);
+    let (state, parent, ..) = stat(pid).expect("the ended task is kept");
+    assert_eq!(state, 'Z');
+    assert!(is_supervisor(parent), "kept by its supervisor");
+    agent.containerizer.end_recorded(&handle).await;
+    eventually("the task reaped", || {
+        stat(pid).is_none_or(|(_, ppid, ..)| ppid != parent)
+    })
+    .await;
+    agent.containerizer.cleanup(&handle).await;
+}
+
+/// An agent that goes after it was told of an end but before it recorded it
+/// leaves the end to the next one: its supervisor writes the exit file, then
+/// reaps the task, and the next agent process reads it.
+#[tokio::test]
+async fn an_end_told_to_an_agent_that_went_is_in_the_exit_file() {
+    let mut agent = Agent::new(None);
+    let handle = agent
+        .launch(&shell_task("told-then-gone", "exit 6"), &[])
+        .await
+        .expect("launch");
+    assert_eq!(agent.wait(&handle).await.code, Some(6));
+    let (pid, ..) = parts(&handle);
+    let (_, supervisor, ..) = stat(pid).expect("the ended task is kept");
+
+    // The agent process goes (its launcher, and with it the supervisor's
+    // stdin); the next one has the same key.
+    let meso = PathBuf::from(env!("CARGO_BIN_EXE_meso"));
+    let next = ProcessContainerizer::new(meso, agent.key.clone(), None);
+    drop(std::mem::replace(&mut agent.containerizer, next));
+
+    let exit = agent.wait(&handle).await;
+    assert_eq!(exit.code, Some(6), "{exit:?}");
+    let written = std::fs::read_to_string(exit_file_of(&handle)).expect("the exit file");
+    assert_eq!(written, r#"{"code":6}"#);
+    eventually("the supervisor, without tasks or agent, gone", || {
+        !running(supervisor)
+    })
+    .await;
+}

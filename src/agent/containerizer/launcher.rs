@@ -6,9 +6,15 @@
 //!  agent (Launcher) ──spawn once, lazily──▶ meso task-launcher --agent-key=K
 //!        ──stdin: {"id":N,"task":TaskArgs}\n ──▶ supervisor ──clone──▶ task
 //!        ◀─stdout: "N started <task pid> <start time>\n" | "N failed <why>\n"
-//!  agent gone (stdin closed) ─▶ the supervisor lets go of the agent's pipes,
-//!        starts nothing more, and exits after its last task
-//!  supervisor gone ─▶ launches waiting for it fail; the next one starts another
+//!        ◀─stdout: "ended <pid> <start time> {"code":N}\n" ─▶ the task's
+//!          watch (`end_of`)
+//!          ─▶ the agent records the end ─▶ stdin: "reap <pid> <start time>\n"
+//!          (`recorded`)
+//!  agent gone (stdin closed) ─▶ the supervisor writes down the ends it told
+//!        and lets go of the agent's pipes, starts nothing more, and exits
+//!        after its last task
+//!  supervisor gone ─▶ launches and watches waiting for it fail; the next
+//!        launch starts another
 //! ```
 //!
 //! Why not `meso` exec'd per task: on the machines this project measures, an
@@ -27,7 +33,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{ChildStdin, Command};
 use tokio::sync::oneshot;
 
-use super::supervisor::{self, Request, TaskArgs};
+use super::supervisor::{self, ENDED, ExitRecord, REAP, Request, TaskArgs};
 
 /// The subcommand's name, as it shows in `/proc/<pid>/cmdline`.
 pub const SUBCOMMAND: &str = "task-launcher";
@@ -65,6 +71,21 @@ pub struct Started {
 
 type Waiting = Arc<Mutex<HashMap<u64, oneshot::Sender<String>>>>;
 
+/// The live supervisor's tasks by pid, from their start until their end is
+/// handed to their watch.
+type Ends = Arc<Mutex<HashMap<i32, End>>>;
+
+struct End {
+    start_time: u64,
+    state: EndState,
+}
+
+enum EndState {
+    Running,
+    Watched(oneshot::Sender<ExitRecord>),
+    Ended(ExitRecord),
+}
+
 /// The agent's side: starts the supervisor when first needed (and again
 /// after it died), sends it requests and hands each reply to its launch.
 pub struct Launcher {
@@ -75,8 +96,9 @@ pub struct Launcher {
 }
 
 struct Live {
-    stdin: ChildStdin,
+    stdin: Arc<tokio::sync::Mutex<ChildStdin>>,
     waiting: Waiting,
+    ends: Ends,
     alive: Arc<AtomicBool>,
 }
 
@@ -114,7 +136,7 @@ impl Launcher {
             // have dropped the last try's.
             let (tx, rx) = oneshot::channel();
             lock(&l.waiting).insert(id, tx);
-            match l.stdin.write_all(&line).await {
+            match l.stdin.lock().await.write_all(&line).await {
                 Ok(()) => break (rx, l.waiting.clone()),
                 Err(e) => {
                     l.alive.store(false, Ordering::Release);
@@ -141,6 +163,40 @@ impl Launcher {
         parse_reply(&said)
     }
 
+    /// The end of a task the live supervisor started, once it comes; None
+    /// for a task it does not know (one of an earlier agent's supervisors:
+    /// process.rs then waits on /proc and the exit file). The sender drops
+    /// if the supervisor dies first.
+    pub async fn end_of(&self, pid: i32, start_time: u64) -> Option<oneshot::Receiver<ExitRecord>> {
+        let live = self.live.lock().await;
+        let live = live.as_ref().filter(|l| l.alive.load(Ordering::Acquire))?;
+        let mut ends = lock(&live.ends);
+        let end = ends.get_mut(&pid).filter(|e| e.start_time == start_time)?;
+        let (tx, rx) = oneshot::channel();
+        match std::mem::replace(&mut end.state, EndState::Running) {
+            EndState::Ended(record) => {
+                ends.remove(&pid);
+                let _ = tx.send(record);
+            }
+            EndState::Running | EndState::Watched(_) => end.state = EndState::Watched(tx),
+        }
+        Some(rx)
+    }
+
+    /// The agent has recorded the end of the task `pid` (started at
+    /// `start_time`): its supervisor may reap it.
+    pub async fn recorded(&self, pid: i32, start_time: u64) {
+        let stdin = match self.live.lock().await.as_ref() {
+            Some(l) if l.alive.load(Ordering::Acquire) => l.stdin.clone(),
+            _ => return,
+        };
+        let _ = stdin
+            .lock()
+            .await
+            .write_all(format!("{REAP} {pid} {start_time}\n").as_bytes())
+            .await;
+    }
+
     fn spawn(&self) -> Result<Live, String> {
         let args = LauncherArgs {
             agent_key: self.agent_key.clone(),
@@ -157,17 +213,43 @@ impl Launcher {
             return Err("the task launcher's pipes are missing".into());
         };
         let waiting = Waiting::default();
+        let ends = Ends::default();
         let alive = Arc::new(AtomicBool::new(true));
-        let (w, a) = (waiting.clone(), alive.clone());
+        let stdin = Arc::new(tokio::sync::Mutex::new(stdin));
+        // Weak: the supervisor must see its stdin close when the agent lets
+        // go of the launcher, while this reader still reads.
+        let input = Arc::downgrade(&stdin);
+        let (w, e, a) = (waiting.clone(), ends.clone(), alive.clone());
         tokio::spawn(async move {
             let mut lines = BufReader::new(stdout).lines();
             while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(end) = line.strip_prefix(ENDED).map(str::trim_start) {
+                    let unwatched = hand_over_end(&e, end);
+                    if let (Some((pid, start)), Some(input)) = (unwatched, input.upgrade()) {
+                        // Nobody will record it (its launch was reported
+                        // failed): reaped at once.
+                        let reap = format!("{REAP} {pid} {start}\n");
+                        let _ = input.lock().await.write_all(reap.as_bytes()).await;
+                    }
+                    continue;
+                }
                 let Some((id, said)) = line.split_once(' ') else {
                     continue;
                 };
                 let waiter = id.parse().ok().and_then(|id: u64| lock(&w).remove(&id));
                 match waiter {
                     Some(waiter) => {
+                        // Known before its launch hears of it: its end, which
+                        // may come next, finds its place.
+                        if let Ok(started) = parse_reply(said) {
+                            lock(&e).insert(
+                                started.pid,
+                                End {
+                                    start_time: started.start_time,
+                                    state: EndState::Running,
+                                },
+                            );
+                        }
                         let _ = waiter.send(said.to_string());
                     }
                     // Its launch gave up waiting and was reported failed:
@@ -183,11 +265,13 @@ impl Launcher {
             // senders drop).
             a.store(false, Ordering::Release);
             lock(&w).clear();
+            lock(&e).clear();
             let _ = child.wait().await;
         });
         Ok(Live {
             stdin,
             waiting,
+            ends,
             alive,
         })
     }
@@ -195,6 +279,38 @@ impl Launcher {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Hands `<pid> <start time> <record>` (an "ended" line) to the task's
+/// watch, or keeps it for the watch to come; a task nobody knows, to be
+/// reaped at once.
+fn hand_over_end(ends: &Ends, end: &str) -> Option<(i32, u64)> {
+    let mut words = end.splitn(3, ' ');
+    let (Some(pid), Some(start_time), Some(record)) = (words.next(), words.next(), words.next())
+    else {
+        tracing::warn!(line = %end, "the task launcher's word on an end is unreadable");
+        return None;
+    };
+    let (Ok(pid), Ok(start_time), Ok(record)) = (
+        pid.parse::<i32>(),
+        start_time.parse::<u64>(),
+        serde_json::from_str::<ExitRecord>(record),
+    ) else {
+        tracing::warn!(line = %end, "the task launcher's word on an end is unreadable");
+        return None;
+    };
+    let mut ends = lock(ends);
+    let Some(known) = ends.get_mut(&pid).filter(|e| e.start_time == start_time) else {
+        return Some((pid, start_time));
+    };
+    match std::mem::replace(&mut known.state, EndState::Ended(record)) {
+        EndState::Watched(watch) => {
+            ends.remove(&pid);
+            let _ = watch.send(record);
+        }
+        EndState::Running | EndState::Ended(_) => {}
+    }
+    None
 }
 
 fn parse_reply(said: &str) -> Result<Started, String> {

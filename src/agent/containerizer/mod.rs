@@ -47,7 +47,8 @@ pub struct LaunchRequest<'a> {
     /// The complete environment of the task (MESOS_*, HOST, PORT*, the task's own).
     pub env: BTreeMap<String, String>,
     /// The agent's own directory for this task's metadata (not user-visible),
-    /// named after the task id: a process task's exit file is written here.
+    /// named after the task id: a process task's exit file is written here
+    /// (made then) if it ends while no agent is there to be told.
     pub meta_dir: &'a Path,
 }
 
@@ -142,6 +143,13 @@ pub trait Containerizer: Send + Sync {
     /// Everything of this agent's that this containerizer finds running, so
     /// that the agent can kill what it does not know (orphans).
     fn ours(&self) -> BoxFuture<'_, Vec<ContainerHandle>>;
+
+    /// The task's end is recorded (checkpointed with its last status): what
+    /// kept it for the agent may let it go (a process task's supervisor
+    /// reaps it). Nothing by default.
+    fn end_recorded<'a>(&'a self, _handle: &'a ContainerHandle) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
 
     /// Frees what the task held after it ended (cgroups, the container).
     fn cleanup<'a>(&'a self, handle: &'a ContainerHandle) -> BoxFuture<'a, ()>;

@@ -6,9 +6,11 @@
 //!  launch: cgroups.create ─▶ supervisor: start the task (env = the task's)
 //!          ─▶ "started <task pid> <start time>"
 //!          ─▶ handle {task pid + start time, pgid = task pid, exit file, cgroups}
-//!  wait:   pidfd of the task (or /proc polled) ─▶ ended ─▶ the exit file,
-//!          once the supervisor has written it (before it reaps the task)
-//!          + the cgroup's OOM count ─▶ Exit
+//!  wait:   the live supervisor's "ended" line (launcher.rs) + the cgroup's
+//!          OOM count ─▶ Exit ─▶ (the end recorded) end_recorded: "reap"
+//!          a task of an earlier agent's supervisor: pidfd of the task (or
+//!          /proc polled) ─▶ ended ─▶ the exit file, once the supervisor has
+//!          written it (before it reaps the task)
 //!  kill:   SIGTERM -pgid ─▶ task gone, or grace over ─▶ SIGKILL -pgid
 //!          ─▶ SIGKILL whatever is still in the cgroups
 //!  ours:   /proc/*: children of session leaders with
@@ -84,8 +86,8 @@ impl ProcessContainerizer {
                 }
                 None => command_line(req.spec).map_err(fail)?,
             };
-        std::fs::create_dir_all(req.meta_dir)
-            .map_err(|e| fail(format!("cannot make {}: {e}", req.meta_dir.display())))?;
+        // The directory is made only if an exit file is ever written (the
+        // supervisor tells the agent of the end instead while it is there).
         let exit_file = req.meta_dir.join("exit.json");
         match std::fs::remove_file(&exit_file) {
             Ok(()) => {}
@@ -439,8 +441,23 @@ impl Containerizer for ProcessContainerizer {
                     ..Exit::default()
                 };
             };
+            if let Some(end) = self.launcher.end_of(*pid, *start_time).await {
+                // None: the supervisor died, and the task with it.
+                return exit_of(end.await.ok(), cgroups);
+            }
             until_gone(*pid, *start_time).await;
             exit_of(exit_record(*pid, *start_time, exit_file).await, cgroups)
+        })
+    }
+
+    fn end_recorded<'a>(&'a self, handle: &'a ContainerHandle) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let ContainerHandle::Process {
+                pid, start_time, ..
+            } = handle
+            {
+                self.launcher.recorded(*pid, *start_time).await;
+            }
         })
     }
 

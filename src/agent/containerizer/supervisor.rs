@@ -9,11 +9,15 @@
 //!        group, SIGKILL when the supervisor dies, default signals, joins the
 //!        task's cgroups ──exec──▶ task (the supervisor sleeps till then)
 //!  supervisor ──stdout: "N started <task pid> <start time>" | "N failed <why>"──▶ agent
-//!  SIGCHLD (signalfd) ─▶ a task ended, not yet reaped ─▶ SIGKILL what it left
-//!        in its group ─▶ exit file {"code":N} | {"signal":N} (tmp + rename)
-//!        ─▶ reap
-//!  stdin closed (the agent gone) ─▶ stdio let go, no new tasks; exits after
-//!        its last task
+//!  the task's pidfd (epoll) readable ─▶ it ended, not yet reaped ─▶ SIGKILL
+//!        what it left in its group ─▶ agent here?
+//!          yes ─▶ stdout: "ended <pid> <start time> {"code":N}|{"signal":N}"; kept a
+//!                 zombie until stdin: "reap <pid> <start time>" (the agent
+//!                 has recorded the end) ─▶ reap
+//!          no  ─▶ exit file {"code":N} | {"signal":N} (tmp + rename) ─▶ reap
+//!  stdin closed (the agent gone) ─▶ exit files for the ends it was told and
+//!        had not recorded, those reaped; stdio let go, no new tasks; exits
+//!        after its last task
 //! ```
 //!
 //! Why one supervisor per agent and not one per task (a shim, as Mesos's
@@ -24,9 +28,17 @@
 //! tasks with it (they are SIGKILLed, and the agent reports them failed, as
 //! Mesos does when an executor dies); the next launch starts a new one.
 //!
-//! The exit file is written before the task is reaped: while the agent
-//! (process.rs) sees the task's pid as a zombie, the record may still come;
-//! once the pid is gone, a missing file means the supervisor died.
+//! Why the end goes over the pipe, and a zombie waits for the agent's word:
+//! an exit file per task cost a directory and two inodes on the agent's disk
+//! (ext4 placing a new directory was a tenth of the agents' CPU in a
+//! 1,000-task deployment) and /proc reads while the agent waited for it. An
+//! end is never lost: until the agent says it has recorded it, the task is
+//! not reaped, and an agent that goes before that leaves an exit file
+//! instead, written before the reap as always: while the agent (process.rs)
+//! sees the task's pid as a zombie, the record may still come; once the pid
+//! is gone, a missing file means the supervisor died. Ends are found through
+//! each task's pidfd, since a `waitid` over all children would return a
+//! zombie kept for the agent again and again (Linux 5.3 or later).
 //!
 //! An agent restarted after a `kill -9` finds its tasks in /proc (see
 //! `process.rs`'s `ours`): children of a session leader with the
@@ -36,7 +48,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::mem::ManuallyDrop;
-use std::os::fd::FromRawFd;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
@@ -50,8 +62,8 @@ use super::user::TaskUser;
 pub struct TaskArgs {
     /// The task's working directory; `stdout` and `stderr` are appended here.
     pub sandbox: PathBuf,
-    /// Where the task's exit status is written when it ends; its directory
-    /// exists.
+    /// Where the task's exit status is written if it ends with no agent
+    /// to tell (its directory is made then).
     pub exit_file: PathBuf,
     /// A cgroup directory the task joins before exec (one per hierarchy).
     pub cgroups: Vec<PathBuf>,
@@ -75,41 +87,39 @@ pub enum ExitRecord {
 }
 
 /// The supervisor's loop (`meso task-launcher`); returns the process's exit
-/// code. Requests come one JSON line each on stdin (launcher.rs's
-/// `Request`), replies go one line each to stdout.
+/// code. Requests come one line each on stdin (launcher.rs's `Request` as
+/// JSON, or `reap <pid>`), replies and ends go one line each to stdout.
 pub fn run() -> i32 {
     // SAFETY: plain syscalls; no other thread exists. Its own session: a ^C
     // meant for the agent's terminal does not reach it or its tasks.
-    // SIGCHLD is blocked so that it is read from the signalfd instead.
-    let children = unsafe {
+    let ends = unsafe {
         libc::setsid();
         libc::signal(libc::SIGHUP, libc::SIG_IGN);
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
         libc::signal(libc::SIGINT, libc::SIG_IGN);
-        let mut chld: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut chld);
-        libc::sigaddset(&mut chld, libc::SIGCHLD);
-        libc::sigprocmask(libc::SIG_BLOCK, &chld, std::ptr::null_mut());
-        libc::signalfd(-1, &chld, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK)
+        libc::epoll_create1(libc::EPOLL_CLOEXEC)
     };
-    if children < 0 {
+    if ends < 0 {
         let e = io::Error::last_os_error();
-        eprintln!("meso task-launcher: cannot make a signalfd: {e}");
+        eprintln!("meso task-launcher: cannot make an epoll set: {e}");
         return 1;
     }
     let _ = std::env::set_current_dir("/");
-    let mut supervisor = Supervisor::default();
-    let mut agent_here = true;
+    let mut supervisor = Supervisor {
+        running: HashMap::new(),
+        ends,
+        agent_here: true,
+    };
     let mut input = Vec::new();
-    while agent_here || !supervisor.running.is_empty() {
+    while supervisor.agent_here || !supervisor.running.is_empty() {
         let mut fds = [
             libc::pollfd {
-                fd: if agent_here { 0 } else { -1 },
+                fd: if supervisor.agent_here { 0 } else { -1 },
                 events: libc::POLLIN,
                 revents: 0,
             },
             libc::pollfd {
-                fd: children,
+                fd: ends,
                 events: libc::POLLIN,
                 revents: 0,
             },
@@ -125,8 +135,7 @@ pub fn run() -> i32 {
             continue;
         }
         if fds[1].revents != 0 {
-            drain(children);
-            supervisor.reap();
+            supervisor.collect_ends();
         }
         if fds[0].revents != 0 {
             let mut buf = [0u8; 64 * 1024];
@@ -134,7 +143,7 @@ pub fn run() -> i32 {
             let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
             if n == 0 || (n < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted)
             {
-                agent_here = false;
+                supervisor.agent_gone();
                 let_go_of_the_agent();
                 continue;
             }
@@ -155,20 +164,45 @@ pub struct Request {
     pub task: TaskArgs,
 }
 
-/// The tasks started and not yet ended, by pid.
-#[derive(Default)]
+/// What the agent says once it has recorded a task's end.
+pub const REAP: &str = "reap";
+/// What the supervisor says when a task has ended.
+pub const ENDED: &str = "ended";
+
+/// The tasks started and not yet reaped, by pid.
 struct Supervisor {
     running: HashMap<libc::pid_t, Running>,
+    /// The epoll set of the running tasks' pidfds (data: the pid).
+    ends: libc::c_int,
+    agent_here: bool,
 }
 
 struct Running {
     exit_file: PathBuf,
     /// Where the supervisor's complaints about the task go, for its user.
     sandbox: PathBuf,
+    /// Readable once the task has ended; closed when it is reaped.
+    pidfd: OwnedFd,
+    /// Field 22 of /proc/PID/stat: a reap names the task by it too.
+    start_time: u64,
+    /// How it ended, told to the agent, which has not recorded it yet.
+    told: Option<ExitRecord>,
 }
 
 impl Supervisor {
     fn serve(&mut self, line: &[u8]) {
+        if let Some(task) = line.strip_prefix(format!("{REAP} ").as_bytes()) {
+            let task = std::str::from_utf8(task).unwrap_or_default();
+            let parsed = task
+                .trim()
+                .split_once(' ')
+                .and_then(|(pid, start)| Some((pid.parse().ok()?, start.parse().ok()?)));
+            match parsed {
+                Some((pid, start_time)) => self.recorded(pid, start_time),
+                None => eprintln!("meso task-launcher: bad reap ignored: {task:?}"),
+            }
+            return;
+        }
         let request: Request = match serde_json::from_slice(line) {
             Ok(r) => r,
             Err(e) => {
@@ -180,102 +214,196 @@ impl Supervisor {
             Ok((pid, start_time)) => format!("started {pid} {start_time}"),
             Err(why) => format!("failed {why}"),
         };
-        reply(request.id, &said);
+        reply(&format!("{} {said}", request.id));
     }
 
     /// Starts a task; its pid and start time.
     fn start(&mut self, task: &TaskArgs) -> Result<(libc::pid_t, u64), String> {
-        if task.exit_file.parent().is_none_or(|dir| !dir.is_dir()) {
-            return Err(format!(
-                "the exit file's directory is missing: {}",
-                task.exit_file.display()
-            ));
-        }
         let pid = spawn(task)?;
-        self.running.insert(
-            pid,
-            Running {
-                exit_file: task.exit_file.clone(),
-                sandbox: task.sandbox.clone(),
-            },
-        );
         // Not reaped before this loop does it, so readable even if the task
-        // has already ended.
+        // has already ended, and the pid is the task's.
         let start_time = std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .ok()
             .and_then(|stat| super::procfs::start_time_of(&stat));
-        match start_time {
-            Some(start_time) => Ok((pid, start_time)),
-            None => {
-                // The agent could not tell it from a recycled pid: it must
-                // not run unwatched, and no exit file is written for a launch
-                // reported failed.
-                self.running.remove(&pid);
-                // SAFETY: kill(2) of our own child's group.
-                unsafe { libc::kill(-pid, libc::SIGKILL) };
-                Err(format!(
-                    "cannot read the start time of the task (pid {pid})"
-                ))
-            }
-        }
-    }
-
-    /// Records the end of every task that has ended, then reaps it.
-    fn reap(&mut self) {
-        loop {
-            // SAFETY: waitid(2) into a siginfo we own.
-            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-            let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
-            if unsafe { libc::waitid(libc::P_ALL, 0, &mut info, flags) } < 0 {
-                if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return; // ECHILD: no child left
-            }
-            // SAFETY: waitid filled these for a child that changed state.
-            let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
-            if pid == 0 {
-                return; // children, none ended
-            }
-            let ended = match info.si_code {
-                libc::CLD_EXITED => ExitRecord::Code(status),
-                _ => ExitRecord::Signal(status),
+        let watched = pidfd_open(pid).and_then(|pidfd| {
+            let mut event = libc::epoll_event {
+                events: libc::EPOLLIN as u32,
+                u64: pid as u64,
             };
-            // Not reaped yet, so its pid (the group's id) cannot be reused:
-            // the signal reaches only what the task left running, as Mesos
-            // destroys a container whose command has exited.
-            // SAFETY: kill(2) of our own child's group.
-            unsafe { libc::kill(-pid, libc::SIGKILL) };
-            if let Some(task) = self.running.remove(&pid)
-                && let Err(e) = write_exit_file(&task.exit_file, ended)
-            {
-                complain(
-                    &task.sandbox,
-                    &format!("cannot write {}: {e}", task.exit_file.display()),
-                );
+            // SAFETY: epoll_ctl(2) with an event we own, on fds we own.
+            let added = unsafe {
+                libc::epoll_ctl(
+                    self.ends,
+                    libc::EPOLL_CTL_ADD,
+                    pidfd.as_raw_fd(),
+                    &mut event,
+                )
+            };
+            if added < 0 {
+                return Err(io::Error::last_os_error());
             }
-            let mut status = 0;
-            // SAFETY: reaps the child waitid named.
-            while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
-                && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
-            {}
+            Ok(pidfd)
+        });
+        match (start_time, watched) {
+            (Some(start_time), Ok(pidfd)) => {
+                self.running.insert(
+                    pid,
+                    Running {
+                        exit_file: task.exit_file.clone(),
+                        sandbox: task.sandbox.clone(),
+                        pidfd,
+                        start_time,
+                        told: None,
+                    },
+                );
+                Ok((pid, start_time))
+            }
+            (start_time, watched) => {
+                // The agent could not tell it from a recycled pid, or this
+                // loop would never see it end: it must not run unwatched, and
+                // no end is reported for a launch reported failed.
+                // SAFETY: kill(2) of our own child's group, then its reap.
+                unsafe { libc::kill(-pid, libc::SIGKILL) };
+                reap(pid);
+                Err(match watched {
+                    Err(e) => format!("cannot watch the task (pidfd_open, Linux 5.3+): {e}"),
+                    Ok(_) if start_time.is_none() => {
+                        format!("cannot read the start time of the task (pid {pid})")
+                    }
+                    Ok(_) => "cannot start the task".to_string(),
+                })
+            }
         }
+    }
+
+    /// Every task whose pidfd turned readable has ended: its end is told to
+    /// the agent (or written down), its group's leftovers killed.
+    fn collect_ends(&mut self) {
+        const AT_ONCE: usize = 64;
+        // SAFETY: zeroed epoll_events are valid; epoll_wait fills them.
+        let mut events: [libc::epoll_event; AT_ONCE] = unsafe { std::mem::zeroed() };
+        loop {
+            // SAFETY: epoll_wait(2) into an array we own; no wait (timeout 0).
+            let n = unsafe { libc::epoll_wait(self.ends, events.as_mut_ptr(), AT_ONCE as i32, 0) };
+            if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            let n = n.max(0) as usize;
+            for event in &events[..n] {
+                self.ended(event.u64 as libc::pid_t);
+            }
+            if n < AT_ONCE {
+                return;
+            }
+        }
+    }
+
+    fn ended(&mut self, pid: libc::pid_t) {
+        let Some(task) = self.running.get_mut(&pid) else {
+            return;
+        };
+        // SAFETY: waitid(2) into a siginfo we own; WNOWAIT leaves it a zombie.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+        if unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) } < 0 {
+            return;
+        }
+        // SAFETY: waitid filled these for a child that changed state.
+        let (ended_pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+        if ended_pid != pid {
+            return; // not ended after all
+        }
+        let ended = match info.si_code {
+            libc::CLD_EXITED => ExitRecord::Code(status),
+            _ => ExitRecord::Signal(status),
+        };
+        // Its pidfd stays readable: out of the set, or it comes back forever.
+        // SAFETY: epoll_ctl(2) removing an fd we own.
+        unsafe {
+            libc::epoll_ctl(
+                self.ends,
+                libc::EPOLL_CTL_DEL,
+                task.pidfd.as_raw_fd(),
+                std::ptr::null_mut(),
+            )
+        };
+        // Not reaped yet, so its pid (the group's id) cannot be reused: the
+        // signal reaches only what the task left running, as Mesos destroys a
+        // container whose command has exited.
+        // SAFETY: kill(2) of our own child's group.
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+        if self.agent_here {
+            task.told = Some(ended);
+            let record = serde_json::to_string(&ended).unwrap_or_default();
+            reply(&format!("{ENDED} {pid} {} {record}", task.start_time));
+        } else {
+            self.write_down_and_reap(pid, ended);
+        }
+    }
+
+    /// The agent has recorded the end it was told: the task is reaped.
+    fn recorded(&mut self, pid: libc::pid_t, start_time: u64) {
+        let told = |t: &Running| t.told.is_some() && t.start_time == start_time;
+        if self.running.get(&pid).is_some_and(told) {
+            self.running.remove(&pid);
+            reap(pid);
+        }
+    }
+
+    /// The agent is gone: the ends it was told but had not recorded are
+    /// written down for the next agent, and every later one will be.
+    fn agent_gone(&mut self) {
+        self.agent_here = false;
+        let told: Vec<(libc::pid_t, ExitRecord)> = self
+            .running
+            .iter()
+            .filter_map(|(pid, t)| Some((*pid, t.told?)))
+            .collect();
+        for (pid, ended) in told {
+            self.write_down_and_reap(pid, ended);
+        }
+    }
+
+    /// The exit file first, then the reap: a task seen reaped without one
+    /// will never have one.
+    fn write_down_and_reap(&mut self, pid: libc::pid_t, ended: ExitRecord) {
+        if let Some(task) = self.running.remove(&pid)
+            && let Err(e) = write_exit_file(&task.exit_file, ended)
+        {
+            complain(
+                &task.sandbox,
+                &format!("cannot write {}: {e}", task.exit_file.display()),
+            );
+        }
+        reap(pid);
     }
 }
 
-/// Empties the signalfd: its readiness only says "look again".
-fn drain(fd: libc::c_int) {
-    let mut info = [0u8; std::mem::size_of::<libc::signalfd_siginfo>()];
-    // SAFETY: read(2) into a buffer we own; the fd is non-blocking.
-    while unsafe { libc::read(fd, info.as_mut_ptr().cast(), info.len()) } > 0 {}
+/// Reaps a child that has ended (or was just SIGKILLed).
+fn reap(pid: libc::pid_t) {
+    let mut status = 0;
+    // SAFETY: waitpid(2) of our own child.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
+        && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
+    {}
 }
 
-/// One write to stdout per reply, so a reply is never split.
-fn reply(id: u64, line: &str) {
+fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: a syscall that returns a new descriptor we then own, or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just opened and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+}
+
+/// One write to stdout per line, so a line is never split.
+fn reply(line: &str) {
     // SAFETY: fd 1 stays open for the process's life; ManuallyDrop keeps this
     // File from closing it.
     let mut out = ManuallyDrop::new(unsafe { File::from_raw_fd(1) });
-    let _ = out.write_all(format!("{id} {line}\n").as_bytes());
+    let _ = out.write_all(format!("{line}\n").as_bytes());
 }
 
 /// The agent is gone: its pipes and its stderr are let go (whoever reads
@@ -360,6 +488,9 @@ fn append(path: &Path) -> Result<File, String> {
 /// with it. A flush per task end cost a disk write each when a deployment's
 /// worth of tasks stop at once.
 fn write_exit_file(path: &Path, ended: ExitRecord) -> io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);

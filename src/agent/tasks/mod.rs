@@ -140,6 +140,7 @@ impl Tasks {
         containerizer.cleanup(&handle).await;
         let killed = self.kill_requested(&id);
         self.report_exit(&id, &exit, killed);
+        containerizer.end_recorded(&handle).await;
     }
 
     fn report_exit(&self, id: &str, exit: &Exit, killed: bool) {
