@@ -217,6 +217,15 @@ async fn a_relative_work_dir_is_where_the_agent_started() {
     })
     .await;
     assert_eq!(done["state"], "TASK_FINISHED", "{done}");
+    // Its end came over the supervisor's pipe (no exit file, no meta dir),
+    // and once recorded the supervisor let the task go.
+    assert!(!work.join("meta").join("tasks").join("rel").exists());
+    let key = read_text(&work.join("agent.key")).trim().to_string();
+    wait_for("the ended task reaped", Duration::from_secs(10), || {
+        let held = zombies_held_for(&key);
+        async move { held.is_empty().then_some(()) }
+    })
+    .await;
     let sandbox = work.join("sandboxes").join("rel");
     let out = read_text(&sandbox.join("stdout"));
     assert_eq!(out.trim(), format!("hello from {}", sandbox.display()));

@@ -837,6 +837,28 @@ fn remove_agent_cgroups(key: &str) {
     }
 }
 
+/// Ended tasks (zombies) that the task supervisors of the agent with `key`
+/// still hold: each is kept until its agent has recorded its end.
+pub fn zombies_held_for(key: &str) -> Vec<i32> {
+    let supervisors =
+        pids_where(|cmdline, _| cmdline.contains("task-launcher") && cmdline.contains(key));
+    let stat_of = |pid: i32| {
+        let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let rest: Vec<String> = text[text.rfind(')')? + 1..]
+            .split_whitespace()
+            .take(2)
+            .map(String::from)
+            .collect();
+        Some((rest.first()?.clone(), rest.get(1)?.parse::<i32>().ok()?))
+    };
+    pids_where(|_, _| true)
+        .into_iter()
+        .filter(|pid| {
+            stat_of(*pid).is_some_and(|(state, ppid)| state == "Z" && supervisors.contains(&ppid))
+        })
+        .collect()
+}
+
 /// Pids whose command line (NULs as spaces) and environment satisfy `f`.
 pub fn pids_where(f: impl Fn(&str, &str) -> bool) -> Vec<i32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {

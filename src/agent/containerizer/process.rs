@@ -441,10 +441,13 @@ impl Containerizer for ProcessContainerizer {
                     ..Exit::default()
                 };
             };
-            if let Some(end) = self.launcher.end_of(*pid, *start_time).await {
-                // None: the supervisor died, and the task with it.
-                return exit_of(end.await.ok(), cgroups);
+            if let Some(end) = self.launcher.end_of(*pid, *start_time).await
+                && let Ok(record) = end.await
+            {
+                return exit_of(Some(record), cgroups);
             }
+            // Not the live supervisor's task, or it died (and the task with
+            // it, a moment later): the task is waited for through /proc.
             until_gone(*pid, *start_time).await;
             exit_of(exit_record(*pid, *start_time, exit_file).await, cgroups)
         })
