@@ -501,7 +501,10 @@ file, as before), so no meta dir is made; a task's spec is serialized once per r
 on every save (checkpoint lines 6.5% → 3.8% of the agents); a watch reads \`/proc\` once,
 not twice (5.4% → 3.5%); the launches-under-way count is kept, not recounted (2.3% → 0).
 Binaries 4ddc593 → 185bb51 taking turns, two suites of three runs: the agents' CPU per
-1,000-task launch 430 → 385 ms (medians), launches 854 → 913/s.
+1,000-task launch 430 → 385 ms (medians), launches 854 → 913/s. The session's whole change,
+e3f25fd → 6f0a241 taking turns, three suites of three runs: medians 825 → 872 launches/s
+(runs 706–954 → 760–995/s). The suite above, run at 6f0a241 just before, drew 779/s: the
+spread of one host from one minute to the next.
 
 What these figures led to. Each pair was measured on 2026-11-22 with the two binaries
 taking turns (\`BENCH_MESO_BIN\`), three runs each, medians; the master's CPU is the
