@@ -93,6 +93,8 @@ pub struct Launcher {
     agent_key: String,
     next_id: AtomicU64,
     live: tokio::sync::Mutex<Option<Live>>,
+    /// [`START_TIMEOUT`], shorter in tests.
+    start_timeout: Duration,
 }
 
 struct Live {
@@ -109,6 +111,7 @@ impl Launcher {
             agent_key,
             next_id: AtomicU64::new(1),
             live: tokio::sync::Mutex::new(None),
+            start_timeout: START_TIMEOUT,
         }
     }
 
@@ -147,14 +150,14 @@ impl Launcher {
                 }
             }
         };
-        let said = match tokio::time::timeout(START_TIMEOUT, rx).await {
+        let said = match tokio::time::timeout(self.start_timeout, rx).await {
             Err(_) => {
                 // A reply that comes after this finds no one waiting, and
                 // its task is killed (`spawn`'s reader): the launch failed.
                 lock(&waiting).remove(&id);
                 return Err(format!(
                     "the task launcher did not report within {} s",
-                    START_TIMEOUT.as_secs()
+                    self.start_timeout.as_secs_f64()
                 ));
             }
             Ok(Err(_)) => return Err("the task launcher ended before the task started".into()),
@@ -333,6 +336,66 @@ fn parse_reply(said: &str) -> Result<Started, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A launch that gives up waiting (the supervisor stalled) fails, and
+    /// the task that starts after all is killed and reaped at once: nobody
+    /// watches it. The supervisor here is a script that answers late, with
+    /// a real process, and then reports its end as the real one does.
+    #[tokio::test]
+    async fn a_task_started_after_its_launch_gave_up_is_killed_and_reaped() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let said = dir.path().join("reap");
+        let script = dir.path().join("late-supervisor");
+        std::fs::write(
+            &script,
+            format!(
+                r#"#!/bin/sh
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+read request
+setsid sleep 600 </dev/null >/dev/null 2>&1 &
+pid=$!
+sleep 0.5
+echo "1 started $pid $(cut -d' ' -f22 /proc/$pid/stat)"
+start=$(cut -d' ' -f22 /proc/$pid/stat)
+wait $pid
+echo "{ENDED} $pid $start {{\"signal\":9}}"
+read reap
+echo "$reap" > {said}
+"#,
+                said = said.display()
+            ),
+        )
+        .expect("the script");
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        let mut launcher = Launcher::new(script, "test".into());
+        launcher.start_timeout = Duration::from_millis(100);
+        let task = TaskArgs {
+            sandbox: dir.path().into(),
+            exit_file: dir.path().join("exit.json"),
+            cgroups: Vec::new(),
+            program: None,
+            argv: vec!["sleep".into(), "600".into()],
+            env: Default::default(),
+            user: None,
+        };
+        let failed = launcher.start(task).await;
+        assert!(
+            failed.as_ref().is_err_and(|e| e.contains("did not report")),
+            "{failed:?}"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let reaped = loop {
+            if let Ok(line) = std::fs::read_to_string(&said) {
+                break line;
+            }
+            assert!(std::time::Instant::now() < deadline, "never reaped");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let words: Vec<&str> = reaped.split_whitespace().collect();
+        assert_eq!(words.first(), Some(&REAP), "{reaped}");
+        assert_eq!(words.len(), 3, "{reaped}");
+    }
 
     #[test]
     fn replies_are_read_back() {
