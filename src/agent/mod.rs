@@ -39,6 +39,7 @@ mod session;
 mod tasks;
 mod topdir;
 pub(crate) mod updates;
+mod written_once;
 
 use std::path::Path;
 use std::sync::Arc;

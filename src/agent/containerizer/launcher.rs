@@ -288,17 +288,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// watch, or keeps it for the watch to come; a task nobody knows, to be
 /// reaped at once.
 fn hand_over_end(ends: &Ends, end: &str) -> Option<(i32, u64)> {
-    let mut words = end.splitn(3, ' ');
-    let (Some(pid), Some(start_time), Some(record)) = (words.next(), words.next(), words.next())
-    else {
-        tracing::warn!(line = %end, "the task launcher's word on an end is unreadable");
-        return None;
-    };
-    let (Ok(pid), Ok(start_time), Ok(record)) = (
-        pid.parse::<i32>(),
-        start_time.parse::<u64>(),
-        serde_json::from_str::<ExitRecord>(record),
-    ) else {
+    let parsed = (|| {
+        let mut words = end.splitn(3, ' ');
+        let pid = words.next()?.parse::<i32>().ok()?;
+        let start_time = words.next()?.parse::<u64>().ok()?;
+        let record = serde_json::from_str::<ExitRecord>(words.next()?).ok()?;
+        Some((pid, start_time, record))
+    })();
+    let Some((pid, start_time, record)) = parsed else {
         tracing::warn!(line = %end, "the task launcher's word on an end is unreadable");
         return None;
     };

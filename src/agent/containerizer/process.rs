@@ -24,7 +24,6 @@
 //! handle recorded: a pid the kernel gave to another process since is never
 //! signalled.
 
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -201,7 +200,7 @@ fn is_supervisor(pid: i32) -> bool {
 
 /// Resolves once the task has ended.
 async fn until_gone(pid: i32, start_time: u64) {
-    if let Some(pidfd) = pidfd_open(pid) {
+    if let Ok(pidfd) = procfs::pidfd_open(pid) {
         // Checked after the open: a pidfd of a pid that has since changed
         // hands (or of no process) is caught here, and one /proc read is
         // all a watch costs.
@@ -251,14 +250,6 @@ async fn exit_record(pid: i32, start_time: u64, exit_file: &Path) -> Option<Exit
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(RECORD_LAST_LOOK);
     }
-}
-
-fn pidfd_open(pid: i32) -> Option<OwnedFd> {
-    // SAFETY: a syscall that returns a new descriptor we then own, or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0)?;
-    // SAFETY: `fd` was just opened and nothing else owns it.
-    Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// How a task ended, from what the supervisor and the cgroups recorded.

@@ -1,6 +1,9 @@
 //! What the process containerizer and the task supervisor read of /proc: a
 //! process's stat fields (state, parent, group, session, start time), its
-//! command line after the executable, and the task group it is in.
+//! command line after the executable, and the task group it is in; and a
+//! pidfd of a process, to wait for its end.
+
+use std::os::fd::{FromRawFd, OwnedFd};
 
 use super::cgroups;
 
@@ -15,13 +18,19 @@ pub(super) struct ProcStat {
     pub start_time: u64,
 }
 
-/// A process's start time from the text of its /proc/PID/stat.
-pub(super) fn start_time_of(stat: &str) -> Option<u64> {
-    parse_stat(stat).map(|s| s.start_time)
-}
-
 pub(super) fn proc_stat(pid: i32) -> Option<ProcStat> {
     parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// A descriptor that turns readable once the process has ended (Linux 5.3+).
+pub(super) fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
+    // SAFETY: a syscall that returns a new descriptor we then own, or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just opened and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
 fn parse_stat(text: &str) -> Option<ProcStat> {

@@ -54,6 +54,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::procfs;
 use super::spawn::{self, Credentials, Plan};
 use super::user::TaskUser;
 
@@ -191,7 +192,10 @@ struct Running {
 
 impl Supervisor {
     fn serve(&mut self, line: &[u8]) {
-        if let Some(task) = line.strip_prefix(format!("{REAP} ").as_bytes()) {
+        if let Some(task) = line
+            .strip_prefix(REAP.as_bytes())
+            .and_then(|l| l.strip_prefix(b" "))
+        {
             let task = std::str::from_utf8(task).unwrap_or_default();
             let parsed = task
                 .trim()
@@ -222,10 +226,8 @@ impl Supervisor {
         let pid = spawn(task)?;
         // Not reaped before this loop does it, so readable even if the task
         // has already ended, and the pid is the task's.
-        let start_time = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|stat| super::procfs::start_time_of(&stat));
-        let watched = pidfd_open(pid).and_then(|pidfd| {
+        let start_time = procfs::proc_stat(pid).map(|s| s.start_time);
+        let watched = procfs::pidfd_open(pid).and_then(|pidfd| {
             let mut event = libc::epoll_event {
                 events: libc::EPOLLIN as u32,
                 u64: pid as u64,
@@ -386,16 +388,6 @@ fn reap(pid: libc::pid_t) {
     while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
         && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
     {}
-}
-
-fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
-    // SAFETY: a syscall that returns a new descriptor we then own, or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` was just opened and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
 }
 
 /// One write to stdout per line, so a line is never split.
