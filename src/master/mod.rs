@@ -7,7 +7,7 @@
 //!                              ▼
 //!                   RaftHandle::propose(Command)
 //!                              │
-//!   raft/ driver ── Ready ─▶ redb (one durable write) ─▶ peers (raft/transport)
+//!   raft/ driver ── Ready ─▶ storage (one durable write) ─▶ peers (raft/transport)
 //!                              │ committed on a quorum
 //!                              ▼
 //!                  Registry::apply (every master) ─▶ Change bus ─▶ roles, events

@@ -7,7 +7,7 @@
 //!  API    ─┘        │
 //!                   ▼
 //!              Ready ─▶ messages to peers (leader: before the write)
-//!                    ─▶ one durable redb write: snapshot + entries + hard state
+//!                    ─▶ one durable write (storage): snapshot + entries + hard state
 //!                    ─▶ persisted messages (follower votes and acks: after it)
 //!                    ─▶ committed entries ─▶ Registry::apply, on a draft
 //!                         ─▶ publish the draft (one Arc swap) ─▶ change bus
@@ -25,6 +25,7 @@
 mod apply;
 mod compaction;
 mod handle;
+mod log_file;
 mod logger;
 pub mod snapshot_file;
 pub mod storage;

@@ -1,13 +1,19 @@
-//! Durable Raft state: the log, the hard state, the conf state and the
-//! snapshot's metadata in redb (`registry.redb` under the node's data dir);
-//! the snapshot itself (the serialized registry) in a file beside it
-//! (`snapshot_file`), written off the Raft thread.
+//! Durable Raft state, in the node's data dir: the log and the hard state in
+//! append-only segment files (`log_file`: one write and one fdatasync per
+//! Ready, before its messages go out); the node's identity, the conf state
+//! and the snapshot's metadata in redb (`registry.redb`), written only when
+//! they change; the snapshot itself (the serialized registry) in a file of
+//! its own (`snapshot_file`), written off the Raft thread.
 //!
 //! The whole log after the snapshot is also kept in memory (compaction bounds
-//! it: `compaction::snapshot_due`), so raft-rs reads never touch disk;
-//! every Ready is one redb write transaction, fsynced before its messages go out.
+//! it: `compaction::snapshot_due`), so raft-rs reads never touch disk.
 //! The snapshot's data is not kept in memory: it is read from its file when a
 //! follower needs it.
+//!
+//! A store written before the log left redb (format `meso-registry/1`) has
+//! its log and hard state moved to a segment file when it is opened: the
+//! file first, then one redb transaction drops them there and records the
+//! new format, so a stop in between only repeats the move.
 //!
 //! Compaction, in order: the driver takes the snapshot's metadata here
 //! ([`RaftStore::snapshot_at`]), a thread of its own writes the file, then
@@ -24,6 +30,7 @@ use raft::prelude::*;
 use raft::{GetEntriesContext, RaftState, Storage, StorageError};
 use redb::{Database, ReadableDatabase, TableDefinition};
 
+use super::log_file::{self, LogFile, Replayed};
 use super::snapshot_file;
 
 pub const STORE_FILE: &str = "registry.redb";
@@ -32,13 +39,18 @@ pub const STORE_FILE: &str = "registry.redb";
 /// start (it is kept in memory), so the cache need hold little more than
 /// the B-tree's interior pages.
 const CACHE_BYTES: usize = 32 * 1024 * 1024;
-const FORMAT: &[u8] = b"meso-registry/1";
+const FORMAT: &[u8] = b"meso-registry/2";
+/// The format that kept the log and the hard state in redb; opening such a
+/// store moves them out.
+const FORMAT_V1: &[u8] = b"meso-registry/1";
 
+/// Format 1's log.
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 const KEY_FORMAT: &str = "format";
 const KEY_NODE_ID: &str = "node_id";
+/// Format 1's hard state.
 const KEY_HARD_STATE: &str = "hard_state";
 const KEY_CONF_STATE: &str = "conf_state";
 /// The snapshot's metadata (its data too, in stores written before snapshot
@@ -61,6 +73,8 @@ pub struct RaftStore {
     snapshot_file: Option<PathBuf>,
     /// Entries after `snapshot.metadata.index`, in order, without gaps.
     entries: Vec<Entry>,
+    /// The same entries and the hard state, on disk.
+    log: LogFile,
 }
 
 impl RaftStore {
@@ -80,6 +94,8 @@ impl RaftStore {
             .set_cache_size(CACHE_BYTES)
             .create(&path)
             .map_err(|e| open_error(&path, e))?;
+        // Opened once redb holds its lock: no other meso process is here.
+        let (log, replayed) = LogFile::open(data_dir)?;
         let mut store = Self {
             db,
             path,
@@ -90,8 +106,9 @@ impl RaftStore {
             snapshot: Snapshot::default(),
             snapshot_file: None,
             entries: Vec::new(),
+            log,
         };
-        store.load(node_id)?;
+        store.load(node_id, replayed)?;
         Ok(store)
     }
 
@@ -99,7 +116,7 @@ impl RaftStore {
         anyhow!("store {} is corrupt: {what}", self.path.display())
     }
 
-    fn load(&mut self, node_id: Option<u64>) -> anyhow::Result<()> {
+    fn load(&mut self, node_id: Option<u64>, replayed: Replayed) -> anyhow::Result<()> {
         let read = self.db.begin_read().map_err(|e| self.corrupt(e))?;
         let meta = match read.open_table(META) {
             Ok(t) => Some(t),
@@ -118,17 +135,14 @@ impl RaftStore {
         };
         let get = |key: &str| meta_value(&meta, key, &self.path);
         let stored_id = stored_identity(&meta, &self.path)?;
+        let v1 = get(KEY_FORMAT)?.as_deref() == Some(FORMAT_V1);
         if let Some(id) = node_id {
             check_owner(self.path.parent().unwrap_or(&self.path), stored_id, id)?;
         }
-        let hard_state = get(KEY_HARD_STATE)?;
         let conf_state = get(KEY_CONF_STATE)?;
         let snapshot = get(KEY_SNAPSHOT)?;
         let snapshot_file = get(KEY_SNAPSHOT_FILE)?;
         self.node_id = stored_id;
-        if let Some(b) = hard_state {
-            self.hard_state = HardState::parse_from_bytes(&b).map_err(|e| self.corrupt(e))?;
-        }
         if let Some(b) = conf_state {
             self.conf_state = ConfState::parse_from_bytes(&b).map_err(|e| self.corrupt(e))?;
         }
@@ -158,17 +172,49 @@ impl RaftStore {
             }
         }
         snapshot_file::remove_older(&self.dir, self.snapshot.get_metadata().index);
-        let log = read.open_table(LOG).map_err(|e| self.corrupt(e))?;
         let after = self.snapshot.get_metadata().index + 1;
-        let rows = log.range(after..).map_err(|e| self.corrupt(e))?;
-        for (expected, row) in (after..).zip(rows) {
-            let (k, v) = row.map_err(|e| self.corrupt(e))?;
-            if k.value() != expected {
-                return Err(self.corrupt(format!("log gap at index {expected}")));
+        if v1 {
+            if let Some(b) = get(KEY_HARD_STATE)? {
+                self.hard_state = HardState::parse_from_bytes(&b).map_err(|e| self.corrupt(e))?;
             }
-            self.entries
-                .push(Entry::parse_from_bytes(v.value()).map_err(|e| self.corrupt(e))?);
+            let log = read.open_table(LOG).map_err(|e| self.corrupt(e))?;
+            let rows = log.range(after..).map_err(|e| self.corrupt(e))?;
+            for (expected, row) in (after..).zip(rows) {
+                let (k, v) = row.map_err(|e| self.corrupt(e))?;
+                if k.value() != expected {
+                    return Err(self.corrupt(format!("log gap at index {expected}")));
+                }
+                self.entries
+                    .push(Entry::parse_from_bytes(v.value()).map_err(|e| self.corrupt(e))?);
+            }
+            drop((meta, log, read));
+            return self.move_log_out_of_redb();
         }
+        if let Some(hs) = replayed.hard_state {
+            self.hard_state = hs;
+        }
+        self.entries = replayed.entries;
+        self.entries.retain(|e| e.index >= after);
+        if self.entries.first().is_some_and(|e| e.index != after) {
+            return Err(self.corrupt(format!("log gap at index {after}")));
+        }
+        Ok(())
+    }
+
+    /// A format 1 store, loaded: its log and hard state go to a segment
+    /// file, then redb drops them and records format 2.
+    fn move_log_out_of_redb(&mut self) -> anyhow::Result<()> {
+        self.log = LogFile::create_with(&self.dir, &self.entries, &self.hard_state)?;
+        let txn = self.db.begin_write().map_err(|e| self.corrupt(e))?;
+        {
+            let mut meta = txn.open_table(META).map_err(|e| self.corrupt(e))?;
+            meta.remove(KEY_HARD_STATE).map_err(|e| self.corrupt(e))?;
+            meta.insert(KEY_FORMAT, FORMAT)
+                .map_err(|e| self.corrupt(e))?;
+        }
+        txn.delete_table(LOG).map_err(|e| self.corrupt(e))?;
+        txn.commit().map_err(|e| self.corrupt(e))?;
+        tracing::info!(store = %self.path.display(), entries = self.entries.len(), "the Raft log moved from redb to its own file");
         Ok(())
     }
 
@@ -181,7 +227,6 @@ impl RaftStore {
                 .map_err(|e| self.corrupt(e))?;
             meta.insert(KEY_NODE_ID, &node_id.to_be_bytes()[..])
                 .map_err(|e| self.corrupt(e))?;
-            txn.open_table(LOG).map_err(|e| self.corrupt(e))?;
         }
         txn.commit().map_err(|e| self.corrupt(e))?;
         Ok(())
@@ -240,8 +285,9 @@ impl RaftStore {
         self.apply_snapshot(snapshot)
     }
 
-    /// Persists one Ready: its snapshot, its entries and its hard state, in one
-    /// durable transaction.
+    /// Persists one Ready: its snapshot, its entries and its hard state. The
+    /// entries and the hard state are one append to the log; a snapshot
+    /// (rare) also begins a new log segment and is recorded in redb.
     pub fn persist(
         &mut self,
         snapshot: Option<&Snapshot>,
@@ -276,28 +322,22 @@ impl RaftStore {
         if let Some(hs) = hard_state {
             self.hard_state = hs.clone();
         }
-        let txn = self.db.begin_write()?;
-        {
-            let mut log = txn.open_table(LOG)?;
-            let mut meta = txn.open_table(META)?;
-            if let Some(snap) = &recorded {
-                log.retain(|_, _| false)?;
+        if let Some(snap) = &recorded {
+            // Everything the log held is void: a reset opens the new segment.
+            let index = snap.get_metadata().index;
+            self.log.rotate(&self.hard_state, Some(index), index)?;
+        }
+        // The hard state is written when it changed, a commit index learnt
+        // since the last write included.
+        self.log.append(entries, Some(&self.hard_state))?;
+        if let Some(snap) = &recorded {
+            let txn = self.db.begin_write()?;
+            {
+                let mut meta = txn.open_table(META)?;
                 record_snapshot(&mut meta, snap, file.as_deref())?;
                 meta.insert(KEY_CONF_STATE, self.conf_state.write_to_bytes()?.as_slice())?;
             }
-            if let Some(first) = entries.first() {
-                // A new leader may overwrite a suffix: drop what follows first.
-                log.retain_in(first.index.., |_, _| false)?;
-                for e in entries {
-                    log.insert(e.index, e.write_to_bytes()?.as_slice())?;
-                }
-            }
-            if hard_state.is_some() || snapshot.is_some() || !entries.is_empty() {
-                meta.insert(KEY_HARD_STATE, self.hard_state.write_to_bytes()?.as_slice())?;
-            }
-        }
-        txn.commit()?;
-        if let Some(snap) = &recorded {
+            txn.commit()?;
             snapshot_file::remove_older(&self.dir, snap.get_metadata().index);
         }
         Ok(())
@@ -363,12 +403,11 @@ impl RaftStore {
         let drop_count = (applied - self.snapshot.get_metadata().index) as usize;
         let txn = self.db.begin_write()?;
         {
-            let mut log = txn.open_table(LOG)?;
             let mut meta = txn.open_table(META)?;
-            log.retain_in(..=applied, |_, _| false)?;
             record_snapshot(&mut meta, &snapshot, Some(file))?;
         }
         txn.commit()?;
+        self.log.rotate(&self.hard_state, None, applied)?;
         self.entries.drain(..drop_count.min(self.entries.len()));
         self.snapshot = snapshot;
         self.snapshot_file = Some(file.to_path_buf());
@@ -526,7 +565,7 @@ fn meta_value(meta: &MetaTable, key: &str, path: &Path) -> anyhow::Result<Option
 /// Checks that the store is ours, in a format we read, and returns its master id.
 fn stored_identity(meta: &MetaTable, path: &Path) -> anyhow::Result<u64> {
     match meta_value(meta, KEY_FORMAT, path)? {
-        Some(f) if f == FORMAT => {}
+        Some(f) if f == FORMAT || f == FORMAT_V1 => {}
         Some(f) => bail!(
             "store {} has format {:?}, this meso reads {:?}",
             path.display(),
@@ -581,7 +620,11 @@ pub(crate) fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
         let name = entry.file_name();
         if name == STORE_FILE {
             ours = true;
-        } else if foreign.is_none() && !name.to_str().is_some_and(snapshot_file::is_snapshot_file) {
+        } else if foreign.is_none()
+            && !name
+                .to_str()
+                .is_some_and(|n| snapshot_file::is_snapshot_file(n) || log_file::is_log_file(n))
+        {
             foreign = Some(name.to_string_lossy().into_owned());
         }
     }
@@ -735,6 +778,99 @@ mod tests {
             err.contains("is corrupt") && err.contains("snapshot-"),
             "{err}"
         );
+    }
+
+    /// A store as format 1 wrote it: the log and the hard state in redb.
+    fn write_v1_store(dir: &Path, entries: &[Entry], hs: &HardState) {
+        let db = Database::create(dir.join(STORE_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut meta = txn.open_table(META).unwrap();
+            meta.insert(KEY_FORMAT, FORMAT_V1).unwrap();
+            meta.insert(KEY_NODE_ID, &3u64.to_be_bytes()[..]).unwrap();
+            meta.insert(KEY_HARD_STATE, hs.write_to_bytes().unwrap().as_slice())
+                .unwrap();
+            let mut snap = Snapshot::default();
+            snap.mut_metadata().index = 1;
+            snap.mut_metadata().term = 1;
+            snap.mut_metadata().mut_conf_state().voters = vec![1, 2, 3];
+            meta.insert(KEY_SNAPSHOT, snap.write_to_bytes().unwrap().as_slice())
+                .unwrap();
+            let cs = snap
+                .get_metadata()
+                .get_conf_state()
+                .write_to_bytes()
+                .unwrap();
+            meta.insert(KEY_CONF_STATE, cs.as_slice()).unwrap();
+            let mut log = txn.open_table(LOG).unwrap();
+            for e in entries {
+                log.insert(e.index, e.write_to_bytes().unwrap().as_slice())
+                    .unwrap();
+            }
+        }
+        txn.commit().unwrap();
+    }
+
+    #[test]
+    fn a_format_1_store_has_its_log_moved_out_of_redb() {
+        let dir = tempfile::tempdir().unwrap();
+        let hs = HardState {
+            term: 4,
+            vote: 2,
+            commit: 3,
+            ..Default::default()
+        };
+        write_v1_store(dir.path(), &[entry(2, 1), entry(3, 4), entry(4, 4)], &hs);
+        assert_eq!(inspect(dir.path()).unwrap().unwrap().node_id, 3);
+        for round in 0..2 {
+            let mut s = RaftStore::open(dir.path(), Some(3)).unwrap();
+            assert_eq!(s.conf_state().voters, vec![1, 2, 3], "round {round}");
+            assert_eq!(s.first_index().unwrap(), 2);
+            assert_eq!(s.last_index().unwrap(), 4 + round);
+            assert_eq!(s.term(3).unwrap(), 4);
+            assert_eq!(s.initial_state().unwrap().hard_state, hs);
+            s.persist(None, &[entry(5, 4)], None).unwrap();
+        }
+        // redb holds neither the log nor the hard state any more.
+        let db = Database::open(dir.path().join(STORE_FILE)).unwrap();
+        let read = db.begin_read().unwrap();
+        let meta = read.open_table(META).unwrap();
+        assert_eq!(
+            meta_value(&meta, KEY_FORMAT, dir.path()).unwrap().unwrap(),
+            FORMAT
+        );
+        assert!(
+            meta_value(&meta, KEY_HARD_STATE, dir.path())
+                .unwrap()
+                .is_none()
+        );
+        assert!(matches!(
+            read.open_table(LOG),
+            Err(redb::TableError::TableDoesNotExist(_))
+        ));
+    }
+
+    #[test]
+    fn a_followers_snapshot_voids_its_log_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = RaftStore::open(dir.path(), Some(2)).unwrap();
+            s.bootstrap(vec![1, 2, 3]).unwrap();
+            // Entries of an old term, past the leader's snapshot.
+            let old: Vec<_> = (2..=5).map(|i| entry(i, 1)).collect();
+            s.persist(None, &old, None).unwrap();
+            let mut snap = Snapshot::default();
+            snap.mut_metadata().index = 3;
+            snap.mut_metadata().term = 2;
+            snap.mut_metadata().mut_conf_state().voters = vec![1, 2, 3];
+            snap.set_data(b"at 3".to_vec().into());
+            s.persist(Some(&snap), &[], None).unwrap();
+            assert_eq!(s.last_index().unwrap(), 3);
+        }
+        let s = RaftStore::open(dir.path(), Some(2)).unwrap();
+        assert_eq!(s.first_index().unwrap(), 4);
+        assert_eq!(s.last_index().unwrap(), 3);
+        assert_eq!(s.read_snapshot().unwrap().get_data(), b"at 3");
     }
 
     #[test]
