@@ -427,9 +427,9 @@ fn agent_json(a: &crate::model::AgentInfo, used: Resources) -> Value {
 /// What an agent's live tasks hold, each host port a one-port range.
 fn used_resources(used: &Used) -> Resources {
     Resources {
-        cpus: used.cpus,
-        mem: used.mem,
-        disk: used.disk,
+        cpus: used.cpus(),
+        mem: used.mem(),
+        disk: used.disk(),
         ports: used
             .ports
             .iter()

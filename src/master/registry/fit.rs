@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use super::index::{Used, milli};
 use crate::model::{AgentInfo, DockerNetwork, TaskPort, TaskSpec};
 
 /// Why a task cannot go where it was sent.
@@ -16,38 +17,6 @@ pub enum Misfit {
     NotNow(String),
 }
 
-/// Slack for float sums of cpus and mem.
-const EPSILON: f64 = 1e-9;
-
-/// What an agent's live tasks hold: their scalars summed, their host ports.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Usage {
-    pub cpus: f64,
-    pub mem: f64,
-    pub disk: f64,
-    pub ports: BTreeSet<u16>,
-}
-
-impl Usage {
-    /// The sum over `live`, in the order given.
-    #[cfg(test)]
-    pub fn of<'a>(live: impl Iterator<Item = &'a crate::model::Task>) -> Usage {
-        let mut usage = Usage::default();
-        for task in live {
-            usage.add(&task.spec);
-        }
-        usage
-    }
-
-    /// A task placed on the agent (what `fit` returned).
-    pub fn add(&mut self, spec: &TaskSpec) {
-        self.cpus += spec.cpus;
-        self.mem += spec.mem;
-        self.disk += spec.disk;
-        self.ports.extend(spec.ports.iter().map(|p| p.number));
-    }
-}
-
 /// Returns the spec with every host port resolved, or why it does not fit.
 #[cfg(test)]
 pub fn fit<'a>(
@@ -55,7 +24,11 @@ pub fn fit<'a>(
     agent: &AgentInfo,
     live: impl Iterator<Item = &'a crate::model::Task>,
 ) -> Result<TaskSpec, Misfit> {
-    fit_used(spec, agent, &Usage::of(live)).map(|ports| ports.resolve(spec.clone()))
+    let mut used = Used::default();
+    for task in live {
+        used.add(&task.spec);
+    }
+    fit_used(spec, agent, &used).map(|ports| ports.resolve(spec.clone()))
 }
 
 /// The host ports a task that fits takes, as [`fit_used`] resolved them.
@@ -86,25 +59,26 @@ impl Ports {
 /// [`fit`] against what the agent's live tasks hold, summed beforehand: a
 /// `LaunchTasks` of a thousand tasks sums each agent once, not once per task
 /// over every task of the cluster.
-pub fn fit_used(spec: &TaskSpec, agent: &AgentInfo, used: &Usage) -> Result<Ports, Misfit> {
+/// Scalars are compared in thousandths, as the index keeps `used`.
+pub fn fit_used(spec: &TaskSpec, agent: &AgentInfo, used: &Used) -> Result<Ports, Misfit> {
     let total = &agent.resources;
-    let mut used_ports = used.ports.clone();
     for (name, want, has, used) in [
-        ("cpus", spec.cpus, total.cpus, used.cpus),
-        ("mem", spec.mem, total.mem, used.mem),
-        ("disk", spec.disk, total.disk, used.disk),
+        ("cpus", spec.cpus, total.cpus, used.milli_cpus),
+        ("mem", spec.mem, total.mem, used.milli_mem),
+        ("disk", spec.disk, total.disk, used.milli_disk),
     ] {
-        if want > has + EPSILON {
+        if milli(want) > milli(has) {
             return Err(Misfit::Never(format!(
                 "asks for {name} {want} but agent {} has {has} in all",
                 agent.id
             )));
         }
-        if want > has - used + EPSILON {
+        let free = milli(has).saturating_sub(used);
+        if milli(want) > free {
             return Err(Misfit::NotNow(format!(
                 "asks for {name} {want} but agent {} has {} free",
                 agent.id,
-                (has - used).max(0.0)
+                free as f64 / 1000.0
             )));
         }
     }
@@ -126,6 +100,11 @@ pub fn fit_used(spec: &TaskSpec, agent: &AgentInfo, used: &Usage) -> Result<Port
             .unwrap_or_default()
     } else {
         spec.ports.clone()
+    };
+    let mut used_ports: BTreeSet<u16> = if wanted.is_empty() {
+        BTreeSet::new()
+    } else {
+        used.ports.iter().copied().collect()
     };
     let in_range = |p: u16| {
         total

@@ -16,7 +16,7 @@ mod index;
 mod published;
 mod tasks;
 
-pub use index::{AppCounts, Counts, Used};
+pub use index::{AppCounts, Counts, Used, milli};
 pub use published::PublishedRegistry;
 
 use super::command::Command;

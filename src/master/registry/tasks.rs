@@ -11,10 +11,9 @@
 //!                          missing (not STAGING): LOST
 //! ```
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use super::fit::{Misfit, Usage, fit_used};
+use super::fit::{Misfit, fit_used};
 use super::{COMPLETED_TASKS, Change, Registry};
 use crate::master::command::ReportedTask;
 use crate::model::{AgentState, Task, TaskSpec, TaskState, TaskStatus};
@@ -28,25 +27,16 @@ impl Registry {
     /// quadratic, and at 100,000 tasks it was most of the leader's CPU in a
     /// deployment (see BENCHMARKS.md, Scale).
     pub(super) fn launch_all(&mut self, specs: Vec<TaskSpec>, time: f64) -> Vec<Change> {
-        let named: HashSet<&str> = specs.iter().map(|s| s.agent_id.as_str()).collect();
-        let mut usage: HashMap<String, Usage> = HashMap::new();
-        for agent_id in named {
-            let used = usage.entry(agent_id.to_string()).or_default();
-            for task in self.agent_tasks(agent_id) {
-                used.add(&task.spec);
-            }
-        }
         let mut changes = Vec::with_capacity(specs.len());
         for spec in specs {
-            let used = usage.entry(spec.agent_id.clone()).or_default();
-            changes.extend(self.launch(spec, time, used));
+            changes.extend(self.launch(spec, time));
         }
         changes
     }
 
-    /// One task of a batch; `used` is what its agent's live tasks hold, and
-    /// takes the task in when it is placed.
-    fn launch(&mut self, spec: TaskSpec, time: f64, used: &mut Usage) -> Vec<Change> {
+    /// One task of a batch, checked against what its agent's live tasks
+    /// hold (the index's usage, which takes the task in when it is placed).
+    fn launch(&mut self, spec: TaskSpec, time: f64) -> Vec<Change> {
         if self.task(&spec.task_id).is_some() {
             // A retried launch: the first one stands.
             return vec![];
@@ -70,7 +60,7 @@ impl Registry {
                 "REASON_SLAVE_UNREACHABLE",
                 format!("agent {} is {:?}", spec.agent_id, agent.state).to_lowercase(),
             )),
-            Some(agent) => match fit_used(&spec, agent, used) {
+            Some(agent) => match fit_used(&spec, agent, self.index.usage.of(&spec.agent_id)) {
                 Ok(ports) => Ok(ports),
                 Err(Misfit::Never(why)) => Err(staging(
                     &spec,
@@ -103,7 +93,6 @@ impl Registry {
                 )
                 .source(SOURCE_MASTER)
                 .message("launch accepted: resources reserved on the agent");
-                used.add(&resolved);
                 let task = Task::new(resolved, status);
                 self.index.insert(&task);
                 self.tasks.insert(task.spec.task_id.clone(), Arc::new(task));

@@ -23,9 +23,17 @@ use super::constraints::Constraint;
 use super::reject::{RejectReason, RejectSummary};
 use super::tally::{Fields, Limit, Tally, Verdict};
 use super::view::AgentView;
+use crate::master::registry::milli;
 
 /// Slack for float sums of cpus and mem: the registry's `fit` allows the same.
 const EPSILON: f64 = 1e-9;
+
+/// A demand as the registry's fit counts it: rounded to thousandths, as
+/// Mesos rounds scalars (`registry::milli`), so a placement made here is one
+/// the registry accepts.
+fn in_thousandths(x: f64) -> f64 {
+    milli(x) as f64 / 1000.0
+}
 
 /// What one instance needs.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -279,7 +287,7 @@ impl<'a> Batch<'a> {
             (d.mem, agent.free.mem, RejectReason::InsufficientMemory),
             (d.disk, agent.free.disk, RejectReason::InsufficientDisk),
         ] {
-            if want > free + EPSILON {
+            if in_thousandths(want) > free + EPSILON {
                 return Err(Reject::for_good(reason));
             }
         }
@@ -347,9 +355,9 @@ impl<'a> Batch<'a> {
     /// with these host ports and goes back to its lane re-ranked.
     fn commit(&mut self, idx: usize, host_ports: &[u16]) {
         let agent = &mut self.agents[idx];
-        agent.free.cpus -= self.demand.cpus;
-        agent.free.mem -= self.demand.mem;
-        agent.free.disk -= self.demand.disk;
+        agent.free.cpus -= in_thousandths(self.demand.cpus);
+        agent.free.mem -= in_thousandths(self.demand.mem);
+        agent.free.disk -= in_thousandths(self.demand.disk);
         agent.take_ports(host_ports);
         self.on_agent[idx] += 1;
         for tally in &mut self.tallies {

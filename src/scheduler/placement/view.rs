@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::master::registry::{Registry, Used};
+use crate::master::registry::{Registry, Used, milli};
 use crate::model::{AgentState, PortRange, Resources};
 
 /// One agent as placement sees it. `free` is `total` less what the registry's
@@ -40,14 +40,16 @@ impl AgentView {
                     .next_if(|(id, _)| **id == agent.id)
                     .map_or(&none, |(_, used)| used);
                 let total = &agent.resources;
+                // In thousandths, as the registry's fit compares them.
+                let free = |total: f64, used: u64| (milli(total) as f64 - used as f64) / 1000.0;
                 AgentView {
                     id: agent.id.clone(),
                     hostname: agent.hostname.clone(),
                     attributes: agent.attributes.clone(),
                     free: Resources {
-                        cpus: total.cpus - used.cpus,
-                        mem: total.mem - used.mem,
-                        disk: total.disk - used.disk,
+                        cpus: free(total.cpus, used.milli_cpus),
+                        mem: free(total.mem, used.milli_mem),
+                        disk: free(total.disk, used.milli_disk),
                         ports: free_ranges(&total.ports, &port_ranges(&used.ports)),
                     },
                     total: total.clone(),

@@ -21,9 +21,8 @@
 //! The indices are derived state: never serialized, rebuilt when a snapshot
 //! is read, and compared with that rebuild in tests after random command
 //! sequences (`tests.rs`). They change only inside `Registry::apply`, so
-//! every master holds the same ones. The registry's own fit check still
-//! sums an agent's tasks itself: an incremental float sum is not bit for bit
-//! the recount a restored master makes, and what `apply` decides must be.
+//! every master holds the same ones, and the registry's fit reads `usage`
+//! (kept in exact thousandths, `usage.rs`).
 
 mod by_agent;
 mod by_app;
@@ -39,7 +38,7 @@ use imbl::OrdMap;
 
 pub use by_app::AppCounts;
 pub use counts::Counts;
-pub use usage::Used;
+pub use usage::{Used, milli};
 
 use crate::model::{AgentInfo, AgentState, Task, TaskState};
 use crate::scheduler::driver::reconcile::is_up;
@@ -135,8 +134,8 @@ impl Index {
     }
 
     /// A live task ended (it is no longer in `tasks`). The agent's usage is
-    /// summed again from the tasks it still holds, so removals never leave
-    /// float residue behind.
+    /// summed again from the tasks it still holds (a port two tasks held
+    /// stays held).
     pub fn remove(&mut self, task: &Task, tasks: &OrdMap<String, Arc<Task>>) {
         let standing = Standing::of(task);
         let agent_id = &task.spec.agent_id;

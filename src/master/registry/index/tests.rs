@@ -98,10 +98,12 @@ fn command(step: &Step, time: f64, seq: usize) -> Command {
                 .map(|(t, a, app, size, port, checked)| TaskSpec {
                     task_id: task(*t),
                     agent_id: agent(*a),
-                    // Dyadic sizes: sums in any order are exact.
-                    cpus: f64::from(*size) * 0.25,
-                    mem: f64::from(*size) * 32.0,
-                    disk: f64::from(*size),
+                    // Not binary fractions: as floats, sums in another
+                    // order differ in the last bit; in thousandths they
+                    // are exact, so the running usage equals the recount.
+                    cpus: f64::from(*size) * 0.1,
+                    mem: f64::from(*size) * 30.3,
+                    disk: f64::from(*size) * 0.7,
                     ports: port
                         .then_some(TaskPort {
                             number: 0,
@@ -193,9 +195,9 @@ fn check_against_recount(reg: &Registry) {
             .or_default()
             .push(&spec.task_id);
         let used = usage.entry(&spec.agent_id).or_default();
-        used.cpus += spec.cpus;
-        used.mem += spec.mem;
-        used.disk += spec.disk;
+        used.milli_cpus += super::milli(spec.cpus);
+        used.milli_mem += super::milli(spec.mem);
+        used.milli_disk += super::milli(spec.disk);
         used.ports.extend(spec.ports.iter().map(|p| p.number));
         used.ports.sort_unstable();
         if let Some(run) = &spec.run_spec {

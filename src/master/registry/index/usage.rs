@@ -1,36 +1,63 @@
-//! What each agent's live tasks hold, for the scheduler's placement views:
-//! with it a view of every agent costs a pass over the agents, not over
-//! every task of the cluster.
+//! What each agent's live tasks hold: the registry's fit checks a launch
+//! against it, and the scheduler's placement views read it, so neither
+//! passes over an agent's tasks (the fit's own pass was a sixth of a
+//! follower's CPU at 10,000 agents: BENCHMARKS.md, Scale).
 //!
-//! A launch adds its task's scalars; an end sums the agent's remaining
-//! tasks again (a handful, through the agent index), so the figures never
-//! carry the residue of float subtractions, however long the agent lives.
-//! They can still differ from a recount in the last bit (the order of the
-//! sums), far below the registry's fit slack; the registry's fit sums for
-//! itself, so nothing replicated depends on them.
+//! Scalars are kept as Mesos keeps them, in thousandths (`Value::Scalar`
+//! holds three decimal digits): sums of integers are exact in any order, so
+//! the running sum here is bit for bit the recount of a master restored from
+//! a snapshot, and what `apply` decides from it is the same on every master.
+//! A launch adds its task; an end sums the agent's remaining tasks again (a
+//! handful, through the agent index).
 
 use imbl::OrdMap;
 
 use crate::model::TaskSpec;
 
-/// One agent's live tasks: scalars summed, host ports sorted.
+/// A scalar resource in thousandths, rounded as Mesos rounds it; NaN and
+/// negatives (refused by validation before) count nothing.
+pub fn milli(x: f64) -> u64 {
+    (x * 1000.0).round().max(0.0) as u64
+}
+
+/// One agent's live tasks: scalars summed in thousandths, host ports sorted.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Used {
-    pub cpus: f64,
-    pub mem: f64,
-    pub disk: f64,
+    pub milli_cpus: u64,
+    pub milli_mem: u64,
+    pub milli_disk: u64,
     pub ports: Vec<u16>,
 }
 
+/// What an agent without live tasks holds.
+pub static NOTHING: Used = Used {
+    milli_cpus: 0,
+    milli_mem: 0,
+    milli_disk: 0,
+    ports: Vec::new(),
+};
+
 impl Used {
-    fn add(&mut self, spec: &TaskSpec) {
-        self.cpus += spec.cpus;
-        self.mem += spec.mem;
-        self.disk += spec.disk;
+    pub fn add(&mut self, spec: &TaskSpec) {
+        self.milli_cpus += milli(spec.cpus);
+        self.milli_mem += milli(spec.mem);
+        self.milli_disk += milli(spec.disk);
         for port in &spec.ports {
             let at = self.ports.partition_point(|p| *p < port.number);
             self.ports.insert(at, port.number);
         }
+    }
+
+    pub fn cpus(&self) -> f64 {
+        self.milli_cpus as f64 / 1000.0
+    }
+
+    pub fn mem(&self) -> f64 {
+        self.milli_mem as f64 / 1000.0
+    }
+
+    pub fn disk(&self) -> f64 {
+        self.milli_disk as f64 / 1000.0
     }
 }
 
@@ -39,6 +66,11 @@ impl Used {
 pub struct Usage(pub OrdMap<String, Used>);
 
 impl Usage {
+    /// What the live tasks of `agent_id` hold.
+    pub fn of(&self, agent_id: &str) -> &Used {
+        self.0.get(agent_id).unwrap_or(&NOTHING)
+    }
+
     pub fn add(&mut self, spec: &TaskSpec) {
         self.0.entry(spec.agent_id.clone()).or_default().add(spec);
     }
