@@ -23,12 +23,13 @@
 //! opens with the hard state (and the reset), so deleting older segments
 //! never loses it. A segment is deleted once every entry in it is in a
 //! snapshot. A torn record at the end of the last segment (the master
-//! stopped mid-write, before the fsync, so no peer was told of it) is cut
-//! off at open; a bad record anywhere else is corruption, reported with its
-//! file and offset.
+//! stopped mid-write, before the fsync, so no peer was told of it: a record
+//! that runs past the end, the last record damaged, or zeros) is cut off at
+//! open; a bad record anywhere else is corruption, reported with its file
+//! and offset, and nothing is cut.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufReader, ErrorKind, Read, Write as _};
+use std::io::{BufReader, ErrorKind, Read, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, anyhow};
@@ -101,6 +102,8 @@ pub struct LogFile {
     file: File,
     /// The highest entry index in the segment appended to (0: none).
     last_index: u64,
+    /// Its length: a failed append is cut back to it.
+    len: u64,
     older: Vec<Older>,
     /// The hard state last written, so an unchanged one is not written again.
     written_hard_state: Option<HardState>,
@@ -130,11 +133,16 @@ impl LogFile {
             }
             None => (1, create(dir, 1, &[])?, 0),
         };
+        let len = file
+            .metadata()
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .len();
         let log = Self {
             dir: dir.to_path_buf(),
             seq,
             file,
             last_index,
+            len,
             older,
             written_hard_state: replayed.hard_state.clone(),
             buf: Vec::new(),
@@ -158,6 +166,7 @@ impl LogFile {
             seq: 1,
             file: create(dir, 1, &[])?,
             last_index: 0,
+            len: 0,
             older: Vec::new(),
             written_hard_state: None,
             buf: Vec::new(),
@@ -185,10 +194,19 @@ impl LogFile {
         if self.buf.is_empty() {
             return Ok(());
         }
-        self.file
+        let written = self
+            .file
             .write_all(&self.buf)
-            .and_then(|()| self.file.sync_data())
-            .with_context(|| format!("cannot append to {}", self.current().display()))
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            // A part written (a full disk) would sit before the next append
+            // and read as damage: cut it off, if the disk lets us.
+            let _ = self.file.set_len(self.len);
+            return Err(e)
+                .with_context(|| format!("cannot append to {}", self.current().display()));
+        }
+        self.len += self.buf.len() as u64;
+        Ok(())
     }
 
     /// Begins a new segment opening with `hard_state` (and, after a snapshot
@@ -218,6 +236,7 @@ impl LogFile {
         self.seq = seq;
         self.file = file;
         self.last_index = 0;
+        self.len = head.len() as u64;
         self.written_hard_state = Some(hard_state.clone());
         let covered = reset.map_or(covered, |_| u64::MAX);
         self.older.retain(|o| {
@@ -311,7 +330,10 @@ fn replay(path: &Path, out: &mut Replayed, last: bool) -> anyhow::Result<u64> {
             Err(what) => Some(what),
         };
         if let Some(what) = torn {
-            if !last {
+            let torn_tail = last
+                && is_torn_tail(path, offset)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+            if !torn_tail {
                 return Err(corrupt(offset, &what));
             }
             tracing::warn!(path = %path.display(), offset, reason = %what, "cutting off a torn record at the end of the Raft log");
@@ -348,6 +370,21 @@ fn replay(path: &Path, out: &mut Replayed, last: bool) -> anyhow::Result<u64> {
         offset += (HEADER - 1 + body.len()) as u64;
     }
     Ok(last_index)
+}
+
+/// Whether what follows `offset` (a bad record) is what a write cut short
+/// leaves: a record that runs past the end, the last record damaged, or
+/// zeros. Anything else is damage among records already acknowledged.
+fn is_torn_tail(path: &Path, offset: u64) -> std::io::Result<bool> {
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(offset))?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail)?;
+    if tail.len() < HEADER - 1 || tail.iter().all(|b| *b == 0) {
+        return Ok(true);
+    }
+    let len = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as usize;
+    Ok(len + HEADER - 1 >= tail.len())
 }
 
 /// Reads one record's kind and payload into `body`. Ok(false) at a clean
@@ -511,6 +548,40 @@ mod tests {
         }
         let (_, r) = LogFile::open(dir.path()).unwrap();
         assert_eq!(indices(&r), vec![(1, 1), (2, 1), (3, 2)]);
+    }
+
+    #[test]
+    fn zeros_after_the_last_record_are_cut_off() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (mut log, _) = LogFile::open(dir.path()).unwrap();
+            log.append(&[entry(1, 1)], None).unwrap();
+        }
+        let path = path_for(dir.path(), 1);
+        let whole = fs::metadata(&path).unwrap().len();
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&[0; 4096]).unwrap();
+        drop(f);
+        let (_, r) = LogFile::open(dir.path()).unwrap();
+        assert_eq!(indices(&r), vec![(1, 1)]);
+        assert_eq!(fs::metadata(&path).unwrap().len(), whole);
+    }
+
+    #[test]
+    fn damage_before_the_last_record_is_an_error_and_nothing_is_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (mut log, _) = LogFile::open(dir.path()).unwrap();
+            log.append(&[entry(1, 1), entry(2, 1), entry(3, 1)], None)
+                .unwrap();
+        }
+        let path = path_for(dir.path(), 1);
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[HEADER + 1] ^= 0xFF;
+        fs::write(&path, &bytes).unwrap();
+        let err = format!("{:#}", LogFile::open(dir.path()).err().unwrap());
+        assert!(err.contains("corrupt at byte 0"), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), bytes);
     }
 
     #[test]
