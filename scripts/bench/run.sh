@@ -516,6 +516,8 @@ steadier figure on this shared machine.
 | AppInfo listings gather every app's tasks in one pass, not one scan of all tasks per app (f79a3c0; same binaries) | \`GET /v2/apps\`, 1,000 apps: master CPU per request; p50 (with embed=apps.tasks) | 24.8 ms; 24.9 ms (45.2; 43.3 ms) | 21.8 ms; 21.7 ms (39.8; 39.6 ms) |
 | \`GET /v2/apps\` serializes each AppInfo straight to bytes, no JSON tree per app (f3e4cbc; binaries e217c69 → f3e4cbc) | \`GET /v2/apps\`, 1,000 apps: p50 / p99; master CPU per request; with embed=apps.tasks p50 / p99 | 21.4 / 30.0 ms; 21.9 ms; 37.2 / 53.9 ms | 2.4 / 4.0 ms; 2.3 ms; 7.1 / 14.5 ms |
 | service ports marked in a bitmap, the app's id formatted once (4eb1935), after the registry's indices and shared status entries (2bffd57–46f9192); measured 2026-12-06, binaries 2245611 → 4eb1935 taking turns, two suites of three runs each, the machine at load 3–15 from other work | 1,000 POSTs back to back: launches/s; CPU the master spent; per POST p50 / p99 | 297 / 289; 2.46 / 2.20 s; 2.0 / 1.8 ms; 22.7 / 23.5 ms | 286 / 253; 2.25 / 2.40 s; 1.9 / 2.2 ms; 26.3 / 29.5 ms |
+| the Raft log in append-only segment files, one write and one \`fdatasync\` per Raft round, not a redb transaction (7de4c84), and the registry's fit reading the index's usage (391f140); measured 2026-12-07, binaries 4040deb → 391f140 taking turns, two suites of two runs each | 1,000 POSTs back to back: launches/s (medians); CPU the master spent | 509 / 505; 1.28 / 1.33 s | 580 / 554; 0.99 / 1.02 s |
+| … | one app × 1,000: launches/s (medians); CPU the master spent | 1,021 / 1,120; 140 / 150 ms | 1,121 / 1,100; 140 / 150 ms |
 
 The 1,000 POSTs did not move with the scheduler's indices: a profile of the master during
 them (2026-12-06) has no round in it worth the name (0.8%); its CPU goes to Raft (redb's
@@ -523,6 +525,16 @@ commit of each round 27%, apply, decode), the POST's own handling (10%, two thir
 the service ports before 4eb1935), the DNS zone's updates (10%) and the event bus (4%),
 and each POST waits for a commit of its own while the scheduler's launch, the status
 updates and the deployment's end take Raft rounds between them. Still not met.
+
+Since 7de4c84 a Raft round is one append and one \`fdatasync\` (\`src/master/raft/log_file.rs\`),
+and the table's row above shows the master's CPU for the POSTs down by a fifth. A profile of
+the master during them at 391f140 (2026-12-07, 1,778 samples) put the kernel's side of the
+\`fdatasync\`s at 16%: a round for the POST's write, for its launch, for its statuses and for
+the deployment's end, each fsynced. Next came the answer to each POST: it listed the
+app's tasks by a scan of every live task (6%, quadratic over the run); since 025e5c8 it reads
+the registry's index of each app's tasks. The service ports (5%, a pass over every app per
+POST) and the DNS zone's updates (4.5%) are the next. Still not met: each POST waits for its
+commit while the tasks of the POSTs before it launch on the same two cores.
 
 Since 4f5dc7c the event bus writes the events that come by the thousand
 (\`status_update_event\`, \`instance_changed_event\`, \`api_post_event\`, the deployment
@@ -876,6 +888,35 @@ minutes apart, other builds and benches sharing the cores):
   so that a launch batch sums an agent's usage without looking each task up among all of
   them (about a tenth of a follower's Raft thread in the profile): two runs each, the
   followers' CPU 8.95 / 9.97 s before and 9.68 / 9.32 s after, no gain above the noise.
+- **2026-12-07: the registry's fit without a pass over each agent's tasks, and the Raft log
+  out of redb.** A \`perf record --call-graph dwarf\` of the three masters and the fleet at
+  10,000 agents (4040deb, 300 Hz) put, of each follower's samples: the registry's fit 15%
+  (every \`LaunchTasks\` batch summed the live tasks of each agent it named, through the
+  agent index and a lookup of each among 100,000 tasks, because a float sum kept as tasks
+  come and go is not bit for bit the recount of a master restored from a snapshot); redb's
+  transaction per Raft round 12% (nine tenths of persisting a round: begin, B-tree insert,
+  commit); decoding entries 12.5%; status updates 9–11%; snapshot writes 9%. What changed:
+  the index keeps each agent's usage in thousandths, as Mesos keeps scalars (integers add
+  up exactly in any order, so every master holds the same figure and \`apply\` decides from
+  it: 391f140, \`src/master/registry/index/usage.rs\`); and the log is a run of
+  append-only, checksummed segment files, one write and one \`fdatasync\` per round, redb
+  keeping only what changes rarely (7de4c84). The masters' binaries taking turns, one fleet
+  binary (4040deb) for all, two rounds (the second in reverse order), CPU from \`perf stat\`
+  over the deployment:
+
+  | 10,000 agents, 100,000 tasks | 4040deb | 7de4c84 (log file) | 391f140 (and the usage) |
+  |---|---:|---:|---:|
+  | placed and RUNNING per second | 6,173 / 6,217 | 6,398 / 6,293 | 6,943 / 7,092 |
+  | leader CPU, PUT → every task RUNNING | 13.1 / 12.7 s | 12.7 / 13.0 s | 11.8 / 11.6 s |
+  | the two followers' CPU | 9.20 / 9.46 s | 8.66 / 8.70 s | 7.46 / 7.57 s |
+  | the fleet's CPU | 8.61 / 8.93 s | 8.97 / 8.90 s | 8.56 / 8.29 s |
+
+  The last session's try (the agent index carrying each task's spec, so the sum skipped the
+  lookups) kept the sum and gained nothing above the noise; this one drops the sum. Still
+  not met: 10,000 tasks/s needs about 200 µs of CPU per task, all processes together, on
+  the two cores; this is ~280 µs. One UPDATE call per task remains (each agent gets one of
+  its ten tasks per round), and the leader's HTTP serving of those and of the heartbeats
+  is the largest share left.
 - Memory grows with tasks more than with agents: ~45 MB of leader RSS per 1,000 agents
   (their HTTP/1 connections and streams) and the rest per task: each task's spec
   (Marathon's ~15 environment variables) and status history in the registry, and the Raft
