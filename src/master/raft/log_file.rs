@@ -29,7 +29,7 @@
 //! and offset, and nothing is cut.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufReader, ErrorKind, Read, Seek as _, SeekFrom, Write as _};
+use std::io::{BufRead, BufReader, ErrorKind, Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, anyhow};
@@ -324,7 +324,9 @@ fn replay(path: &Path, out: &mut Replayed, last: bool) -> anyhow::Result<u64> {
     let mut last_index = 0;
     let mut body = Vec::new();
     loop {
-        let torn = match read_record(&mut reader, &mut body) {
+        let read = read_record(&mut reader, &mut body)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let torn = match read {
             Ok(true) => None,
             Ok(false) => break,
             Err(what) => Some(what),
@@ -387,53 +389,51 @@ fn is_torn_tail(path: &Path, offset: u64) -> std::io::Result<bool> {
     Ok(len + HEADER - 1 >= tail.len())
 }
 
-/// Reads one record's kind and payload into `body`. Ok(false) at a clean
-/// end; Err names what is wrong with a record cut short or damaged.
-fn read_record(reader: &mut impl Read, body: &mut Vec<u8>) -> Result<bool, String> {
+/// Reads one record's kind and payload into `body`: Ok(true), or Ok(false)
+/// at a clean end, or what is wrong with a record cut short or damaged. An
+/// I/O error is an error.
+fn read_record(
+    reader: &mut impl BufRead,
+    body: &mut Vec<u8>,
+) -> std::io::Result<Result<bool, String>> {
+    if reader.fill_buf()?.is_empty() {
+        return Ok(Ok(false));
+    }
     let mut header = [0u8; HEADER - 1];
-    match read_full(reader, &mut header) {
-        Ok(0) => return Ok(false),
-        Ok(n) if n < header.len() => return Err("a record header cut short".into()),
-        Ok(_) => {}
-        Err(e) => return Err(e.to_string()),
+    if let Err(e) = reader.read_exact(&mut header) {
+        return cut_short(e, "a record header cut short");
     }
     let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
     let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
     if len == 0 || len > MAX_RECORD {
-        return Err(format!("a record length of {len}"));
+        return Ok(Err(format!("a record length of {len}")));
     }
     body.clear();
     body.resize(len, 0);
-    match read_full(reader, body) {
-        Ok(n) if n < len => return Err("a record cut short".into()),
-        Ok(_) => {}
-        Err(e) => return Err(e.to_string()),
+    if let Err(e) = reader.read_exact(body) {
+        return cut_short(e, "a record cut short");
     }
     if crc32fast::hash(body) != crc {
-        return Err("a record whose checksum does not match".into());
+        return Ok(Err("a record whose checksum does not match".into()));
     }
-    Ok(true)
+    Ok(Ok(true))
 }
 
-/// Reads until `buf` is full or the end; returns how many bytes were read.
-fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+/// The end of the file inside a record is a bad record; other errors are errors.
+fn cut_short(e: std::io::Error, what: &str) -> std::io::Result<Result<bool, String>> {
+    if e.kind() == ErrorKind::UnexpectedEof {
+        Ok(Err(what.into()))
+    } else {
+        Err(e)
     }
-    Ok(filled)
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn entry(index: u64, term: u64) -> Entry {
+    /// An entry whose data names its index and term.
+    pub(in crate::master::raft) fn entry(index: u64, term: u64) -> Entry {
         Entry {
             index,
             term,

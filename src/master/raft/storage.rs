@@ -639,16 +639,8 @@ pub(crate) fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::log_file::tests::entry;
     use super::*;
-
-    fn entry(index: u64, term: u64) -> Entry {
-        Entry {
-            index,
-            term,
-            data: format!("e{index}").into_bytes().into(),
-            ..Default::default()
-        }
-    }
 
     #[test]
     fn a_restart_reads_back_what_was_written() {
