@@ -614,23 +614,31 @@ pub(crate) fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
     let entries =
         fs::read_dir(dir).with_context(|| format!("cannot read data dir {}", dir.display()))?;
     let mut foreign = None;
+    let mut log = None;
     let mut ours = false;
     for entry in entries {
         let entry = entry.with_context(|| format!("cannot read data dir {}", dir.display()))?;
         let name = entry.file_name();
+        let text = name.to_str().unwrap_or_default();
         if name == STORE_FILE {
             ours = true;
-        } else if foreign.is_none()
-            && !name
-                .to_str()
-                .is_some_and(|n| snapshot_file::is_snapshot_file(n) || log_file::is_log_file(n))
-        {
+        } else if log_file::is_log_file(text) {
+            log = Some(text.to_string());
+        } else if foreign.is_none() && !snapshot_file::is_snapshot_file(text) {
             foreign = Some(name.to_string_lossy().into_owned());
         }
     }
     if let (false, Some(name)) = (ours, foreign) {
         bail!(
             "data dir {} is not a meso data dir (it holds {name:?}); choose an empty or new directory",
+            dir.display()
+        );
+    }
+    // A log without its store would be read as a new master's: refuse it
+    // rather than mix it in or delete it.
+    if let (false, Some(name)) = (ours, log) {
+        bail!(
+            "data dir {} holds a Raft log ({name}) but no {STORE_FILE}; restore the store or remove the raft-*.log files",
             dir.display()
         );
     }
@@ -874,6 +882,18 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("belongs to master 1"), "{err}");
+
+        // A log whose store is gone is not read as a new master's.
+        fs::remove_file(dir.path().join(STORE_FILE)).unwrap();
+        let err = RaftStore::open(dir.path(), Some(1))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("holds a Raft log") && err.contains("raft-"),
+            "{err}"
+        );
+        assert!(!dir.path().join(STORE_FILE).exists());
 
         let foreign = tempfile::tempdir().unwrap();
         fs::write(foreign.path().join("notes.txt"), "mine").unwrap();
