@@ -385,8 +385,9 @@ fn is_torn_tail(path: &Path, offset: u64) -> std::io::Result<bool> {
     if tail.len() < HEADER - 1 || tail.iter().all(|b| *b == 0) {
         return Ok(true);
     }
+    // The record runs past the end, or ends exactly there: the last one.
     let len = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as usize;
-    Ok(len + HEADER - 1 >= tail.len())
+    Ok(len + HEADER > tail.len())
 }
 
 /// Reads one record's kind and payload into `body`: Ok(true), or Ok(false)
