@@ -185,11 +185,10 @@ impl LogFile {
         self.buf.clear();
         for e in entries {
             push_record(&mut self.buf, KIND_ENTRY, |b| e.write_to_vec(b))?;
-            self.last_index = self.last_index.max(e.index);
         }
-        if let Some(hs) = hard_state.filter(|hs| self.written_hard_state.as_ref() != Some(*hs)) {
+        let hard_state = hard_state.filter(|hs| self.written_hard_state.as_ref() != Some(*hs));
+        if let Some(hs) = hard_state {
             push_record(&mut self.buf, KIND_HARD_STATE, |b| hs.write_to_vec(b))?;
-            self.written_hard_state = Some(hs.clone());
         }
         if self.buf.is_empty() {
             return Ok(());
@@ -206,6 +205,12 @@ impl LogFile {
                 .with_context(|| format!("cannot append to {}", self.current().display()));
         }
         self.len += self.buf.len() as u64;
+        if let Some(last) = entries.iter().map(|e| e.index).max() {
+            self.last_index = self.last_index.max(last);
+        }
+        if let Some(hs) = hard_state {
+            self.written_hard_state = Some(hs.clone());
+        }
         Ok(())
     }
 
@@ -481,6 +486,25 @@ pub(super) mod tests {
         let size = fs::metadata(path_for(dir.path(), 1)).unwrap().len();
         log.append(&[], Some(&hs(1, 1, 0))).unwrap();
         assert_eq!(fs::metadata(path_for(dir.path(), 1)).unwrap().len(), size);
+    }
+
+    #[test]
+    fn a_failed_append_is_not_taken_for_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_for(dir.path(), 1);
+        {
+            let (mut log, _) = LogFile::open(dir.path()).unwrap();
+            log.append(&[entry(1, 1)], Some(&hs(1, 1, 0))).unwrap();
+            // A handle that cannot write stands in for a failing disk.
+            log.file = File::open(&path).unwrap();
+            assert!(log.append(&[entry(2, 1)], Some(&hs(2, 2, 1))).is_err());
+            log.file = OpenOptions::new().append(true).open(&path).unwrap();
+            // The same hard state again: it was never written, so it is now.
+            log.append(&[], Some(&hs(2, 2, 1))).unwrap();
+        }
+        let (_, r) = LogFile::open(dir.path()).unwrap();
+        assert_eq!(indices(&r), vec![(1, 1)]);
+        assert_eq!(r.hard_state, Some(hs(2, 2, 1)));
     }
 
     #[test]
