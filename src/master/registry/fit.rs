@@ -56,10 +56,9 @@ impl Ports {
     }
 }
 
-/// [`fit`] against what the agent's live tasks hold, summed beforehand: a
-/// `LaunchTasks` of a thousand tasks sums each agent once, not once per task
-/// over every task of the cluster.
-/// Scalars are compared in thousandths, as the index keeps `used`.
+/// [`fit`] against what the agent's live tasks hold (`used`, from the
+/// registry's index), with scalars compared in thousandths as the index
+/// keeps them.
 pub fn fit_used(spec: &TaskSpec, agent: &AgentInfo, used: &Used) -> Result<Ports, Misfit> {
     let total = &agent.resources;
     for (name, want, has, used) in [

@@ -21,11 +21,12 @@ use crate::model::{AgentState, Task, TaskSpec, TaskState, TaskStatus};
 const SOURCE_MASTER: &str = "SOURCE_MASTER";
 
 impl Registry {
-    /// A `LaunchTasks` entry, in order. What each agent named holds is summed
-    /// once, in one pass over the live tasks, and grows as the batch places
-    /// tasks on it: fitting each task against a scan of every live task was
-    /// quadratic, and at 100,000 tasks it was most of the leader's CPU in a
-    /// deployment (see BENCHMARKS.md, Scale).
+    /// A `LaunchTasks` entry, in order. Each task is fitted against what its
+    /// agent's live tasks hold as the index keeps it (`index::usage`), which
+    /// takes in each task placed: fitting each against a scan of every live
+    /// task was quadratic (at 100,000 tasks most of the leader's CPU in a
+    /// deployment), and summing each named agent's tasks once per batch was
+    /// still 15% of a follower's (see BENCHMARKS.md, Scale).
     pub(super) fn launch_all(&mut self, specs: Vec<TaskSpec>, time: f64) -> Vec<Change> {
         let mut changes = Vec::with_capacity(specs.len());
         for spec in specs {
