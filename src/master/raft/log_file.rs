@@ -161,16 +161,7 @@ impl LogFile {
         for (_, path) in segments(dir)? {
             fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
         }
-        let mut log = Self {
-            dir: dir.to_path_buf(),
-            seq: 1,
-            file: create(dir, 1, &[])?,
-            last_index: 0,
-            len: 0,
-            older: Vec::new(),
-            written_hard_state: None,
-            buf: Vec::new(),
-        };
+        let (mut log, _) = Self::open(dir)?;
         log.append(entries, Some(hard_state))?;
         Ok(log)
     }

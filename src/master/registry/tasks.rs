@@ -172,7 +172,7 @@ impl Registry {
         if status.state.is_terminal()
             && let Some(task) = self.tasks.remove(&status.task_id)
         {
-            self.index.remove(&task, &self.tasks);
+            self.index.remove(&task);
             self.complete(task, status.timestamp);
         }
         changes

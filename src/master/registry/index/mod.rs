@@ -133,20 +133,13 @@ impl Index {
         self.counts.task(Some(before.state), Some(after.state));
     }
 
-    /// A live task ended (it is no longer in `tasks`). The agent's usage is
-    /// summed again from the tasks it still holds (a port two tasks held
-    /// stays held).
-    pub fn remove(&mut self, task: &Task, tasks: &OrdMap<String, Arc<Task>>) {
+    /// A live task ended (it is no longer in `tasks`).
+    pub fn remove(&mut self, task: &Task) {
         let standing = Standing::of(task);
-        let agent_id = &task.spec.agent_id;
-        self.by_agent.remove(agent_id, &task.spec.task_id);
+        self.by_agent
+            .remove(&task.spec.agent_id, &task.spec.task_id);
         self.by_app.remove(task, standing);
-        let left = self
-            .by_agent
-            .ids(agent_id)
-            .filter_map(|id| tasks.get(id))
-            .map(|t| &*t.spec);
-        self.usage.recount(agent_id, left);
+        self.usage.remove(&task.spec);
         self.counts.task(Some(standing.state), None);
     }
 

@@ -195,6 +195,7 @@ fn check_against_recount(reg: &Registry) {
             .or_default()
             .push(&spec.task_id);
         let used = usage.entry(&spec.agent_id).or_default();
+        used.tasks += 1;
         used.milli_cpus += super::milli(spec.cpus);
         used.milli_mem += super::milli(spec.mem);
         used.milli_disk += super::milli(spec.disk);

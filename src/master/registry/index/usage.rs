@@ -7,8 +7,8 @@
 //! holds three decimal digits): sums of integers are exact in any order, so
 //! the running sum here is bit for bit the recount of a master restored from
 //! a snapshot, and what `apply` decides from it is the same on every master.
-//! A launch adds its task; an end sums the agent's remaining tasks again (a
-//! handful, through the agent index).
+//! A launch adds its task and an end takes it away: exact, so nothing is
+//! ever summed again.
 
 use imbl::OrdMap;
 
@@ -20,9 +20,11 @@ pub fn milli(x: f64) -> u64 {
     (x * 1000.0).round().max(0.0) as u64
 }
 
-/// One agent's live tasks: scalars summed in thousandths, host ports sorted.
+/// One agent's live tasks: how many, scalars summed in thousandths, host
+/// ports sorted (a port two tasks hold is there twice).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Used {
+    pub tasks: usize,
     pub milli_cpus: u64,
     pub milli_mem: u64,
     pub milli_disk: u64,
@@ -31,6 +33,7 @@ pub struct Used {
 
 /// What an agent without live tasks holds.
 pub static NOTHING: Used = Used {
+    tasks: 0,
     milli_cpus: 0,
     milli_mem: 0,
     milli_disk: 0,
@@ -39,6 +42,7 @@ pub static NOTHING: Used = Used {
 
 impl Used {
     pub fn add(&mut self, spec: &TaskSpec) {
+        self.tasks += 1;
         self.milli_cpus += milli(spec.cpus);
         self.milli_mem += milli(spec.mem);
         self.milli_disk += milli(spec.disk);
@@ -75,18 +79,24 @@ impl Usage {
         self.0.entry(spec.agent_id.clone()).or_default().add(spec);
     }
 
-    /// The agent's usage summed again over `left`, its live tasks.
-    pub fn recount<'a>(&mut self, agent_id: &str, left: impl Iterator<Item = &'a TaskSpec>) {
-        let mut used = Used::default();
-        let mut any = false;
-        for spec in left {
-            used.add(spec);
-            any = true;
+    /// A live task `spec` ended: what it held is taken away, and an agent
+    /// left without tasks loses its entry.
+    pub fn remove(&mut self, spec: &TaskSpec) {
+        let Some(used) = self.0.get_mut(&spec.agent_id) else {
+            return;
+        };
+        used.tasks = used.tasks.saturating_sub(1);
+        if used.tasks == 0 {
+            self.0.remove(&spec.agent_id);
+            return;
         }
-        if any {
-            self.0.insert(agent_id.to_string(), used);
-        } else {
-            self.0.remove(agent_id);
+        used.milli_cpus = used.milli_cpus.saturating_sub(milli(spec.cpus));
+        used.milli_mem = used.milli_mem.saturating_sub(milli(spec.mem));
+        used.milli_disk = used.milli_disk.saturating_sub(milli(spec.disk));
+        for port in &spec.ports {
+            if let Ok(at) = used.ports.binary_search(&port.number) {
+                used.ports.remove(at);
+            }
         }
     }
 }
