@@ -84,6 +84,11 @@ impl FakeMaster {
             .expect("the fake master runs");
     }
 
+    /// HEARTBEATs arrived so far.
+    pub(crate) fn heartbeats(&self) -> usize {
+        *self.heartbeats.borrow()
+    }
+
     /// Writes an event to the latest subscription's stream.
     pub(crate) fn send(&self, event: Value) {
         let stream = self.shared.stream.lock().expect("stream lock");

@@ -15,13 +15,21 @@
 //! behind it for up to an interval (5 s by default): the launches of a busy
 //! cluster waited on the very load that slowed the answer. A beat that is
 //! late is not sent twice; the next one follows an interval after it.
+//!
+//! **Any accepted call is a heartbeat.** The leader marks an agent seen on
+//! every UPDATE it accepts as on a HEARTBEAT, so a beat is due an interval
+//! after the last call the leader accepted ([`Contact`]), not after the last
+//! beat: a busy agent, whose statuses go out more often than the interval,
+//! sends none. At 10,000 simulated agents in a deployment the beats were a
+//! quarter of the calls the leader served, each telling it nothing new.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::StatusCode;
 use serde_json::json;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 
 /// The interval a SUBSCRIBED event's `heartbeat_interval_seconds` names, when
 /// it names a usable one (at most an hour).
@@ -31,22 +39,62 @@ pub(crate) fn interval_of(seconds: Option<f64>) -> Option<Duration> {
         .map(|s| Duration::from_secs_f64(s.min(3600.0)))
 }
 
-/// Sends agent `agent_id`'s HEARTBEAT to `url` every `interval` from `first`
-/// until a beat is refused, and returns why. `heard` learns of each beat
-/// whether it was answered with a success.
+/// When the leader last accepted a call of this agent: the status update
+/// sender records each 202, and [`beats`] waits an interval from it.
+#[derive(Debug, Default)]
+pub(crate) struct Contact(Mutex<Option<Instant>>);
+
+impl Contact {
+    /// The leader accepted a call just now.
+    pub(crate) fn accepted(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    }
+
+    fn last(&self) -> Option<Instant> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// When the next beat is due, `due` being when it was: an interval after
+/// the last accepted call, if one came since the session began (`since`:
+/// a call accepted by an earlier leader tells the new one nothing).
+fn next_due(
+    due: Instant,
+    last_call: Option<Instant>,
+    since: Instant,
+    interval: Duration,
+) -> Instant {
+    match last_call {
+        Some(call) if call >= since => due.max(call + interval),
+        _ => due,
+    }
+}
+
+/// Sends agent `agent_id`'s HEARTBEAT to `url` from `first` on, an interval
+/// after the last call the leader accepted (`contact`, beats included), until
+/// a beat is refused, and returns why. `heard` learns of each beat whether it
+/// was answered with a success.
 pub(crate) async fn beats(
     client: &reqwest::Client,
     url: &str,
     agent_id: String,
     first: Instant,
     interval: Duration,
+    contact: &Contact,
     mut heard: impl FnMut(bool),
 ) -> String {
     let body = Bytes::from(json!({"type": "HEARTBEAT", "agent_id": agent_id}).to_string());
-    let mut tick = tokio::time::interval_at(first, interval);
-    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let since = Instant::now();
+    let mut due = first;
     loop {
-        tick.tick().await;
+        tokio::time::sleep_until(due).await;
+        let later = next_due(due, contact.last(), since, interval);
+        if later > due {
+            due = later;
+            continue;
+        }
+        // A late beat is not sent twice: the next is an interval after this.
+        due = Instant::now() + interval;
         let sent = client
             .post(url)
             .timeout(interval)
@@ -55,7 +103,11 @@ pub(crate) async fn beats(
             .send()
             .await
             .map(|r| r.status());
-        heard(matches!(&sent, Ok(s) if s.is_success()));
+        let answered = matches!(&sent, Ok(s) if s.is_success());
+        if answered {
+            contact.accepted();
+        }
+        heard(answered);
         if let Err(refusal) = after_heartbeat(sent) {
             return refusal;
         }
@@ -84,8 +136,27 @@ fn after_heartbeat<E: std::fmt::Display>(sent: Result<StatusCode, E>) -> Result<
 mod tests {
     use std::time::Duration;
 
-    use super::{after_heartbeat, interval_of};
+    use super::{after_heartbeat, interval_of, next_due};
     use reqwest::StatusCode;
+    use tokio::time::Instant;
+
+    #[test]
+    fn a_beat_is_due_an_interval_after_the_last_accepted_call_of_this_session() {
+        let since = Instant::now();
+        let interval = Duration::from_secs(5);
+        let due = since + Duration::from_secs(2);
+        // No call yet, or one accepted before this session (by an earlier
+        // leader): the beat goes when it was due.
+        assert_eq!(next_due(due, None, since, interval), due);
+        let before = since - Duration::from_secs(1);
+        assert_eq!(next_due(due, Some(before), since, interval), due);
+        // A call accepted since: the beat waits an interval from it.
+        let call = since + Duration::from_secs(1);
+        assert_eq!(next_due(due, Some(call), since, interval), call + interval);
+        // An old call never brings a beat forward.
+        let late_due = since + Duration::from_secs(9);
+        assert_eq!(next_due(late_due, Some(call), since, interval), late_due);
+    }
 
     #[test]
     fn a_usable_interval_is_positive_and_finite_and_at_most_an_hour() {

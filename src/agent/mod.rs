@@ -121,9 +121,11 @@ impl Agent {
             id_rx.clone(),
         ));
         tasks.recover().await;
+        let contact = Arc::new(heartbeat::Contact::default());
         tokio::spawn(updates::run(
             tasks.clone(),
             link_rx,
+            contact.clone(),
             client.clone(),
             updates::LINGER,
             shutdown.clone(),
@@ -145,6 +147,7 @@ impl Agent {
             agent_id: id_tx,
             link: link_tx,
             tasks,
+            contact,
         };
         tokio::spawn(session::run(
             settings.masters.clone(),

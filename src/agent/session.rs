@@ -1,7 +1,8 @@
 //! The agent's subscription to the leading master: subscribe (following the
 //! 307 a follower answers to wherever the leader is), read the RecordIO event
-//! stream, and send a HEARTBEAT call every interval beside it (heartbeat.rs:
-//! a slow answer holds no event back). When the stream ends, the
+//! stream, and send a HEARTBEAT call beside it an interval after the last call
+//! the leader accepted (heartbeat.rs: a slow answer holds no event back, and
+//! an accepted UPDATE stands for a beat). When the stream ends, the
 //! master falls silent for three intervals, or a heartbeat is refused, start
 //! over with the next master address, backing off up to the heartbeat
 //! interval the master asked for (at most 2 s): a master marks an agent
@@ -45,6 +46,8 @@ pub struct Channels {
     pub agent_id: watch::Sender<Option<String>>,
     pub link: watch::Sender<Option<Link>>,
     pub tasks: Arc<Tasks>,
+    /// The last call the leader accepted (heartbeat.rs).
+    pub contact: Arc<heartbeat::Contact>,
 }
 
 pub async fn run(
@@ -137,7 +140,7 @@ async fn session(
                     tracing::info!(agent_id = %new_id, master = %leader_url, "agent subscribed");
                     channels.agent_id.send_replace(Some(new_id.clone()));
                     channels.link.send_replace(Some(Link { url: leader_url.clone(), agent_id: new_id.clone() }));
-                    beats = Box::pin(heartbeat::beats(client, &leader_url, new_id, Instant::now(), interval, |_| {}));
+                    beats = Box::pin(heartbeat::beats(client, &leader_url, new_id, Instant::now(), interval, &channels.contact, |_| {}));
                     subscribed = true;
                 } else {
                     dispatch(&event, &channels.tasks);
@@ -176,6 +179,7 @@ fn dispatch(event: &Value, tasks: &Arc<Tasks>) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
     use std::time::Duration;
 
     use serde_json::json;
@@ -184,6 +188,7 @@ mod tests {
 
     use super::{Channels, Identity, run};
     use crate::agent::fake_master::FakeMaster;
+    use crate::agent::heartbeat::Contact;
     use crate::agent::tasks::testing::{Starter, tasks_with};
 
     /// A leader that holds a heartbeat unanswered does not hold the events
@@ -198,6 +203,7 @@ mod tests {
             agent_id: watch::Sender::new(None),
             link: watch::Sender::new(None),
             tasks: tasks.clone(),
+            contact: Default::default(),
         };
         let me = Identity {
             key: "k".into(),
@@ -226,5 +232,57 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(10), reached)
             .await
             .expect("the KILL reached the tasks while the heartbeat was held");
+    }
+
+    /// A call the leader accepted stands for a heartbeat: while the status
+    /// sender's calls are accepted more often than the interval, no beat
+    /// goes; once they stop, the beats come back an interval later.
+    #[tokio::test]
+    async fn accepted_calls_stand_for_heartbeats() {
+        let interval = Duration::from_millis(300);
+        let mut master = FakeMaster::start(interval).await;
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let tasks = tasks_with(dir.path(), Starter::open(), Duration::from_millis(10));
+        let contact = Arc::new(Contact::default());
+        let channels = Channels {
+            agent_id: watch::Sender::new(None),
+            link: watch::Sender::new(None),
+            tasks,
+            contact: contact.clone(),
+        };
+        let me = Identity {
+            key: "k".into(),
+            hostname: "host".into(),
+            addr: "127.0.0.1:1".into(),
+            resources: Default::default(),
+            attributes: Default::default(),
+        };
+        let shutdown = CancellationToken::new();
+        let _stop = shutdown.clone().drop_guard();
+        tokio::spawn(run(
+            vec![master.addr()],
+            me,
+            channels,
+            reqwest::Client::new(),
+            shutdown,
+        ));
+        // The first beat goes on subscribing. The master's own heartbeat
+        // events keep the stream from falling silent (three intervals).
+        master.heartbeat_held().await;
+        let busy_until = tokio::time::Instant::now() + interval * 6;
+        while tokio::time::Instant::now() < busy_until {
+            contact.accepted();
+            master.send(json!({"type": "HEARTBEAT"}));
+            tokio::time::sleep(interval / 6).await;
+        }
+        assert_eq!(master.heartbeats(), 1, "no beat while calls were accepted");
+        for _ in 0..6 {
+            master.send(json!({"type": "HEARTBEAT"}));
+            tokio::time::sleep(interval / 2).await;
+        }
+        assert!(
+            master.heartbeats() > 1,
+            "the beats came back once the calls stopped"
+        );
     }
 }

@@ -19,6 +19,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::heartbeat::Contact;
 use super::tasks::Tasks;
 use crate::model::TaskStatus;
 
@@ -72,6 +73,7 @@ impl<'a> UpdateCall<'a> {
 pub async fn run(
     tasks: Arc<Tasks>,
     mut link: watch::Receiver<Option<Link>>,
+    contact: Arc<Contact>,
     client: reqwest::Client,
     linger: Duration,
     shutdown: CancellationToken,
@@ -123,6 +125,7 @@ pub async fn run(
             .await;
         match sent {
             Ok(r) if r.status().is_success() => {
+                contact.accepted();
                 tasks.acked(&batch);
                 backoff = Duration::from_millis(20);
                 continue;
@@ -177,6 +180,7 @@ mod tests {
         tokio::spawn(run(
             tasks.clone(),
             watch::channel(Some(link)).1,
+            Arc::new(Contact::default()),
             reqwest::Client::new(),
             TEST_LINGER,
             shutdown.clone(),

@@ -6,8 +6,8 @@
 //!        ◀─ 200, stream: SUBSCRIBED {agent_id, heartbeat_interval_seconds},
 //!                        catch-up LAUNCH/KILL (tasks.rs), then LAUNCH, KILL as
 //!                        they commit, HEARTBEAT every interval
-//!  agent ── HEARTBEAT {agent_id} every interval ──▶ leader: last seen = now
-//!  agent ── UPDATE {agent_id, update: {statuses}} ──▶ committed ──▶ 202 (the ack)
+//!  agent ── HEARTBEAT {agent_id} an interval after its last call ──▶ leader: last seen = now
+//!  agent ── UPDATE {agent_id, update: {statuses}} ──▶ last seen = now; committed ──▶ 202 (the ack)
 //!  leader: liveness loop ── silent past agent_timeout ──▶ MarkAgentUnreachable
 //! ```
 //!

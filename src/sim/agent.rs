@@ -5,8 +5,8 @@
 //!  session (one task):  SUBSCRIBE {key, hostname, addr, resources, attributes,
 //!                        tasks it holds} ─▶ a master (a follower's 307 is followed)
 //!                       ◀─ SUBSCRIBED, LAUNCH, KILL, HEARTBEAT on the stream
-//!                       ── HEARTBEAT every interval ─▶ the leader, beside
-//!                          the stream (agent/heartbeat.rs)
+//!                       ── HEARTBEAT an interval after the last accepted call
+//!                          ─▶ the leader, beside the stream (agent/heartbeat.rs)
 //!     LAUNCH ─▶ queue STARTING, RUNNING (healthy, ready when it has checks),
 //!               then the end its command's fate says (fate.rs)
 //!     KILL   ─▶ queue KILLING, KILLED
@@ -87,6 +87,9 @@ struct Agent {
     book: Mutex<Book>,
     queued: Notify,
     link: watch::Sender<Option<Link>>,
+    /// The last call the leader accepted: a heartbeat waits an interval
+    /// from it (agent/heartbeat.rs).
+    contact: heartbeat::Contact,
 }
 
 /// The tasks the agent holds, each in the last state it queued, and the
@@ -173,6 +176,7 @@ pub(super) async fn run(fleet: Arc<Shared>, me: Identity, index: usize, client: 
         book: Mutex::default(),
         queued: Notify::new(),
         link: watch::Sender::new(None),
+        contact: heartbeat::Contact::default(),
     });
     let updates = tokio::spawn(agent.clone().send_updates());
     let mut backoff = Duration::from_millis(50);
@@ -285,7 +289,7 @@ impl Agent {
                             // that agents subscribed together beat apart.
                             let first = Instant::now() + interval.mul_f64(rand::rng().random_range(0.0..1.0));
                             let stats = &self.fleet.stats;
-                            beats = Box::pin(heartbeat::beats(&self.client, &leader_url, sub.agent_id.clone(), first, interval, move |answered| {
+                            beats = Box::pin(heartbeat::beats(&self.client, &leader_url, sub.agent_id.clone(), first, interval, &self.contact, move |answered| {
                                 if answered { stats.heartbeat() } else { stats.heartbeat_failed() }
                             }));
                             if subscribed.is_none() {
@@ -439,6 +443,7 @@ impl Agent {
                 .await;
             match sent {
                 Ok(r) if r.status().is_success() => {
+                    self.contact.accepted();
                     self.acked(&batch);
                     backoff = Duration::from_millis(20);
                     continue;

@@ -6,7 +6,7 @@
 //! ```text
 //!  meso sim --agents N ──▶ Fleet::start ──▶ N × agent::run  (sim-1 … sim-N)
 //!     each agent:  session task ── SUBSCRIBE ─▶ leader ◀─ LAUNCH/KILL/HEARTBEAT stream
-//!                                 └ HEARTBEAT every interval
+//!                                 └ HEARTBEAT an interval after the last accepted call
 //!                  updates task ── UPDATE (STARTING, RUNNING, … KILLED) ─▶ 202
 //!                  end timers   ── fate.rs: `true` ends at once, `sleep 5` after 5 s
 //!     every agent ─▶ stats.rs (atomics) ─▶ the progress line, `--json` lines
