@@ -117,14 +117,7 @@ impl Master {
         agent_id: &str,
         statuses: Vec<TaskStatus>,
     ) -> Result<(), ApiError> {
-        for (i, s) in statuses.iter().enumerate() {
-            if s.agent_id != agent_id {
-                return Err(ApiError::bad_request(format!(
-                    "update.statuses[{i}].agent_id: '{}' is not the caller '{agent_id}'",
-                    s.agent_id
-                )));
-            }
-        }
+        statuses_of_caller(&statuses, agent_id)?;
         // Statuses that would change nothing need no log entry.
         let fresh: Vec<TaskStatus> = {
             let registry = self.registry();
@@ -143,6 +136,24 @@ impl Master {
         // Proposed with the calls of other agents that arrive meanwhile.
         self.statuses.submit(fresh).await.map_err(propose_error)
     }
+}
+
+/// An UPDATE's statuses each name a task and come from the agent calling.
+fn statuses_of_caller(statuses: &[TaskStatus], agent_id: &str) -> Result<(), ApiError> {
+    for (i, s) in statuses.iter().enumerate() {
+        if s.task_id.is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "update.statuses[{i}].task_id: missing"
+            )));
+        }
+        if s.agent_id != agent_id {
+            return Err(ApiError::bad_request(format!(
+                "update.statuses[{i}].agent_id: '{}' is not the caller '{agent_id}'",
+                s.agent_id
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// What a freshly subscribed agent must hear: kills the registry wants, launches
@@ -284,4 +295,30 @@ pub fn task_json(task: &Task) -> Value {
         v["container"] = json!(c);
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::statuses_of_caller;
+    use crate::model::{TaskState, TaskStatus};
+
+    #[test]
+    fn an_update_names_its_tasks_and_comes_from_its_agent() {
+        let ok = TaskStatus::new("t1", "a-S1", TaskState::Running, 1.0);
+        assert!(statuses_of_caller(std::slice::from_ref(&ok), "a-S1").is_ok());
+        // A status without task_id reads (a snapshot's statuses omit it)
+        // but is refused from an agent, naming the field.
+        let nameless: TaskStatus = serde_json::from_str(
+            r#"{"agent_id": "a-S1", "state": "TASK_RUNNING", "timestamp": 1.0}"#,
+        )
+        .expect("a status without task_id reads");
+        let refused = statuses_of_caller(&[ok.clone(), nameless], "a-S1").unwrap_err();
+        assert_eq!(refused.message, "update.statuses[1].task_id: missing");
+        let refused = statuses_of_caller(&[ok], "a-S2").unwrap_err();
+        assert!(
+            refused.message.starts_with("update.statuses[0].agent_id:"),
+            "{}",
+            refused.message
+        );
+    }
 }

@@ -84,6 +84,9 @@ impl std::fmt::Display for TaskState {
 /// One status of a task, as the agent (or the master) reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskStatus {
+    /// Absent in a registry snapshot, where it is the task's own
+    /// (`master/registry/stored.rs`); an UPDATE without it is refused.
+    #[serde(default)]
     pub task_id: String,
     #[serde(default)]
     pub agent_id: String,

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 mod fit;
 mod index;
 mod published;
+mod stored;
 mod tasks;
 
 pub use index::{AppCounts, Counts, Used, milli};
@@ -47,12 +48,15 @@ pub struct Registry {
     /// the registry (see [`published`]) shares all but the paths a round
     /// changed, and a change copies only the task it changes
     /// (`Arc::make_mut`) while an older version still holds it.
+    /// Written each id once (`stored`).
+    #[serde(with = "stored::tasks")]
     pub tasks: OrdMap<String, Arc<Task>>,
     /// What is derived from `tasks` and `agents` (see [`index`]): not in
     /// the snapshot, rebuilt from it.
     #[serde(skip)]
     index: index::Index,
     /// The latest terminal tasks, oldest first, at most [`COMPLETED_TASKS`].
+    #[serde(with = "stored::completed")]
     pub completed_tasks: Vector<Arc<Task>>,
     /// Index of the last entry applied, so a snapshot knows where it stands.
     pub applied_index: u64,
