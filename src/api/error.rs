@@ -80,7 +80,14 @@ pub fn propose_error(e: ProposeError) -> ApiError {
 }
 
 /// Parses a JSON body; a failure names the field path (`[2].weight: ...`).
+///
+/// Read once without keeping the path, and again with it only when the first
+/// read fails: keeping the path of every value costs on the hot calls (an
+/// agent's UPDATE), where bodies are good.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8], prefix: &str) -> Result<T, ApiError> {
+    if let Ok(value) = T::deserialize(&mut serde_json::Deserializer::from_slice(body)) {
+        return Ok(value);
+    }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
