@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use decode::envelope;
+pub use decode::{envelope, proposer};
 
 use crate::model::{Member, Resources, TaskSpec, TaskState, TaskStatus, WeightInfo};
 use crate::scheduler::state::MarathonCommand;
@@ -79,6 +79,16 @@ pub struct Envelope {
     pub origin: u64,
     pub seq: u64,
     pub command: Command,
+}
+
+/// An [`Envelope`] to write, its command borrowed: the proposer keeps the
+/// command and applies it when the entry commits, without reading the entry
+/// back (`raft/apply.rs`). Written exactly as [`Envelope`] is.
+#[derive(Serialize)]
+pub struct EnvelopeRef<'a> {
+    pub origin: u64,
+    pub seq: u64,
+    pub command: &'a Command,
 }
 
 /// The context of a membership change entry: who is added, or removed.

@@ -43,6 +43,25 @@ pub fn envelope(data: &[u8]) -> serde_json::Result<Envelope> {
     one_pass(data).or_else(|_| serde_json::from_slice(data))
 }
 
+/// Who proposed the entry in `data` (origin, seq), read from its front
+/// without the command: the proposer applies its own entries from the
+/// command it kept. None when the entry does not begin as an
+/// [`EnvelopeRef`](super::EnvelopeRef) writes it.
+pub fn proposer(data: &[u8]) -> Option<(u64, u64)> {
+    let rest = data.strip_prefix(br#"{"origin":"#)?;
+    let (origin, rest) = number(rest)?;
+    let rest = rest.strip_prefix(br#","seq":"#)?;
+    let (seq, rest) = number(rest)?;
+    rest.starts_with(b",").then_some((origin, seq))
+}
+
+/// A JSON unsigned integer at the front of `data`, and what follows it.
+fn number(data: &[u8]) -> Option<(u64, &[u8])> {
+    let digits = data.iter().take_while(|b| b.is_ascii_digit()).count();
+    let value = std::str::from_utf8(&data[..digits]).ok()?.parse().ok()?;
+    Some((value, &data[digits..]))
+}
+
 fn one_pass(data: &[u8]) -> serde_json::Result<Envelope> {
     let OnePass {
         origin,
@@ -216,6 +235,7 @@ impl<'de, A: MapAccess<'de>> VariantAccess<'de> for Fields<A> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::master::command::EnvelopeRef;
     use crate::model::{CommandSpec, TaskState};
 
     /// One of each variant. The match fails to compile when `Command` gains
@@ -331,6 +351,14 @@ mod tests {
                 command: command.clone(),
             })
             .unwrap();
+            let borrowed = serde_json::to_vec(&EnvelopeRef {
+                origin: 7,
+                seq: seq as u64,
+                command: &command,
+            })
+            .unwrap();
+            assert_eq!(borrowed, data, "EnvelopeRef writes what Envelope does");
+            assert_eq!(proposer(&data), Some((7, seq as u64)));
             let fast = one_pass(&data).unwrap_or_else(|e| panic!("{command:?}: {e}"));
             let slow = derived(&data);
             assert_eq!((fast.origin, fast.seq), (slow.origin, slow.seq));
@@ -349,6 +377,20 @@ mod tests {
         let data = br#"{"origin":1,"seq":3,"command":{"type":"LAUNCH_TASKS","tasks":[{"task_id":"t","agent_id":"a"}],"time":1,"later":"ignored"}}"#;
         let fast = one_pass(data).unwrap();
         assert_eq!(fast.command, derived(data).command);
+    }
+
+    #[test]
+    fn an_entry_written_otherwise_names_no_proposer() {
+        for data in [
+            &br#"{"seq":2,"origin":1,"command":{}}"#[..],
+            br#"{"origin":1,"seq":2}"#,
+            br#"{"origin":-1,"seq":2,"command":{}}"#,
+            br#"{"origin":99999999999999999999,"seq":2,"command":{}}"#,
+            br#"{"origin":,"seq":2,"command":{}}"#,
+            b"",
+        ] {
+            assert_eq!(proposer(data), None, "{}", String::from_utf8_lossy(data));
+        }
     }
 
     #[test]

@@ -40,7 +40,7 @@ use raft::{StateRole, Storage};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::command::{Envelope, MembershipContext};
+use super::command::{Command, EnvelopeRef, MembershipContext};
 use super::registry::{Change, PublishedRegistry, Registry};
 use crate::model::Member;
 use handle::Request;
@@ -60,6 +60,9 @@ const PROPOSAL_TIMEOUT: Duration = Duration::from_secs(10);
 struct Pending {
     reply: oneshot::Sender<Result<(), ProposeError>>,
     since: Instant,
+    /// The command proposed, applied from here when its entry commits
+    /// (`apply.rs`); None for a membership change.
+    command: Option<Command>,
 }
 
 pub struct Driver {
@@ -253,25 +256,25 @@ impl Driver {
         }
         self.seq += 1;
         let seq = self.seq;
-        let (result, reply) = match req {
+        let (result, reply, command) = match req {
             Request::Propose(command, reply) => {
-                let envelope = Envelope {
+                let envelope = EnvelopeRef {
                     origin: self.origin,
                     seq,
-                    command,
+                    command: &command,
                 };
                 let data = serde_json::to_vec(&envelope).expect("commands serialize");
-                (self.raw.propose(vec![], data), reply)
+                (self.raw.propose(vec![], data), reply, Some(command))
             }
             Request::AddMember(member, reply) => {
                 let cc = single_change(member.id, ConfChangeType::AddNode);
                 let ctx = self.membership_context(seq, Some(member));
-                (self.raw.propose_conf_change(ctx, cc), reply)
+                (self.raw.propose_conf_change(ctx, cc), reply, None)
             }
             Request::RemoveMember(id, reply) => {
                 let cc = single_change(id, ConfChangeType::RemoveNode);
                 let ctx = self.membership_context(seq, None);
-                (self.raw.propose_conf_change(ctx, cc), reply)
+                (self.raw.propose_conf_change(ctx, cc), reply, None)
             }
         };
         match result {
@@ -281,6 +284,7 @@ impl Driver {
                     Pending {
                         reply,
                         since: Instant::now(),
+                        command,
                     },
                 );
             }
