@@ -39,8 +39,9 @@ pub(crate) fn interval_of(seconds: Option<f64>) -> Option<Duration> {
         .map(|s| Duration::from_secs_f64(s.min(3600.0)))
 }
 
-/// When the leader last accepted a call of this agent: the status update
-/// sender records each 202, and [`beats`] waits an interval from it.
+/// When the leader last accepted a call of this agent other than a beat:
+/// the status update sender records each 202, and [`beats`] waits an
+/// interval from it.
 #[derive(Debug, Default)]
 pub(crate) struct Contact(Mutex<Option<Instant>>);
 
@@ -70,10 +71,10 @@ fn next_due(
     }
 }
 
-/// Sends agent `agent_id`'s HEARTBEAT to `url` from `first` on, an interval
-/// after the last call the leader accepted (`contact`, beats included), until
-/// a beat is refused, and returns why. `heard` learns of each beat whether it
-/// was answered with a success.
+/// Sends agent `agent_id`'s HEARTBEAT to `url` from `first` on, each an
+/// interval after the last beat or the last call the leader accepted
+/// (`contact`), whichever is later, until a beat is refused, and returns
+/// why. `heard` learns of each beat whether it was answered with a success.
 pub(crate) async fn beats(
     client: &reqwest::Client,
     url: &str,
@@ -103,11 +104,7 @@ pub(crate) async fn beats(
             .send()
             .await
             .map(|r| r.status());
-        let answered = matches!(&sent, Ok(s) if s.is_success());
-        if answered {
-            contact.accepted();
-        }
-        heard(answered);
+        heard(matches!(&sent, Ok(s) if s.is_success()));
         if let Err(refusal) = after_heartbeat(sent) {
             return refusal;
         }
