@@ -184,26 +184,21 @@ mod tests {
 
     use serde_json::json;
     use tokio::sync::watch;
-    use tokio_util::sync::CancellationToken;
+    use tokio_util::sync::{CancellationToken, DropGuard};
 
     use super::{Channels, Identity, run};
     use crate::agent::fake_master::FakeMaster;
     use crate::agent::heartbeat::Contact;
+    use crate::agent::tasks::Tasks;
     use crate::agent::tasks::testing::{Starter, tasks_with};
 
-    /// A leader that holds a heartbeat unanswered does not hold the events
-    /// behind it: a KILL sent meanwhile reaches the tasks at once, where it
-    /// used to wait out the heartbeat's timeout (here 30 s, the interval).
-    #[tokio::test]
-    async fn events_are_read_while_a_heartbeat_waits_for_its_answer() {
-        let mut master = FakeMaster::start(Duration::from_secs(30)).await;
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let tasks = tasks_with(dir.path(), Starter::open(), Duration::from_millis(10));
+    /// An agent's session against `master`, until the guard drops.
+    fn session_with(master: &FakeMaster, tasks: Arc<Tasks>, contact: Arc<Contact>) -> DropGuard {
         let channels = Channels {
             agent_id: watch::Sender::new(None),
             link: watch::Sender::new(None),
-            tasks: tasks.clone(),
-            contact: Default::default(),
+            tasks,
+            contact,
         };
         let me = Identity {
             key: "k".into(),
@@ -213,14 +208,25 @@ mod tests {
             attributes: Default::default(),
         };
         let shutdown = CancellationToken::new();
-        let _stop = shutdown.clone().drop_guard();
         tokio::spawn(run(
             vec![master.addr()],
             me,
             channels,
             reqwest::Client::new(),
-            shutdown,
+            shutdown.clone(),
         ));
+        shutdown.drop_guard()
+    }
+
+    /// A leader that holds a heartbeat unanswered does not hold the events
+    /// behind it: a KILL sent meanwhile reaches the tasks at once, where it
+    /// used to wait out the heartbeat's timeout (here 30 s, the interval).
+    #[tokio::test]
+    async fn events_are_read_while_a_heartbeat_waits_for_its_answer() {
+        let mut master = FakeMaster::start(Duration::from_secs(30)).await;
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let tasks = tasks_with(dir.path(), Starter::open(), Duration::from_millis(10));
+        let _stop = session_with(&master, tasks.clone(), Default::default());
 
         master.heartbeat_held().await;
         master.send(json!({"type": "KILL", "kill": {"task_id": "t1"}}));
@@ -244,28 +250,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("a temp dir");
         let tasks = tasks_with(dir.path(), Starter::open(), Duration::from_millis(10));
         let contact = Arc::new(Contact::default());
-        let channels = Channels {
-            agent_id: watch::Sender::new(None),
-            link: watch::Sender::new(None),
-            tasks,
-            contact: contact.clone(),
-        };
-        let me = Identity {
-            key: "k".into(),
-            hostname: "host".into(),
-            addr: "127.0.0.1:1".into(),
-            resources: Default::default(),
-            attributes: Default::default(),
-        };
-        let shutdown = CancellationToken::new();
-        let _stop = shutdown.clone().drop_guard();
-        tokio::spawn(run(
-            vec![master.addr()],
-            me,
-            channels,
-            reqwest::Client::new(),
-            shutdown,
-        ));
+        let _stop = session_with(&master, tasks, contact.clone());
         // The first beat goes on subscribing. The master's own heartbeat
         // events keep the stream from falling silent (three intervals).
         master.heartbeat_held().await;
