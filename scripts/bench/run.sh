@@ -958,7 +958,12 @@ minutes apart, other builds and benches sharing the cores):
   the suite run above (ff680e4, a quieter hour: 8,157/s) the leader, the followers and the
   fleet spent 9.77 + 6.71 + 6.86 s, ~233 µs of CPU per task, where 10,000/s needs 200 µs on
   the two cores. One UPDATE call per task is the largest share left (each agent gets one of
-  its ten tasks per round).
+  its ten tasks per round). Tried and left out: rounds of 25,000 launches, proposed as
+  entries of 1,000 together, so that spread (which goes app by app) gives each agent two or
+  three tasks a round. In both runs at 10,000 agents the leader lost its quorum
+  mid-deployment (followers applying the bursts took 100–900 ms a Raft round); one run
+  finished at 6,310/s, and the other left 11,694 tasks STAGING, which showed that an
+  agent's stream outlived its master's re-election (fixed in 18ecc31).
 - Memory grows with tasks more than with agents: ~45 MB of leader RSS per 1,000 agents
   (their HTTP/1 connections and streams) and the rest per task: each task's spec
   (Marathon's ~15 environment variables) and status history in the registry, and the Raft
