@@ -200,6 +200,7 @@ impl Master {
             shutdown: shutdown.clone(),
         });
         tokio::spawn(agents::liveness_loop(master.clone(), shutdown.clone()));
+        tokio::spawn(tasks::relaunch_loop(master.clone(), shutdown.clone()));
         tokio::spawn(announce_loop(master.clone(), shutdown));
         Ok(master)
     }

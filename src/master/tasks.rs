@@ -13,10 +13,13 @@
 //! Events are sent after the commit, and only by the leader. One that is lost
 //! with its stream (a failover, a broken connection) is sent again by
 //! `catch_up` when the agent subscribes anew: the registry, not the stream,
-//! says what each agent should run.
+//! says what each agent should run. A launch that was committed but never
+//! sent while the agent stayed subscribed (its proposer's answer lost to a
+//! timeout within its term) is sent again by [`relaunch_loop`].
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -24,11 +27,18 @@ use serde_json::{Value, json};
 use super::Master;
 use super::command::{Command, ReportedTask};
 use super::registry::Registry;
+use tokio_util::sync::CancellationToken;
+
 use crate::api::error::{ApiError, propose_error};
 use crate::model::{Task, TaskSpec, TaskState, TaskStatus};
 
 /// The grace period of a KILL for a task the registry does not know.
 const ORPHAN_GRACE_SECS: f64 = 3.0;
+
+/// A task STAGING this long has its LAUNCH sent again, this often. An agent
+/// answers a LAUNCH within moments (STARTING, or RUNNING with it), even for
+/// a task whose image it still has to fetch.
+const RELAUNCH_AFTER: Duration = Duration::from_secs(30);
 
 impl Master {
     /// Records the tasks (reserving their agents' resources) and sends them to
@@ -184,6 +194,44 @@ pub(super) fn catch_up(
     events
 }
 
+/// On the leader: every [`RELAUNCH_AFTER`], the LAUNCH of each task STAGING
+/// longer than that goes to its agent again. The proposer of a launch sends
+/// it once its entry commits; when the proposal's answer is lost (a timeout
+/// under load) while the entry still commits in the same term, no agent
+/// subscribes anew, and the task would wait STAGING for its agent's next
+/// subscription. An agent ignores a LAUNCH of a task it holds. (Marathon's
+/// remedy is `task_launch_timeout`: kill and replace after five minutes.)
+pub async fn relaunch_loop(master: Arc<Master>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(RELAUNCH_AFTER) => {}
+        }
+        if !master.status().caught_up {
+            continue;
+        }
+        let registry = master.registry();
+        let mut sent = 0;
+        for spec in stale_launches(&registry, super::now_secs(), RELAUNCH_AFTER.as_secs_f64()) {
+            sent += usize::from(master.streams.send(&spec.agent_id, &LaunchEvent::of(spec)));
+        }
+        if sent > 0 {
+            tracing::info!(sent, "sent again the launches of tasks long STAGING");
+        }
+    }
+}
+
+/// Tasks STAGING for longer than `after` seconds at `now`, not being killed.
+fn stale_launches(registry: &Registry, now: f64, after: f64) -> impl Iterator<Item = &TaskSpec> {
+    registry
+        .tasks
+        .values()
+        .filter(move |t| {
+            t.state == TaskState::Staging && !t.kill_requested && now - t.staged_at > after
+        })
+        .map(|t| &*t.spec)
+}
+
 /// `{"type": "LAUNCH", "launch": {"task": <spec>}}`, written straight from
 /// the spec: as a `json!` tree it cost an allocation per field of every
 /// task launched.
@@ -299,8 +347,73 @@ pub fn task_json(task: &Task) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use super::statuses_of_caller;
-    use crate::model::{TaskState, TaskStatus};
+    use super::{stale_launches, statuses_of_caller};
+    use crate::master::command::Command;
+    use crate::master::registry::Registry;
+    use crate::model::{Resources, TaskSpec, TaskState, TaskStatus};
+
+    /// Only tasks STAGING longer than the limit, and not being killed, have
+    /// their launch sent again.
+    #[test]
+    fn launches_long_staging_are_sent_again() {
+        let mut reg = Registry::default();
+        reg.apply(
+            1,
+            &Command::InitCluster {
+                cluster_id: "c".into(),
+            },
+        );
+        reg.apply(
+            2,
+            &Command::RegisterAgent {
+                key: "k".into(),
+                hostname: "h".into(),
+                addr: "h:1".into(),
+                resources: Resources {
+                    cpus: 4.0,
+                    mem: 100.0,
+                    disk: 0.0,
+                    ports: vec![],
+                },
+                attributes: Default::default(),
+                time: 1.0,
+                tasks: vec![],
+            },
+        );
+        let spec = |id: &str| TaskSpec {
+            task_id: id.into(),
+            agent_id: "c-S0".into(),
+            cpus: 0.1,
+            ..Default::default()
+        };
+        let launch = |tasks, time| Command::LaunchTasks { tasks, time };
+        reg.apply(
+            3,
+            &launch(vec![spec("old"), spec("running"), spec("killed")], 10.0),
+        );
+        reg.apply(4, &launch(vec![spec("new")], 35.0));
+        let running = TaskStatus::new("running", "c-S0", TaskState::Running, 11.0);
+        reg.apply(
+            5,
+            &Command::UpdateTaskStatuses {
+                statuses: vec![running],
+            },
+        );
+        reg.apply(
+            6,
+            &Command::KillTask {
+                task_id: "killed".into(),
+            },
+        );
+        let stale = |now| -> Vec<String> {
+            stale_launches(&reg, now, 30.0)
+                .map(|s| s.task_id.clone())
+                .collect()
+        };
+        assert_eq!(stale(45.0), ["old"]);
+        assert_eq!(stale(39.0), Vec::<String>::new());
+        assert_eq!(stale(70.0), ["new", "old"]);
+    }
 
     #[test]
     fn an_update_names_its_tasks_and_comes_from_its_agent() {
