@@ -123,8 +123,7 @@ impl Serialize for Stored<'_> {
         let mut s = serializer.serialize_struct("Task", 9)?;
         s.serialize_field("spec", spec)?;
         s.serialize_field("state", state)?;
-        let statuses: Vec<WithoutIds> = statuses.iter().map(WithoutIds).collect();
-        s.serialize_field("statuses", &statuses)?;
+        s.serialize_field("statuses", &StatusesWithoutIds(statuses))?;
         s.serialize_field("kill_requested", kill_requested)?;
         optional(&mut s, "healthy", healthy)?;
         optional(&mut s, "health", health)?;
@@ -132,6 +131,15 @@ impl Serialize for Stored<'_> {
         s.serialize_field("staged_at", staged_at)?;
         optional(&mut s, "started_at", started_at)?;
         s.end()
+    }
+}
+
+/// A task's statuses, each without the ids it shares with its task.
+struct StatusesWithoutIds<'a>(&'a [TaskStatus]);
+
+impl Serialize for StatusesWithoutIds<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(WithoutIds))
     }
 }
 
@@ -185,5 +193,67 @@ fn optional<S: SerializeStruct, T: Serialize>(
     match value {
         Some(v) => s.serialize_field(name, v),
         None => s.skip_field(name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tasks::tests::{registry_with_agent, spec, status};
+    use crate::master::command::Command;
+    use crate::master::registry::Registry;
+    use crate::model::TaskState;
+
+    /// A snapshot holds each task id once (in its spec) and reads back the
+    /// same registry; one of the earlier shape (tasks keyed by id, statuses
+    /// with their ids) reads back the same too (`stored.rs`).
+    #[test]
+    fn a_snapshot_writes_each_id_once_and_reads_the_earlier_shape() {
+        let (mut reg, _) = registry_with_agent();
+        reg.apply(
+            3,
+            &Command::LaunchTasks {
+                tasks: vec![spec("task-one", 0.5), spec("task-two", 0.5)],
+                time: 1.0,
+            },
+        );
+        let mut running = status("task-one", TaskState::Running, "u1");
+        running.message = Some("up".into());
+        running.healthy = Some(true);
+        running.container_ips = vec!["10.0.0.1".into()];
+        let mut failed = status("task-two", TaskState::Failed, "u2");
+        failed.exit_code = Some(3);
+        reg.apply(
+            4,
+            &Command::UpdateTaskStatuses {
+                statuses: vec![running, failed],
+            },
+        );
+        assert_eq!(reg.completed_tasks.len(), 1);
+
+        let snapshot = reg.to_snapshot();
+        let text = String::from_utf8(snapshot.clone()).unwrap();
+        assert_eq!(text.matches("task-one").count(), 1, "{text}");
+        assert_eq!(text.matches("task-two").count(), 1, "{text}");
+        assert_eq!(text.matches("\"task_id\"").count(), 2, "{text}");
+        let back = Registry::from_snapshot(&snapshot).unwrap();
+        assert_eq!(back, reg);
+        assert_eq!(back.task("task-one").unwrap().statuses[1].agent_id, "c-S0");
+
+        let mut earlier = serde_json::to_value(&reg).unwrap();
+        earlier["tasks"] = reg
+            .tasks
+            .iter()
+            .map(|(id, t)| (id.clone(), serde_json::to_value(&**t).unwrap()))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+        earlier["completed_tasks"] = reg
+            .completed_tasks
+            .iter()
+            .map(|t| serde_json::to_value(&**t).unwrap())
+            .collect::<Vec<_>>()
+            .into();
+        let earlier = serde_json::to_vec(&earlier).unwrap();
+        assert!(earlier.len() > snapshot.len());
+        assert_eq!(Registry::from_snapshot(&earlier).unwrap(), reg);
     }
 }

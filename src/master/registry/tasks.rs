@@ -263,12 +263,12 @@ impl Registry {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::master::command::Command;
     use crate::model::{CommandSpec, Resources};
 
-    fn registry_with_agent() -> (Registry, String) {
+    pub(in crate::master::registry) fn registry_with_agent() -> (Registry, String) {
         let mut reg = Registry::default();
         reg.apply(
             1,
@@ -297,7 +297,7 @@ mod tests {
         }
     }
 
-    fn spec(id: &str, cpus: f64) -> TaskSpec {
+    pub(in crate::master::registry) fn spec(id: &str, cpus: f64) -> TaskSpec {
         TaskSpec {
             task_id: id.into(),
             agent_id: "c-S0".into(),
@@ -310,7 +310,11 @@ mod tests {
         }
     }
 
-    fn status(id: &str, state: TaskState, uuid: &str) -> TaskStatus {
+    pub(in crate::master::registry) fn status(
+        id: &str,
+        state: TaskState,
+        uuid: &str,
+    ) -> TaskStatus {
         let mut s = TaskStatus::new(id, "c-S0", state, 2.0);
         s.uuid = Some(uuid.into());
         s
@@ -448,60 +452,6 @@ mod tests {
         assert_eq!(ids(&back, "c-S0"), ["b"]);
         assert_eq!(ids(&back, "c-S1"), ["x"]);
         assert_eq!(back, reg);
-    }
-
-    /// A snapshot holds each task id once (in its spec) and reads back the
-    /// same registry; one of the earlier shape (tasks keyed by id, statuses
-    /// with their ids) reads back the same too (`stored.rs`).
-    #[test]
-    fn a_snapshot_writes_each_id_once_and_reads_the_earlier_shape() {
-        let (mut reg, _) = registry_with_agent();
-        reg.apply(
-            3,
-            &Command::LaunchTasks {
-                tasks: vec![spec("task-one", 0.5), spec("task-two", 0.5)],
-                time: 1.0,
-            },
-        );
-        let mut running = status("task-one", TaskState::Running, "u1");
-        running.message = Some("up".into());
-        running.healthy = Some(true);
-        running.container_ips = vec!["10.0.0.1".into()];
-        let mut failed = status("task-two", TaskState::Failed, "u2");
-        failed.exit_code = Some(3);
-        reg.apply(
-            4,
-            &Command::UpdateTaskStatuses {
-                statuses: vec![running, failed],
-            },
-        );
-        assert_eq!(reg.completed_tasks.len(), 1);
-
-        let snapshot = reg.to_snapshot();
-        let text = String::from_utf8(snapshot.clone()).unwrap();
-        assert_eq!(text.matches("task-one").count(), 1, "{text}");
-        assert_eq!(text.matches("task-two").count(), 1, "{text}");
-        assert_eq!(text.matches("\"task_id\"").count(), 2, "{text}");
-        let back = Registry::from_snapshot(&snapshot).unwrap();
-        assert_eq!(back, reg);
-        assert_eq!(back.task("task-one").unwrap().statuses[1].agent_id, "c-S0");
-
-        let mut earlier = serde_json::to_value(&reg).unwrap();
-        earlier["tasks"] = reg
-            .tasks
-            .iter()
-            .map(|(id, t)| (id.clone(), serde_json::to_value(&**t).unwrap()))
-            .collect::<serde_json::Map<_, _>>()
-            .into();
-        earlier["completed_tasks"] = reg
-            .completed_tasks
-            .iter()
-            .map(|t| serde_json::to_value(&**t).unwrap())
-            .collect::<Vec<_>>()
-            .into();
-        let earlier = serde_json::to_vec(&earlier).unwrap();
-        assert!(earlier.len() > snapshot.len());
-        assert_eq!(Registry::from_snapshot(&earlier).unwrap(), reg);
     }
 
     #[test]
