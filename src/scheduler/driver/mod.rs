@@ -1,12 +1,13 @@
 //! The scheduler's loop on the leader: on every registry change (and once a
 //! second, for backoff and unreachable timers) it plans a round
 //! ([`reconcile::plan`]) and carries it out through the master's own launch
-//! and kill paths, then deployments move on.
+//! and kill paths, then deployments move on. A change's round reads the apps
+//! it touched ([`scope`]); the tick's reads them all.
 //!
 //! ```text
-//!  Change bus ─┐
-//!  1 s tick ───┴─▶ leader? ─▶ plan(registry, now) ─▶ KillTasks ─▶ LaunchTasks
-//!                                                 ─▶ AdvanceDeployment / FinishDeployment
+//!  Change bus ─▶ Dirty ─┐
+//!  1 s tick ────────────┴─▶ leader? ─▶ plan(registry, now, scope) ─▶ KillTasks ─▶ LaunchTasks
+//!                                     ─▶ AdvanceDeployment / FinishDeployment (one Raft round)
 //! ```
 //!
 //! Every master runs the loop; only the leader acts. A new leader needs no
@@ -17,18 +18,22 @@
 //! round planned from it would launch those instances a second time.
 
 pub mod reconcile;
+pub mod scope;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_util::sync::CancellationToken;
 
 use crate::master::command::Command;
 use crate::master::{Master, now_secs};
 use crate::scheduler::placement::RejectSummary;
 use crate::scheduler::state::MarathonCommand;
+
+use reconcile::MAX_LAUNCHES;
+use scope::{Dirty, Scope};
 
 /// Rounds longer than this are followed by a rest as long as they took.
 const REST_AFTER: Duration = Duration::from_millis(1);
@@ -40,17 +45,27 @@ pub async fn run(master: Arc<Master>, unplaced: Unplaced, shutdown: Cancellation
     let mut changes = master.subscribe();
     let mut status = master.raft.watch();
     let mut caught_up = false;
+    let mut dirty = Dirty::default();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            got = changes.recv() => match got {
-                Err(RecvError::Closed) => return,
-                // Lagged or not, the round reads the registry as it is now.
-                _ => while changes.try_recv().is_ok() {},
-            },
-            _ = tick.tick() => {}
+            got = changes.recv() => {
+                match got {
+                    Ok(change) => dirty.note(&change),
+                    Err(RecvError::Lagged(_)) => dirty.everything(),
+                    Err(RecvError::Closed) => return,
+                }
+                loop {
+                    match changes.try_recv() {
+                        Ok(change) => dirty.note(&change),
+                        Err(TryRecvError::Lagged(_)) => dirty.everything(),
+                        Err(_) => break,
+                    }
+                }
+            }
+            _ = tick.tick() => dirty.everything(),
             // A new leader's first round comes as soon as it has caught up.
             got = status.changed() => {
                 if got.is_err() {
@@ -62,46 +77,74 @@ pub async fn run(master: Arc<Master>, unplaced: Unplaced, shutdown: Cancellation
                 if !became {
                     continue;
                 }
+                dirty.everything();
             }
         }
         if !master.status().caught_up {
             continue;
         }
         let planning = std::time::Instant::now();
-        let plan = {
+        let (plan, scope) = {
             let registry = master.registry();
+            let scope = dirty.take(&registry);
             if registry.marathon.apps.is_empty()
                 && registry.marathon.deployments.is_empty()
                 && registry.apps_with_tasks().next().is_none()
             {
                 continue;
             }
-            reconcile::plan(&registry, now_secs())
+            (reconcile::plan(&registry, now_secs(), &scope), scope)
         };
         let planned_in = planning.elapsed();
-        if let Ok(mut u) = unplaced.lock() {
-            *u = plan.unplaced;
+        if plan.launches.len() >= MAX_LAUNCHES {
+            // Apps were left for want of room in this round's entry.
+            dirty.everything();
         }
-        // Failures (lost leadership, a timeout) are retried by the next round.
+        if let Ok(mut u) = unplaced.lock() {
+            match &scope {
+                Scope::All => *u = plan.unplaced,
+                Scope::Apps(apps) => {
+                    u.retain(|app, _| !apps.contains(app));
+                    u.extend(plan.unplaced);
+                }
+            }
+        }
+        // Failures (lost leadership, a timeout) are retried by the next
+        // round, which reads every app.
         if !plan.kills.is_empty()
             && let Err(e) = master.kill_tasks(&plan.kills).await
         {
             tracing::info!(error = %e.message, "scheduler: kills not committed");
+            dirty.everything();
             continue;
         }
         if !plan.launches.is_empty()
             && let Err(e) = master.launch_tasks(plan.launches).await
         {
             tracing::info!(error = %e.message, "scheduler: launches not committed");
+            dirty.everything();
             continue;
         }
-        for (id, step) in plan.advance {
-            let command = MarathonCommand::AdvanceDeployment { id, step };
-            let _ = master.raft.propose(Command::Marathon { command }).await;
+        // Handed over in order, then awaited together: one Raft round for
+        // all of them. Awaited one by one, 1,000 deployments ending in one
+        // round took 1,000 rounds, and no launch was planned meanwhile.
+        let steps = plan
+            .advance
+            .into_iter()
+            .map(|(id, step)| MarathonCommand::AdvanceDeployment { id, step });
+        let ends = plan
+            .finish
+            .into_iter()
+            .map(|(id, outcome)| MarathonCommand::FinishDeployment { id, outcome });
+        let mut answers = Vec::new();
+        for command in steps.chain(ends) {
+            match master.raft.enqueue(Command::Marathon { command }).await {
+                Ok(answer) => answers.push(answer),
+                Err(_) => break,
+            }
         }
-        for (id, outcome) in plan.finish {
-            let command = MarathonCommand::FinishDeployment { id, outcome };
-            let _ = master.raft.propose(Command::Marathon { command }).await;
+        for answer in answers {
+            let _ = answer.wait().await;
         }
         // A round that places or restarts reads every agent and many tasks:
         // with tens of thousands it takes milliseconds, and status updates

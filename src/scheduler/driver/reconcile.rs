@@ -15,7 +15,9 @@
 //!
 //! The registry counts each app's tasks as it applies (`AppCounts`), so a
 //! round reads an app's tasks only when the counts leave it a choice; on a
-//! big cluster in a deployment that is one app a round, not every task.
+//! big cluster in a deployment that is one app a round, not every task. And
+//! a round reads only the apps (and their deployments) in its [`Scope`]:
+//! those the changes since the last round touched, all once a second.
 //!
 //! "In service" for a deployment is Marathon's: running, healthy when the
 //! task has health checks, and ready when it has a readiness check
@@ -31,7 +33,9 @@ use crate::scheduler::app::{
 use crate::scheduler::placement::{
     self, AgentView, Constraint, Demand, InstanceView, Placed, RejectSummary,
 };
-use crate::scheduler::state::{ActionKind, Deployment, Outcome};
+use crate::scheduler::state::{ActionKind, AppRecord, Deployment, Outcome};
+
+use super::scope::Scope;
 
 /// Launches per round: one log entry stays well under a megabyte.
 pub const MAX_LAUNCHES: usize = 1000;
@@ -136,11 +140,15 @@ fn sort_tasks<'a>(app: &AppDefinition, tasks: &[&'a Task], now: f64) -> AppTasks
     out
 }
 
-pub fn plan(registry: &Registry, now: f64) -> Plan {
+pub fn plan(registry: &Registry, now: f64, scope: &Scope) -> Plan {
     let marathon = &registry.marathon;
     let mut plan = Plan::default();
     // Tasks of apps that no longer exist.
-    for app_id in registry.apps_with_tasks() {
+    let with_tasks: Box<dyn Iterator<Item = &String>> = match scope {
+        Scope::All => Box::new(registry.apps_with_tasks()),
+        Scope::Apps(ids) => Box::new(ids.iter()),
+    };
+    for app_id in with_tasks {
         if !marathon.apps.contains_key(app_id) {
             plan.kills.extend(
                 registry
@@ -162,7 +170,14 @@ pub fn plan(registry: &Registry, now: f64) -> Plan {
         .filter(|a| a.action == ActionKind::RestartApplication)
         .map(|a| a.app.as_str())
         .collect();
-    for (app_id, record) in &marathon.apps {
+    let apps: Box<dyn Iterator<Item = (&String, &AppRecord)>> = match scope {
+        Scope::All => Box::new(marathon.apps.iter()),
+        Scope::Apps(ids) => Box::new(
+            ids.iter()
+                .filter_map(|id| Some((id, marathon.apps.get(id)?))),
+        ),
+    };
+    for (app_id, record) in apps {
         let app = record.current();
         let n = app.instances as usize;
         let restarting = restarting.contains(&app_id.as_str());
@@ -231,7 +246,7 @@ pub fn plan(registry: &Registry, now: f64) -> Plan {
                 .insert(app_id.clone(), (placement.unplaced, placement.reasons));
         }
     }
-    for deployment in marathon.deployments.values() {
+    for deployment in marathon.deployments.values().filter(|d| scope.touches(d)) {
         if step_done(registry, deployment, now) {
             let next = deployment.current_step + 1;
             if next < deployment.steps.len() {
@@ -634,5 +649,92 @@ mod tests {
         let (kill, launch) = round(&world, 2, strategy);
         assert_eq!(kill, ["old0"]);
         assert_eq!(launch, 0, "the killed one holds its place until it ends");
+    }
+
+    /// One agent with room for both apps, apps `/a` and `/b` of two
+    /// instances and none launched, and a deployment that stops `/gone`,
+    /// done already (it has no task).
+    fn two_apps() -> Registry {
+        use crate::master::command::Command;
+        use crate::model::Resources;
+        use crate::scheduler::app::test_app;
+        use crate::scheduler::state::Action;
+        let mut reg = Registry::default();
+        reg.apply(
+            1,
+            &Command::InitCluster {
+                cluster_id: "c".into(),
+            },
+        );
+        let resources = Resources::default()
+            .override_with("cpus:8;mem:4096;disk:100;ports:[31000-31100]")
+            .expect("test resources");
+        reg.apply(
+            2,
+            &Command::RegisterAgent {
+                key: "k0".into(),
+                hostname: "k0.local".into(),
+                addr: "127.0.0.1:1".into(),
+                resources,
+                attributes: Default::default(),
+                time: 1.0,
+                tasks: vec![],
+            },
+        );
+        let marathon = std::sync::Arc::make_mut(&mut reg.marathon);
+        for id in ["/a", "/b"] {
+            let app = test_app(
+                serde_json::json!({"id": id, "cmd": "sleep 9", "instances": 2, "cpus": 0.1, "mem": 16}),
+            );
+            marathon.apps.insert(
+                id.into(),
+                AppRecord {
+                    versions: imbl::Vector::unit(std::sync::Arc::new(app)),
+                },
+            );
+        }
+        let scale_b = Deployment {
+            id: "d-b".into(),
+            version: "v".into(),
+            affected_apps: vec!["/gone".into()],
+            steps: vec![vec![Action {
+                action: ActionKind::StopApplication,
+                app: "/gone".into(),
+            }]],
+            current_step: 0,
+            original: BTreeMap::new(),
+        };
+        marathon
+            .deployments
+            .insert("d-b".into(), std::sync::Arc::new(scale_b));
+        reg
+    }
+
+    fn launched_apps(plan: &Plan) -> Vec<&str> {
+        let mut apps: Vec<&str> = plan
+            .launches
+            .iter()
+            .filter_map(|t| Some(t.run_spec.as_ref()?.app_id.as_str()))
+            .collect();
+        apps.dedup();
+        apps
+    }
+
+    #[test]
+    fn a_round_plans_only_the_apps_in_its_scope() {
+        let reg = two_apps();
+        let all = plan(&reg, 10.0, &Scope::All);
+        assert_eq!(launched_apps(&all), ["/a", "/b"]);
+        assert_eq!(all.launches.len(), 4);
+        assert_eq!(all.finish, [("d-b".to_string(), Outcome::Succeeded)]);
+
+        let only_a = plan(&reg, 10.0, &Scope::Apps(["/a".to_string()].into()));
+        assert_eq!(launched_apps(&only_a), ["/a"]);
+        assert_eq!(only_a.launches.len(), 2);
+        assert!(only_a.finish.is_empty(), "d-b is not /a's");
+
+        let gone = plan(&reg, 10.0, &Scope::Apps(["/gone".to_string()].into()));
+        assert!(gone.launches.is_empty());
+        assert_eq!(gone.finish, [("d-b".to_string(), Outcome::Succeeded)]);
     }
 }
