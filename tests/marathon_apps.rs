@@ -142,6 +142,32 @@ async fn bad_apps_get_their_field_paths_and_locks_answer_409() {
     assert_eq!(status, 404);
     assert_eq!(body["message"], "App '/nope' does not exist");
 
+    // An app that would close a dependency cycle is refused.
+    let app = |id: &str, dependency: &str| json!({"id": id, "cmd": "true", "instances": 0, "dependencies": [dependency]});
+    let (status, body) = send(
+        reqwest::Method::POST,
+        http,
+        "/v2/apps",
+        Some(app("/dep/a", "/dep/b")),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = send(
+        reqwest::Method::POST,
+        http,
+        "/v2/apps",
+        Some(app("/dep/b", "/dep/a")),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("dependency cycle"),
+        "{body}"
+    );
+
     // An app too big for the agent: its deployment cannot finish and holds the app.
     let (status, body) = send(
         reqwest::Method::POST,
