@@ -3,9 +3,10 @@
 # port 0), driven through the Marathon API (/v2) by `marathonbench`. Measures
 #   - one app of 1,000 instances: from the POST until the last TASK_RUNNING is
 #     seen on /v2/events, as launches per second;
-#   - 1,000 apps of one instance, POSTed back to back by one client, and again
-#     as one PUT /v2/apps of all 1,000: from the first request until the last
-#     TASK_RUNNING;
+#   - 1,000 apps of one instance, POSTed back to back by one client, again by
+#     8 clients at once (each one POST at a time, as a deploy tool with 8
+#     workers sends them), and as one PUT /v2/apps of all 1,000: from the first
+#     request until the last TASK_RUNNING;
 #   - GET /v2/apps latency (p50, p99) with the 1,000 apps running, without and
 #     with embed=apps.tasks.
 # Tasks are `sleep 600` process tasks, 0.01 cpus and 8 MB each. Between runs the
@@ -16,7 +17,8 @@
 #
 # Knobs (environment): BENCH_OUT (default target/bench), BENCH_INSTANCES (1000),
 # BENCH_APPS (1000), BENCH_ROUNDS (runs of each deployment, 3; the median is
-# reported), BENCH_GETS (GET /v2/apps requests, 200), BENCH_STEPS ("one many-post
+# reported), BENCH_GETS (GET /v2/apps requests, 200), BENCH_CLIENTS (the clients
+# of the second many-post run, 8), BENCH_STEPS ("one many-post many-posts
 # many-put get"), BENCH_MESO_LOG (warn), BENCH_KEEP_WORK=1 (keep the data dirs
 # and logs), BENCH_MESO_BIN (the meso binary under test, for a before/after
 # comparison; default: this tree's, built here).
@@ -31,7 +33,8 @@ INSTANCES=${BENCH_INSTANCES:-1000}
 APPS=${BENCH_APPS:-1000}
 ROUNDS=${BENCH_ROUNDS:-3}
 GETS=${BENCH_GETS:-200}
-STEPS=" ${BENCH_STEPS:-one many-post many-put get} "
+CLIENTS=${BENCH_CLIENTS:-8}
+STEPS=" ${BENCH_STEPS:-one many-post many-posts many-put get} "
 AGENTS=3
 RESOURCES="cpus:1000;mem:100000;disk:100000;ports:[31000-32999]"
 export RUST_BACKTRACE=0
@@ -158,6 +161,10 @@ if [[ $STEPS == *" many-post "* ]]; then
     log "$APPS apps of one instance, POSTed back to back, $ROUNDS rounds"
     deploy_rounds MANY_POST many-apps --group /mb/many --count "$APPS" --how post
 fi
+if [[ $STEPS == *" many-posts "* ]]; then
+    log "$APPS apps of one instance, POSTed by $CLIENTS clients at once, $ROUNDS rounds"
+    deploy_rounds MANY_POSTS many-apps --group /mb/many --count "$APPS" --how post --clients "$CLIENTS"
+fi
 if [[ $STEPS == *" many-put "* ]]; then
     log "$APPS apps of one instance in one PUT /v2/apps, $ROUNDS rounds"
     deploy_rounds MANY_PUT many-apps --group /mb/many --count "$APPS" --how put
@@ -182,5 +189,6 @@ record BENCH_INSTANCES "$INSTANCES"
 record BENCH_APPS "$APPS"
 record BENCH_MARATHON_ROUNDS "$ROUNDS"
 record BENCH_GETS "$GETS"
+record BENCH_CLIENTS "$CLIENTS"
 record BENCH_AGENTS "$AGENTS"
 log "done; raw results in $RESULTS"

@@ -7,9 +7,10 @@
 //!                     waits until N agents are active
 //! marathonbench one-app  --master ADDR --id /mb/one --instances 1000
 //!                     POST one app of N instances ─▶ every TASK_RUNNING seen
-//! marathonbench many-apps --master ADDR --group /mb/many --count 1000 --how post|put
-//!                     N apps of one instance: N POSTs from one client in a closed
-//!                     loop, or one PUT /v2/apps with all N ─▶ every TASK_RUNNING seen
+//! marathonbench many-apps --master ADDR --group /mb/many --count 1000 --how post|put [--clients C]
+//!                     N apps of one instance: N POSTs from C clients, each in a
+//!                     closed loop (one request at a time), or one PUT /v2/apps
+//!                     with all N ─▶ every TASK_RUNNING seen
 //! marathonbench get-apps --master ADDR --count 200 [--embed apps.tasks]
 //!                     GET /v2/apps N times in a row; p50/p99 of the whole answer
 //! marathonbench remove --master ADDR --group /mb
@@ -84,6 +85,9 @@ enum Mode {
         /// PUT /v2/apps with every app
         #[arg(long, default_value = "post")]
         how: How,
+        /// With `post`: clients sending at once, each one request at a time
+        #[arg(long, default_value_t = 1)]
+        clients: usize,
         #[arg(long, default_value_t = 300.0)]
         timeout: f64,
     },
@@ -107,6 +111,15 @@ enum Mode {
 #[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
 enum How {
     Post,
+    Put,
+}
+
+/// How `many-apps` sends its apps.
+#[derive(Clone, Copy)]
+enum Deploy {
+    /// One POST /v2/apps per app, from this many clients at once.
+    Post { clients: usize },
+    /// One PUT /v2/apps of them all.
     Put,
 }
 
@@ -163,8 +176,17 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
             group,
             count,
             how,
+            clients,
             timeout,
-        } => many_apps(&api, &group, count, how, Duration::from_secs_f64(timeout)).await,
+        } => {
+            let how = match how {
+                How::Post => Deploy::Post {
+                    clients: clients.max(1),
+                },
+                How::Put => Deploy::Put,
+            };
+            many_apps(&api, &group, count, how, Duration::from_secs_f64(timeout)).await
+        }
         Mode::GetApps { count, embed } => get_apps(&api, count, embed.as_deref()).await,
         Mode::Remove { group, timeout } => {
             remove(&api, &group, Duration::from_secs_f64(timeout)).await
@@ -499,7 +521,7 @@ async fn many_apps(
     api: &Api,
     group: &str,
     count: usize,
-    how: How,
+    how: Deploy,
     timeout: Duration,
 ) -> anyhow::Result<Value> {
     let group = group.trim_end_matches('/');
@@ -511,15 +533,26 @@ async fn many_apps(
     let t0_wall = wall_secs();
     let mut latencies = Vec::new();
     match how {
-        How::Post => {
-            for id in &ids {
-                let sent = Instant::now();
-                api.send(reqwest::Method::POST, "/v2/apps", Some(&app_json(id, 1)))
-                    .await?;
-                latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+        Deploy::Post { clients } => {
+            // Client c sends apps c, c + clients, ...: each one at a time.
+            let client = |c: usize| {
+                let ids = &ids;
+                async move {
+                    let mut took = Vec::new();
+                    for id in ids.iter().skip(c).step_by(clients) {
+                        let sent = Instant::now();
+                        api.send(reqwest::Method::POST, "/v2/apps", Some(&app_json(id, 1)))
+                            .await?;
+                        took.push(sent.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    anyhow::Ok(took)
+                }
+            };
+            for took in futures::future::try_join_all((0..clients).map(client)).await? {
+                latencies.extend(took);
             }
         }
-        How::Put => {
+        Deploy::Put => {
             let all: Vec<Value> = ids.iter().map(|id| app_json(id, 1)).collect();
             api.send(reqwest::Method::PUT, "/v2/apps", Some(&Value::Array(all)))
                 .await?;
@@ -535,7 +568,8 @@ async fn many_apps(
     let tl = timeline(api, &prefix, t0_wall).await?;
     Ok(json!({
         "mode": "many-apps",
-        "how": match how { How::Post => "post", How::Put => "put" },
+        "how": match how { Deploy::Post { .. } => "post", Deploy::Put => "put" },
+        "clients": match how { Deploy::Post { clients } => clients, Deploy::Put => 1 },
         "count": count,
         "requests_ms": ms(requests_done),
         "request_p50_ms": pct(&latencies, 0.5),
