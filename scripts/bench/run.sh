@@ -380,7 +380,7 @@ from the statuses' own timestamps; the parts need not add up to the total's medi
 
 $(measured MARATHON)
 One master and $BENCH_AGENTS agents on 127.0.0.1 (\`--preset ci\`), driven through the Marathon
-API by one client (\`marathonbench\`). Tasks are \`sleep 600\` process tasks, 0.01 cpus and
+API by \`marathonbench\` (one client; $BENCH_CLIENTS for the second row of POSTs). Tasks are \`sleep 600\` process tasks, 0.01 cpus and
 8 MB each, with Marathon's default port definition (one host port each). Each deployment runs
 $BENCH_MARATHON_ROUNDS times; the figures are from the run with the median total. The machine was
 $MARATHON_BUSY_BEFORE_PCT% busy (steal $MARATHON_STEAL_BEFORE_PCT%) in the 3 s before the suite started; other work on these
@@ -396,6 +396,8 @@ so each line also gives the CPU the master itself spent, which that disturbs far
 | $(fmt_int "$BENCH_APPS") apps × 1, POSTed back to back by one client: first POST → last RUNNING | $(fmt_ms "$MANY_POST_ALL_RUNNING_MS") = $(fmt_int "$MANY_POST_LAUNCHES_PER_S") launches/s | ≥ 1,000/s: $(verdict "$MANY_POST_LAUNCHES_PER_S" ">=" 1000) |
 | … the $(fmt_int "$BENCH_APPS") POSTs; per POST p50 / p99 | $(fmt_ms "$MANY_POST_REQUESTS_MS"); $(fmt_ms "$MANY_POST_REQUEST_P50_MS") / $(fmt_ms "$MANY_POST_REQUEST_P99_MS") | |
 | … last task STAGING / last RUNNING on its agent; CPU the master spent | $(fmt_ms "$MANY_POST_ALL_STAGED_MS") / $(fmt_ms "$MANY_POST_ALL_RUNNING_ON_AGENTS_MS"); $(fmt_ms "$MANY_POST_MASTER_CPU_MS") | |
+| $(fmt_int "$BENCH_APPS") apps × 1, POSTed by $BENCH_CLIENTS clients at once, each one POST at a time: first POST → last RUNNING | $(fmt_ms "$MANY_POSTS_ALL_RUNNING_MS") = $(fmt_int "$MANY_POSTS_LAUNCHES_PER_S") launches/s | ≥ 1,000/s: $(verdict "$MANY_POSTS_LAUNCHES_PER_S" ">=" 1000) |
+| … the $(fmt_int "$BENCH_APPS") POSTs; per POST p50 / p99; last task STAGING; CPU the master spent | $(fmt_ms "$MANY_POSTS_REQUESTS_MS"); $(fmt_ms "$MANY_POSTS_REQUEST_P50_MS") / $(fmt_ms "$MANY_POSTS_REQUEST_P99_MS"); $(fmt_ms "$MANY_POSTS_ALL_STAGED_MS"); $(fmt_ms "$MANY_POSTS_MASTER_CPU_MS") | |
 | $(fmt_int "$BENCH_APPS") apps × 1 in one \`PUT /v2/apps\`: PUT → last RUNNING | $(fmt_ms "$MANY_PUT_ALL_RUNNING_MS") = $(fmt_int "$MANY_PUT_LAUNCHES_PER_S") launches/s | ≥ 1,000/s: $(verdict "$MANY_PUT_LAUNCHES_PER_S" ">=" 1000) |
 | … PUT answered / last task STAGING / first RUNNING seen / last RUNNING on its agent | $(fmt_ms "$MANY_PUT_REQUESTS_MS") / $(fmt_ms "$MANY_PUT_ALL_STAGED_MS") / $(fmt_ms "$MANY_PUT_FIRST_RUNNING_MS") / $(fmt_ms "$MANY_PUT_ALL_RUNNING_ON_AGENTS_MS") | |
 | … CPU the master spent | $(fmt_ms "$MANY_PUT_MASTER_CPU_MS") | |
@@ -403,8 +405,8 @@ so each line also gives the CPU the master itself spent, which that disturbs far
 | \`GET /v2/apps?embed=apps.tasks\` ($(fmt_int "$((GET_APPS_TASKS_BYTES / 1000))") kB), p50 / p99; master CPU per request | $(fmt_ms "$GET_APPS_TASKS_P50_MS") / $(fmt_ms "$GET_APPS_TASKS_P99_MS"); $(fmt_ms "$GET_APPS_TASKS_CPU_MS") | ≤ 50 ms: p50 $(verdict "$GET_APPS_TASKS_P50_MS" "<=" 50), p99 $(verdict "$GET_APPS_TASKS_P99_MS" "<=" 50) |
 
 Every run's total, POST or PUT → last RUNNING (ms, in order): one app $(list_ms "$ONE_ALL_MS");
-$(fmt_int "$BENCH_APPS") POSTs $(list_ms "$MANY_POST_ALL_MS"); one PUT $(list_ms "$MANY_PUT_ALL_MS"). Runs in which
-\`/v2/events\` dropped events and the API's count stopped the clock: $((ONE_EVENTS_LOST_RUNS + MANY_POST_EVENTS_LOST_RUNS + MANY_PUT_EVENTS_LOST_RUNS)).
+$(fmt_int "$BENCH_APPS") POSTs $(list_ms "$MANY_POST_ALL_MS"); from $BENCH_CLIENTS clients $(list_ms "$MANY_POSTS_ALL_MS"); one PUT $(list_ms "$MANY_PUT_ALL_MS"). Runs in which
+\`/v2/events\` dropped events and the API's count stopped the clock: $((ONE_EVENTS_LOST_RUNS + MANY_POST_EVENTS_LOST_RUNS + MANY_POSTS_EVENTS_LOST_RUNS + MANY_PUT_EVENTS_LOST_RUNS)).
 
 How these rates move from day to day: on 2026-12-04 (commit 4b5fe86, an AMD EPYC host) the
 same suite gave 1,098, 525 and 1,083 launches/s, with the master's CPU at 220 ms for the one
@@ -518,6 +520,9 @@ steadier figure on this shared machine.
 | service ports marked in a bitmap, the app's id formatted once (4eb1935), after the registry's indices and shared status entries (2bffd57–46f9192); measured 2026-12-06, binaries 2245611 → 4eb1935 taking turns, two suites of three runs each, the machine at load 3–15 from other work | 1,000 POSTs back to back: launches/s; CPU the master spent; per POST p50 / p99 | 297 / 289; 2.46 / 2.20 s; 2.0 / 1.8 ms; 22.7 / 23.5 ms | 286 / 253; 2.25 / 2.40 s; 1.9 / 2.2 ms; 26.3 / 29.5 ms |
 | the Raft log in append-only segment files, one write and one \`fdatasync\` per Raft round, not a redb transaction (7de4c84), and the registry's fit reading the index's usage (391f140); measured 2026-12-07, binaries 4040deb → 391f140 taking turns, two suites of two runs each | 1,000 POSTs back to back: launches/s (medians); CPU the master spent | 509 / 505; 1.28 / 1.33 s | 580 / 554; 0.99 / 1.02 s |
 | … | one app × 1,000: launches/s (medians); CPU the master spent | 1,021 / 1,120; 140 / 150 ms | 1,121 / 1,100; 140 / 150 ms |
+| Raft log segments allocated ahead (\`fallocate\`), so an \`fdatasync\` flushes no new file size (f10ee96); measured 2026-12-07, binaries eb73930 → f10ee96 taking turns, two suites of three runs each | 1,000 POSTs back to back: launches/s (median of 6); per POST p50, a POST of no instances on an idle master (two runs each) | 612; 0.91 ms | 649; 0.76 ms |
+| a scheduler round reads the apps its changes touched, and proposes its deployments' advances and ends together (8ada2e3); same day, binaries f10ee96 → 8ada2e3 taking turns, two suites of three runs each | 1,000 POSTs from 8 clients: launches/s; CPU the master spent (medians of 6) | 820; 555 ms | 869; 475 ms |
+| … | 1,000 POSTs back to back: launches/s; CPU the master spent (medians of 6) | 659; 830 ms | 636; 835 ms |
 
 The 1,000 POSTs did not move with the scheduler's indices: a profile of the master during
 them (2026-12-06) has no round in it worth the name (0.8%); its CPU goes to Raft (redb's
@@ -525,6 +530,21 @@ commit of each round 27%, apply, decode), the POST's own handling (10%, two thir
 the service ports before 4eb1935), the DNS zone's updates (10%) and the event bus (4%),
 and each POST waits for a commit of its own while the scheduler's launch, the status
 updates and the deployment's end take Raft rounds between them. Still not met.
+
+On 2026-12-07 (Intel Xeon host, binaries of f10ee96 and 8ada2e3): a POST of an app of no
+instances, on an idle master, cost the master ~0.85 ms of CPU and took 0.91 ms (p50), a
+third of it \`fdatasync\`: 2.4 syncs per POST (its own and its deployment's end), each
+also writing the segment's new size. Segments are now allocated ahead, and a sync costs
+~50 µs of CPU instead of ~85 (0.76 ms a POST). With instances, a profile of the master
+(\`perf record --call-graph dwarf\`, two runs of the 1,000 POSTs) put 14% of it in the
+scheduler's rounds, each reading every app and running deployment; proposing a round's
+deployment ends together, not one by one, made the rounds come faster and that share
+larger. Rounds now read the apps their changes touched (1.6%). The 8-client row is how a
+deploy tool with workers sends 1,000 apps: the POSTs take ~0.55 s, and the rest is the
+agents starting processes. A whole-machine profile of two such runs (\`perf record -a\`)
+split the CPU: the masters' and agents' runtime threads 35%, \`sleep\` itself 31% (a
+fifth of all CPU in glibc's start-up asking CPUID for cache sizes, which traps to the
+hypervisor), the Raft thread 4%, the bench client 4%, idle 13%.
 
 Since 7de4c84 a Raft round is one append and one \`fdatasync\` (\`src/master/raft/log_file.rs\`),
 and the table's row above shows the master's CPU for the POSTs down by a fifth. A profile of
