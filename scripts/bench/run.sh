@@ -975,7 +975,7 @@ minutes apart, other builds and benches sharing the cores):
   fleet's was 0.51 / 0.51 at 562a39e, 0.47 / 0.47 / 0.53 / 0.49 at 1557e15 and 0.49 / 0.48
   at ff680e4. They are kept because they take work away by construction: a quarter fewer
   snapshot bytes to serialize and write, and no decode of the leader's own entries. Still not met: in
-  the suite run above (ff680e4, a quieter hour: 8,157/s) the leader, the followers and the
+  the suite run at ff680e4 (a quieter hour: 8,157/s) the leader, the followers and the
   fleet spent 9.77 + 6.71 + 6.86 s, ~233 µs of CPU per task, where 10,000/s needs 200 µs on
   the two cores. One UPDATE call per task is the largest share left (each agent gets one of
   its ten tasks per round). Tried and left out: rounds of 25,000 launches, proposed as
@@ -984,6 +984,15 @@ minutes apart, other builds and benches sharing the cores):
   mid-deployment (followers applying the bursts took 100–900 ms a Raft round); one run
   finished at 6,310/s, and the other left 11,694 tasks STAGING, which showed that an
   agent's stream outlived its master's re-election (fixed in 18ecc31).
+- **2026-12-07 (tenth session): a cheaper sync, no gain at 10,000 agents.** Raft log segments
+  are now allocated ahead (f10ee96), so an \`fdatasync\` writes no new file size: ~50
+  instead of ~85 µs of CPU a sync here, and 1,564 instead of 1,157 registry writes/s from one
+  client. The scheduler's rounds read only the apps their changes touched (8ada2e3).
+  Masters and fleet of one binary taking turns at 10,000 agents (eb73930 → 8ada2e3): 7,728 /
+  8,706 → 7,489 / 8,522 tasks/s, the followers' CPU 8.12 / 6.32 → 7.51 / 6.33 s: alike. At
+  this size a Raft round carries ~1 MB of entries, so a sync's fixed cost is a small share,
+  and this deployment's 100 apps made the rounds' reads cheap already. The suite above
+  (799c829) drew 7,610/s at 10,000 agents and 2–4% more than ff680e4's at 1,000–5,000.
 - Memory grows with tasks more than with agents: ~45 MB of leader RSS per 1,000 agents
   (their HTTP/1 connections and streams) and the rest per task: each task's spec
   (Marathon's ~15 environment variables) and status history in the registry, and the Raft
