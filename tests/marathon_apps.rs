@@ -143,22 +143,13 @@ async fn bad_apps_get_their_field_paths_and_locks_answer_409() {
     assert_eq!(body["message"], "App '/nope' does not exist");
 
     // An app that would close a dependency cycle is refused.
-    let app = |id: &str, dependency: &str| json!({"id": id, "cmd": "true", "instances": 0, "dependencies": [dependency]});
-    let (status, body) = send(
-        reqwest::Method::POST,
-        http,
-        "/v2/apps",
-        Some(app("/dep/a", "/dep/b")),
-    )
-    .await;
+    let post = |id: &str, dependency: &str| {
+        let app = json!({"id": id, "cmd": "true", "instances": 0, "dependencies": [dependency]});
+        send(reqwest::Method::POST, http, "/v2/apps", Some(app))
+    };
+    let (status, body) = post("/dep/a", "/dep/b").await;
     assert_eq!(status, 201, "{body}");
-    let (status, body) = send(
-        reqwest::Method::POST,
-        http,
-        "/v2/apps",
-        Some(app("/dep/b", "/dep/a")),
-    )
-    .await;
+    let (status, body) = post("/dep/b", "/dep/a").await;
     assert_eq!(status, 422, "{body}");
     assert!(
         body["message"]
