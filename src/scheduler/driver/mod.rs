@@ -136,15 +136,21 @@ pub async fn run(master: Arc<Master>, unplaced: Unplaced, shutdown: Cancellation
             .finish
             .into_iter()
             .map(|(id, outcome)| MarathonCommand::FinishDeployment { id, outcome });
+        // One not committed is proposed again by a round that reads every app.
         let mut answers = Vec::new();
         for command in steps.chain(ends) {
             match master.raft.enqueue(Command::Marathon { command }).await {
                 Ok(answer) => answers.push(answer),
-                Err(_) => break,
+                Err(_) => {
+                    dirty.everything();
+                    break;
+                }
             }
         }
         for answer in answers {
-            let _ = answer.wait().await;
+            if answer.wait().await.is_err() {
+                dirty.everything();
+            }
         }
         // A round that places or restarts reads every agent and many tasks:
         // with tens of thousands it takes milliseconds, and status updates
