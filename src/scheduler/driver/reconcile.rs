@@ -265,11 +265,11 @@ pub fn plan(registry: &Registry, now: f64, scope: &Scope) -> Plan {
 /// that come of the status updates of a deployment already placed.
 struct LazyAgents<'r> {
     registry: &'r Registry,
-    views: Option<Vec<AgentView>>,
+    views: Option<Vec<AgentView<'r>>>,
 }
 
-impl LazyAgents<'_> {
-    fn get(&mut self) -> &mut Vec<AgentView> {
+impl<'r> LazyAgents<'r> {
+    fn get(&mut self) -> &mut Vec<AgentView<'r>> {
         let registry = self.registry;
         self.views
             .get_or_insert_with(|| AgentView::from_registry(registry))

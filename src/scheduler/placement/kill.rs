@@ -84,7 +84,7 @@ pub fn choose_to_kill(
     let by_id: HashMap<&str, usize> = agents
         .iter()
         .enumerate()
-        .map(|(i, a)| (a.id.as_str(), i))
+        .map(|(i, a)| (&*a.id, i))
         .collect();
     let agent_of: Vec<Option<usize>> = instances
         .iter()

@@ -116,7 +116,7 @@ pub fn place(
         };
         batch.commit(idx, &host_ports);
         chosen.push(Chosen {
-            agent_id: batch.agents[idx].id.clone(),
+            agent_id: batch.agents[idx].id.to_string(),
             host_ports,
         });
     }
@@ -160,8 +160,8 @@ impl Reject {
     }
 }
 
-struct Batch<'a> {
-    agents: &'a mut [AgentView],
+struct Batch<'a, 'r> {
+    agents: &'a mut [AgentView<'r>],
     demand: &'a Demand,
     host_ports: Vec<u16>,
     fields: Fields,
@@ -177,9 +177,9 @@ struct Batch<'a> {
     order: BTreeSet<LaneKey>,
 }
 
-impl<'a> Batch<'a> {
+impl<'a, 'r> Batch<'a, 'r> {
     fn new(
-        agents: &'a mut [AgentView],
+        agents: &'a mut [AgentView<'r>],
         demand: &'a Demand,
         constraints: &[Constraint],
         existing: &[Placed],
@@ -194,7 +194,7 @@ impl<'a> Batch<'a> {
             agents
                 .iter()
                 .enumerate()
-                .map(|(i, a)| (a.id.as_str(), i))
+                .map(|(i, a)| (&*a.id, i))
                 .collect()
         };
         for placed in existing {

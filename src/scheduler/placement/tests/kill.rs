@@ -12,7 +12,7 @@ fn running(task_id: &str, agent_id: &str, started_at: f64) -> InstanceView {
     }
 }
 
-fn zoned() -> Vec<AgentView> {
+fn zoned() -> Vec<AgentView<'static>> {
     vec![
         agent("a0", &[("zone", "a")]),
         agent("a1", &[("zone", "a")]),

@@ -12,7 +12,7 @@ use super::*;
 use crate::model::{PortRange, Resources};
 
 /// An active agent with 4 cpus, 4096 MB, 1000 MB disk and ports 31000-31009.
-pub(super) fn agent(id: &str, attrs: &[(&str, &str)]) -> AgentView {
+pub(super) fn agent(id: &str, attrs: &[(&str, &str)]) -> AgentView<'static> {
     let total = Resources {
         cpus: 4.0,
         mem: 4096.0,
@@ -23,14 +23,16 @@ pub(super) fn agent(id: &str, attrs: &[(&str, &str)]) -> AgentView {
         }],
     };
     AgentView {
-        id: id.to_string(),
-        hostname: format!("{id}.local"),
-        attributes: attrs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect::<BTreeMap<_, _>>(),
+        id: id.to_string().into(),
+        hostname: format!("{id}.local").into(),
+        attributes: std::borrow::Cow::Owned(
+            attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+        ),
         free: total.clone(),
-        total,
+        total: std::borrow::Cow::Owned(total),
         active: true,
     }
 }

@@ -225,7 +225,10 @@ fn each_shortage_has_its_reason() {
     agents[2].free.mem = 10.0;
     agents[3].free.disk = 1.0;
     agents[4].free.ports.clear();
-    agents[5].attributes.insert("rack".into(), "r9".into());
+    agents[5]
+        .attributes
+        .to_mut()
+        .insert("rack".into(), "r9".into());
     let d = Demand {
         cpus: 1.0,
         mem: 100.0,

@@ -19,7 +19,7 @@ const POOL: [&[&str]; 8] = [
     &["rack", "CLUSTER"],
 ];
 
-fn agents() -> impl Strategy<Value = Vec<AgentView>> {
+fn agents() -> impl Strategy<Value = Vec<AgentView<'static>>> {
     let one = (
         0u8..=8,
         0u32..=4,
@@ -37,7 +37,7 @@ fn agents() -> impl Strategy<Value = Vec<AgentView>> {
                 let rack = rack.map(|r| format!("r{r}"));
                 let attrs: Vec<(&str, &str)> = rack.iter().map(|r| ("rack", r.as_str())).collect();
                 let mut a = agent(&format!("a{i}"), &attrs);
-                a.hostname = format!("h{host}");
+                a.hostname = format!("h{host}").into();
                 a.free.cpus = f64::from(cpus) * 0.5;
                 a.free.mem = f64::from(mem) * 256.0;
                 a.free.disk = f64::from(disk) * 10.0;
@@ -83,12 +83,12 @@ fn per_value(views: &[AgentView], field: &str, on: &[&str]) -> BTreeMap<String, 
             continue;
         };
         let value = if field == "hostname" {
-            Some(&a.hostname)
+            Some(a.hostname.to_string())
         } else {
-            a.attributes.get(field)
+            a.attributes.get(field).cloned()
         };
         if let Some(v) = value {
-            *m.entry(v.clone()).or_insert(0) += 1;
+            *m.entry(v).or_insert(0) += 1;
         }
     }
     m

@@ -81,7 +81,7 @@ fn views_are_what_live_tasks_leave_free() {
     let views = AgentView::from_registry(&reg);
     assert_eq!(views.len(), 2);
     let s0 = &views[0];
-    assert_eq!((s0.id.as_str(), s0.active), ("c-S0", true));
+    assert_eq!((&*s0.id, s0.active), ("c-S0", true));
     assert_eq!((s0.free.cpus, s0.free.mem), (1.5, 960.0));
     assert_eq!(
         s0.free.ports,
