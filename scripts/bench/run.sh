@@ -992,7 +992,11 @@ minutes apart, other builds and benches sharing the cores):
   8,706 → 7,489 / 8,522 tasks/s, the followers' CPU 8.12 / 6.32 → 7.51 / 6.33 s: alike. At
   this size a Raft round carries ~1 MB of entries, so a sync's fixed cost is a small share,
   and this deployment's 100 apps made the rounds' reads cheap already. The suite above
-  (799c829) drew 7,610/s at 10,000 agents and 2–4% more than ff680e4's at 1,000–5,000.
+  (799c829) drew 7,610/s at 10,000 agents and 2–4% more than ff680e4's at 1,000–5,000. A
+  profile of the three masters and the fleet at 10,000 agents (8092097) then put 9.6% of the
+  leader's samples in building and dropping the placement views of every agent, once per
+  placing round: since ad79277 a view borrows the agent's id, hostname, attributes and
+  resources from the registry, and the views' Vec is sized at once (5.8%, one run each).
 - Memory grows with tasks more than with agents: ~45 MB of leader RSS per 1,000 agents
   (their HTTP/1 connections and streams) and the rest per task: each task's spec
   (Marathon's ~15 environment variables) and status history in the registry, and the Raft
