@@ -14,9 +14,9 @@
 //! Only the leader serves it; a follower answers 307 to the leader (as Mesos
 //! does), because a stream cannot go through the buffering forwarder. When its
 //! leadership ends, or it leads again in a later term, the leader closes
-//! every stream and the agents resubscribe wherever the leader now is. "Last seen" is the leader's soft state: a new
-//! leader starts every agent's clock afresh, so a failover alone never marks an
-//! agent unreachable.
+//! every stream and the agents resubscribe wherever the leader now is. "Last
+//! seen" is the leader's soft state: a new leader starts every agent's clock
+//! afresh, so a failover alone never marks an agent unreachable.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -23,12 +23,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
 use super::Master;
 use super::command::{Command, ReportedTask};
 use super::registry::Registry;
-use tokio_util::sync::CancellationToken;
-
 use crate::api::error::{ApiError, propose_error};
 use crate::model::{Task, TaskSpec, TaskState, TaskStatus};
 
@@ -349,40 +348,17 @@ pub fn task_json(task: &Task) -> Value {
 mod tests {
     use super::{stale_launches, statuses_of_caller};
     use crate::master::command::Command;
-    use crate::master::registry::Registry;
-    use crate::model::{Resources, TaskSpec, TaskState, TaskStatus};
+    use crate::master::registry::registry_with_agent;
+    use crate::model::{TaskSpec, TaskState, TaskStatus};
 
     /// Only tasks STAGING longer than the limit, and not being killed, have
     /// their launch sent again.
     #[test]
     fn launches_long_staging_are_sent_again() {
-        let mut reg = Registry::default();
-        reg.apply(
-            1,
-            &Command::InitCluster {
-                cluster_id: "c".into(),
-            },
-        );
-        reg.apply(
-            2,
-            &Command::RegisterAgent {
-                key: "k".into(),
-                hostname: "h".into(),
-                addr: "h:1".into(),
-                resources: Resources {
-                    cpus: 4.0,
-                    mem: 100.0,
-                    disk: 0.0,
-                    ports: vec![],
-                },
-                attributes: Default::default(),
-                time: 1.0,
-                tasks: vec![],
-            },
-        );
+        let (mut reg, agent) = registry_with_agent();
         let spec = |id: &str| TaskSpec {
             task_id: id.into(),
-            agent_id: "c-S0".into(),
+            agent_id: agent.clone(),
             cpus: 0.1,
             ..Default::default()
         };
@@ -392,7 +368,7 @@ mod tests {
             &launch(vec![spec("old"), spec("running"), spec("killed")], 10.0),
         );
         reg.apply(4, &launch(vec![spec("new")], 35.0));
-        let running = TaskStatus::new("running", "c-S0", TaskState::Running, 11.0);
+        let running = TaskStatus::new("running", &agent, TaskState::Running, 11.0);
         reg.apply(
             5,
             &Command::UpdateTaskStatuses {

@@ -433,18 +433,20 @@ fn replay(path: &Path, out: &mut Replayed, last: bool) -> anyhow::Result<Scanned
     })
 }
 
-/// What follows `offset` in the file at `path`.
-fn tail_from(path: &Path, offset: u64) -> std::io::Result<Vec<u8>> {
+/// Whether nothing but zeros follows `offset`: the room allocated ahead.
+/// Read a block at a time: at every start the last segment's room (up to
+/// [`GROWTH`]) is read here, and need not be held whole.
+fn zeros_from(path: &Path, offset: u64) -> std::io::Result<bool> {
     let mut file = File::open(path)?;
     file.seek(SeekFrom::Start(offset))?;
-    let mut tail = Vec::new();
-    file.read_to_end(&mut tail)?;
-    Ok(tail)
-}
-
-/// Whether nothing but zeros follows `offset`: the room allocated ahead.
-fn zeros_from(path: &Path, offset: u64) -> std::io::Result<bool> {
-    Ok(tail_from(path, offset)?.iter().all(|b| *b == 0))
+    let mut block = vec![0u8; 1 << 16];
+    loop {
+        match file.read(&mut block)? {
+            0 => return Ok(true),
+            n if block[..n].iter().any(|b| *b != 0) => return Ok(false),
+            _ => {}
+        }
+    }
 }
 
 /// Whether what follows `offset` (a bad record) is what a write cut short
@@ -452,7 +454,10 @@ fn zeros_from(path: &Path, offset: u64) -> std::io::Result<bool> {
 /// with nothing but zeros after it. Anything else is damage among records
 /// already acknowledged.
 fn is_torn_tail(path: &Path, offset: u64) -> std::io::Result<bool> {
-    let tail = tail_from(path, offset)?;
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(offset))?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail)?;
     if tail.len() < HEADER - 1 {
         return Ok(true);
     }

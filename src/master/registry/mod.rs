@@ -17,6 +17,11 @@ mod published;
 mod stored;
 mod tasks;
 
+/// A registry of one agent, `c-S0` (2 cpus, 100 MB, no ports), for tests
+/// elsewhere in the crate.
+#[cfg(test)]
+pub(crate) use tasks::tests::registry_with_agent;
+
 pub use index::{AppCounts, Counts, Used, milli};
 pub use published::PublishedRegistry;
 

@@ -268,7 +268,7 @@ pub(super) mod tests {
     use crate::master::command::Command;
     use crate::model::{CommandSpec, Resources};
 
-    pub(in crate::master::registry) fn registry_with_agent() -> (Registry, String) {
+    pub(crate) fn registry_with_agent() -> (Registry, String) {
         let mut reg = Registry::default();
         reg.apply(
             1,

@@ -655,36 +655,14 @@ mod tests {
     /// instances and none launched, and a deployment that stops `/gone`,
     /// done already (it has no task).
     fn two_apps() -> Registry {
-        use crate::master::command::Command;
-        use crate::model::Resources;
+        use crate::master::registry::registry_with_agent;
         use crate::scheduler::app::test_app;
         use crate::scheduler::state::Action;
-        let mut reg = Registry::default();
-        reg.apply(
-            1,
-            &Command::InitCluster {
-                cluster_id: "c".into(),
-            },
-        );
-        let resources = Resources::default()
-            .override_with("cpus:8;mem:4096;disk:100;ports:[31000-31100]")
-            .expect("test resources");
-        reg.apply(
-            2,
-            &Command::RegisterAgent {
-                key: "k0".into(),
-                hostname: "k0.local".into(),
-                addr: "127.0.0.1:1".into(),
-                resources,
-                attributes: Default::default(),
-                time: 1.0,
-                tasks: vec![],
-            },
-        );
+        let (mut reg, _) = registry_with_agent();
         let marathon = std::sync::Arc::make_mut(&mut reg.marathon);
         for id in ["/a", "/b"] {
             let app = test_app(
-                serde_json::json!({"id": id, "cmd": "sleep 9", "instances": 2, "cpus": 0.1, "mem": 16}),
+                serde_json::json!({"id": id, "cmd": "sleep 9", "instances": 2, "cpus": 0.1, "mem": 16, "portDefinitions": []}),
             );
             marathon.apps.insert(
                 id.into(),
@@ -693,7 +671,7 @@ mod tests {
                 },
             );
         }
-        let scale_b = Deployment {
+        let stop_gone = Deployment {
             id: "d-b".into(),
             version: "v".into(),
             affected_apps: vec!["/gone".into()],
@@ -706,7 +684,7 @@ mod tests {
         };
         marathon
             .deployments
-            .insert("d-b".into(), std::sync::Arc::new(scale_b));
+            .insert("d-b".into(), std::sync::Arc::new(stop_gone));
         reg
     }
 
