@@ -14,7 +14,6 @@
 //! the snapshot; older ones are deleted once a newer one is recorded.
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -52,11 +51,15 @@ pub fn is_snapshot_file(name: &str) -> bool {
 pub fn write(dir: &Path, snapshot: &Snapshot) -> anyhow::Result<PathBuf> {
     let path = path_for(dir, snapshot.get_metadata().index);
     let partial = path.with_extension(&PARTIAL[1..]);
-    let bytes = snapshot.write_to_bytes().context("encoding the snapshot")?;
     let mut file = fs::File::create(&partial)
         .with_context(|| format!("cannot create {}", partial.display()))?;
-    file.write_all(&bytes)
-        .and_then(|()| file.sync_all())
+    // Encoded straight into the file: the registry's bytes (hundreds of MB at
+    // 100,000 tasks) are written from where they are, not first copied
+    // into a second buffer as large, page by fresh page.
+    snapshot
+        .write_to_writer(&mut file)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| Ok(file.sync_all()?))
         .with_context(|| format!("cannot write {}", partial.display()))?;
     fs::rename(&partial, &path)
         .with_context(|| format!("cannot rename {} into place", partial.display()))?;

@@ -427,7 +427,17 @@ impl Registry {
     }
 
     pub fn to_snapshot(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("the registry serializes: it holds only plain data")
+        self.to_snapshot_sized(0)
+    }
+
+    /// The snapshot, written into a buffer made `expected` bytes large at
+    /// once (the last snapshot's size and some): grown by doubling, a
+    /// 100 MB snapshot was copied again and again into fresh pages.
+    pub fn to_snapshot_sized(&self, expected: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(expected);
+        serde_json::to_writer(&mut out, self)
+            .expect("the registry serializes: it holds only plain data");
+        out
     }
 
     pub fn from_snapshot(data: &[u8]) -> Result<Self, serde_json::Error> {
