@@ -77,7 +77,7 @@ fn next_due(
 /// why. `heard` learns of each beat whether it was answered with a success.
 pub(crate) async fn beats(
     client: &reqwest::Client,
-    url: &str,
+    url: &reqwest::Url,
     agent_id: String,
     first: Instant,
     interval: Duration,
@@ -97,7 +97,7 @@ pub(crate) async fn beats(
         // A late beat is not sent twice: the next is an interval after this.
         due = Instant::now() + interval;
         let sent = client
-            .post(url)
+            .post(url.clone())
             .timeout(interval)
             .header("Content-Type", "application/json")
             .body(body.clone())

@@ -116,7 +116,7 @@ async fn session(
         ));
     }
     // After redirects, this is the leader's URL: heartbeats go there too.
-    let leader_url = response.url().to_string();
+    let leader_url = response.url().clone();
     let mut events = EventStream::new(response);
     let mut interval = Duration::from_secs(5);
     let mut subscribed = false;

@@ -26,7 +26,8 @@ use crate::model::TaskStatus;
 /// Where to send: the leader's agent API URL and this agent's id, while subscribed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Link {
-    pub url: String,
+    /// Parsed once per session: a call per update batch would parse it again.
+    pub url: reqwest::Url,
     pub agent_id: String,
 }
 
@@ -118,7 +119,7 @@ pub async fn run(
             status.agent_id = agent_id.clone();
         }
         let sent = client
-            .post(&url)
+            .post(url)
             .timeout(Duration::from_secs(10))
             .json(&UpdateCall::new(&agent_id, &batch))
             .send()
@@ -173,7 +174,9 @@ mod tests {
     /// The sender, running against `master` until the test ends.
     fn sender(tasks: &Arc<Tasks>, master: &FakeMaster) -> CancellationToken {
         let link = Link {
-            url: format!("http://{}/api/v1/agent", master.addr()),
+            url: format!("http://{}/api/v1/agent", master.addr())
+                .parse()
+                .expect("a URL"),
             agent_id: "c-S0".into(),
         };
         let shutdown = CancellationToken::new();

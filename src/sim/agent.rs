@@ -76,7 +76,7 @@ pub(super) struct Identity {
 
 #[derive(Debug, Clone)]
 struct Link {
-    url: String,
+    url: reqwest::Url,
     agent_id: String,
 }
 
@@ -265,7 +265,7 @@ impl Agent {
             return Err(format!("SUBSCRIBE answered {status}: {}", body.trim()));
         }
         // After redirects, the leader's URL: heartbeats and updates go there.
-        let leader_url = response.url().to_string();
+        let leader_url = response.url().clone();
         let mut events = EventStream::new(response);
         let mut interval = DEFAULT_HEARTBEAT;
         // Beats once subscribed, polled beside the stream (agent/heartbeat.rs).
@@ -436,7 +436,7 @@ impl Agent {
             }
             let sent = self
                 .client
-                .post(&url)
+                .post(url)
                 .timeout(Duration::from_secs(30))
                 .json(&UpdateCall::new(&agent_id, &batch))
                 .send()
