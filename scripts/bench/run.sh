@@ -546,6 +546,18 @@ split the CPU: the masters' and agents' runtime threads 35%, \`sleep\` itself 31
 fifth of all CPU in glibc's start-up asking CPUID for cache sizes, which traps to the
 hypervisor), the Raft thread 4%, the bench client 4%, idle 13%.
 
+On 2026-12-07 (eleventh session, AMD EPYC host) jemalloc became the binary's allocator
+(9506c14; see Scale). Here it moved nothing above the noise: the binaries of 696d025 and
+9506c14 taking turns, two suites of three runs, 1,000 POSTs back to back 472 / 519 →
+525 / 497 launches/s (the master's CPU 1.10 / 0.99 → 0.92 / 0.95 s), from 8 clients 907 /
+706 → 755 / 925/s. The same host, quieter an hour before, drew 639–741/s back to back and
+985–1,123/s from 8 clients with 696d025. Where a back-to-back run's CPU went on it (1,000
+apps, \`/proc\` of each process): the master 0.76 s, the three agents 0.51 s, the machine
+2.45 of its 2.70 core-seconds busy; \`sleep\` alone is 0.75 ms of CPU a start here (\`perf
+stat\`), ~0.75 s of the run. Per app the master took 2.3 \`fdatasync\`s and ~25 context
+switches; the agents' largest share is \`mkdir\` (37% of their samples: each task's sandbox
+and meta directory, and its cgroup).
+
 Since 7de4c84 a Raft round is one append and one \`fdatasync\` (\`src/master/raft/log_file.rs\`),
 and the table's row above shows the master's CPU for the POSTs down by a fifth. A profile of
 the master during them at 391f140 (2026-12-07, 1,778 samples) put the kernel's side of the
@@ -997,6 +1009,39 @@ minutes apart, other builds and benches sharing the cores):
   leader's samples in building and dropping the placement views of every agent, once per
   placing round: since ad79277 a view borrows the agent's id, hostname, attributes and
   resources from the registry, and the views' Vec is sized at once (5.8%, one run each).
+- **2026-12-07 (eleventh session, on an AMD EPYC host): jemalloc.** A profile of the three
+  masters and the fleet at 10,000 agents (\`perf record -a\`, 696d025) put about half of each
+  follower's Raft thread in glibc's malloc (\`_int_malloc\`, \`malloc_consolidate\`, \`_int_free\`:
+  the churn of decoding and applying megabyte entries), and allocator frames in the leader
+  and the fleet too. The same binary with another allocator preloaded (\`LD_PRELOAD\`), taking
+  turns: jemalloc 9,680–10,695 tasks/s (four runs), mimalloc 9,262–9,874 (four runs),
+  glibc without fastbins 7,836 / 8,848, glibc as it is 5,194–8,462 (six runs). Since 9506c14
+  the \`meso\` binary has jemalloc as its global allocator (\`tikv-jemallocator\`). Built in,
+  taking turns with 696d025, five runs each: 6,451–8,516 → 7,645–10,452 tasks/s (medians
+  7,667 → 9,180); medians of the leader's CPU 10.6 → 8.9 s, the followers' 7.0 → 5.9 s, the
+  fleet's 7.7 → 6.5 s; the idle master's RSS 15 → 17 MB, the leader's with the tasks 1,172
+  → 1,279 MB. Then the snapshots: a \`--call-graph dwarf\` profile put 9.0% of the leader's
+  samples in writing them, a fifth of that the kernel zeroing fresh pages for a 100 MB JSON
+  buffer grown by doubling and for its second copy, made by the protobuf encoding. The
+  buffer is now sized from the last snapshot and the encoding goes straight into the file
+  (7967839): 6.5%. And the agents keep the leader's URL parsed (3a487be): the fleet parsed
+  it for every UPDATE call, and url and idna frames fell from 5.0% to 3.6% of its samples
+  (the rest is reqwest's own redirect policy). The session's whole change, 696d025 →
+  3a487be, masters and fleet of one binary taking turns, three runs each:
+
+  | 10,000 agents, 100,000 tasks | 696d025 | 3a487be |
+  |---|---:|---:|
+  | placed and RUNNING per second | 6,810 / 5,740 / 7,483 | 9,985 / 9,000 / 9,052 |
+  | leader CPU | 12.15 / 11.89 / 11.20 s | 8.46 / 9.29 / 9.28 s |
+  | the two followers' CPU | 7.54 / 8.05 / 6.81 s | 5.09 / 5.61 / 5.64 s |
+  | the fleet's CPU | 8.76 / 8.32 / 7.89 s | 5.92 / 6.63 / 6.56 s |
+  | leader RSS with the tasks | 1,103 / 1,199 / 1,202 MB | 1,181 / 1,301 / 1,293 MB |
+
+  Still not met in those runs; the host's noise is larger than the gap (the same binary
+  drew 7,645 and 10,452/s). The leader's profile after them has no hotspot: Raft's rounds
+  and apply ~30%, the scheduler's rounds 14% (the placement views 3.9%), the agents' calls
+  8%, serializing task specs 4.6% (the log entry, the LAUNCH event, the snapshot), the
+  snapshot 5.8%, and the kernel's TCP under it all.
 - Memory grows with tasks more than with agents: ~45 MB of leader RSS per 1,000 agents
   (their HTTP/1 connections and streams) and the rest per task: each task's spec
   (Marathon's ~15 environment variables) and status history in the registry, and the Raft
