@@ -1,5 +1,5 @@
-/// jemalloc, not glibc's malloc: see the README's design notes ("jemalloc as
-/// the allocator") for the figures that chose it.
+/// jemalloc, not glibc's malloc: the README's design note "jemalloc, not
+/// glibc's malloc" has the figures that chose it. Only the binary sets it.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
