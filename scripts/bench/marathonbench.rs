@@ -114,15 +114,6 @@ enum How {
     Put,
 }
 
-/// How `many-apps` sends its apps.
-#[derive(Clone, Copy)]
-enum Deploy {
-    /// One POST /v2/apps per app, from this many clients at once.
-    Post { clients: usize },
-    /// One PUT /v2/apps of them all.
-    Put,
-}
-
 /// Per instance: small enough for thousands on one agent.
 const CPUS: f64 = 0.01;
 const MEM_MB: f64 = 8.0;
@@ -179,13 +170,10 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
             clients,
             timeout,
         } => {
-            let how = match how {
-                How::Post => Deploy::Post {
-                    clients: clients.max(1),
-                },
-                How::Put => Deploy::Put,
-            };
-            many_apps(&api, &group, count, how, Duration::from_secs_f64(timeout)).await
+            // A PUT is one request from one client, whatever `--clients` says.
+            let clients = if how == How::Put { 1 } else { clients.max(1) };
+            let timeout = Duration::from_secs_f64(timeout);
+            many_apps(&api, &group, count, how, clients, timeout).await
         }
         Mode::GetApps { count, embed } => get_apps(&api, count, embed.as_deref()).await,
         Mode::Remove { group, timeout } => {
@@ -521,7 +509,8 @@ async fn many_apps(
     api: &Api,
     group: &str,
     count: usize,
-    how: Deploy,
+    how: How,
+    clients: usize,
     timeout: Duration,
 ) -> anyhow::Result<Value> {
     let group = group.trim_end_matches('/');
@@ -533,7 +522,7 @@ async fn many_apps(
     let t0_wall = wall_secs();
     let mut latencies = Vec::new();
     match how {
-        Deploy::Post { clients } => {
+        How::Post => {
             // Client c sends apps c, c + clients, ...: each one at a time.
             let client = |c: usize| {
                 let ids = &ids;
@@ -552,7 +541,7 @@ async fn many_apps(
                 latencies.extend(took);
             }
         }
-        Deploy::Put => {
+        How::Put => {
             let all: Vec<Value> = ids.iter().map(|id| app_json(id, 1)).collect();
             api.send(reqwest::Method::PUT, "/v2/apps", Some(&Value::Array(all)))
                 .await?;
@@ -568,8 +557,8 @@ async fn many_apps(
     let tl = timeline(api, &prefix, t0_wall).await?;
     Ok(json!({
         "mode": "many-apps",
-        "how": match how { Deploy::Post { .. } => "post", Deploy::Put => "put" },
-        "clients": match how { Deploy::Post { clients } => clients, Deploy::Put => 1 },
+        "how": match how { How::Post => "post", How::Put => "put" },
+        "clients": clients,
         "count": count,
         "requests_ms": ms(requests_done),
         "request_p50_ms": pct(&latencies, 0.5),

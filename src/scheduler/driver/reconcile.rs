@@ -166,6 +166,7 @@ pub fn plan(registry: &Registry, now: f64, scope: &Scope) -> Plan {
     let restarting: Vec<&str> = marathon
         .deployments
         .values()
+        .filter(|d| scope.touches(d))
         .flat_map(|d| d.current())
         .filter(|a| a.action == ActionKind::RestartApplication)
         .map(|a| a.app.as_str())
