@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Master;
 use super::command::{Command, ReportedTask};
+use super::raft::Answer;
 use super::registry::Registry;
 use crate::api::error::{ApiError, propose_error};
 use crate::model::{Task, TaskSpec, TaskState, TaskStatus};
@@ -39,10 +40,61 @@ const ORPHAN_GRACE_SECS: f64 = 3.0;
 /// a task whose image it still has to fetch.
 const RELAUNCH_AFTER: Duration = Duration::from_secs(30);
 
+/// A launch handed to Raft ([`Master::enqueue_launch`]).
+pub struct Launching {
+    answer: Answer,
+    order: Vec<String>,
+}
+
+impl Launching {
+    /// Waits for the commit, then sends each task recorded STAGING to its
+    /// agent. Returns each task as recorded: STAGING, or ended with why.
+    pub async fn sent(self, master: &Master) -> Result<Vec<Task>, ApiError> {
+        self.answer.wait().await.map_err(propose_error)?;
+        let recorded: Vec<Task> = {
+            let registry = master.registry();
+            self.order
+                .iter()
+                .filter_map(|id| registry.task(id).cloned())
+                .collect()
+        };
+        for task in recorded.iter().filter(|t| t.state == TaskState::Staging) {
+            master
+                .streams
+                .send(&task.spec.agent_id, &LaunchEvent::of(&task.spec));
+        }
+        Ok(recorded)
+    }
+}
+
+/// Kills handed to Raft ([`Master::enqueue_kills`]).
+pub struct Killing {
+    answer: Answer,
+    live: Vec<Arc<TaskSpec>>,
+}
+
+impl Killing {
+    /// Waits for the commit, then sends each KILL to the task's agent.
+    pub async fn sent(self, master: &Master) -> Result<(), ApiError> {
+        self.answer.wait().await.map_err(propose_error)?;
+        for spec in &self.live {
+            master.streams.send(&spec.agent_id, &kill_event(spec));
+        }
+        Ok(())
+    }
+}
+
 impl Master {
     /// Records the tasks (reserving their agents' resources) and sends them to
     /// their agents. Returns each task as recorded: STAGING, or ended with why.
     pub async fn launch_tasks(&self, specs: Vec<TaskSpec>) -> Result<Vec<Task>, ApiError> {
+        self.enqueue_launch(specs).await?.sent(self).await
+    }
+
+    /// Checks the tasks and hands their launch to Raft; [`Launching::sent`]
+    /// waits for the commit and sends them. Handed over before the caller's
+    /// next proposals, they share a Raft round with them.
+    pub async fn enqueue_launch(&self, specs: Vec<TaskSpec>) -> Result<Launching, ApiError> {
         let mut ids = BTreeSet::new();
         {
             let registry = self.registry();
@@ -62,19 +114,8 @@ impl Master {
             tasks: specs,
             time: super::now_secs(),
         };
-        self.raft.propose(launch).await.map_err(propose_error)?;
-        let recorded: Vec<Task> = {
-            let registry = self.registry();
-            order
-                .iter()
-                .filter_map(|id| registry.task(id).cloned())
-                .collect()
-        };
-        for task in recorded.iter().filter(|t| t.state == TaskState::Staging) {
-            self.streams
-                .send(&task.spec.agent_id, &LaunchEvent::of(&task.spec));
-        }
-        Ok(recorded)
+        let answer = self.raft.enqueue(launch).await.map_err(propose_error)?;
+        Ok(Launching { answer, order })
     }
 
     /// Asks a task to end. A task already ended is left as it is.
@@ -99,6 +140,15 @@ impl Master {
     /// Asks many tasks to end in one log entry; unknown and ended ones are
     /// skipped.
     pub async fn kill_tasks(&self, task_ids: &[String]) -> Result<(), ApiError> {
+        match self.enqueue_kills(task_ids).await? {
+            Some(killing) => killing.sent(self).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Hands the kills of the live tasks among `task_ids` to Raft (none when
+    /// none lives); [`Killing::sent`] waits for the commit and sends them.
+    pub async fn enqueue_kills(&self, task_ids: &[String]) -> Result<Option<Killing>, ApiError> {
         let live: Vec<Arc<TaskSpec>> = {
             let registry = self.registry();
             task_ids
@@ -108,16 +158,13 @@ impl Master {
                 .collect()
         };
         if live.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let kill = Command::KillTasks {
             task_ids: live.iter().map(|s| s.task_id.clone()).collect(),
         };
-        self.raft.propose(kill).await.map_err(propose_error)?;
-        for spec in &live {
-            self.streams.send(&spec.agent_id, &kill_event(spec));
-        }
-        Ok(())
+        let answer = self.raft.enqueue(kill).await.map_err(propose_error)?;
+        Ok(Some(Killing { answer, live }))
     }
 
     /// Commits status updates from an agent; the caller acknowledges after.
