@@ -54,7 +54,7 @@ pub fn task_env(
         env.insert("PORTS".into(), ports.join(","));
     }
     if let Some(cmd) = &spec.command {
-        env.extend(cmd.environment.clone());
+        env.extend(cmd.environment.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
     env
 }

@@ -180,6 +180,10 @@ pub struct FetchUri {
     pub output_file: Option<String>,
 }
 
+fn no_variables(environment: &Arc<BTreeMap<String, String>>) -> bool {
+    environment.is_empty()
+}
+
 fn yes() -> bool {
     true
 }
@@ -194,8 +198,9 @@ pub struct CommandSpec {
     pub shell: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub arguments: Vec<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub environment: BTreeMap<String, String>,
+    /// Shared: every task of an app at one version has the same.
+    #[serde(default, skip_serializing_if = "no_variables")]
+    pub environment: Arc<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub uris: Vec<FetchUri>,
     /// The user a process task runs as (Mesos's `CommandInfo.user`); the

@@ -21,6 +21,7 @@
 //!   task name, from which Mesos-DNS names are made.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -110,13 +111,23 @@ impl AppDefinition {
         env
     }
 
-    /// The spec of one task of this app on `agent_id`; see the module doc.
+    /// The environment of every task of this app at `version`: Marathon's
+    /// variables, then the app's `env`. Built once per app and shared by its
+    /// tasks' specs (and, on the leader, by the registry's records of them).
+    pub fn task_env(&self, version: &str) -> Arc<BTreeMap<String, String>> {
+        let mut environment = self.marathon_env(version);
+        environment.extend(self.env.clone());
+        Arc::new(environment)
+    }
+
+    /// The spec of one task of this app on `agent_id`, with `environment`
+    /// from [`Self::task_env`]; see the module doc.
     pub fn task_spec(
         &self,
         task_id: &str,
         agent_id: &str,
         host_ports: &[u16],
-        version: &str,
+        environment: &Arc<BTreeMap<String, String>>,
     ) -> TaskSpec {
         let chosen = |i: usize, fixed: u16| {
             host_ports
@@ -126,8 +137,6 @@ impl AppDefinition {
                 .unwrap_or(fixed)
         };
         let docker = self.docker_image().is_some();
-        let mut environment = self.marathon_env(version);
-        environment.extend(self.env.clone());
         let (value, shell, arguments) = match (&self.cmd, self.args.first()) {
             (Some(cmd), _) => (Some(cmd.clone()), true, Vec::new()),
             (None, Some(program)) if !docker => (Some(program.clone()), false, self.args.clone()),
@@ -137,7 +146,7 @@ impl AppDefinition {
             value,
             shell,
             arguments,
-            environment,
+            environment: environment.clone(),
             uris: self
                 .fetch
                 .iter()
@@ -322,7 +331,12 @@ mod tests {
             "fetch": [{"uri": "https://x/cfg.tgz", "destPath": "cfg.tgz", "executable": false}],
             "taskKillGracePeriodSeconds": 7
         }));
-        let spec = a.task_spec("shop_api.instance-1._app.1", "c-S1", &[31001], V);
+        let spec = a.task_spec(
+            "shop_api.instance-1._app.1",
+            "c-S1",
+            &[31001],
+            &a.task_env(V),
+        );
         assert_eq!(spec.name, "api.shop");
         assert_eq!(
             (spec.task_id.as_str(), spec.agent_id.as_str()),
@@ -367,17 +381,22 @@ mod tests {
     fn require_ports_asks_for_the_declared_ports() {
         let a = test_app(json!({"id": "x", "cmd": "c", "requirePorts": true,
                            "portDefinitions": [{"port": 8080}, {"port": 8081}]}));
-        let spec = a.task_spec("x.1", "a", &[], V);
+        let spec = a.task_spec("x.1", "a", &[], &a.task_env(V));
         let ports: Vec<u16> = spec.ports.iter().map(|p| p.number).collect();
         assert_eq!(ports, [8080, 8081]);
         let empty = test_app(json!({"id": "x", "cmd": "c", "portDefinitions": []}));
-        assert!(empty.task_spec("x.1", "a", &[], V).ports.is_empty());
+        assert!(
+            empty
+                .task_spec("x.1", "a", &[], &empty.task_env(V))
+                .ports
+                .is_empty()
+        );
     }
 
     #[test]
     fn an_args_app_runs_its_argv_without_a_shell() {
         let a = test_app(json!({"id": "x", "args": ["/bin/echo", "a b", "$HOME"]}));
-        let spec = a.task_spec("x.1", "a", &[], V);
+        let spec = a.task_spec("x.1", "a", &[], &a.task_env(V));
         let cmd = spec.command.as_ref().expect("command");
         assert!(!cmd.shell);
         assert_eq!(cmd.value.as_deref(), Some("/bin/echo"));
@@ -392,7 +411,7 @@ mod tests {
     #[test]
     fn an_apps_user_is_its_tasks_user() {
         let a = test_app(json!({"id": "x", "cmd": "id -u", "user": "nobody"}));
-        let spec = a.task_spec("x.1", "a", &[], V);
+        let spec = a.task_spec("x.1", "a", &[], &a.task_env(V));
         let cmd = spec.command.as_ref().expect("command");
         assert_eq!(cmd.user.as_deref(), Some("nobody"));
     }
@@ -409,7 +428,12 @@ mod tests {
                 "volumes": [{"containerPath": "/etc/nginx", "hostPath": "conf", "mode": "RO"}]},
             "args": ["-g", "daemon off;"]
         }));
-        let spec = a.task_spec("web_nginx.instance-1._app.1", "a", &[31000, 31002], V);
+        let spec = a.task_spec(
+            "web_nginx.instance-1._app.1",
+            "a",
+            &[31000, 31002],
+            &a.task_env(V),
+        );
         let docker = spec.docker().expect("docker");
         assert_eq!(spec.container_kind(), ContainerKind::Docker);
         assert_eq!(docker.image, "nginx:1.25");
@@ -459,7 +483,7 @@ mod tests {
         let a = test_app(json!({"id": "p", "container": {"docker": {
             "image": "redis", "privileged": true,
             "parameters": [{"key": "cap-add", "value": "NET_ADMIN"}]}}}));
-        let spec = a.task_spec("p.1", "a", &[], V);
+        let spec = a.task_spec("p.1", "a", &[], &a.task_env(V));
         let docker = spec.docker().expect("docker");
         assert!(docker.privileged);
         assert_eq!(docker.parameters.len(), 1);
@@ -470,7 +494,7 @@ mod tests {
     #[test]
     fn docker_host_and_container_networks() {
         let host = test_app(json!({"id": "h", "container": {"docker": {"image": "redis"}}}));
-        let spec = host.task_spec("h.1", "a", &[], V);
+        let spec = host.task_spec("h.1", "a", &[], &host.task_env(V));
         let docker = spec.docker().expect("docker");
         assert_eq!(docker.network, DockerNetwork::Host);
         assert!(docker.port_mappings.is_empty());
@@ -487,7 +511,7 @@ mod tests {
                                "container": {"docker": {"image": "redis"},
                                              "portMappings": [{"containerPort": 6379}]}}),
         );
-        let spec = named.task_spec("n.1", "a", &[], V);
+        let spec = named.task_spec("n.1", "a", &[], &named.task_env(V));
         let docker = spec.docker().expect("docker");
         assert_eq!(docker.network, DockerNetwork::Bridge);
         assert_eq!(
@@ -499,7 +523,8 @@ mod tests {
             json!({"id": "u", "cmd": "c", "container": {"type": "MESOS", "docker": {"image": "alpine"}}}),
         );
         assert_eq!(
-            ucr.task_spec("u.1", "a", &[], V).container_kind(),
+            ucr.task_spec("u.1", "a", &[], &ucr.task_env(V))
+                .container_kind(),
             ContainerKind::Docker
         );
     }

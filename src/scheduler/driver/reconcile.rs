@@ -226,18 +226,19 @@ pub fn plan(registry: &Registry, now: f64, scope: &Scope) -> Plan {
             &existing,
             launch,
         );
+        let app_version = app.version.clone().unwrap_or_default();
+        let environment = app.task_env(&app_version);
         for placement::Chosen {
             agent_id,
             host_ports,
         } in placement.chosen
         {
             let task_id = new_task_id(&app.id);
-            let app_version = app.version.clone().unwrap_or_default();
-            let mut spec = app.task_spec(&task_id, &agent_id, &host_ports, &app_version);
+            let mut spec = app.task_spec(&task_id, &agent_id, &host_ports, &environment);
             spec.framework_id = Some(framework.clone());
             spec.run_spec = Some(RunSpecRef {
                 app_id: app_id.clone(),
-                version: app_version,
+                version: app_version.clone(),
                 config_version: version.clone(),
             });
             plan.launches.push(spec);
