@@ -54,10 +54,15 @@ pub struct Liveness {
 
 impl Liveness {
     fn seen(&self, id: &str) {
-        self.last_seen
-            .lock()
-            .expect("liveness lock")
-            .insert(id.to_string(), Instant::now());
+        let now = Instant::now();
+        let mut last_seen = self.last_seen.lock().expect("liveness lock");
+        // Every call of every agent comes here: no new key for a known one.
+        match last_seen.get_mut(id) {
+            Some(at) => *at = now,
+            None => {
+                last_seen.insert(id.to_string(), now);
+            }
+        }
     }
 }
 
