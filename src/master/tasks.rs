@@ -48,22 +48,18 @@ pub struct Launching {
 
 impl Launching {
     /// Waits for the commit, then sends each task recorded STAGING to its
-    /// agent. Returns each task as recorded: STAGING, or ended with why.
-    pub async fn sent(self, master: &Master) -> Result<Vec<Task>, ApiError> {
+    /// agent. Returns the tasks' ids, in the order given.
+    pub async fn sent(self, master: &Master) -> Result<Vec<String>, ApiError> {
         self.answer.wait().await.map_err(propose_error)?;
-        let recorded: Vec<Task> = {
-            let registry = master.registry();
-            self.order
-                .iter()
-                .filter_map(|id| registry.task(id).cloned())
-                .collect()
-        };
-        for task in recorded.iter().filter(|t| t.state == TaskState::Staging) {
-            master
-                .streams
-                .send(&task.spec.agent_id, &LaunchEvent::of(&task.spec));
+        let registry = master.registry();
+        for task in self.order.iter().filter_map(|id| registry.task(id)) {
+            if task.state == TaskState::Staging {
+                master
+                    .streams
+                    .send(&task.spec.agent_id, &LaunchEvent::of(&task.spec));
+            }
         }
-        Ok(recorded)
+        Ok(self.order)
     }
 }
 
@@ -88,7 +84,12 @@ impl Master {
     /// Records the tasks (reserving their agents' resources) and sends them to
     /// their agents. Returns each task as recorded: STAGING, or ended with why.
     pub async fn launch_tasks(&self, specs: Vec<TaskSpec>) -> Result<Vec<Task>, ApiError> {
-        self.enqueue_launch(specs).await?.sent(self).await
+        let ids = self.enqueue_launch(specs).await?.sent(self).await?;
+        let registry = self.registry();
+        Ok(ids
+            .iter()
+            .filter_map(|id| registry.task(id).cloned())
+            .collect())
     }
 
     /// Checks the tasks and hands their launch to Raft; [`Launching::sent`]
