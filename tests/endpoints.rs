@@ -119,6 +119,19 @@ async fn leader_awareness_and_mesos_shapes() {
     );
     let ftext = get(&fh, "/metrics").await.unwrap().text().await.unwrap();
     assert!(ftext.contains("meso_raft_applied_index"), "{ftext}");
+    // Mesos's registrar figures come from the Raft status, whose progress
+    // wakes no watcher: they must still be current when read.
+    let snap: Value = get(&lh, "/metrics/snapshot")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let applied = snap["registrar/raft/applied_index"].as_f64().unwrap_or(0.0);
+    assert!(
+        applied >= commit,
+        "/metrics/snapshot applied {applied} < the commit {commit} read before it"
+    );
 
     // The operator API's reads.
     let call = |kind: &'static str| {

@@ -33,6 +33,8 @@ pub enum ProposeError {
 }
 
 /// What the rest of the node sees of consensus, republished after every Ready.
+/// Watchers wake when the leadership, the term, `caught_up` or the voters
+/// change; `commit` and `applied` are current when read, and wake nobody.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RaftStatus {
     pub id: u64,

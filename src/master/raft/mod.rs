@@ -424,18 +424,22 @@ impl Driver {
                 s.elected_at = is_leader.then(SystemTime::now);
                 changed = true;
             }
-            if (s.term, s.commit, s.applied, s.caught_up) != (term, commit, applied, caught_up)
+            if (s.term, s.caught_up) != (term, caught_up)
                 || s.voters != voters
                 || s.removed != removed
             {
                 s.term = term;
                 s.caught_up = caught_up;
-                s.commit = commit;
-                s.applied = applied;
                 s.voters = voters;
                 s.removed = removed;
                 changed = true;
             }
+            // Progress is kept current for every reader but wakes no
+            // watcher: none waits for it, and each Raft round woke every
+            // one of them (the scheduler, the DNS updater, the announcer)
+            // to find nothing it reads had moved.
+            s.commit = commit;
+            s.applied = applied;
             changed
         });
         metrics::gauge!("meso_raft_term", "node" => node.clone()).set(term as f64);
