@@ -558,6 +558,15 @@ stat\`), ~0.75 s of the run. Per app the master took 2.3 \`fdatasync\`s and ~25 
 switches; the agents' largest share is \`mkdir\` (37% of their samples: each task's sandbox
 and meta directory, and its cgroup).
 
+On 2026-12-07 (twelfth session) a scheduler round began to hand its launches and its
+deployments' moves to Raft together (4ddbff4; see Scale), which takes one Raft round of the
+~4.3 log entries each app costs here (its POST, its launch with the deployment's advance,
+its statuses, the deployment's end). The back-to-back POSTs did not move above the noise
+(bc17059 → 4ddbff4 taking turns: 495 / 657 → 484 / 622/s; 6bd49fa later 456 and 633/s),
+nor did an idle master's POST of no instances (0.61 → 0.57–0.62 ms of master CPU, ~9.5
+context switches of its runtime threads a POST). The suite's 8-client row drew 978/s this
+time (1,026/s at 3a487be): that row sits at the aim, within the host's noise of it.
+
 Since 7de4c84 a Raft round is one append and one \`fdatasync\` (\`src/master/raft/log_file.rs\`),
 and the table's row above shows the master's CPU for the POSTs down by a fifth. A profile of
 the master during them at 391f140 (2026-12-07, 1,778 samples) put the kernel's side of the
@@ -1042,6 +1051,38 @@ minutes apart, other builds and benches sharing the cores):
   and apply ~30%, the scheduler's rounds 14% (the placement views 3.9%), the agents' calls
   8%, serializing task specs 4.6% (the log entry, the LAUNCH event, the snapshot), the
   snapshot 5.8%, and the kernel's TCP under it all.
+- **2026-12-07 (twelfth session, AMD EPYC host): fewer Raft rounds and fewer copies.** The
+  scheduler's debug log at 10,000 agents showed a round every ~110 ms for ~23 ms of
+  planning (101 rounds of up to 1,000 launches): each round awaited its kills, then its
+  launches, then its deployments' moves, three Raft rounds. Since 4ddbff4 a round hands
+  them all to Raft in order and awaits them together. Then, from \`--call-graph dwarf\`
+  profiles of the three masters and the fleet: the task specs share their app's
+  environment (0e73225; building it per task was 2.8% of the leader, 0.2% after); the
+  announcer no longer wakes on every registry change (02df400; 1.3% of the leader, 2.4% of
+  each follower, for nothing); a task's statuses are shared like its spec (cca69cc; a status
+  update copied every earlier status's strings); \`Launching::sent\` no longer copies each
+  launched task out of the registry (7d1def1; a quarter of it); the Raft status's commit and
+  applied indices no longer wake its watchers (6bd49fa). Masters and fleet of one binary
+  taking turns, bc17059 → cca69cc, three runs each in a quiet hour:
+
+  | 10,000 agents, 100,000 tasks | bc17059 | cca69cc |
+  |---|---:|---:|
+  | placed and RUNNING per second | 8,618 / 8,575 / 8,630 | 9,161 / 9,075 / 9,619 |
+  | leader CPU | 9.75 / 9.81 / 9.55 s | 8.89 / 9.02 / 8.58 s |
+  | the two followers' CPU | 5.86 / 5.89 / 5.76 s | 5.50 / 5.51 / 5.41 s |
+  | the fleet's CPU | 6.89 / 6.98 / 6.99 s | 6.79 / 6.86 / 6.22 s |
+
+  The suite above (6bd49fa) drew 10,022/s at 10,000 agents; three more runs of the same
+  binary right after it drew 9,181 / 8,904 / 9,759/s (bc17059 between them: 8,748/s). So
+  the aim is met in some runs and not in most. Tried and left out: launches of 5,000 per
+  round (7,768 / 7,933 against 9,595 / 8,143/s, the followers' CPU up by a fifth), and no
+  rest after a round that launched (7,748 / 7,727 against 8,608 / 7,472/s). What the
+  profiles still show: string keys compared (\`memcmp\`, 7% of the leader, 10% of a
+  follower: the ids share their cluster's or app's prefix) and copied (\`imbl\` copying a
+  shared leaf deep-copies its \`String\` keys: 2.5% of the leader, 6.3% of a follower), each
+  change cloned by every receiver of the change bus, a follower's JSON decode of entries
+  (14%) and its snapshot (25%), and the fleet's HTTP client (reqwest is three quarters of
+  its samples).
 - Memory grows with tasks more than with agents: ~45 MB of leader RSS per 1,000 agents
   (their HTTP/1 connections and streams) and the rest per task: each task's spec
   (Marathon's ~15 environment variables) and status history in the registry, and the Raft
