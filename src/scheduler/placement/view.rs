@@ -40,9 +40,9 @@ impl<'r> AgentView<'r> {
         let mut views = Vec::with_capacity(registry.agents.len());
         views.extend(registry.agents.values().map(|agent| {
             // Both are in agent id order; the index has no entry for an
-            // agent without tasks. One comparison a step: the ids share
-            // their cluster's prefix, and comparing them was a third of
-            // building 10,000 views.
+            // agent without tasks. One comparison a step, not `<` then
+            // `==`: the ids share their cluster's prefix, and comparing
+            // them is a third of building 10,000 views.
             let mut used = &none;
             while let Some((id, _)) = usage.peek() {
                 match id.as_str().cmp(&agent.id) {
