@@ -51,9 +51,12 @@ pub enum Command {
     /// then sends them to their agents. A task that does not fit is recorded
     /// as ended (TASK_ERROR or TASK_DROPPED) with the reason.
     LaunchTasks { tasks: Vec<TaskSpec>, time: f64 },
-    /// Ask for a task's end; the leader sends KILL until the agent reports it ended.
+    /// Ask for a task's end; the leader sends KILL until the agent reports it
+    /// ended. No longer proposed (one task's kill is a `KillTasks` of one);
+    /// applied still, for the log entries written before.
     KillTask { task_id: String },
-    /// The same for many tasks in one entry (a scale-down, a removed app).
+    /// Ask for the end of many tasks in one entry (a kill, a scale-down, a
+    /// removed app).
     KillTasks { task_ids: Vec<String> },
     /// A change to the scheduler's apps, deployments or backoff.
     Marathon { command: MarathonCommand },

@@ -3,7 +3,7 @@
 //! ```text
 //!  launch_tasks(specs) ─ check ─▶ propose LaunchTasks ─ committed ─▶ STAGING
 //!                                   └─▶ LAUNCH on the agent's event stream
-//!  kill_task(id) ─▶ propose KillTask (kill_requested) ─▶ KILL on the stream
+//!  kill_task(s)(ids) ─▶ propose KillTasks (kill_requested) ─▶ KILL on the stream
 //!  agent (re)subscribes ─▶ catch_up: KILL what should die, LAUNCH what is
 //!                          still STAGING and the agent lacks, KILL orphans
 //!  agent UPDATE{statuses} ─▶ status_batch: one UpdateTaskStatuses for the
@@ -121,21 +121,14 @@ impl Master {
 
     /// Asks a task to end. A task already ended is left as it is.
     pub async fn kill_task(&self, task_id: &str) -> Result<(), ApiError> {
-        let task = self
-            .registry()
-            .task(task_id)
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(format!("task '{task_id}' is not known")))?;
-        if task.state.is_terminal() {
-            return Ok(());
+        let ended = self.registry().task(task_id).map(|t| t.state.is_terminal());
+        match ended {
+            None => Err(ApiError::not_found(format!(
+                "task '{task_id}' is not known"
+            ))),
+            Some(true) => Ok(()),
+            Some(false) => self.kill_tasks(&[task_id.to_string()]).await,
         }
-        let kill = Command::KillTask {
-            task_id: task_id.to_string(),
-        };
-        self.raft.propose(kill).await.map_err(propose_error)?;
-        self.streams
-            .send(&task.spec.agent_id, &kill_event(&task.spec));
-        Ok(())
     }
 
     /// Asks many tasks to end in one log entry; unknown and ended ones are

@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 use super::fate::Fate;
 use super::stats::Stats;
 use crate::agent::heartbeat;
-use crate::agent::updates::UpdateCall;
+use crate::agent::updates::{Link, UpdateCall};
 use crate::api::error::error_chain;
 use crate::api::recordio::EventStream;
 use crate::master::command::ReportedTask;
@@ -72,12 +72,6 @@ pub(super) struct Identity {
     pub key: String,
     pub hostname: String,
     pub addr: String,
-}
-
-#[derive(Debug, Clone)]
-struct Link {
-    url: reqwest::Url,
-    agent_id: String,
 }
 
 struct Agent {
