@@ -6,8 +6,8 @@
 //! to it.
 //!
 //! ```text
-//!  maybe_compact: the published Arc ─▶ snapshot thread: serialize,
-//!                 write snapshot-<index>.bin, fsync ─▶ finished()
+//!  maybe_compact: the published Arc ─▶ snapshot thread: serialize into
+//!                 snapshot-<index>.bin as it goes, fsync ─▶ finished()
 //!  ─▶ snapshot_written: store.compacted: record it in redb, drop the log
 //! ```
 //!
@@ -33,7 +33,7 @@ use std::path::PathBuf;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use raft::prelude::{Snapshot, SnapshotMetadata};
+use raft::prelude::SnapshotMetadata;
 use tokio::sync::mpsc;
 
 use super::{Driver, snapshot_file};
@@ -90,8 +90,8 @@ pub fn snapshot_due(entries: u64, log_bytes: u64, snapshot_bytes: u64, every: u6
 /// What a snapshot thread reports back.
 pub(super) struct Written {
     meta: SnapshotMetadata,
-    file: anyhow::Result<PathBuf>,
-    bytes: usize,
+    /// The file and its data's size in bytes.
+    file: anyhow::Result<(PathBuf, u64)>,
     took: Duration,
 }
 
@@ -124,23 +124,16 @@ impl Driver {
         let copy = self.registry.current();
         let dir = self.raw.store().dir().to_path_buf();
         let done = self.compaction.done_tx.clone();
-        // The registry grows between snapshots; an eighth more than the last
-        // one spares most regrowth at the price of a little unused room.
-        let last = self.compaction.last_snapshot_bytes as usize;
-        let expected = last + last / 8;
         let spawned = std::thread::Builder::new()
             .name(format!("meso-snapshot-{}", self.id))
             .spawn(move || {
                 let started = Instant::now();
-                let mut snapshot = Snapshot::default();
-                snapshot.set_data(copy.to_snapshot_sized(expected).into());
+                let file =
+                    snapshot_file::write_with(&dir, &meta, |out| Ok(copy.write_snapshot(out)?));
                 drop(copy);
-                snapshot.set_metadata(meta.clone());
-                let file = snapshot_file::write(&dir, &snapshot);
                 let _ = done.send(Written {
                     meta,
                     file,
-                    bytes: snapshot.get_data().len(),
                     took: started.elapsed(),
                 });
             });
@@ -158,15 +151,15 @@ impl Driver {
         }
         let index = written.meta.index;
         match written.file {
-            Ok(file) => {
-                self.compaction.last_snapshot_bytes = written.bytes as u64;
+            Ok((file, bytes)) => {
+                self.compaction.last_snapshot_bytes = bytes;
                 self.raw.mut_store().compacted(written.meta, &file)?;
                 metrics::histogram!("meso_raft_snapshot_duration_seconds", "node" => self.metric_node.clone())
                     .record(written.took.as_secs_f64());
                 tracing::debug!(
                     node = self.id,
                     index,
-                    bytes = written.bytes,
+                    bytes,
                     took_ms = written.took.as_millis() as u64,
                     "snapshot written, log compacted"
                 );

@@ -427,17 +427,16 @@ impl Registry {
     }
 
     pub fn to_snapshot(&self) -> Vec<u8> {
-        self.to_snapshot_sized(0)
-    }
-
-    /// The snapshot, written into a buffer made `expected` bytes large at
-    /// once (the last snapshot's size and some): grown by doubling, a
-    /// 100 MB snapshot was copied again and again into fresh pages.
-    pub fn to_snapshot_sized(&self, expected: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(expected);
-        serde_json::to_writer(&mut out, self)
+        let mut out = Vec::new();
+        self.write_snapshot(&mut out)
             .expect("the registry serializes: it holds only plain data");
         out
+    }
+
+    /// The snapshot, written into `out` as it is serialized (a snapshot file,
+    /// see `raft::snapshot_file`).
+    pub fn write_snapshot(&self, out: impl std::io::Write) -> serde_json::Result<()> {
+        serde_json::to_writer(out, self)
     }
 
     pub fn from_snapshot(data: &[u8]) -> Result<Self, serde_json::Error> {
