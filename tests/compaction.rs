@@ -231,7 +231,7 @@ fn a_snapshot_file_of_an_earlier_version_still_loads() {
         .map(|t| t.spec.task_id.as_str())
         .collect();
     on_agent.sort_unstable();
-    let mut live: Vec<&str> = registry.tasks.keys().map(String::as_str).collect();
+    let mut live: Vec<&str> = registry.tasks.keys().map(|id| &**id).collect();
     live.sort_unstable();
     assert_eq!(on_agent, live);
     let finished = registry

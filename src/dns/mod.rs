@@ -370,7 +370,7 @@ impl Updater {
         }
         let mut tasks = work.tasks;
         if work.everything {
-            tasks.extend(registry.tasks.keys().cloned());
+            tasks.extend(registry.tasks.values().map(|t| t.spec.task_id.clone()));
         } else if !work.agents.is_empty() {
             tasks.extend(
                 registry
@@ -383,7 +383,7 @@ impl Updater {
         for id in tasks {
             let entries = registry
                 .tasks
-                .get(&id)
+                .get(id.as_str())
                 .map(|task| records::task_records(&registry, task, &self.rules, &self.hosts))
                 .unwrap_or_default();
             updates.push((Owner::Task(id.into()), entries));

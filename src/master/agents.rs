@@ -401,7 +401,10 @@ pub fn agents_json(registry: &Registry) -> Vec<Value> {
         .agents
         .values()
         .map(|a| {
-            let used = usage.get(&a.id).map(used_resources).unwrap_or_default();
+            let used = usage
+                .get(a.id.as_str())
+                .map(used_resources)
+                .unwrap_or_default();
             agent_json(a, used)
         })
         .collect()

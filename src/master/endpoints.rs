@@ -222,7 +222,7 @@ async fn tasks(State(master): State<Arc<Master>>, Query(q): Query<TasksQuery>) -
             .is_none_or(|f| t.spec.framework_id.as_ref() == Some(f))
     };
     let live: Box<dyn Iterator<Item = &Arc<Task>>> = match &q.task_id {
-        Some(id) => Box::new(registry.tasks.get(id).into_iter()),
+        Some(id) => Box::new(registry.tasks.get(id.as_str()).into_iter()),
         None => Box::new(registry.tasks.values()),
     };
     let ended = registry

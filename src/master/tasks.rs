@@ -147,7 +147,7 @@ impl Master {
             let registry = self.registry();
             task_ids
                 .iter()
-                .filter_map(|id| registry.tasks.get(id))
+                .filter_map(|id| registry.tasks.get(id.as_str()))
                 .map(|t| t.spec.clone())
                 .collect()
         };
@@ -174,7 +174,7 @@ impl Master {
             statuses
                 .into_iter()
                 .filter(|s| {
-                    registry.tasks.get(&s.task_id).is_some_and(|t| {
+                    registry.tasks.get(s.task_id.as_str()).is_some_and(|t| {
                         s.uuid.is_none() || !t.statuses.iter().any(|o| o.uuid == s.uuid)
                     })
                 })
@@ -223,7 +223,7 @@ pub(super) fn catch_up(
         }
     }
     for r in reported.iter().filter(|r| !r.state.is_terminal()) {
-        if !registry.tasks.contains_key(&r.task_id) {
+        if !registry.tasks.contains_key(r.task_id.as_str()) {
             tracing::info!(task = %r.task_id, agent = %agent_id, "killing a task the registry does not hold");
             events.push(json!({"type": "KILL", "kill": {
                 "task_id": r.task_id,

@@ -52,10 +52,12 @@ pub struct Registry {
     /// A persistent map of shared tasks, so that each published version of
     /// the registry (see [`published`]) shares all but the paths a round
     /// changed, and a change copies only the task it changes
-    /// (`Arc::make_mut`) while an older version still holds it.
-    /// Written each id once (`stored`).
+    /// (`Arc::make_mut`) while an older version still holds it. Keyed by
+    /// `Arc<str>`, so that copying a tree node on a change's path shares
+    /// its ids rather than copying each (`index::by_agent` says what that
+    /// cost). Written each id once (`stored`).
     #[serde(with = "stored::tasks")]
-    pub tasks: OrdMap<String, Arc<Task>>,
+    pub tasks: OrdMap<Arc<str>, Arc<Task>>,
     /// What is derived from `tasks` and `agents` (see [`index`]): not in
     /// the snapshot, rebuilt from it.
     #[serde(skip)]
@@ -164,7 +166,7 @@ impl Registry {
 
     /// What each agent's live tasks hold, by agent id; agents without live
     /// tasks are left out.
-    pub fn agent_usage(&self) -> &imbl::OrdMap<String, Used> {
+    pub fn agent_usage(&self) -> &imbl::OrdMap<Arc<str>, Used> {
         &self.index.usage.0
     }
 
@@ -176,7 +178,7 @@ impl Registry {
             .get(app_id)
             .into_iter()
             .flat_map(|app| app.ids.iter())
-            .filter_map(|id| self.tasks.get(id).map(|t| &**t))
+            .filter_map(|id| self.tasks.get(id.as_str()).map(|t| &**t))
     }
 
     /// An app's live tasks counted (all zero without any).

@@ -45,7 +45,7 @@ pub mod tasks {
     use super::*;
 
     pub fn serialize<S: Serializer>(
-        tasks: &OrdMap<String, Arc<Task>>,
+        tasks: &OrdMap<Arc<str>, Arc<Task>>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
         serializer.collect_seq(tasks.values().map(|t| Stored(t)))
@@ -53,14 +53,14 @@ pub mod tasks {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
-    ) -> Result<OrdMap<String, Arc<Task>>, D::Error> {
+    ) -> Result<OrdMap<Arc<str>, Arc<Task>>, D::Error> {
         deserializer.deserialize_any(TasksVisitor)
     }
 
     struct TasksVisitor;
 
     impl<'de> Visitor<'de> for TasksVisitor {
-        type Value = OrdMap<String, Arc<Task>>;
+        type Value = OrdMap<Arc<str>, Arc<Task>>;
 
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("a sequence of tasks, or a map of them by id")
@@ -70,7 +70,7 @@ pub mod tasks {
             let mut tasks = OrdMap::new();
             while let Some(task) = seq.next_element::<Task>()? {
                 let task = restored(task);
-                tasks.insert(task.spec.task_id.clone(), task);
+                tasks.insert(Arc::from(task.spec.task_id.as_str()), task);
             }
             Ok(tasks)
         }
@@ -78,7 +78,7 @@ pub mod tasks {
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
             let mut tasks = OrdMap::new();
             while let Some((id, task)) = map.next_entry::<String, Task>()? {
-                tasks.insert(id, restored(task));
+                tasks.insert(Arc::from(id), restored(task));
             }
             Ok(tasks)
         }
@@ -245,7 +245,7 @@ mod tests {
         earlier["tasks"] = reg
             .tasks
             .iter()
-            .map(|(id, t)| (id.clone(), serde_json::to_value(&**t).unwrap()))
+            .map(|(id, t)| (id.to_string(), serde_json::to_value(&**t).unwrap()))
             .collect::<serde_json::Map<_, _>>()
             .into();
         earlier["completed_tasks"] = reg

@@ -96,7 +96,8 @@ impl Registry {
                 .message("launch accepted: resources reserved on the agent");
                 let task = Task::new(resolved, status);
                 self.index.insert(&task);
-                self.tasks.insert(task.spec.task_id.clone(), Arc::new(task));
+                self.tasks
+                    .insert(Arc::from(task.spec.task_id.as_str()), Arc::new(task));
                 (None, change)
             }
             Err(status) => {
@@ -127,7 +128,7 @@ impl Registry {
     }
 
     pub(super) fn update_status(&mut self, status: &TaskStatus) -> Vec<Change> {
-        let Some(task) = self.tasks.get(&status.task_id) else {
+        let Some(task) = self.tasks.get(status.task_id.as_str()) else {
             // Unknown or already ended: nothing changes (the agent is acked anyway).
             return vec![];
         };
@@ -170,7 +171,7 @@ impl Registry {
             });
         }
         if status.state.is_terminal()
-            && let Some(task) = self.tasks.remove(&status.task_id)
+            && let Some(task) = self.tasks.remove(status.task_id.as_str())
         {
             self.index.remove(&task);
             self.complete(task, status.timestamp);

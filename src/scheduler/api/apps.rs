@@ -488,7 +488,7 @@ pub async fn delete_path(
                 let registry = ctx.master.registry();
                 let belongs = registry
                     .tasks
-                    .get(&task)
+                    .get(task.as_str())
                     .is_some_and(|t| t.spec.run_spec.as_ref().is_some_and(|r| r.app_id == id));
                 if !belongs {
                     return Err(ApiError::not_found(format!("Task '{task}' does not exist")));

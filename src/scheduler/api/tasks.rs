@@ -71,7 +71,7 @@ pub async fn delete_many(
         if let Some(unknown) = ids.iter().find(|id| {
             registry
                 .tasks
-                .get(*id)
+                .get(id.as_str())
                 .is_none_or(|t| t.spec.run_spec.is_none())
         }) {
             return Err(ApiError::bad_request(format!(
@@ -101,7 +101,7 @@ pub async fn kill(
         let mut shrink = BTreeMap::new();
         let shown = ids
             .iter()
-            .filter_map(|id| registry.tasks.get(id))
+            .filter_map(|id| registry.tasks.get(id.as_str()))
             .map(|t| {
                 let app_id = t.spec.run_spec.as_ref().map(|r| r.app_id.clone());
                 if let Some(app_id) = &app_id {

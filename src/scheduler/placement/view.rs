@@ -45,7 +45,7 @@ impl<'r> AgentView<'r> {
             // them is a third of building 10,000 views.
             let mut used = &none;
             while let Some((id, _)) = usage.peek() {
-                match id.as_str().cmp(&agent.id) {
+                match str::cmp(id, &agent.id) {
                     Ordering::Less => {}
                     Ordering::Equal => {
                         used = usage.next().map_or(&none, |(_, u)| u);

@@ -81,7 +81,7 @@ pub struct Index {
 impl Index {
     /// The indices of a registry read from a snapshot.
     pub fn of<'a>(
-        tasks: &OrdMap<String, Arc<Task>>,
+        tasks: &OrdMap<Arc<str>, Arc<Task>>,
         agents: impl Iterator<Item = &'a AgentInfo>,
         completed: impl Iterator<Item = &'a Arc<Task>>,
     ) -> Self {

@@ -147,7 +147,7 @@ fn command(step: &Step, time: f64, seq: usize) -> Command {
 fn addressed(reg: &Registry, mut command: Command) -> Command {
     if let Command::UpdateTaskStatuses { statuses } = &mut command {
         for s in statuses {
-            if let Some(t) = reg.tasks.get(&s.task_id) {
+            if let Some(t) = reg.tasks.get(s.task_id.as_str()) {
                 s.agent_id = t.spec.agent_id.clone();
             }
         }
@@ -222,11 +222,7 @@ fn check_against_recount(reg: &Registry) {
         let want = by_agent.get(agent.as_str()).cloned().unwrap_or_default();
         assert_eq!(ids, want, "agent {agent}'s tasks");
     }
-    let got: BTreeMap<&str, &Used> = reg
-        .agent_usage()
-        .iter()
-        .map(|(k, v)| (k.as_str(), v))
-        .collect();
+    let got: BTreeMap<&str, &Used> = reg.agent_usage().iter().map(|(k, v)| (&**k, v)).collect();
     let want: BTreeMap<&str, &Used> = usage.iter().map(|(k, v)| (*k, v)).collect();
     assert_eq!(got, want, "usage");
     let apps: Vec<&str> = reg.apps_with_tasks().map(String::as_str).collect();

@@ -10,6 +10,8 @@
 //! A launch adds its task and an end takes it away: exact, so nothing is
 //! ever summed again.
 
+use std::sync::Arc;
+
 use imbl::OrdMap;
 
 use crate::model::TaskSpec;
@@ -65,9 +67,10 @@ impl Used {
     }
 }
 
-/// By agent id; an agent without live tasks has no entry.
+/// By agent id (shared, as `by_agent`'s are); an agent without live tasks
+/// has no entry.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Usage(pub OrdMap<String, Used>);
+pub struct Usage(pub OrdMap<Arc<str>, Used>);
 
 impl Usage {
     /// What the live tasks of `agent_id` hold.
@@ -76,18 +79,25 @@ impl Usage {
     }
 
     pub fn add(&mut self, spec: &TaskSpec) {
-        self.0.entry(spec.agent_id.clone()).or_default().add(spec);
+        match self.0.get_mut(spec.agent_id.as_str()) {
+            Some(used) => used.add(spec),
+            None => {
+                let mut used = Used::default();
+                used.add(spec);
+                self.0.insert(Arc::from(spec.agent_id.as_str()), used);
+            }
+        }
     }
 
     /// A live task `spec` ended: what it held is taken away, and an agent
     /// left without tasks loses its entry.
     pub fn remove(&mut self, spec: &TaskSpec) {
-        let Some(used) = self.0.get_mut(&spec.agent_id) else {
+        let Some(used) = self.0.get_mut(spec.agent_id.as_str()) else {
             return;
         };
         used.tasks = used.tasks.saturating_sub(1);
         if used.tasks == 0 {
-            self.0.remove(&spec.agent_id);
+            self.0.remove(spec.agent_id.as_str());
             return;
         }
         used.milli_cpus = used.milli_cpus.saturating_sub(milli(spec.cpus));
