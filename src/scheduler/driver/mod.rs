@@ -24,10 +24,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_util::sync::CancellationToken;
 
 use crate::master::command::Command;
+use crate::master::registry::Change;
 use crate::master::{Master, now_secs};
 use crate::scheduler::placement::RejectSummary;
 use crate::scheduler::state::MarathonCommand;
@@ -42,7 +44,10 @@ const REST_AFTER: Duration = Duration::from_millis(1);
 pub type Unplaced = Arc<Mutex<BTreeMap<String, (usize, RejectSummary)>>>;
 
 pub async fn run(master: Arc<Master>, unplaced: Unplaced, shutdown: CancellationToken) {
-    let mut changes = master.subscribe();
+    // Only the leader plans, so only the leader listens: a follower holding
+    // a receiver had every change cloned for it, 1.3% of a follower's CPU in
+    // a 10,000-agent deployment. A leader (re)subscribing reads every app.
+    let mut changes = None;
     let mut status = master.raft.watch();
     let mut caught_up = false;
     let mut dirty = Dirty::default();
@@ -51,14 +56,14 @@ pub async fn run(master: Arc<Master>, unplaced: Unplaced, shutdown: Cancellation
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            got = changes.recv() => {
+            got = next_change(&mut changes) => {
                 match got {
                     Ok(change) => dirty.note(&change),
                     Err(RecvError::Lagged(_)) => dirty.everything(),
                     Err(RecvError::Closed) => return,
                 }
-                loop {
-                    match changes.try_recv() {
+                while let Some(rx) = changes.as_mut() {
+                    match rx.try_recv() {
                         Ok(change) => dirty.note(&change),
                         Err(TryRecvError::Lagged(_)) => dirty.everything(),
                         Err(_) => break,
@@ -81,7 +86,12 @@ pub async fn run(master: Arc<Master>, unplaced: Unplaced, shutdown: Cancellation
             }
         }
         if !master.status().caught_up {
+            changes = None;
             continue;
+        }
+        if changes.is_none() {
+            changes = Some(master.subscribe());
+            dirty.everything();
         }
         let planning = std::time::Instant::now();
         let (plan, scope) = {
@@ -185,5 +195,15 @@ pub async fn run(master: Arc<Master>, unplaced: Unplaced, shutdown: Cancellation
             tracing::debug!(ms = planned_in.as_secs_f64() * 1e3, "scheduler round");
             tokio::time::sleep(planned_in).await;
         }
+    }
+}
+
+/// The next change on the leader's receiver; never, without one.
+async fn next_change(
+    changes: &mut Option<broadcast::Receiver<Change>>,
+) -> Result<Change, RecvError> {
+    match changes {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
