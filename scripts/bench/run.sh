@@ -1083,6 +1083,35 @@ minutes apart, other builds and benches sharing the cores):
   change cloned by every receiver of the change bus, a follower's JSON decode of entries
   (14%) and its snapshot (25%), and the fleet's HTTP client (reqwest is three quarters of
   its samples).
+- **2026-12-07 (thirteenth session, AMD EPYC host): the followers' share.** The twelfth
+  session's profile of a follower at 10,000 agents had its snapshot thread at a quarter of
+  its CPU, a third of that the kernel faulting in and zeroing the 71 MB buffer the JSON was
+  written into; \`imbl\` copying the tree nodes on a change's path, with every \`String\` id
+  in them (the by-agent index and the task map, ~7%); and an idle scheduler's receiver
+  cloning every change (1.3%). Since ecf5f17 a snapshot is serialized straight into its file
+  (its data's length written last as a padded varint, so the file is still a protobuf
+  \`Snapshot\`); since 55a717c the live tasks and each agent's task ids and usage are keyed by
+  \`Arc<str>\`; since 03c4b78 only the leading scheduler subscribes to the changes. Masters
+  and fleet of one binary, the binaries taking turns, in the order run:
+
+  | 10,000 agents, 100,000 tasks | 2c5bad3 (session start) | ecf5f17 (snapshots) | 03c4b78 |
+  |---|---:|---:|---:|
+  | placed and RUNNING per second | 8,078 / 8,948 / 10,163 / 10,218 / 10,051 / 9,445 | 9,827 / 7,997 / 11,045 / 11,088 | 9,850 / 10,575 / 11,225 / 9,929 / 10,421 |
+  | leader CPU | 10.00 / 8.89 / 8.20 / 8.07 / 8.21 / 8.75 s | 8.39 / 9.96 / 7.61 / 7.60 s | 8.25 / 7.97 / 7.57 / 8.32 / 8.02 s |
+  | the two followers' CPU | 7.36 / 6.90 / 5.01 / 5.10 / 5.09 / 5.25 s | 5.18 / 6.77 / 4.60 / 4.37 s | 5.41 / 4.34 / 3.92 / 4.88 / 4.66 s |
+  | the fleet's CPU | 6.67 / 5.81 / 5.98 / 5.82 / 6.04 / 6.67 s | 6.32 / 7.50 / 5.55 / 5.69 s | 6.13 / 6.11 / 5.88 / 6.40 / 5.96 s |
+
+  Medians 9,748 → 10,421/s, the followers' CPU 5.18 → 4.66 s. An earlier form of the last
+  change (55a717c and a scheduler that subscribed at the top of its loop, so a new leader
+  planned every app twice) drew 10,552 / 11,835 / 11,129/s, its followers 4.40 / 3.81 /
+  3.90 s, and one failover of 595 ms; 03c4b78 plans once and failed over in 199–310 ms.
+  The aim now holds in most runs, not all. Tried and left out: jemalloc never returning
+  memory (\`dirty_decay_ms:-1\`): 9,739 / 8,425 against 9,929 / 10,421/s. A follower's page
+  faults (a fifth of its samples) are its registry growing, not memory handed back and
+  taken again, most likely. A profile after the changes: the follower's snapshot thread 18% (was 26%),
+  its decoding of launch entries a quarter of its Raft thread, \`memcmp\` on ids 13% of it;
+  the leader's scheduler rounds 12% (placement views 4%), serializing task specs 7% (log
+  entry, LAUNCH event, snapshot), and hyper's writes to 10,000 agent streams under the rest.
 - Memory grows with tasks more than with agents: ~45 MB of leader RSS per 1,000 agents
   (their HTTP/1 connections and streams) and the rest per task: each task's spec
   (Marathon's ~15 environment variables) and status history in the registry, and the Raft
