@@ -1106,10 +1106,13 @@ minutes apart, other builds and benches sharing the cores):
   planned every app twice) drew 10,552 / 11,835 / 11,129/s, its followers 4.40 / 3.81 /
   3.90 s, and one failover of 595 ms; 03c4b78 plans once and failed over in 199–310 ms.
   The suite above (3e98940, the same code) drew 10,753/s. The aim now holds in most runs,
-  not in all: two of those five drew under 10,000/s. Tried and left out: jemalloc never returning
-  memory (\`dirty_decay_ms:-1\`): 9,739 / 8,425 against 9,929 / 10,421/s, so a follower's
-  page faults (a fifth of its samples) are most likely its registry growing, not memory
-  handed back and taken again. A profile after the changes: the follower's snapshot thread
+  not in all: two of those five drew under 10,000/s. Tried and left out: a status update's
+  one lookup of its task where a read and then a change take two (the read was a fifth of
+  a follower's status updates), 8,375 / 9,375 / 9,783 against 03c4b78's 10,449 / 9,603 /
+  11,164/s, no gain shown; and jemalloc never returning memory (\`dirty_decay_ms:-1\`):
+  9,739 / 8,425 against 9,929 / 10,421/s, so a follower's page faults (a fifth of its
+  samples) are most likely its registry growing, not memory handed back and taken again.
+  A profile after the changes: the follower's snapshot thread
   18% (was 26%), its decoding of launch entries a quarter of its Raft thread, \`memcmp\` on
   ids 13% of it; the leader's scheduler rounds 12% (placement views 4%), serializing task
   specs 7% (log entry, LAUNCH event, snapshot), and hyper's writes to 10,000 agent streams
