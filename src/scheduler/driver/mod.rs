@@ -5,14 +5,15 @@
 //! it touched ([`scope`]); the tick's reads them all.
 //!
 //! ```text
-//!  Change bus ─▶ Dirty ─┐
-//!  1 s tick ────────────┴─▶ leader? ─▶ plan(registry, now, scope) ─▶ KillTasks, LaunchTasks,
-//!                                     AdvanceDeployment / FinishDeployment (one Raft round)
+//!  Change bus (leader only) ─▶ Dirty ─┐
+//!  1 s tick ──────────────────────────┴─▶ leader? ─▶ plan(registry, now, scope) ─▶ KillTasks,
+//!                   LaunchTasks, AdvanceDeployment / FinishDeployment (one Raft round)
 //! ```
 //!
-//! Every master runs the loop; only the leader acts. A new leader needs no
-//! hand-over: the plan is made from the replicated state alone, so it picks up
-//! a deployment where the old leader left it, and the tasks that run stay.
+//! Every master runs the loop; only the leader listens to the change bus and
+//! acts. A new leader needs no hand-over: the plan is made from the
+//! replicated state alone, so it picks up a deployment where the old leader
+//! left it, and the tasks that run stay.
 //! It waits until it has applied an entry of its own term (`caught_up`):
 //! until then its registry may lack launches the old leader committed, and a
 //! round planned from it would launch those instances a second time.
