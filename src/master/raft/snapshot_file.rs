@@ -32,7 +32,8 @@ use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use protobuf::Message as _;
+use protobuf::wire_format::WireType;
+use protobuf::{CodedOutputStream, Message as _};
 use raft::prelude::{Snapshot, SnapshotMetadata};
 
 const PREFIX: &str = "snapshot-";
@@ -68,10 +69,9 @@ pub fn write(dir: &Path, snapshot: &Snapshot) -> anyhow::Result<PathBuf> {
     write_with(dir, snapshot.get_metadata(), |out| out.write_all(data)).map(|(path, _)| path)
 }
 
-/// Protobuf's tags for `Snapshot.data` (field 1) and `Snapshot.metadata`
-/// (field 2), both length-delimited (wire type 2).
-const DATA_TAG: u8 = 1 << 3 | 2;
-const METADATA_TAG: u8 = 2 << 3 | 2;
+/// `Snapshot.data` is field 1, `Snapshot.metadata` field 2.
+const DATA_FIELD: u32 = 1;
+const METADATA_FIELD: u32 = 2;
 
 /// Bytes of the data's length as written: up to 2^35 bytes (32 GiB).
 const LENGTH_WIDTH: usize = 5;
@@ -103,39 +103,41 @@ fn stream(
     meta: &SnapshotMetadata,
     data: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> anyhow::Result<u64> {
-    let meta = meta.write_to_bytes()?;
+    // The metadata field and the data field's tag, as protobuf writes them.
+    let mut head = Vec::new();
+    let mut coded = CodedOutputStream::vec(&mut head);
+    coded.write_message(METADATA_FIELD, meta)?;
+    coded.write_tag(DATA_FIELD, WireType::WireTypeLengthDelimited)?;
+    coded.flush()?;
+    drop(coded);
+    let length_at = head.len() as u64;
     let mut out = BufWriter::with_capacity(1 << 20, file);
-    out.write_all(&[METADATA_TAG])?;
-    out.write_all(&varint(meta.len() as u64, None))?;
-    out.write_all(&meta)?;
-    out.write_all(&[DATA_TAG])?;
-    let length_at = out.stream_position()?;
+    out.write_all(&head)?;
     out.write_all(&[0; LENGTH_WIDTH])?;
     data(&mut out)?;
     let mut file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
     let bytes = file.stream_position()? - length_at - LENGTH_WIDTH as u64;
-    anyhow::ensure!(
-        bytes < 1 << (7 * LENGTH_WIDTH),
-        "a snapshot of {bytes} bytes is too large"
-    );
     file.seek(SeekFrom::Start(length_at))?;
-    file.write_all(&varint(bytes, Some(LENGTH_WIDTH)))?;
+    file.write_all(&padded_varint(bytes)?)?;
     file.sync_all()?;
     Ok(bytes)
 }
 
-/// `n` as a protobuf varint, padded to `width` bytes when given.
-fn varint(mut n: u64, width: Option<usize>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(10);
-    loop {
-        let low = (n & 0x7f) as u8;
-        n >>= 7;
-        let more = n > 0 || width.is_some_and(|w| out.len() + 1 < w);
-        out.push(if more { low | 0x80 } else { low });
-        if !more {
-            return out;
+/// `n` as a protobuf varint of [`LENGTH_WIDTH`] bytes: each but the last
+/// says another follows, as a longer number's would.
+fn padded_varint(n: u64) -> anyhow::Result<[u8; LENGTH_WIDTH]> {
+    anyhow::ensure!(
+        n < 1 << (7 * LENGTH_WIDTH),
+        "a snapshot of {n} bytes is too large"
+    );
+    let mut out = [0; LENGTH_WIDTH];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = (n >> (7 * i)) as u8 & 0x7f;
+        if i + 1 < LENGTH_WIDTH {
+            *byte |= 0x80;
         }
     }
+    Ok(out)
 }
 
 /// Reads a snapshot file back.
@@ -232,22 +234,15 @@ mod tests {
     }
 
     #[test]
-    fn varints_are_protobufs_and_padded_ones_read_the_same() {
+    fn padded_lengths_read_as_protobuf_varints() {
         for n in [0u64, 1, 127, 128, 300, 16_383, 16_384, 71_500_000] {
-            let mut canonical = Vec::new();
-            {
-                let mut out = protobuf::CodedOutputStream::vec(&mut canonical);
-                out.write_raw_varint64(n).unwrap();
-                out.flush().unwrap();
-            }
-            assert_eq!(varint(n, None), canonical, "{n}");
-            let padded = varint(n, Some(LENGTH_WIDTH));
-            assert_eq!(padded.len(), LENGTH_WIDTH);
+            let padded = padded_varint(n).unwrap();
             let read = protobuf::CodedInputStream::from_bytes(&padded)
                 .read_raw_varint64()
                 .unwrap();
             assert_eq!(read, n);
         }
+        assert!(padded_varint(1 << 35).is_err());
     }
 
     #[test]

@@ -50,7 +50,6 @@ pub async fn run(master: Arc<Master>, unplaced: Unplaced, shutdown: Cancellation
     // a 10,000-agent deployment. A leader (re)subscribing reads every app.
     let mut changes = None;
     let mut status = master.raft.watch();
-    let mut caught_up = false;
     let mut dirty = Dirty::default();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -72,18 +71,19 @@ pub async fn run(master: Arc<Master>, unplaced: Unplaced, shutdown: Cancellation
                 }
             }
             _ = tick.tick() => dirty.everything(),
-            // A new leader's first round comes as soon as it has caught up.
+            // A new leader's first round comes as soon as it has caught up
+            // (it holds no receiver yet); other moves change nothing here.
             got = status.changed() => {
                 if got.is_err() {
                     return;
                 }
-                let now = status.borrow_and_update().caught_up;
-                let became = now && !caught_up;
-                caught_up = now;
-                if !became {
+                let leading = status.borrow_and_update().caught_up;
+                if !leading {
+                    changes = None;
+                }
+                if !leading || changes.is_some() {
                     continue;
                 }
-                dirty.everything();
             }
         }
         if !master.status().caught_up {
