@@ -327,3 +327,89 @@ async fn a_crashing_app_backs_off_until_the_delay_is_reset() {
     let (status, _) = send(reqwest::Method::DELETE, http, "/v2/queue/nope/delay", None).await;
     assert_eq!(status, 404);
 }
+
+/// Each app's port definitions, by app id.
+async fn service_ports(http: &str) -> std::collections::BTreeMap<String, Vec<u64>> {
+    get_json(http, "/v2/apps").await.expect("GET /v2/apps")["apps"]
+        .as_array()
+        .expect("apps")
+        .iter()
+        .map(|app| {
+            let ports = app["portDefinitions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p["port"].as_u64())
+                .collect();
+            (app["id"].as_str().unwrap_or_default().to_string(), ports)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn service_ports_are_unique_across_apps_and_kept_by_an_update() {
+    let site = Site::start(&[]).await;
+    let http = &site.master.http;
+    let app = |id: &str, cmd: &str, ports: usize| {
+        json!({"id": id, "cmd": cmd, "instances": 0,
+               "portDefinitions": vec![json!({"port": 0}); ports]})
+    };
+    // One PUT of three apps, then one POST: every port its own.
+    let (status, body) = send(
+        reqwest::Method::PUT,
+        http,
+        "/v2/apps",
+        Some(json!([
+            app("/p/a", "sleep 1", 1),
+            app("/p/b", "sleep 1", 1),
+            app("/p/c", "sleep 1", 1)
+        ])),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = send(
+        reqwest::Method::POST,
+        http,
+        "/v2/apps",
+        Some(app("/p/d", "sleep 1", 2)),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let before = service_ports(http).await;
+    let mut all: Vec<u64> = before.values().flatten().copied().collect();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), 5, "five distinct ports: {before:?}");
+    assert!(all.iter().all(|p| (10000..20000).contains(p)), "{before:?}");
+
+    // A new version that asks for port 0 again keeps the app's ports.
+    let (status, body) = send(
+        reqwest::Method::PUT,
+        http,
+        "/v2/apps/p/d?force=true",
+        Some(app("/p/d", "sleep 2", 2)),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let after = service_ports(http).await;
+    assert_eq!(after["/p/d"], before["/p/d"], "{after:?}");
+
+    // A deleted app's port is free again: the lowest free goes to the next app.
+    let (status, body) = send(
+        reqwest::Method::DELETE,
+        http,
+        "/v2/apps/p/a?force=true",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = send(
+        reqwest::Method::POST,
+        http,
+        "/v2/apps",
+        Some(app("/p/e", "sleep 1", 1)),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(service_ports(http).await["/p/e"], before["/p/a"]);
+}

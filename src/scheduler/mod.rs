@@ -30,6 +30,7 @@ pub mod deployment;
 pub mod driver;
 pub mod events;
 pub mod placement;
+pub mod service_ports;
 pub mod state;
 
 use std::sync::Arc;

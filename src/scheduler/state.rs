@@ -21,6 +21,7 @@ use imbl::{OrdMap, Vector};
 use serde::{Deserialize, Serialize};
 
 use super::app::{AppDefinition, marathon_timestamp};
+use super::service_ports::ServicePorts;
 use crate::model::{Task, TaskState};
 
 /// How many versions of an app are kept (Marathon's `zk_max_versions` is 50).
@@ -52,6 +53,10 @@ pub struct MarathonState {
     pub last_failures: OrdMap<String, TaskFailure>,
     /// HTTP callback URLs (`/v2/eventSubscriptions`).
     pub subscriptions: BTreeSet<String>,
+    /// The service ports the apps' current versions hold: derived from
+    /// `apps`, not in the snapshot, rebuilt from it ([`Self::reindex`]).
+    #[serde(skip)]
+    pub service_ports: ServicePorts,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -210,6 +215,11 @@ pub enum MarathonChange {
 }
 
 impl MarathonState {
+    /// Rebuilds the derived state (after a snapshot is read).
+    pub fn reindex(&mut self) {
+        self.service_ports = ServicePorts::of(self.apps.values().map(AppRecord::current));
+    }
+
     pub fn app(&self, id: &str) -> Option<&AppDefinition> {
         self.apps.get(id).map(AppRecord::current)
     }
@@ -243,8 +253,10 @@ impl MarathonState {
                 }
                 for app in put {
                     let id = app.id.to_string();
+                    self.service_ports.hold(app);
                     match self.apps.get_mut(&id) {
                         Some(record) => {
+                            self.service_ports.release(record.current());
                             record.versions.push_back(app.clone());
                             while record.versions.len() > VERSIONS {
                                 record.versions.pop_front();
@@ -263,7 +275,9 @@ impl MarathonState {
                     self.delays.remove(&id);
                 }
                 for id in remove {
-                    self.apps.remove(id);
+                    if let Some(record) = self.apps.remove(id) {
+                        self.service_ports.release(record.current());
+                    }
                     self.delays.remove(id);
                     self.last_failures.remove(id);
                 }
@@ -499,6 +513,57 @@ mod tests {
 
     fn delay(state: &MarathonState) -> Option<(f64, f64)> {
         state.delays.get("/app").map(|d| (d.delay_secs, d.until))
+    }
+
+    /// Puts and removes apps as `/v2` does, one deployment each.
+    fn deploy(state: &mut MarathonState, put: &[(&str, &[u16])], remove: &[&str]) {
+        let put = put
+            .iter()
+            .map(|(id, ports)| {
+                let defs: Vec<serde_json::Value> = ports
+                    .iter()
+                    .map(|p| serde_json::json!({"port": p}))
+                    .collect();
+                Arc::new(test_app(
+                    serde_json::json!({"id": id, "cmd": "sleep 9", "portDefinitions": defs}),
+                ))
+            })
+            .collect();
+        state.apply(&MarathonCommand::Deploy {
+            put,
+            remove: remove.iter().map(|id| id.to_string()).collect(),
+            put_groups: Vec::new(),
+            remove_groups: Vec::new(),
+            deployment: Arc::new(Deployment {
+                id: "d".into(),
+                version: "v".into(),
+                affected_apps: Vec::new(),
+                steps: Vec::new(),
+                current_step: 0,
+                original: BTreeMap::new(),
+            }),
+            cancel: Vec::new(),
+        });
+    }
+
+    #[test]
+    fn service_ports_follow_the_current_versions_and_survive_a_snapshot() {
+        use crate::scheduler::service_ports::ServicePorts;
+        let mut s = MarathonState::default();
+        deploy(&mut s, &[("/a", &[10000, 10001]), ("/b", &[10001])], &[]);
+        deploy(&mut s, &[("/a", &[10002])], &[]);
+        assert!(s.service_ports.is_held(10001), "/b still holds it");
+        assert!(!s.service_ports.is_held(10000), "/a let it go");
+        deploy(&mut s, &[("/c", &[12000])], &["/b"]);
+        assert!(!s.service_ports.is_held(10001));
+        let recount = ServicePorts::of(s.apps.values().map(AppRecord::current));
+        assert_eq!(s.service_ports, recount);
+
+        let mut registry = crate::master::registry::Registry::default();
+        registry.marathon = Arc::new(s.clone());
+        let read = crate::master::registry::Registry::from_snapshot(&registry.to_snapshot())
+            .expect("the snapshot reads back");
+        assert_eq!(*read.marathon, s, "the index is rebuilt, not lost");
     }
 
     #[test]

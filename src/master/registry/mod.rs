@@ -452,6 +452,7 @@ impl Registry {
             registry.agents.values(),
             registry.completed_tasks.iter(),
         );
+        Arc::make_mut(&mut registry.marathon).reindex();
         Ok(registry)
     }
 }

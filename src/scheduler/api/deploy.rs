@@ -10,10 +10,10 @@ use super::Ctx;
 use crate::api::error::{ApiError, propose_error};
 use crate::master::command::Command;
 use crate::master::now_secs;
-use crate::master::registry::Registry;
 use crate::scheduler::app::{AppDefinition, UpdateKind, VersionInfo};
 use crate::scheduler::deployment::{self, Apps};
 use crate::scheduler::placement::Constraint;
+use crate::scheduler::service_ports::{self, Assigner};
 use crate::scheduler::state::{GroupRecord, MarathonCommand, version_at};
 
 /// A change of the app tree.
@@ -57,6 +57,7 @@ pub async fn deploy(ctx: &Ctx, mut change: Change, force: bool) -> Result<Deploy
         let marathon = &registry.marathon;
         let mut original: Apps = BTreeMap::new();
         let mut target: Apps = BTreeMap::new();
+        let mut ports = Assigner::new(&marathon.service_ports, &change.put);
         for app in &mut change.put {
             let key = app.id.to_string();
             let before = marathon.app(&key).cloned();
@@ -66,7 +67,9 @@ pub async fn deploy(ctx: &Ctx, mut change: Change, force: bool) -> Result<Deploy
                 &version,
                 change.restart.contains(&key),
             );
-            assign_service_ports(app, &registry);
+            ports
+                .assign(app, before.as_ref())
+                .map_err(|i| ports_exhausted(&key, i))?;
             original.insert(key.clone(), before);
             target.insert(key, Some(app.clone()));
         }
@@ -134,6 +137,22 @@ pub async fn deploy(ctx: &Ctx, mut change: Change, force: bool) -> Result<Deploy
     Ok(Deployed { id, version, apps })
 }
 
+/// No service port left for an app's port definition `i`.
+fn ports_exhausted(app: &str, i: usize) -> ApiError {
+    let why = format!(
+        "no service port left in {}-{}: every one is held by an app",
+        service_ports::RANGE.start,
+        service_ports::RANGE.end - 1
+    );
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        format!("{app}: /portDefinitions({i})/port: {why}"),
+    )
+    .with_details(
+        serde_json::json!([{"path": format!("/portDefinitions({i})/port"), "errors": [why]}]),
+    )
+}
+
 /// Marathon's 409 for an app a running deployment holds.
 pub fn locked_error(deployments: &[String]) -> ApiError {
     let ids: Vec<String> = deployments.iter().map(|d| format!("'{d}'")).collect();
@@ -171,44 +190,4 @@ fn stamp(app: &mut AppDefinition, before: Option<&AppDefinition>, version: &str,
         last_scaling_at: version.to_string(),
         last_config_change_at: last_config,
     });
-}
-
-/// Service ports: Marathon gives every port definition of port 0 a port of
-/// its own in 10000–20000, unique across apps; a declared one is kept. The
-/// range's ports taken are marked in a bitmap: a set of every app's ports,
-/// with the app's id formatted again for each app compared, was 6% of the
-/// master's CPU for 1,000 apps POSTed one by one.
-fn assign_service_ports(app: &mut AppDefinition, registry: &Registry) {
-    const FIRST: u16 = 10000;
-    const END: u16 = 20000;
-    let mut used = vec![false; usize::from(END - FIRST)];
-    let mut mark = |port: u16| {
-        if (FIRST..END).contains(&port) {
-            used[usize::from(port - FIRST)] = true;
-        }
-    };
-    let own = app.id.to_string();
-    for (id, record) in registry.marathon.apps.iter() {
-        if *id != own {
-            record
-                .current()
-                .port_definitions
-                .iter()
-                .for_each(|p| mark(p.port));
-        }
-    }
-    app.port_definitions.iter().for_each(|p| mark(p.port));
-    let mut next = FIRST;
-    for def in &mut app.port_definitions {
-        if def.port != 0 {
-            continue;
-        }
-        while next < END && used[usize::from(next - FIRST)] {
-            next += 1;
-        }
-        def.port = next;
-        if next < END {
-            used[usize::from(next - FIRST)] = true;
-        }
-    }
 }
