@@ -134,7 +134,7 @@ deploy_rounds() { # KEY ARGS...
         if [ "$(json_num "$line" all_running_ms)" = "$median" ]; then
             for field in all_running_ms half_running_ms first_running_ms launches_per_s \
                 all_staged_ms all_running_on_agents_ms post_ms requests_ms request_p50_ms \
-                request_p99_ms master_cpu_ms; do
+                request_p99_ms master_cpu_ms machine_cpu_ms machine_busy_pct; do
                 local v
                 v=$(json_num "$line" $field)
                 [ -z "$v" ] || record "${key}_${field^^}" "$v"

@@ -464,6 +464,52 @@ fn wall_secs() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The whole machine's CPU time (every process: the master, the agents,
+/// the tasks starting, this client), from `/proc/stat`: the launch rates are
+/// bounded by it when everything shares a few cores.
+struct MachineCpu {
+    /// Busy: user, nice, system, irq, softirq (not idle, iowait or steal).
+    busy_ms: f64,
+    /// Every core's time, busy or not (the capacity).
+    all_ms: f64,
+}
+
+impl MachineCpu {
+    fn now() -> Self {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let ticks: Vec<f64> = stat
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("cpu "))
+            .map(|l| {
+                l.split_whitespace()
+                    .filter_map(|t| t.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        // SAFETY: sysconf only reads a constant.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        let field = |i: usize| ticks.get(i).copied().unwrap_or(f64::NAN) / hz * 1000.0;
+        // user nice system idle iowait irq softirq steal
+        let busy_ms = field(0) + field(1) + field(2) + field(5) + field(6);
+        Self {
+            busy_ms,
+            all_ms: busy_ms + field(3) + field(4) + field(7),
+        }
+    }
+
+    fn since(&self, before: &Self) -> Self {
+        Self {
+            busy_ms: self.busy_ms - before.busy_ms,
+            all_ms: self.all_ms - before.all_ms,
+        }
+    }
+
+    fn busy_pct(&self) -> f64 {
+        (self.busy_ms / self.all_ms * 1000.0).round() / 10.0
+    }
+}
+
 // ---------------------------------------------------------------- runs
 
 async fn one_app(
@@ -474,6 +520,7 @@ async fn one_app(
 ) -> anyhow::Result<Value> {
     let (mut rx, reader) = watch_running(api, id).await?;
     let cpu0 = api.master_cpu_ms();
+    let machine0 = MachineCpu::now();
     let t0 = Instant::now();
     let t0_wall = wall_secs();
     api.send(
@@ -485,6 +532,7 @@ async fn one_app(
     let answered = t0.elapsed();
     let seen = wait_running(api, id, instances, &mut rx, t0 + timeout).await?;
     let master_cpu = api.master_cpu_ms() - cpu0;
+    let machine = MachineCpu::now().since(&machine0);
     reader.abort();
     let total = seen.done - t0;
     let tl = timeline(api, id, t0_wall).await?;
@@ -501,6 +549,8 @@ async fn one_app(
         "all_running_ms": ms(total),
         "launches_per_s": (instances as f64 / total.as_secs_f64()).round(),
         "master_cpu_ms": master_cpu,
+        "machine_cpu_ms": machine.busy_ms,
+        "machine_busy_pct": machine.busy_pct(),
         "events_lost": seen.events_lost,
     }))
 }
@@ -518,6 +568,7 @@ async fn many_apps(
     let ids: Vec<String> = (0..count).map(|n| format!("{group}/app-{n:05}")).collect();
     let (mut rx, reader) = watch_running(api, &prefix).await?;
     let cpu0 = api.master_cpu_ms();
+    let machine0 = MachineCpu::now();
     let t0 = Instant::now();
     let t0_wall = wall_secs();
     let mut latencies = Vec::new();
@@ -551,6 +602,7 @@ async fn many_apps(
     let requests_done = t0.elapsed();
     let seen = wait_running(api, &prefix, count, &mut rx, t0 + timeout).await?;
     let master_cpu = api.master_cpu_ms() - cpu0;
+    let machine = MachineCpu::now().since(&machine0);
     reader.abort();
     latencies.sort_by(f64::total_cmp);
     let total = seen.done - t0;
@@ -572,6 +624,8 @@ async fn many_apps(
         "all_running_ms": ms(total),
         "launches_per_s": (count as f64 / total.as_secs_f64()).round(),
         "master_cpu_ms": master_cpu,
+        "machine_cpu_ms": machine.busy_ms,
+        "machine_busy_pct": machine.busy_pct(),
         "events_lost": seen.events_lost,
     }))
 }
