@@ -375,11 +375,23 @@ async fn service_ports_are_unique_across_apps_and_kept_by_an_update() {
     )
     .await;
     assert_eq!(status, 201, "{body}");
+    // A bridged app's service ports are its port mappings'.
+    let bridged = json!({"id": "/p/bridged", "instances": 0,
+        "container": {"type": "DOCKER", "docker": {"image": "web"},
+                      "portMappings": [{"containerPort": 80, "servicePort": 0}]},
+        "networks": [{"mode": "container/bridge"}]});
+    let (status, body) = send(reqwest::Method::POST, http, "/v2/apps", Some(bridged)).await;
+    assert_eq!(status, 201, "{body}");
+    let mapped = body["container"]["portMappings"][0]["servicePort"].as_u64();
     let before = service_ports(http).await;
-    let mut all: Vec<u64> = before.values().flatten().copied().collect();
+    let mut all: Vec<u64> = before.values().flatten().copied().chain(mapped).collect();
     all.sort_unstable();
     all.dedup();
-    assert_eq!(all.len(), 5, "five distinct ports: {before:?}");
+    assert_eq!(
+        all.len(),
+        6,
+        "six distinct ports: {before:?} and {mapped:?}"
+    );
     assert!(all.iter().all(|p| (10000..20000).contains(p)), "{before:?}");
 
     // A new version that asks for port 0 again keeps the app's ports.

@@ -25,7 +25,7 @@ use std::ops::Range;
 
 use imbl::{OrdMap, OrdSet};
 
-use super::app::AppDefinition;
+use super::app::{AppDefinition, PortMapping};
 
 /// Marathon's default `local_port_min` / `local_port_max`.
 pub const RANGE: Range<u16> = 10000..20000;
@@ -83,12 +83,45 @@ impl ServicePorts {
     }
 }
 
+/// An app's service ports (Marathon's `servicePorts`): its port definitions'
+/// with host networking, its port mappings' `servicePort` with container
+/// networking. 0 is one to be assigned.
+pub fn of_app(app: &AppDefinition) -> Vec<u16> {
+    if app.is_host_networked() {
+        app.port_definitions.iter().map(|p| p.port).collect()
+    } else {
+        mappings(app).map(|m| m.service_port).collect()
+    }
+}
+
+fn mappings(app: &AppDefinition) -> impl Iterator<Item = &PortMapping> {
+    app.container.iter().flat_map(|c| c.port_mappings.iter())
+}
+
+/// Where each of the app's service ports is written, and its field path.
+fn slots(app: &mut AppDefinition) -> Vec<(&mut u16, String)> {
+    if app.is_host_networked() {
+        app.port_definitions
+            .iter_mut()
+            .enumerate()
+            .map(|(i, p)| (&mut p.port, format!("/portDefinitions({i})/port")))
+            .collect()
+    } else {
+        app.container
+            .iter_mut()
+            .flat_map(|c| c.port_mappings.iter_mut())
+            .enumerate()
+            .map(|(i, m)| {
+                let path = format!("/container/portMappings({i})/servicePort");
+                (&mut m.service_port, path)
+            })
+            .collect()
+    }
+}
+
 /// An app's service ports, 0 (to be assigned) left out.
-fn declared(app: &AppDefinition) -> impl Iterator<Item = u16> + '_ {
-    app.port_definitions
-        .iter()
-        .map(|p| p.port)
-        .filter(|p| *p != 0)
+fn declared(app: &AppDefinition) -> impl Iterator<Item = u16> + use<> {
+    of_app(app).into_iter().filter(|p| *p != 0)
 }
 
 /// Hands out the ports of one change (one deployment).
@@ -109,32 +142,32 @@ impl<'a> Assigner<'a> {
         }
     }
 
-    /// Gives each port definition of port 0 a port: first the ones `before`
-    /// (the app's current version) had and this one does not declare, then
-    /// the lowest free. When none is left, the index of the definition that
-    /// found none.
+    /// Gives each service port 0 a port: first the ones `before` (the app's
+    /// current version) had and this one does not declare, then the lowest
+    /// free. When none is left, the field path of the one that found none.
     pub fn assign(
         &mut self,
         app: &mut AppDefinition,
         before: Option<&AppDefinition>,
-    ) -> Result<(), usize> {
+    ) -> Result<(), String> {
+        let wanted: Vec<u16> = declared(app).collect();
         let mut own: VecDeque<u16> = before
             .map(|b| {
                 declared(b)
-                    .filter(|p| RANGE.contains(p) && !declared(app).any(|q| q == *p))
+                    .filter(|p| RANGE.contains(p) && !wanted.contains(p))
                     .collect()
             })
             .unwrap_or_default();
-        for (i, def) in app.port_definitions.iter_mut().enumerate() {
-            if def.port != 0 {
+        for (port, path) in slots(app) {
+            if *port != 0 {
                 continue;
             }
-            let port = match own.pop_front() {
-                Some(port) => port,
-                None => self.lowest_free().ok_or(i)?,
+            let given = match own.pop_front() {
+                Some(given) => given,
+                None => self.lowest_free().ok_or(path)?,
             };
-            def.port = port;
-            self.taken.insert(port);
+            *port = given;
+            self.taken.insert(given);
         }
         Ok(())
     }
@@ -217,12 +250,36 @@ mod tests {
     }
 
     #[test]
+    fn a_bridged_apps_service_ports_are_its_port_mappings() {
+        let bridged = |id: &str, service: u16| {
+            crate::scheduler::app::test_app(serde_json::json!({
+                "id": id, "container": {"type": "DOCKER", "docker": {"image": "i"},
+                    "portMappings": [{"containerPort": 80, "servicePort": service}]},
+                "networks": [{"mode": "container/bridge"}],
+            }))
+        };
+        let held = bridged("/held", 10000);
+        assert_eq!(of_app(&held), [10000]);
+        let index = ServicePorts::of([&held, &app("/host", &[10001])]);
+        let mut new = bridged("/new", 0);
+        Assigner::new(&index, std::slice::from_ref(&new))
+            .assign(&mut new, None)
+            .expect("ports left");
+        assert_eq!(of_app(&new), [10002]);
+        assert!(
+            new.port_definitions.is_empty(),
+            "{:?}",
+            new.port_definitions
+        );
+    }
+
+    #[test]
     fn an_exhausted_range_names_the_definition_that_found_none() {
         let almost = app("/almost", &RANGE.skip(1).collect::<Vec<_>>());
         let index = ServicePorts::of([&almost]);
         let mut late = app("/late", &[31000, 0, 0]);
         let result = Assigner::new(&index, std::slice::from_ref(&late)).assign(&mut late, None);
-        assert_eq!(result, Err(2));
+        assert_eq!(result, Err("/portDefinitions(2)/port".to_string()));
         assert_eq!(ports(&late)[..2], [31000, RANGE.start]);
     }
 }

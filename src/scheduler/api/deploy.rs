@@ -69,7 +69,7 @@ pub async fn deploy(ctx: &Ctx, mut change: Change, force: bool) -> Result<Deploy
             );
             ports
                 .assign(app, before.as_ref())
-                .map_err(|i| ports_exhausted(&key, i))?;
+                .map_err(|path| ports_exhausted(&key, &path))?;
             original.insert(key.clone(), before);
             target.insert(key, Some(app.clone()));
         }
@@ -137,8 +137,8 @@ pub async fn deploy(ctx: &Ctx, mut change: Change, force: bool) -> Result<Deploy
     Ok(Deployed { id, version, apps })
 }
 
-/// No service port left for an app's port definition `i`.
-fn ports_exhausted(app: &str, i: usize) -> ApiError {
+/// No service port left for the app's field at `path`.
+fn ports_exhausted(app: &str, path: &str) -> ApiError {
     let why = format!(
         "no service port left in {}-{}: every one is held by an app",
         service_ports::RANGE.start,
@@ -146,11 +146,9 @@ fn ports_exhausted(app: &str, i: usize) -> ApiError {
     );
     ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
-        format!("{app}: /portDefinitions({i})/port: {why}"),
+        format!("{app}: {path}: {why}"),
     )
-    .with_details(
-        serde_json::json!([{"path": format!("/portDefinitions({i})/port"), "errors": [why]}]),
-    )
+    .with_details(serde_json::json!([{"path": path, "errors": [why]}]))
 }
 
 /// Marathon's 409 for an app a running deployment holds.
