@@ -589,7 +589,16 @@ before exec 15%, the master 8%, idle 18%. The master's profile in that run: Raft
 scheduler's rounds 5%, the runtime switching threads about a tenth. The per-app cost
 was cut where it grew with the apps (the service ports, the row above). What remains is
 work each app needs, so on two shared cores the back-to-back row stays short of the aim;
-with eight clients the POSTs overlap the launches and the row sits at it.
+with eight clients the POSTs overlap the launches and the row sits at it. Tried the same
+day and left out (one binary with a switch, taking turns, three runs each, back-to-back
+launches/s): the scheduler resting 1 ms after a round that proposed, so that a launch
+would share the next POST's Raft round, 630 / 612 / 597 against 702 / 542 / 612 (no
+gain); the Raft thread holding the scheduler's and the status batches' proposals up to
+1 ms for an API write to share their round, 615 / 542 / 519 against 666 / 586 / 584
+(worse); one runtime worker thread instead of two, 680 / 538 against 674 / 572 (no
+change). A trace of the Raft rounds of one back-to-back run (a build printing each round's
+entries): 2,179 rounds for the 1,000 apps, 570 of them a POST alone, 418 a launch with
+its deployment's advance, 246 status updates alone, the rest shared.
 
 Since 7de4c84 a Raft round is one append and one \`fdatasync\` (\`src/master/raft/log_file.rs\`),
 and the table's row above shows the master's CPU for the POSTs down by a fifth. A profile of

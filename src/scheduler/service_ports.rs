@@ -23,7 +23,7 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::ops::Range;
 
-use imbl::{OrdMap, OrdSet};
+use imbl::OrdMap;
 
 use super::app::{AppDefinition, PortMapping};
 
@@ -35,15 +35,17 @@ pub const RANGE: Range<u16> = 10000..20000;
 pub struct ServicePorts {
     /// How many apps declare each port (two may declare one explicitly).
     held: OrdMap<u16, u32>,
-    /// The range's ports no app holds: the lowest free one is a lookup.
-    free: OrdSet<u16>,
+    /// The range's ports no app holds, as runs: start → end (exclusive).
+    /// The lowest free port is a lookup, and an empty index is one run
+    /// (a set of 10,000 ports took ~0.6 ms to build at every start).
+    free: OrdMap<u16, u16>,
 }
 
 impl Default for ServicePorts {
     fn default() -> Self {
         Self {
             held: OrdMap::new(),
-            free: RANGE.collect(),
+            free: OrdMap::unit(RANGE.start, RANGE.end),
         }
     }
 }
@@ -59,8 +61,11 @@ impl ServicePorts {
 
     pub fn hold(&mut self, app: &AppDefinition) {
         for port in declared(app) {
-            *self.held.entry(port).or_insert(0) += 1;
-            self.free.remove(&port);
+            let count = self.held.entry(port).or_insert(0);
+            *count += 1;
+            if *count == 1 {
+                self.take(port);
+            }
         }
     }
 
@@ -70,9 +75,7 @@ impl ServicePorts {
                 *count -= 1;
                 if *count == 0 {
                     self.held.remove(&port);
-                    if RANGE.contains(&port) {
-                        self.free.insert(port);
-                    }
+                    self.give_back(port);
                 }
             }
         }
@@ -80,6 +83,63 @@ impl ServicePorts {
 
     pub fn is_held(&self, port: u16) -> bool {
         self.held.contains_key(&port)
+    }
+
+    /// The free ports from `from` on, lowest first.
+    fn free_from(&self, from: u16) -> impl Iterator<Item = u16> + '_ {
+        let first = self
+            .free
+            .range(..=from)
+            .next_back()
+            .filter(|(_, end)| **end > from)
+            .map(|(_, end)| (from, *end));
+        first
+            .into_iter()
+            .chain(self.free.range(from + 1..).map(|(s, e)| (*s, *e)))
+            .flat_map(|(start, end)| start..end)
+    }
+
+    /// Cuts `port` out of its free run.
+    fn take(&mut self, port: u16) {
+        let Some((start, end)) = self
+            .free
+            .range(..=port)
+            .next_back()
+            .map(|(s, e)| (*s, *e))
+            .filter(|(_, end)| port < *end)
+        else {
+            return;
+        };
+        self.free.remove(&start);
+        if start < port {
+            self.free.insert(start, port);
+        }
+        if port + 1 < end {
+            self.free.insert(port + 1, end);
+        }
+    }
+
+    /// Puts `port` back, joined to the free runs either side of it.
+    fn give_back(&mut self, port: u16) {
+        if !RANGE.contains(&port) {
+            return;
+        }
+        let mut start = port;
+        let mut end = port + 1;
+        if let Some((s, _)) = self
+            .free
+            .range(..port)
+            .next_back()
+            .map(|(s, e)| (*s, *e))
+            .filter(|(_, e)| *e == port)
+        {
+            self.free.remove(&s);
+            start = s;
+        }
+        if let Some(e) = self.free.remove(&end) {
+            end = e;
+        }
+        self.free.insert(start, end);
     }
 }
 
@@ -143,18 +203,17 @@ impl<'a> Assigner<'a> {
     }
 
     /// Gives each service port 0 a port: first the ones `before` (the app's
-    /// current version) had and this one does not declare, then the lowest
-    /// free. When none is left, the field path of the one that found none.
+    /// current version) had and no app of the change declares, then the
+    /// lowest free. When none is left, the field path of the one that found none.
     pub fn assign(
         &mut self,
         app: &mut AppDefinition,
         before: Option<&AppDefinition>,
     ) -> Result<(), String> {
-        let wanted: Vec<u16> = declared(app).collect();
         let mut own: VecDeque<u16> = before
             .map(|b| {
                 declared(b)
-                    .filter(|p| RANGE.contains(p) && !wanted.contains(p))
+                    .filter(|p| RANGE.contains(p) && !self.taken.contains(p))
                     .collect()
             })
             .unwrap_or_default();
@@ -175,10 +234,8 @@ impl<'a> Assigner<'a> {
     fn lowest_free(&mut self) -> Option<u16> {
         let port = self
             .index
-            .free
-            .range(self.next..)
-            .find(|p| !self.taken.contains(p))
-            .copied()?;
+            .free_from(self.next)
+            .find(|p| !self.taken.contains(p))?;
         self.next = port + 1;
         Some(port)
     }
@@ -247,6 +304,24 @@ mod tests {
             .assign(&mut c, None)
             .expect("ports left");
         assert_eq!(ports(&c), [10000]);
+    }
+
+    #[test]
+    fn free_runs_split_and_join_as_ports_are_held_and_released() {
+        let apps: Vec<AppDefinition> = [10000, 10001, 10003, 19999, 31000]
+            .iter()
+            .map(|p| app(&format!("/{p}"), &[*p]))
+            .collect();
+        let mut index = ServicePorts::of(&apps);
+        let free: Vec<u16> = index.free_from(RANGE.start).take(3).collect();
+        assert_eq!(free, [10002, 10004, 10005]);
+        assert_eq!(index.free_from(19998).collect::<Vec<_>>(), [19998]);
+        for (i, app) in apps.iter().enumerate().rev() {
+            index.release(app);
+            let rebuilt = ServicePorts::of(&apps[..i]);
+            assert_eq!(index, rebuilt, "after releasing {}", app.id);
+        }
+        assert_eq!(index, ServicePorts::default());
     }
 
     #[test]
