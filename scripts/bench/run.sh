@@ -572,7 +572,9 @@ time (1,026/s at 3a487be): that row sits at the aim, within the host's noise of 
 
 On 2026-12-07 (fourteenth session) the table gained the whole machine's CPU for each run
 (\`/proc/stat\`: every process, the master, the three agents, the tasks starting, the
-client), and it says why the back-to-back row is short. In this suite the one app's 1,000
+client), and it says why the back-to-back row is short. (The host's speed moves between
+suites: the master's CPU per \`GET /v2/apps\`, a path this session did not touch, was
+$(fmt_ms "$GET_APPS_CPU_MS") in this suite against 3.35 ms in the last, at 3e98940.) In this suite the one app's 1,000
 tasks cost the machine $(fmt_ms "$ONE_MACHINE_CPU_MS") of CPU, its cores $(fmt_pct "$ONE_MACHINE_BUSY_PCT") busy: the
 price of starting 1,000 processes here, before any app is made. The same 1,000 tasks as
 1,000 apps POSTed back to back cost $(fmt_ms "$MANY_POST_MACHINE_CPU_MS"), the master $(fmt_ms "$MANY_POST_MASTER_CPU_MS") of it
