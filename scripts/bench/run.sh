@@ -580,9 +580,9 @@ price of starting 1,000 processes here, before any app is made. The same 1,000 t
 1,000 apps POSTed back to back cost $(fmt_ms "$MANY_POST_MACHINE_CPU_MS"), the master $(fmt_ms "$MANY_POST_MASTER_CPU_MS") of it
 ($(awk -v a="$MANY_POST_MASTER_CPU_MS" -v n="$BENCH_APPS" 'BEGIN { printf "%.2f", a / n }') ms an app: its POST, its deployment and the deployment's end, their
 events and DNS records, each Raft round's \`fdatasync\`). A thousand launches a second
-means the whole run in two core-seconds, so with the tasks' own start taking most of that,
-each app would have to cost the machine well under half a millisecond on top: a
-third of what the master alone spends. A whole-machine profile of a back-to-back run
+means the whole run in two core-seconds; the tasks' own start took $(fmt_ms "$ONE_MACHINE_CPU_MS") of them, which
+leaves $(awk -v m="$ONE_MACHINE_CPU_MS" -v n="$BENCH_APPS" 'BEGIN { x = (2000 - m) / n; if (x <= 0) print "nothing"; else printf "%.2f ms\n", x }') of the machine for each app's POST, deployment, events and
+statuses, where the master alone spent $(awk -v a="$MANY_POST_MASTER_CPU_MS" -v n="$BENCH_APPS" 'BEGIN { printf "%.2f ms", a / n }'). A whole-machine profile of a back-to-back run
 (\`perf record -a\`, binaries of 19ae726) split it: the master 21%, \`sleep\` 17%, the
 agents 17%, the tasks' processes between clone and exec (joining cgroups, the exec) 15%,
 the client 5%, idle 18%; of one app's run: \`sleep\` 26%, the agents 23%, the processes
@@ -590,8 +590,9 @@ before exec 15%, the master 8%, idle 18%. The master's profile in that run: Raft
 (two thirds of it \`fdatasync\`, 2.1 an app), the DNS zone 8.5%, the event bus 6%, the
 scheduler's rounds 5%, the runtime switching threads about a tenth. The per-app cost
 was cut where it grew with the apps (the service ports, the row above). What remains is
-work each app needs, so on two shared cores the back-to-back row stays short of the aim;
-with eight clients the POSTs overlap the launches and the row sits at it. Tried the same
+work each app needs, so on two shared cores the back-to-back row stays short of the aim.
+With eight clients the POSTs overlap the launches: that row drew 696–1,051/s in this
+session's A/B runs. Tried the same
 day and left out (one binary with a switch, taking turns, three runs each, back-to-back
 launches/s): the scheduler resting 1 ms after a round that proposed, so that a launch
 would share the next POST's Raft round, 630 / 612 / 597 against 702 / 542 / 612 (no
