@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::marathon::{create_app, send};
+use common::marathon::{create_app, send, update_app};
 use common::{Site, get_json, wait_for};
 use serde_json::{Value, json};
 
@@ -367,22 +367,17 @@ async fn service_ports_are_unique_across_apps_and_kept_by_an_update() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let (status, body) = send(
-        reqwest::Method::POST,
+    create_app(http, app("/p/d", "sleep 1", 2)).await;
+    // A bridged app's service ports are its port mappings'.
+    let bridged = create_app(
         http,
-        "/v2/apps",
-        Some(app("/p/d", "sleep 1", 2)),
+        json!({"id": "/p/bridged", "instances": 0,
+            "container": {"type": "DOCKER", "docker": {"image": "web"},
+                          "portMappings": [{"containerPort": 80, "servicePort": 0}]},
+            "networks": [{"mode": "container/bridge"}]}),
     )
     .await;
-    assert_eq!(status, 201, "{body}");
-    // A bridged app's service ports are its port mappings'.
-    let bridged = json!({"id": "/p/bridged", "instances": 0,
-        "container": {"type": "DOCKER", "docker": {"image": "web"},
-                      "portMappings": [{"containerPort": 80, "servicePort": 0}]},
-        "networks": [{"mode": "container/bridge"}]});
-    let (status, body) = send(reqwest::Method::POST, http, "/v2/apps", Some(bridged)).await;
-    assert_eq!(status, 201, "{body}");
-    let mapped = body["container"]["portMappings"][0]["servicePort"].as_u64();
+    let mapped = bridged["container"]["portMappings"][0]["servicePort"].as_u64();
     let before = service_ports(http).await;
     let mut all: Vec<u64> = before.values().flatten().copied().chain(mapped).collect();
     all.sort_unstable();
@@ -395,33 +390,14 @@ async fn service_ports_are_unique_across_apps_and_kept_by_an_update() {
     assert!(all.iter().all(|p| (10000..20000).contains(p)), "{before:?}");
 
     // A new version that asks for port 0 again keeps the app's ports.
-    let (status, body) = send(
-        reqwest::Method::PUT,
-        http,
-        "/v2/apps/p/d?force=true",
-        Some(app("/p/d", "sleep 2", 2)),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    update_app(http, "/p/d?force=true", app("/p/d", "sleep 2", 2)).await;
     let after = service_ports(http).await;
     assert_eq!(after["/p/d"], before["/p/d"], "{after:?}");
 
     // A deleted app's port is free again: the lowest free goes to the next app.
-    let (status, body) = send(
-        reqwest::Method::DELETE,
-        http,
-        "/v2/apps/p/a?force=true",
-        None,
-    )
-    .await;
+    let path = "/v2/apps/p/a?force=true";
+    let (status, body) = send(reqwest::Method::DELETE, http, path, None).await;
     assert_eq!(status, 200, "{body}");
-    let (status, body) = send(
-        reqwest::Method::POST,
-        http,
-        "/v2/apps",
-        Some(app("/p/e", "sleep 1", 1)),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
+    create_app(http, app("/p/e", "sleep 1", 1)).await;
     assert_eq!(service_ports(http).await["/p/e"], before["/p/a"]);
 }
