@@ -21,8 +21,9 @@
 //!
 //! Rooms: `app/` (the app definition: wire form, defaults, validation, task
 //! specs), `placement/` (constraints and agent choice), `state` (what the
-//! registry holds for Marathon), the driver, `deployment/`, `events/`, and
-//! `api/` (the /v2 routes).
+//! registry holds for Marathon), `service_ports` (who holds which, and the
+//! next free), the driver, `deployment/`, `events/`, and `api/` (the /v2
+//! routes).
 
 pub mod api;
 pub mod app;

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //!  Deploy{put, remove, deployment} ─▶ apps (≤ VERSIONS kept each), deployment recorded,
-//!                                     forced-over deployments dropped, delays reset
+//!                                     forced-over deployments dropped, delays reset,
+//!                                     service ports held and given back (derived)
 //!  AdvanceDeployment / FinishDeployment ─▶ the deployment moves on, or is gone
 //!  a task of an app ends FAILED/FINISHED/ERROR/… ─▶ backoff grows, lastTaskFailure
 //!  ResetDelay ─▶ backoff gone
