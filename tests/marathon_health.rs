@@ -93,6 +93,15 @@ async fn bridge_containers_are_healthy_on_their_mapped_host_ports() {
             "{app}"
         );
         let task = &app["tasks"][0];
+        // The mapping's service port is assigned, and is the task's.
+        let service = &app["container"]["portMappings"][0]["servicePort"];
+        assert!(
+            service
+                .as_u64()
+                .is_some_and(|p| (10000..20000).contains(&p)),
+            "{app}"
+        );
+        assert_eq!(task["servicePorts"], json!([service]), "{task}");
         let results = &task["healthCheckResults"];
         assert_eq!(results.as_array().map(Vec::len), Some(1), "{task}");
         assert_eq!(results[0]["alive"], true, "{task}");
