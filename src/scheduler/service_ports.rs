@@ -25,7 +25,7 @@ use std::ops::Range;
 
 use imbl::OrdMap;
 
-use super::app::{AppDefinition, PortMapping};
+use super::app::AppDefinition;
 
 /// Marathon's default `local_port_min` / `local_port_max`.
 pub const RANGE: Range<u16> = 10000..20000;
@@ -81,18 +81,23 @@ impl ServicePorts {
         }
     }
 
+    #[cfg(test)]
     pub fn is_held(&self, port: u16) -> bool {
         self.held.contains_key(&port)
     }
 
+    /// The free run holding `port`, if it is free.
+    fn run_at(&self, port: u16) -> Option<(u16, u16)> {
+        self.free
+            .range(..=port)
+            .next_back()
+            .map(|(start, end)| (*start, *end))
+            .filter(|(_, end)| port < *end)
+    }
+
     /// The free ports from `from` on, lowest first.
     fn free_from(&self, from: u16) -> impl Iterator<Item = u16> + '_ {
-        let first = self
-            .free
-            .range(..=from)
-            .next_back()
-            .filter(|(_, end)| **end > from)
-            .map(|(_, end)| (from, *end));
+        let first = self.run_at(from).map(|(_, end)| (from, end));
         first
             .into_iter()
             .chain(self.free.range(from + 1..).map(|(s, e)| (*s, *e)))
@@ -101,13 +106,7 @@ impl ServicePorts {
 
     /// Cuts `port` out of its free run.
     fn take(&mut self, port: u16) {
-        let Some((start, end)) = self
-            .free
-            .range(..=port)
-            .next_back()
-            .map(|(s, e)| (*s, *e))
-            .filter(|(_, end)| port < *end)
-        else {
+        let Some((start, end)) = self.run_at(port) else {
             return;
         };
         self.free.remove(&start);
@@ -143,22 +142,8 @@ impl ServicePorts {
     }
 }
 
-/// An app's service ports (Marathon's `servicePorts`): its port definitions'
-/// with host networking, its port mappings' `servicePort` with container
-/// networking. 0 is one to be assigned.
-pub fn of_app(app: &AppDefinition) -> Vec<u16> {
-    if app.is_host_networked() {
-        app.port_definitions.iter().map(|p| p.port).collect()
-    } else {
-        mappings(app).map(|m| m.service_port).collect()
-    }
-}
-
-fn mappings(app: &AppDefinition) -> impl Iterator<Item = &PortMapping> {
-    app.container.iter().flat_map(|c| c.port_mappings.iter())
-}
-
-/// Where each of the app's service ports is written, and its field path.
+/// Where each of the app's service ports is written, and its field path
+/// (the places [`AppDefinition::service_ports`] reads).
 fn slots(app: &mut AppDefinition) -> Vec<(&mut u16, String)> {
     if app.is_host_networked() {
         app.port_definitions
@@ -181,7 +166,7 @@ fn slots(app: &mut AppDefinition) -> Vec<(&mut u16, String)> {
 
 /// An app's service ports, 0 (to be assigned) left out.
 fn declared(app: &AppDefinition) -> impl Iterator<Item = u16> + use<> {
-    of_app(app).into_iter().filter(|p| *p != 0)
+    app.service_ports().into_iter().filter(|p| *p != 0)
 }
 
 /// Hands out the ports of one change (one deployment).
@@ -334,13 +319,13 @@ mod tests {
             }))
         };
         let held = bridged("/held", 10000);
-        assert_eq!(of_app(&held), [10000]);
+        assert_eq!(held.service_ports(), [10000]);
         let index = ServicePorts::of([&held, &app("/host", &[10001])]);
         let mut new = bridged("/new", 0);
         Assigner::new(&index, std::slice::from_ref(&new))
             .assign(&mut new, None)
             .expect("ports left");
-        assert_eq!(of_app(&new), [10002]);
+        assert_eq!(new.service_ports(), [10002]);
         assert!(
             new.port_definitions.is_empty(),
             "{:?}",

@@ -241,9 +241,7 @@ pub fn task_json(task: &Task, registry: &Registry, app: Option<&AppDefinition>) 
         }
         let ports: Vec<u16> = spec.ports.iter().map(|p| p.number).collect();
         // The client zips ports with servicePorts: never fewer service ports.
-        let mut service: Vec<u16> = app
-            .map(crate::scheduler::service_ports::of_app)
-            .unwrap_or_default();
+        let mut service: Vec<u16> = app.map(AppDefinition::service_ports).unwrap_or_default();
         service.resize(service.len().max(ports.len()), 0);
         out.insert("ports".into(), json!(ports));
         out.insert("servicePorts".into(), json!(service));

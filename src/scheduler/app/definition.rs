@@ -217,6 +217,21 @@ impl AppDefinition {
         }
     }
 
+    /// The app's service ports in index order (Marathon's `servicePorts`):
+    /// the port definitions' for host networking, else the port mappings'
+    /// `servicePort`. 0 is one still to be assigned (`service_ports`).
+    pub fn service_ports(&self) -> Vec<u16> {
+        if self.is_host_networked() {
+            self.port_definitions.iter().map(|p| p.port).collect()
+        } else {
+            self.container
+                .iter()
+                .flat_map(|c| c.port_mappings.iter())
+                .map(|m| m.service_port)
+                .collect()
+        }
+    }
+
     /// The docker image the app runs, if any.
     pub fn docker_image(&self) -> Option<&str> {
         self.container
