@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
 use super::checks::{HealthCheck, ReadinessCheck};
-use super::container::{Container, Network, NetworkMode, PortDefinition};
+use super::container::{Container, Network, NetworkMode, PortDefinition, PortMapping};
 use super::error::{AppError, Violation};
 use super::lenient::{describe, from_value};
 use super::normalize::normalize_app;
@@ -200,6 +200,11 @@ impl AppDefinition {
         self.networks.iter().all(|n| n.mode == NetworkMode::Host)
     }
 
+    /// The container's port mappings (none without a container).
+    pub fn port_mappings(&self) -> impl Iterator<Item = &PortMapping> {
+        self.container.iter().flat_map(|c| c.port_mappings.iter())
+    }
+
     /// The app's ports in index order, as `portIndex` and task ports count
     /// them: port definitions for host networking, else port mappings.
     pub fn port_names(&self) -> Vec<Option<&str>> {
@@ -209,11 +214,7 @@ impl AppDefinition {
                 .map(|p| p.name.as_deref())
                 .collect()
         } else {
-            self.container
-                .iter()
-                .flat_map(|c| c.port_mappings.iter())
-                .map(|m| m.name.as_deref())
-                .collect()
+            self.port_mappings().map(|m| m.name.as_deref()).collect()
         }
     }
 
@@ -224,11 +225,7 @@ impl AppDefinition {
         if self.is_host_networked() {
             self.port_definitions.iter().map(|p| p.port).collect()
         } else {
-            self.container
-                .iter()
-                .flat_map(|c| c.port_mappings.iter())
-                .map(|m| m.service_port)
-                .collect()
+            self.port_mappings().map(|m| m.service_port).collect()
         }
     }
 

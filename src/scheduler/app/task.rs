@@ -161,9 +161,7 @@ impl AppDefinition {
         };
 
         let mappings: Vec<PortMapping> = self
-            .container
-            .iter()
-            .flat_map(|c| c.port_mappings.iter())
+            .port_mappings()
             .enumerate()
             .map(|(i, m)| {
                 let host_port = chosen(i, m.host_port.unwrap_or(0));

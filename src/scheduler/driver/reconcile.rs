@@ -285,11 +285,7 @@ fn demand_of(app: &AppDefinition) -> Demand {
     let ports = if app.is_host_networked() {
         app.port_definitions.iter().map(|p| p.port).collect()
     } else {
-        app.container
-            .iter()
-            .flat_map(|c| c.port_mappings.iter())
-            .filter_map(|m| m.host_port)
-            .collect()
+        app.port_mappings().filter_map(|m| m.host_port).collect()
     };
     Demand {
         cpus: app.cpus,
