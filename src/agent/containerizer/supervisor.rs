@@ -51,6 +51,7 @@ use std::mem::ManuallyDrop;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -227,7 +228,7 @@ impl Supervisor {
         // Not reaped before this loop does it, so readable even if the task
         // has already ended, and the pid is the task's.
         let start_time = procfs::proc_stat(pid).map(|s| s.start_time);
-        let watched = procfs::pidfd_open(pid).and_then(|pidfd| {
+        let watched = procfs::pidfd_open(pid).map(kept_high).and_then(|pidfd| {
             let mut event = libc::epoll_event {
                 events: libc::EPOLLIN as u32,
                 u64: pid as u64,
@@ -421,6 +422,35 @@ fn complain(sandbox: &Path, what: &str) {
 }
 
 /// Starts the task (spawn.rs); returns its pid.
+/// The lowest fd the supervisor keeps a task's pidfd at: half its limit on
+/// open files, at most this.
+const PIDFDS_FROM: libc::rlim_t = 4096;
+
+/// `pidfd` moved up to [`PIDFDS_FROM`] or above, where the child of the
+/// next spawn never copies it (spawn.rs copies only the fds below its
+/// stdio). Where there is no room up there it stays where it is, and costs
+/// each spawn a copy and a close, as every fd did before.
+fn kept_high(pidfd: OwnedFd) -> OwnedFd {
+    static FROM: OnceLock<libc::c_int> = OnceLock::new();
+    let from = *FROM.get_or_init(|| {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit only writes the struct given.
+        let known = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
+        let from = if known { limit.rlim_cur / 2 } else { 0 };
+        libc::c_int::try_from(from.min(PIDFDS_FROM)).unwrap_or(0)
+    });
+    // SAFETY: fcntl(2) on a fd we own; the copy is ours to own.
+    let moved = unsafe { libc::fcntl(pidfd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, from) };
+    if moved < 0 {
+        return pidfd;
+    }
+    // SAFETY: `moved` was just made and nothing else owns it.
+    unsafe { OwnedFd::from_raw_fd(moved) }
+}
+
 fn spawn(args: &TaskArgs) -> Result<libc::pid_t, String> {
     let argv0 = args.argv.first().ok_or("no command to run")?;
     match std::fs::metadata(&args.sandbox) {
@@ -506,5 +536,38 @@ mod tests {
             serde_json::from_str::<ExitRecord>(r#"{"signal":9}"#).ok(),
             Some(ExitRecord::Signal(9))
         );
+    }
+
+    #[test]
+    fn pidfds_are_kept_high_and_still_watch_their_process() {
+        // SAFETY: getpid(2) cannot fail.
+        let me = unsafe { libc::getpid() };
+        let pidfd = kept_high(procfs::pidfd_open(me).unwrap());
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit only writes the struct given.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+            0
+        );
+        let floor = (limit.rlim_cur / 2).min(PIDFDS_FROM) as i32;
+        assert!(
+            pidfd.as_raw_fd() >= floor,
+            "fd {} below {floor}",
+            pidfd.as_raw_fd()
+        );
+        // SAFETY: F_GETFD on a fd we own.
+        let flags = unsafe { libc::fcntl(pidfd.as_raw_fd(), libc::F_GETFD) };
+        assert_eq!(flags & libc::FD_CLOEXEC, libc::FD_CLOEXEC);
+        // A pidfd of a live process is not readable yet.
+        let mut poll = libc::pollfd {
+            fd: pidfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll(2) on one pollfd we own, no wait.
+        assert_eq!(unsafe { libc::poll(&mut poll, 1, 0) }, 0);
     }
 }
