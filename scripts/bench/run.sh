@@ -603,6 +603,27 @@ change). A trace of the Raft rounds of one back-to-back run (a build printing ea
 entries): 2,179 rounds for the 1,000 apps, 570 of them a POST alone, 418 a launch with
 its deployment's advance, 246 status updates alone, the rest shared.
 
+On 2026-12-07 (fifteenth session) the launch path lost a cost that grew with the tasks an
+agent runs. Each task's child was cloned with a copy of the supervisor's fd table, one
+pidfd per running task, and its exec closed them all again; since df8d086 the child shares
+the table and takes one of its own holding only the fds below its stdio
+(\`close_range(CLOSE_RANGE_UNSHARE)\`), and the supervisor keeps its pidfds at 4096 and up.
+In a whole-machine profile of the one-app run (333 tasks an agent) the kernel's
+\`dup_fd\`, \`do_close_on_exec\` and \`filp_close\` fell from 1.9% of the samples to 0.1%. With
+3,000 instances (1,000 an agent), binaries b6f59d0 and df8d086 taking turns, two runs each
+time: the machine's CPU per run was 14.2 times the master's before and 13.2 after (the
+master's code is the same in both, so the ratio takes out the host's speed, which moved
+the plain figures by a fifth between turns). Tasks also get fds 0–2 and nothing else now;
+before, fds leaked to the agent by whatever started it reached every task. Tried the same
+day and left out: the scheduler proposing a POSTed app with its first launches in one Raft
+round (the API handing its change to the scheduler's loop, which planned it on a draft of
+the registry). A back-to-back run made 1,512 \`fdatasync\`s instead of 2,099 and 13,030
+context switches in the master instead of 23,054, but launches/s did not rise (573 / 552
+before against 536 / 538, taking turns, medians of three) and with eight clients they fell
+(810 / 889 against 734 / 699, the master's CPU 410 / 440 against 550 / 540 ms): the loop
+became one more step every POST waits on, where before the Raft thread took the POSTs
+while the loop's own round was on disk.
+
 Since 7de4c84 a Raft round is one append and one \`fdatasync\` (\`src/master/raft/log_file.rs\`),
 and the table's row above shows the master's CPU for the POSTs down by a fifth. A profile of
 the master during them at 391f140 (2026-12-07, 1,778 samples) put the kernel's side of the
