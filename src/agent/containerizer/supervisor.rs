@@ -421,18 +421,15 @@ fn complain(sandbox: &Path, what: &str) {
     }
 }
 
-/// Starts the task (spawn.rs); returns its pid.
-/// The lowest fd the supervisor keeps a task's pidfd at: half its limit on
-/// open files, at most this.
+/// The fd from which the supervisor keeps its tasks' pidfds, unless half its
+/// limit on open files is lower.
 const PIDFDS_FROM: libc::rlim_t = 4096;
 
-/// `pidfd` moved up to [`PIDFDS_FROM`] or above, where the child of the
-/// next spawn never copies it (spawn.rs copies only the fds below its
-/// stdio). Where there is no room up there it stays where it is, and costs
-/// each spawn a copy and a close, as every fd did before.
-fn kept_high(pidfd: OwnedFd) -> OwnedFd {
+/// The lowest fd a task's pidfd is kept at: [`PIDFDS_FROM`], or half the
+/// limit on open files (read once) when that is lower.
+fn pidfds_from() -> libc::c_int {
     static FROM: OnceLock<libc::c_int> = OnceLock::new();
-    let from = *FROM.get_or_init(|| {
+    *FROM.get_or_init(|| {
         let mut limit = libc::rlimit {
             rlim_cur: 0,
             rlim_max: 0,
@@ -441,9 +438,16 @@ fn kept_high(pidfd: OwnedFd) -> OwnedFd {
         let known = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
         let from = if known { limit.rlim_cur / 2 } else { 0 };
         libc::c_int::try_from(from.min(PIDFDS_FROM)).unwrap_or(0)
-    });
+    })
+}
+
+/// `pidfd` moved up to [`pidfds_from`] or above, where the child of the
+/// next spawn never copies it (spawn.rs copies only the fds below its
+/// stdio). Where there is no room up there it stays where it is, and costs
+/// each spawn a copy and a close, as every fd did before.
+fn kept_high(pidfd: OwnedFd) -> OwnedFd {
     // SAFETY: fcntl(2) on a fd we own; the copy is ours to own.
-    let moved = unsafe { libc::fcntl(pidfd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, from) };
+    let moved = unsafe { libc::fcntl(pidfd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, pidfds_from()) };
     if moved < 0 {
         return pidfd;
     }
@@ -451,6 +455,7 @@ fn kept_high(pidfd: OwnedFd) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(moved) }
 }
 
+/// Starts the task (spawn.rs); returns its pid.
 fn spawn(args: &TaskArgs) -> Result<libc::pid_t, String> {
     let argv0 = args.argv.first().ok_or("no command to run")?;
     match std::fs::metadata(&args.sandbox) {
@@ -542,21 +547,19 @@ mod tests {
     fn pidfds_are_kept_high_and_still_watch_their_process() {
         // SAFETY: getpid(2) cannot fail.
         let me = unsafe { libc::getpid() };
-        let pidfd = kept_high(procfs::pidfd_open(me).unwrap());
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit only writes the struct given.
-        assert_eq!(
-            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
-            0
-        );
-        let floor = (limit.rlim_cur / 2).min(PIDFDS_FROM) as i32;
+        let opened = procfs::pidfd_open(me).unwrap();
+        let low = opened.as_raw_fd();
+        let pidfd = kept_high(opened);
         assert!(
-            pidfd.as_raw_fd() >= floor,
-            "fd {} below {floor}",
-            pidfd.as_raw_fd()
+            pidfds_from() > low,
+            "{} is no higher than {low}",
+            pidfds_from()
+        );
+        assert!(
+            pidfd.as_raw_fd() >= pidfds_from(),
+            "fd {} below {}",
+            pidfd.as_raw_fd(),
+            pidfds_from()
         );
         // SAFETY: F_GETFD on a fd we own.
         let flags = unsafe { libc::fcntl(pidfd.as_raw_fd(), libc::F_GETFD) };
