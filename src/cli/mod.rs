@@ -247,7 +247,7 @@ fn raise_open_file_limit() {
 }
 
 /// The soft limit on open files, if it is known and finite.
-fn open_file_limit() -> Option<u64> {
+pub(crate) fn open_file_limit() -> Option<u64> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

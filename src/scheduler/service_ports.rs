@@ -152,9 +152,7 @@ fn slots(app: &mut AppDefinition) -> Vec<(&mut u16, String)> {
             .map(|(i, p)| (&mut p.port, format!("/portDefinitions({i})/port")))
             .collect()
     } else {
-        app.container
-            .iter_mut()
-            .flat_map(|c| c.port_mappings.iter_mut())
+        app.port_mappings_mut()
             .enumerate()
             .map(|(i, m)| {
                 let path = format!("/container/portMappings({i})/servicePort");

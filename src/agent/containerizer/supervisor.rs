@@ -423,21 +423,15 @@ fn complain(sandbox: &Path, what: &str) {
 
 /// The fd from which the supervisor keeps its tasks' pidfds, unless half its
 /// limit on open files is lower.
-const PIDFDS_FROM: libc::rlim_t = 4096;
+const PIDFDS_FROM: u64 = 4096;
 
 /// The lowest fd a task's pidfd is kept at: [`PIDFDS_FROM`], or half the
 /// limit on open files (read once) when that is lower.
 fn pidfds_from() -> libc::c_int {
     static FROM: OnceLock<libc::c_int> = OnceLock::new();
     *FROM.get_or_init(|| {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit only writes the struct given.
-        let known = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
-        let from = if known { limit.rlim_cur / 2 } else { 0 };
-        libc::c_int::try_from(from.min(PIDFDS_FROM)).unwrap_or(0)
+        let half = crate::cli::open_file_limit().map_or(PIDFDS_FROM, |soft| soft / 2);
+        libc::c_int::try_from(half.min(PIDFDS_FROM)).unwrap_or(0)
     })
 }
 

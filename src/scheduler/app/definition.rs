@@ -205,6 +205,13 @@ impl AppDefinition {
         self.container.iter().flat_map(|c| c.port_mappings.iter())
     }
 
+    /// [`port_mappings`](Self::port_mappings), to change.
+    pub fn port_mappings_mut(&mut self) -> impl Iterator<Item = &mut PortMapping> {
+        self.container
+            .iter_mut()
+            .flat_map(|c| c.port_mappings.iter_mut())
+    }
+
     /// The app's ports in index order, as `portIndex` and task ports count
     /// them: port definitions for host networking, else port mappings.
     pub fn port_names(&self) -> Vec<Option<&str>> {
