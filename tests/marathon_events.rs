@@ -219,3 +219,105 @@ async fn event_stream_filters_and_callbacks_receive_events() {
     )
     .await;
 }
+
+/// Attaches to `/v2/events{query}`; what it reads goes to the returned list.
+async fn attach(http: &str, query: &str) -> Arc<Mutex<Vec<Value>>> {
+    // No overall timeout (common::client has one): it would cut the stream.
+    let streaming = reqwest::Client::builder().no_proxy().build().unwrap();
+    let resp = streaming
+        .get(url(http, &format!("/v2/events{query}")))
+        .header("Accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    collect(resp, seen.clone());
+    seen
+}
+
+/// The master renders only the event types some stream asks for: a
+/// filtered stream alone still gets its own, and one attached later without
+/// a filter gets every type from then on.
+#[tokio::test]
+async fn a_filtered_stream_alone_gets_its_events_and_a_later_one_gets_all() {
+    let site = Site::start(&[]).await;
+    let http = site.master.http.clone();
+    let only_status = attach(&http, "?event_type=status_update_event").await;
+    let post = |id: &'static str| {
+        let http = http.clone();
+        async move {
+            let r = client()
+                .post(url(&http, "/v2/apps"))
+                .json(&json!({"id": id, "cmd": "sleep 600", "cpus": 0.01, "mem": 16}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+        }
+    };
+    let running_of = |seen: &Arc<Mutex<Vec<Value>>>, app: &str| {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .any(|e| e["appId"] == app && e["taskStatus"] == "TASK_RUNNING")
+    };
+
+    post("/first").await;
+    wait_for(
+        "/first RUNNING on the filtered stream",
+        Duration::from_secs(30),
+        || {
+            let only_status = only_status.clone();
+            async move { running_of(&only_status, "/first").then_some(()) }
+        },
+    )
+    .await;
+
+    let all = attach(&http, "").await;
+    wait_for(
+        "the unfiltered stream attached",
+        Duration::from_secs(10),
+        || {
+            let all = all.clone();
+            async move { (!types(&all).is_empty()).then_some(()) }
+        },
+    )
+    .await;
+    post("/second").await;
+    wait_for(
+        "/second's deployment on the unfiltered stream",
+        Duration::from_secs(30),
+        || {
+            let all = all.clone();
+            async move {
+                let t = types(&all);
+                (t.iter().any(|e| e == "deployment_success") && running_of(&all, "/second"))
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    let t = types(&all);
+    for wanted in [
+        "api_post_event",
+        "deployment_info",
+        "instance_changed_event",
+    ] {
+        assert!(t.iter().any(|e| e == wanted), "{wanted} missing from {t:?}");
+    }
+    wait_for(
+        "/second RUNNING on the filtered stream",
+        Duration::from_secs(30),
+        || {
+            let only_status = only_status.clone();
+            async move { running_of(&only_status, "/second").then_some(()) }
+        },
+    )
+    .await;
+    let filtered = types(&only_status);
+    assert!(
+        filtered.iter().all(|e| e == "status_update_event"),
+        "{filtered:?}"
+    );
+}

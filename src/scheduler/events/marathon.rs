@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 use serde_json::value::RawValue;
 
-use super::Event;
+use super::{Event, Wanted};
 use crate::master::registry::Registry;
 use crate::scheduler::app::AppDefinition;
 use crate::scheduler::state::{Action, Deployment, MarathonChange, Outcome};
@@ -20,12 +20,33 @@ struct ApiPost<'a> {
     app_definition: &'a AppDefinition,
 }
 
-pub(super) fn events(registry: &Registry, change: &MarathonChange, now: f64) -> Vec<Event> {
+/// The events a deployment makes; its plan is written only when one of
+/// them is wanted.
+const DEPLOYMENT_EVENTS: [&str; 5] = [
+    "deployment_info",
+    "deployment_step_success",
+    "deployment_step_failure",
+    "deployment_success",
+    "deployment_failed",
+];
+
+/// The events of `change`; the caller keeps the `wanted` ones, and what no
+/// one wants and costs to write (an app's definition, a deployment's plan)
+/// is not written here.
+pub(super) fn events(
+    registry: &Registry,
+    change: &MarathonChange,
+    now: f64,
+    wanted: &Wanted,
+) -> Vec<Event> {
     let marathon = &registry.marathon;
+    let deployments_wanted = wanted.any(&DEPLOYMENT_EVENTS);
     match change {
         MarathonChange::AppsChanged { put, removed } => {
+            let posts_wanted = wanted.wants("api_post_event");
             let mut out: Vec<Event> = put
                 .iter()
+                .filter(|_| posts_wanted)
                 .filter_map(|id| marathon.app(id))
                 .map(|app| {
                     Event::of(
@@ -45,6 +66,13 @@ pub(super) fn events(registry: &Registry, change: &MarathonChange, now: f64) -> 
                     .map(|id| Event::new("app_terminated_event", json!({"appId": id}), now)),
             );
             out
+        }
+        MarathonChange::DeploymentStarted { .. }
+        | MarathonChange::DeploymentAdvanced { .. }
+        | MarathonChange::DeploymentFinished { .. }
+            if !deployments_wanted =>
+        {
+            Vec::new()
         }
         MarathonChange::DeploymentStarted { id } => marathon
             .deployments

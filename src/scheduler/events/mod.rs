@@ -8,6 +8,10 @@
 //!                           ─▶ callbacks.rs, on the leader only: POST to each URL
 //! ```
 //!
+//! The publisher renders only the event types someone listens for
+//! (`listeners.rs`): nothing while no stream is attached and no callback URL
+//! is set, only status updates while the one stream attached asks for them.
+//!
 //! Events come from the replicated changes, not from the leader's actions, so
 //! every master serves the same stream and a client needs no redirect to the
 //! leader (Marathon answered standbys' streams with a 302). As in Marathon,
@@ -16,6 +20,7 @@
 //! invalidation and read the API.
 
 mod callbacks;
+mod listeners;
 mod marathon;
 mod render;
 mod sse;
@@ -29,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::master::Master;
 
+pub use listeners::{Listeners, Listening, Wanted};
 pub use sse::stream;
 
 /// Events a slow stream may fall behind by before it misses some.
@@ -92,13 +98,31 @@ struct Stamped<'a, T> {
     timestamp: String,
 }
 
-pub type Bus = broadcast::Sender<Arc<Event>>;
+/// The events rendered from the registry's changes, and who listens for
+/// which.
+#[derive(Clone)]
+pub struct Bus {
+    sender: broadcast::Sender<Arc<Event>>,
+    listeners: Arc<Listeners>,
+}
+
+impl Bus {
+    /// A stream's receiver and its interest in `event_types` (every type
+    /// when empty); keep both for as long as the stream lasts.
+    pub fn listen(&self, event_types: &[String]) -> (broadcast::Receiver<Arc<Event>>, Listening) {
+        (self.sender.subscribe(), self.listeners.listen(event_types))
+    }
+}
 
 /// Starts the publisher (and the callback sender) for a master.
 pub fn start(master: Arc<Master>, shutdown: CancellationToken) -> Bus {
-    let (bus, _) = broadcast::channel(BUS_CAPACITY);
+    let (sender, _) = broadcast::channel(BUS_CAPACITY);
+    let bus = Bus {
+        sender,
+        listeners: Arc::default(),
+    };
     tokio::spawn(publish(master.clone(), bus.clone(), shutdown.clone()));
-    tokio::spawn(callbacks::run(master, bus.subscribe(), shutdown));
+    tokio::spawn(callbacks::run(master, bus.sender.subscribe(), shutdown));
     bus
 }
 
@@ -118,18 +142,23 @@ async fn publish(master: Arc<Master>, bus: Bus, shutdown: CancellationToken) {
         };
         let events = {
             let registry = master.registry();
-            // Nobody listens: no `/v2/events` stream (the callbacks' own
-            // receiver is always there) and no callback URL. Rendering every
-            // change was a tenth of a leader's CPU in a large deployment
-            // (BENCHMARKS.md, Scale) with no one to read it.
-            if bus.receiver_count() <= 1 && registry.marathon.subscriptions.is_empty() {
+            // A callback URL takes every event; otherwise what the streams
+            // ask for. Nobody listening: rendering every change was a tenth
+            // of a leader's CPU in a large deployment (BENCHMARKS.md, Scale)
+            // with no one to read it.
+            let wanted = if registry.marathon.subscriptions.is_empty() {
+                bus.listeners.wanted()
+            } else {
+                Wanted::All
+            };
+            if wanted.nothing() {
                 continue;
             }
-            render::events(&registry, &change, crate::master::now_secs())
+            render::events(&registry, &change, crate::master::now_secs(), &wanted)
         };
         for event in events {
             // No subscriber is no error.
-            let _ = bus.send(Arc::new(event));
+            let _ = bus.sender.send(Arc::new(event));
         }
     }
 }

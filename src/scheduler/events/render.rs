@@ -22,16 +22,18 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::Event;
+use super::{Event, Wanted};
 use crate::master::registry::{Change, Registry};
 use crate::model::{Task, TaskState};
 
-pub fn events(registry: &Registry, change: &Change, now: f64) -> Vec<Event> {
-    match change {
+/// The events of `change` that someone listening wants (`wanted`): the
+/// heavy ones are not written at all when nobody reads them.
+pub fn events(registry: &Registry, change: &Change, now: f64, wanted: &Wanted) -> Vec<Event> {
+    let mut out = match change {
         Change::TaskUpdated { task_id, state, .. } => registry
             .task(task_id)
             .filter(|t| t.spec.run_spec.is_some() && t.state == *state)
-            .map(|t| task_events(registry, t, now))
+            .map(|t| task_events(registry, t, now, wanted))
             .unwrap_or_default(),
         Change::TaskHealthChanged {
             task_id, healthy, ..
@@ -39,9 +41,11 @@ pub fn events(registry: &Registry, change: &Change, now: f64) -> Vec<Event> {
             .task(task_id)
             .map(|t| health_events(registry, t, *healthy, now))
             .unwrap_or_default(),
-        Change::Marathon(change) => super::marathon::events(registry, change, now),
+        Change::Marathon(change) => super::marathon::events(registry, change, now, wanted),
         _ => Vec::new(),
-    }
+    };
+    out.retain(|e| wanted.wants(&e.event_type));
+    out
 }
 
 /// A task's health flipped to `healthy`.
@@ -146,7 +150,7 @@ struct InstanceChanged<'a> {
     run_spec_version: &'a str,
 }
 
-fn task_events(registry: &Registry, task: &Task, now: f64) -> Vec<Event> {
+fn task_events(registry: &Registry, task: &Task, now: f64, wanted: &Wanted) -> Vec<Event> {
     let Some(run) = &task.spec.run_spec else {
         return Vec::new();
     };
@@ -165,8 +169,9 @@ fn task_events(registry: &Registry, task: &Task, now: f64) -> Vec<Event> {
             protocol: "IPv4",
         })
         .collect();
-    let mut out = vec![
-        Event::of(
+    let mut out = Vec::new();
+    if wanted.wants("status_update_event") {
+        out.push(Event::of(
             "status_update_event",
             &StatusUpdate {
                 slave_id: &task.spec.agent_id,
@@ -182,8 +187,10 @@ fn task_events(registry: &Registry, task: &Task, now: f64) -> Vec<Event> {
                 version: &run.version,
             },
             now,
-        ),
-        Event::of(
+        ));
+    }
+    if wanted.wants("instance_changed_event") {
+        out.push(Event::of(
             "instance_changed_event",
             &InstanceChanged {
                 instance_id: &task.spec.task_id,
@@ -195,8 +202,8 @@ fn task_events(registry: &Registry, task: &Task, now: f64) -> Vec<Event> {
                 run_spec_version: &run.version,
             },
             now,
-        ),
-    ];
+        ));
+    }
     if task.state.is_terminal() && task.healthy == Some(true) {
         out.push(instance_health_event(task, Some(false), now));
     }
@@ -314,7 +321,7 @@ mod tests {
             id: "d1".into(),
             finished_step: 0,
         };
-        let events = marathon_events(&registry, &change, NOW);
+        let events = marathon_events(&registry, &change, NOW, &Wanted::All);
         let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
         assert_eq!(types, ["deployment_step_success", "deployment_info"]);
         let (done, info) = (parsed(&events[0]), parsed(&events[1]));
@@ -355,12 +362,12 @@ mod tests {
             deployment: d.clone(),
             outcome,
         };
-        let ok = marathon_events(&registry, &finished(Outcome::Succeeded), NOW);
+        let ok = marathon_events(&registry, &finished(Outcome::Succeeded), NOW, &Wanted::All);
         let success = parsed(&ok[1]);
         assert_eq!(success["id"], "d1");
         assert_eq!(success["plan"]["target"]["apps"][1]["instances"], 3);
         assert!(success.get("reason").is_none());
-        let failed = marathon_events(&registry, &finished(Outcome::Canceled), NOW);
+        let failed = marathon_events(&registry, &finished(Outcome::Canceled), NOW, &Wanted::All);
         let types: Vec<&str> = failed.iter().map(|e| e.event_type.as_str()).collect();
         assert_eq!(types, ["deployment_step_failure", "deployment_failed"]);
         let failure = parsed(&failed[1]);
@@ -378,7 +385,7 @@ mod tests {
             put: vec!["/old".into()],
             removed: vec!["/gone".into()],
         };
-        let events = marathon_events(&registry, &change, NOW);
+        let events = marathon_events(&registry, &change, NOW, &Wanted::All);
         let post = parsed(&events[0]);
         assert_eq!(post["eventType"], "api_post_event");
         assert_eq!(post["uri"], "/v2/apps/old");
@@ -387,9 +394,8 @@ mod tests {
         assert_eq!(parsed(&events[1])["appId"], "/gone");
     }
 
-    #[test]
-    fn a_status_update_has_marathons_fields() {
-        let (mut registry, ..) = registry();
+    /// Puts task `old.t1` of `/old`, RUNNING, in `registry`; its change.
+    fn running_task(registry: &mut Registry) -> Change {
         let spec = TaskSpec {
             task_id: "old.t1".into(),
             agent_id: "c-S0".into(),
@@ -410,12 +416,18 @@ mod tests {
         registry
             .tasks
             .insert("old.t1".into(), Arc::new(Task::new(spec, status)));
-        let change = Change::TaskUpdated {
+        Change::TaskUpdated {
             task_id: "old.t1".into(),
             agent_id: "c-S0".into(),
             state: TaskState::Running,
-        };
-        let events = events(&registry, &change, NOW);
+        }
+    }
+
+    #[test]
+    fn a_status_update_has_marathons_fields() {
+        let (mut registry, ..) = registry();
+        let change = running_task(&mut registry);
+        let events = events(&registry, &change, NOW, &Wanted::All);
         let update = parsed(&events[0]);
         let mut expected = json!({
             "slaveId": "c-S0",
@@ -442,5 +454,38 @@ mod tests {
             (&json!("old.t1"), &json!("Running"), &json!("/old"))
         );
         assert_eq!(instance["runSpecVersion"], "v1");
+    }
+
+    #[test]
+    fn only_the_wanted_types_are_rendered() {
+        let (mut registry, ..) = registry();
+        let task = running_task(&mut registry);
+        let types = |events: Vec<Event>| -> Vec<String> {
+            events.into_iter().map(|e| e.event_type).collect()
+        };
+        let status = Wanted::Only(["status_update_event".to_string()].into());
+        assert_eq!(
+            types(events(&registry, &task, NOW, &status)),
+            ["status_update_event"]
+        );
+        let instances = Wanted::Only(["instance_changed_event".to_string()].into());
+        assert_eq!(
+            types(events(&registry, &task, NOW, &instances)),
+            ["instance_changed_event"]
+        );
+        let step = Change::Marathon(MarathonChange::DeploymentAdvanced {
+            id: "d1".into(),
+            finished_step: 0,
+        });
+        assert!(events(&registry, &step, NOW, &status).is_empty());
+        let info = Wanted::Only(["deployment_info".to_string()].into());
+        assert_eq!(
+            types(events(&registry, &step, NOW, &info)),
+            ["deployment_info"]
+        );
+        assert_eq!(
+            types(events(&registry, &step, NOW, &Wanted::All)),
+            ["deployment_step_success", "deployment_info"]
+        );
     }
 }

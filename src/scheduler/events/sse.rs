@@ -40,10 +40,12 @@ pub async fn stream(State(ctx): State<Ctx>, headers: HeaderMap, RawQuery(q): Raw
     );
     let wanted_attached = wanted.is_empty() || wanted.iter().any(|w| w == "event_stream_attached");
     let first = stream::iter(wanted_attached.then_some(Arc::new(attached)));
-    let rest = stream::unfold(ctx.bus.subscribe(), |mut rx| async move {
+    // The stream's interest lasts as long as the stream: dropped with it
+    // when the client goes.
+    let rest = stream::unfold(ctx.bus.listen(&wanted), |(mut rx, listening)| async move {
         loop {
             match rx.recv().await {
-                Ok(event) => return Some((event, rx)),
+                Ok(event) => return Some((event, (rx, listening))),
                 // A slow client misses events; the stream goes on.
                 Err(RecvError::Lagged(_)) => continue,
                 Err(RecvError::Closed) => return None,
