@@ -31,6 +31,7 @@ pub mod deployment;
 pub mod driver;
 pub mod events;
 pub mod placement;
+pub mod running_deployments;
 pub mod service_ports;
 pub mod state;
 

@@ -22,6 +22,7 @@ use imbl::{OrdMap, Vector};
 use serde::{Deserialize, Serialize};
 
 use super::app::{AppDefinition, marathon_timestamp};
+use super::running_deployments::RunningDeployments;
 use super::service_ports::ServicePorts;
 use crate::model::{Task, TaskState};
 
@@ -43,11 +44,12 @@ pub struct MarathonState {
     /// Groups created explicitly (`/v2/groups`), by id, with their dependencies.
     /// Groups that only exist because an app lies under them are not here.
     pub groups: OrdMap<String, GroupRecord>,
-    /// Running deployments by id. Each behind an `Arc`: a change to one
-    /// copies the map's node holding it, which then copies pointers rather
-    /// than plans (a plan holds every app it touches, and a thousand apps
-    /// POSTed one by one are a thousand deployments in flight).
-    pub deployments: OrdMap<String, Arc<Deployment>>,
+    /// Running deployments by id, and by the apps they touch. Each behind
+    /// an `Arc`: a change to one copies the map's node holding it, which
+    /// then copies pointers rather than plans (a plan holds every app it
+    /// touches, and a thousand apps POSTed one by one are a thousand
+    /// deployments in flight).
+    pub deployments: RunningDeployments,
     /// Launch backoff per app id.
     pub delays: OrdMap<String, LaunchDelay>,
     /// The latest failed task per app id (`lastTaskFailure`).
@@ -226,11 +228,8 @@ impl MarathonState {
     }
 
     /// The running deployments that touch an app.
-    pub fn deployments_of<'a>(&'a self, app: &'a str) -> impl Iterator<Item = &'a Deployment> {
-        self.deployments
-            .values()
-            .map(|d| &**d)
-            .filter(move |d| d.affected_apps.iter().any(|a| a == app))
+    pub fn deployments_of<'a>(&'a self, app: &str) -> impl Iterator<Item = &'a Deployment> {
+        self.deployments.of(app)
     }
 
     pub fn apply(&mut self, command: &MarathonCommand) -> Vec<MarathonChange> {

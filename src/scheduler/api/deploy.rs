@@ -102,8 +102,7 @@ pub async fn deploy(ctx: &Ctx, mut change: Change, force: bool) -> Result<Deploy
         }
         let locked: Vec<String> = marathon
             .deployments
-            .values()
-            .filter(|d| d.affected_apps.iter().any(|a| target.contains_key(a)))
+            .touching(target.keys().map(String::as_str))
             .map(|d| d.id.clone())
             .collect();
         if !locked.is_empty() && !force {

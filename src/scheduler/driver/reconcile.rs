@@ -163,10 +163,9 @@ pub fn plan(registry: &Registry, now: f64, scope: &Scope) -> Plan {
         views: None,
     };
     let framework = framework_id(registry);
-    let restarting: Vec<&str> = marathon
-        .deployments
-        .values()
-        .filter(|d| scope.touches(d))
+    let deployments = scope.deployments(&marathon.deployments);
+    let restarting: Vec<&str> = deployments
+        .iter()
         .flat_map(|d| d.current())
         .filter(|a| a.action == ActionKind::RestartApplication)
         .map(|a| a.app.as_str())
@@ -248,7 +247,7 @@ pub fn plan(registry: &Registry, now: f64, scope: &Scope) -> Plan {
                 .insert(app_id.clone(), (placement.unplaced, placement.reasons));
         }
     }
-    for deployment in marathon.deployments.values().filter(|d| scope.touches(d)) {
+    for deployment in deployments {
         if step_done(registry, deployment, now) {
             let next = deployment.current_step + 1;
             if next < deployment.steps.len() {

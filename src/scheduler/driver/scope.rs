@@ -22,6 +22,7 @@
 use std::collections::BTreeSet;
 
 use crate::master::registry::{Change, Registry};
+use crate::scheduler::running_deployments::RunningDeployments;
 use crate::scheduler::state::{Deployment, MarathonChange};
 
 /// Task and deployment ids kept before a round; past this, the round reads
@@ -43,9 +44,13 @@ impl Scope {
         }
     }
 
-    /// Whether a deployment's step is this round's to check.
-    pub fn touches(&self, deployment: &Deployment) -> bool {
-        deployment.affected_apps.iter().any(|a| self.covers(a))
+    /// The running deployments whose steps are this round's to check: those
+    /// touching an app in scope, by id.
+    pub fn deployments<'a>(&self, running: &'a RunningDeployments) -> Vec<&'a Deployment> {
+        match self {
+            Scope::All => running.values().map(|d| &**d).collect(),
+            Scope::Apps(apps) => running.touching(apps.iter().map(String::as_str)).collect(),
+        }
     }
 }
 
@@ -282,10 +287,20 @@ mod tests {
     }
 
     #[test]
-    fn a_scope_touches_the_deployments_of_its_apps() {
-        let d = deployment("d1", &["/b", "/c"]);
-        assert!(Scope::All.touches(&d));
-        assert!(apps(&["/c"]).touches(&d));
-        assert!(!apps(&["/a"]).touches(&d));
+    fn a_scope_reads_the_deployments_of_its_apps() {
+        let mut running = RunningDeployments::default();
+        running.insert("d1".into(), Arc::new(deployment("d1", &["/b", "/c"])));
+        running.insert("d2".into(), Arc::new(deployment("d2", &["/d"])));
+        let ids = |scope: Scope| -> Vec<String> {
+            scope
+                .deployments(&running)
+                .iter()
+                .map(|d| d.id.clone())
+                .collect()
+        };
+        assert_eq!(ids(Scope::All), ["d1", "d2"]);
+        assert_eq!(ids(apps(&["/c", "/b"])), ["d1"]);
+        assert_eq!(ids(apps(&["/c", "/d"])), ["d1", "d2"]);
+        assert!(ids(apps(&["/a"])).is_empty());
     }
 }
