@@ -624,6 +624,33 @@ before against 536 / 538, taking turns, medians of three) and with eight clients
 became one more step every POST waits on, where before the Raft thread took the POSTs
 while the loop's own round was on disk.
 
+On 2026-12-07 (sixteenth session, Intel Xeon host) the master lost three costs of the
+many-app runs. The event publisher renders only the types someone listens for (514b187): a
+stream filtered by \`event_type\` counts for its types while it lasts, an unfiltered one or a
+callback URL for all. The bench's client asks for status updates only, so every
+deployment's plan (each affected app, twice) and each \`api_post_event\`'s app were written
+for nobody; in one profile each of 1,000 POSTs from 8 clients the publisher fell from 10.8%
+of the master's CPU to 3.4%. The running deployments are indexed by the apps they touch
+(e62c710): a POST's lock check, its answer's deployment list and each scheduler round had
+scanned every deployment in flight, ~6% of the master in the same run. And every node's
+HTTP connections are accepted with \`TCP_NODELAY\` (d89fa61): the agents' launch streams and
+\`/v2/events\` write one small message at a time. Binaries e62c710 and d89fa61 taking turns,
+five pairs: back to back, the POST p99 stayed at 3.3–3.6 ms where it had reached 6.5–8.2 ms
+in three of five runs; from 8 clients it fell from 18–25 ms to 12–19 ms; launches/s and the
+master's CPU moved within the noise (back to back 554 / 758 / 701 against 766 / 652 / 686/s,
+from 8 clients 974 / 1,137 / 1,162 against 1,099 / 1,104 / 1,154/s). Where each launch's
+CPU went that day, from every process's \`/proc/<pid>/schedstat\` over one run (two runs each):
+one app, \`sleep\` itself 0.66–0.71 ms, the agents 0.32–0.35, the supervisors 0.16, the
+master 0.15–0.20; from 8 clients, \`sleep\` 0.69, the master 0.38–0.43, the agents
+0.34–0.37, the supervisors 0.16; back to back, the master 0.72–0.92, \`sleep\` 0.68–0.83, the
+agents 0.42–0.64, the supervisors 0.17–0.24. So the back-to-back row spends 2.2–2.5 ms of the
+machine's CPU a launch, which the two cores cap at 800–900/s even fully busy, and more than
+half of the gap to the 8-client row is the master's: one client's POSTs seldom share a Raft
+round (~2.1 \`fdatasync\`s a POST, their kernel side 17% of the master in a profile, ~70 µs of
+CPU each). Preallocating the log by writing zeros instead of \`fallocate\` was measured
+first and is no cheaper here (2,000 appends and syncs in Python: 64–73 µs of CPU a sync
+against 43–48).
+
 Since 7de4c84 a Raft round is one append and one \`fdatasync\` (\`src/master/raft/log_file.rs\`),
 and the table's row above shows the master's CPU for the POSTs down by a fifth. A profile of
 the master during them at 391f140 (2026-12-07, 1,778 samples) put the kernel's side of the
