@@ -44,23 +44,8 @@ async fn event_stream_filters_and_callbacks_receive_events() {
     let refused = client().get(url(&http, "/v2/events")).send().await.unwrap();
     assert_eq!(refused.status(), 405);
 
-    let all = Arc::new(Mutex::new(Vec::new()));
-    let only_status = Arc::new(Mutex::new(Vec::new()));
-    for (query, seen) in [
-        ("", &all),
-        ("?event_type=status_update_event", &only_status),
-    ] {
-        // No overall timeout (common::client has one): it would cut the stream.
-        let streaming = reqwest::Client::builder().no_proxy().build().unwrap();
-        let resp = streaming
-            .get(url(&http, &format!("/v2/events{query}")))
-            .header("Accept", "text/event-stream")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200);
-        collect(resp, seen.clone());
-    }
+    let all = attach(&http, "").await;
+    let only_status = attach(&http, "?event_type=status_update_event").await;
 
     // A callback receiver: every POST body is kept.
     let received: Arc<Mutex<Vec<Value>>> = Arc::new(Mutex::new(Vec::new()));
@@ -236,6 +221,24 @@ async fn attach(http: &str, query: &str) -> Arc<Mutex<Vec<Value>>> {
     seen
 }
 
+/// Whether `seen` holds a TASK_RUNNING status update of `app`.
+fn is_running(seen: &Arc<Mutex<Vec<Value>>>, app: &str) -> bool {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .any(|e| e["appId"] == app && e["taskStatus"] == "TASK_RUNNING")
+}
+
+/// Waits until `seen` holds a TASK_RUNNING status update of `app`.
+async fn running_on(seen: &Arc<Mutex<Vec<Value>>>, app: &str) {
+    wait_for(&format!("{app} RUNNING"), Duration::from_secs(30), || {
+        let seen = seen.clone();
+        let app = app.to_string();
+        async move { is_running(&seen, &app).then_some(()) }
+    })
+    .await;
+}
+
 /// The master renders only the event types some stream asks for: a
 /// filtered stream alone still gets its own, and one attached later without
 /// a filter gets every type from then on.
@@ -256,23 +259,8 @@ async fn a_filtered_stream_alone_gets_its_events_and_a_later_one_gets_all() {
             assert_eq!(r.status(), 201);
         }
     };
-    let running_of = |seen: &Arc<Mutex<Vec<Value>>>, app: &str| {
-        seen.lock()
-            .unwrap()
-            .iter()
-            .any(|e| e["appId"] == app && e["taskStatus"] == "TASK_RUNNING")
-    };
-
     post("/first").await;
-    wait_for(
-        "/first RUNNING on the filtered stream",
-        Duration::from_secs(30),
-        || {
-            let only_status = only_status.clone();
-            async move { running_of(&only_status, "/first").then_some(()) }
-        },
-    )
-    .await;
+    running_on(&only_status, "/first").await;
 
     let all = attach(&http, "").await;
     wait_for(
@@ -292,7 +280,7 @@ async fn a_filtered_stream_alone_gets_its_events_and_a_later_one_gets_all() {
             let all = all.clone();
             async move {
                 let t = types(&all);
-                (t.iter().any(|e| e == "deployment_success") && running_of(&all, "/second"))
+                (t.iter().any(|e| e == "deployment_success") && is_running(&all, "/second"))
                     .then_some(())
             }
         },
@@ -306,15 +294,7 @@ async fn a_filtered_stream_alone_gets_its_events_and_a_later_one_gets_all() {
     ] {
         assert!(t.iter().any(|e| e == wanted), "{wanted} missing from {t:?}");
     }
-    wait_for(
-        "/second RUNNING on the filtered stream",
-        Duration::from_secs(30),
-        || {
-            let only_status = only_status.clone();
-            async move { running_of(&only_status, "/second").then_some(()) }
-        },
-    )
-    .await;
+    running_on(&only_status, "/second").await;
     let filtered = types(&only_status);
     assert!(
         filtered.iter().all(|e| e == "status_update_event"),
