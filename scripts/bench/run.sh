@@ -1201,6 +1201,15 @@ minutes apart, other builds and benches sharing the cores):
   ids 13% of it; the leader's scheduler rounds 12% (placement views 4%), serializing task
   specs 7% (log entry, LAUNCH event, snapshot), and hyper's writes to 10,000 agent streams
   under the rest.
+- **2026-12-07 (sixteenth session, Intel Xeon host): TCP_NODELAY at 10,000 agents.** The
+  masters' HTTP connections lost Nagle's algorithm (d89fa61, for the Marathon suite's tail
+  latency), and the LAUNCHes to 10,000 agent streams are small writes, so the binaries
+  before (e62c710) and after took turns at 10,000 agents: 10,128 / 10,617 / 10,680 against
+  9,510 / 10,447 / 11,071 placed and RUNNING per second, the leader's CPU 8.21 / 7.72 / 7.73
+  against 8.89 / 7.83 / 7.54 s, the fleet's 6.22 / 6.01 / 6.05 against 6.87 / 5.95 / 6.00 s:
+  no difference beyond the noise. The suite above drew 9,534/s, one of the runs under
+  10,000/s the thirteenth session's note expects (the other suites ran ~12% slower on this
+  host than on the AMD one of the last render).
 - Memory grows with tasks more than with agents: ~45 MB of leader RSS per 1,000 agents
   (their HTTP/1 connections and streams) and the rest per task: each task's spec
   (Marathon's ~15 environment variables) and status history in the registry, and the Raft
