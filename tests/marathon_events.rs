@@ -103,17 +103,17 @@ async fn event_stream_filters_and_callbacks_receive_events() {
         },
     )
     .await;
-    let t = types(&all);
-    for wanted in [
-        "api_post_event",
-        "deployment_info",
-        "status_update_event",
-        "instance_changed_event",
-        "deployment_step_success",
-        "deployment_success",
-    ] {
-        assert!(t.iter().any(|e| e == wanted), "{wanted} missing from {t:?}");
-    }
+    assert_has(
+        &all,
+        &[
+            "api_post_event",
+            "deployment_info",
+            "status_update_event",
+            "instance_changed_event",
+            "deployment_step_success",
+            "deployment_success",
+        ],
+    );
     let running = all
         .lock()
         .unwrap()
@@ -129,20 +129,8 @@ async fn event_stream_filters_and_callbacks_receive_events() {
         "{running}"
     );
     // The filtered stream is another connection: it may lag the first.
-    wait_for(
-        "status updates on the filtered stream",
-        Duration::from_secs(30),
-        || {
-            let only_status = only_status.clone();
-            async move { (!types(&only_status).is_empty()).then_some(()) }
-        },
-    )
-    .await;
-    let filtered = types(&only_status);
-    assert!(
-        filtered.iter().all(|e| e == "status_update_event"),
-        "{filtered:?}"
-    );
+    some_event_on(&only_status, "status updates on the filtered stream").await;
+    assert_only(&only_status, "status_update_event");
 
     // A deployment that can never finish (no agent has the cpus), stopped
     // with force: its step fails, then the deployment, as Marathon tells it.
@@ -221,6 +209,32 @@ async fn attach(http: &str, query: &str) -> Arc<Mutex<Vec<Value>>> {
     seen
 }
 
+/// Waits until `seen` holds an event (`what` names the wait).
+async fn some_event_on(seen: &Arc<Mutex<Vec<Value>>>, what: &str) {
+    wait_for(what, Duration::from_secs(30), || {
+        let seen = seen.clone();
+        async move { (!types(&seen).is_empty()).then_some(()) }
+    })
+    .await;
+}
+
+/// `seen` holds an event of each of `event_types`.
+fn assert_has(seen: &Arc<Mutex<Vec<Value>>>, event_types: &[&str]) {
+    let got = types(seen);
+    for wanted in event_types {
+        assert!(
+            got.iter().any(|e| e == wanted),
+            "{wanted} missing from {got:?}"
+        );
+    }
+}
+
+/// Every event in `seen` is of `event_type`.
+fn assert_only(seen: &Arc<Mutex<Vec<Value>>>, event_type: &str) {
+    let got = types(seen);
+    assert!(got.iter().all(|e| e == event_type), "{got:?}");
+}
+
 /// Whether `seen` holds a TASK_RUNNING status update of `app`.
 fn is_running(seen: &Arc<Mutex<Vec<Value>>>, app: &str) -> bool {
     seen.lock()
@@ -263,15 +277,7 @@ async fn a_filtered_stream_alone_gets_its_events_and_a_later_one_gets_all() {
     running_on(&only_status, "/first").await;
 
     let all = attach(&http, "").await;
-    wait_for(
-        "the unfiltered stream attached",
-        Duration::from_secs(10),
-        || {
-            let all = all.clone();
-            async move { (!types(&all).is_empty()).then_some(()) }
-        },
-    )
-    .await;
+    some_event_on(&all, "the unfiltered stream attached").await;
     post("/second").await;
     wait_for(
         "/second's deployment on the unfiltered stream",
@@ -286,18 +292,14 @@ async fn a_filtered_stream_alone_gets_its_events_and_a_later_one_gets_all() {
         },
     )
     .await;
-    let t = types(&all);
-    for wanted in [
-        "api_post_event",
-        "deployment_info",
-        "instance_changed_event",
-    ] {
-        assert!(t.iter().any(|e| e == wanted), "{wanted} missing from {t:?}");
-    }
-    running_on(&only_status, "/second").await;
-    let filtered = types(&only_status);
-    assert!(
-        filtered.iter().all(|e| e == "status_update_event"),
-        "{filtered:?}"
+    assert_has(
+        &all,
+        &[
+            "api_post_event",
+            "deployment_info",
+            "instance_changed_event",
+        ],
     );
+    running_on(&only_status, "/second").await;
+    assert_only(&only_status, "status_update_event");
 }
