@@ -34,7 +34,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::master::Master;
 
-pub use listeners::{Listeners, Listening, Wanted};
+use listeners::Listeners;
+pub use listeners::{Listening, Wanted};
 pub use sse::stream;
 
 /// Events a slow stream may fall behind by before it misses some.
