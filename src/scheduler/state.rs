@@ -227,11 +227,6 @@ impl MarathonState {
         self.apps.get(id).map(AppRecord::current)
     }
 
-    /// The running deployments that touch an app.
-    pub fn deployments_of<'a>(&'a self, app: &str) -> impl Iterator<Item = &'a Deployment> {
-        self.deployments.of(app)
-    }
-
     pub fn apply(&mut self, command: &MarathonCommand) -> Vec<MarathonChange> {
         match command {
             MarathonCommand::Deploy {

@@ -32,13 +32,13 @@ pub fn app_tasks<'a>(registry: &'a Registry, app_id: &str) -> Vec<&'a Task> {
     tasks
 }
 
-/// Every app's live tasks (oldest first) and running deployments, gathered
-/// in one pass over the registry: what an answer about many apps needs.
-/// Asking per app would scan every task once per app, O(apps × tasks).
+/// Every app's live tasks (oldest first), gathered in one pass over the
+/// registry: what an answer about many apps needs. Asking per app would scan
+/// every task once per app, O(apps × tasks). The running deployments are
+/// indexed by app in the Marathon state already.
 #[derive(Default)]
 pub struct AppIndex<'a> {
     tasks: HashMap<&'a str, Vec<&'a Task>>,
-    deployments: HashMap<&'a str, Vec<&'a str>>,
 }
 
 impl<'a> AppIndex<'a> {
@@ -56,15 +56,6 @@ impl<'a> AppIndex<'a> {
         for tasks in index.tasks.values_mut() {
             tasks.sort_by(|a, b| a.staged_at.total_cmp(&b.staged_at));
         }
-        for deployment in registry.marathon.deployments.values() {
-            for app in &deployment.affected_apps {
-                index
-                    .deployments
-                    .entry(app.as_str())
-                    .or_default()
-                    .push(deployment.id.as_str());
-            }
-        }
         index
     }
 
@@ -78,11 +69,13 @@ impl<'a> AppIndex<'a> {
     ) -> AppInfo<'a> {
         let id = app.id.to_string();
         let tasks = self.tasks.get(id.as_str()).map_or(&[][..], Vec::as_slice);
-        let deployments = self
+        let deployments: Vec<&str> = registry
+            .marathon
             .deployments
-            .get(id.as_str())
-            .map_or(&[][..], Vec::as_slice);
-        AppInfo::of(app, registry, tasks, deployments, embed)
+            .of(&id)
+            .map(|d| d.id.as_str())
+            .collect();
+        AppInfo::of(app, registry, tasks, &deployments, embed)
     }
 
     /// The app's AppInfo as JSON.
@@ -97,7 +90,8 @@ pub fn app_info(app: &AppDefinition, registry: &Registry, embed: Embed) -> Value
     let tasks = app_tasks(registry, &id);
     let deployments: Vec<&str> = registry
         .marathon
-        .deployments_of(&id)
+        .deployments
+        .of(&id)
         .map(|d| d.id.as_str())
         .collect();
     AppInfo::of(app, registry, &tasks, &deployments, embed).to_json()

@@ -43,10 +43,13 @@ pub(super) fn events(
     let deployments_wanted = wanted.any(&DEPLOYMENT_EVENTS);
     match change {
         MarathonChange::AppsChanged { put, removed } => {
-            let posts_wanted = wanted.wants("api_post_event");
-            let mut out: Vec<Event> = put
+            let posted: &[String] = if wanted.wants("api_post_event") {
+                put
+            } else {
+                &[]
+            };
+            let mut out: Vec<Event> = posted
                 .iter()
-                .filter(|_| posts_wanted)
                 .filter_map(|id| marathon.app(id))
                 .map(|app| {
                     Event::of(

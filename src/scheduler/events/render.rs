@@ -160,17 +160,17 @@ fn task_events(registry: &Registry, task: &Task, now: f64, wanted: &Wanted) -> V
         .map(|a| a.hostname.as_str())
         .unwrap_or_default();
     let status = task.latest();
-    let ip_addresses = status
-        .map(|s| s.container_ips.as_slice())
-        .unwrap_or_default()
-        .iter()
-        .map(|ip| IpAddress {
-            ip_address: ip,
-            protocol: "IPv4",
-        })
-        .collect();
     let mut out = Vec::new();
     if wanted.wants("status_update_event") {
+        let ip_addresses = status
+            .map(|s| s.container_ips.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .map(|ip| IpAddress {
+                ip_address: ip,
+                protocol: "IPv4",
+            })
+            .collect();
         out.push(Event::of(
             "status_update_event",
             &StatusUpdate {
