@@ -5,7 +5,6 @@
 //! each `data:` line. Every event read is kept, so a test can look back over
 //! the whole stream when it fails.
 
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -54,17 +53,12 @@ pub async fn update_app(http: &str, id: &str, change: Value) -> Value {
 }
 
 /// An agent's resources with `n` ports free on the machine now (from the
-/// kernel's ephemeral range, as [`super::free_port`]): tasks that listen
-/// on every address, or docker's published ports, never meet another
-/// test's. `cpus:4;mem:4096;disk:1000;ports:[a-a, b-b, ...]`.
+/// kernel's ephemeral range, as [`super::free_ports`], which never hands a
+/// port out twice in one test binary): tasks that listen on every address,
+/// or docker's published ports, never meet another test's.
+/// `cpus:4;mem:4096;disk:1000;ports:[a-a, b-b, ...]`.
 pub fn resources_with_free_ports(n: usize) -> String {
-    let held: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("0.0.0.0:0").expect("bind a free port"))
-        .collect();
-    let mut ports: Vec<u16> = held
-        .iter()
-        .map(|l| l.local_addr().expect("a bound address").port())
-        .collect();
+    let mut ports = super::free_ports(n);
     ports.sort_unstable();
     let ranges: Vec<String> = ports.iter().map(|p| format!("{p}-{p}")).collect();
     format!("cpus:4;mem:4096;disk:1000;ports:[{}]", ranges.join(", "))

@@ -17,14 +17,14 @@
 pub mod dns;
 pub mod marathon;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -973,8 +973,34 @@ pub fn docker_ready() {
 /// checks probe 127.0.0.1), taken from the kernel's ephemeral range so that
 /// it never meets the fixed port bases other tests probe for.
 pub fn free_port() -> u16 {
-    let probe = TcpListener::bind("0.0.0.0:0").expect("bind a free port");
-    probe.local_addr().expect("a bound address").port()
+    free_ports(1)[0]
+}
+
+/// Every port [`free_ports`] has handed out in this test binary.
+static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+
+/// `n` ports free on every address now, as [`free_port`], none of them ever
+/// handed out before in this test binary. The kernel gives a probed port
+/// back to the next `bind(0)` once the probe closes, so two tests running at
+/// once could both be handed it: the task that binds it first then answers
+/// the other test's health checks (which count that test's task healthy
+/// while it is still starting), and the other task's server dies on
+/// EADDRINUSE, exit status 1.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    // Every probe stays bound until the end: the kernel never returns one
+    // port twice here, even one that is refused for being handed out.
+    let mut probes = Vec::new();
+    let mut ports = Vec::new();
+    while ports.len() < n {
+        let probe = TcpListener::bind("0.0.0.0:0").expect("bind a free port");
+        let port = probe.local_addr().expect("a bound address").port();
+        probes.push(probe);
+        if handed_out.insert(port) {
+            ports.push(port);
+        }
+    }
+    ports
 }
 
 // ---------------------------------------------------------------- a site
