@@ -3,10 +3,11 @@
 # port 0), driven through the Marathon API (/v2) by `marathonbench`. Measures
 #   - one app of 1,000 instances: from the POST until the last TASK_RUNNING is
 #     seen on /v2/events, as launches per second;
-#   - 1,000 apps of one instance, POSTed back to back by one client, again by
-#     8 clients at once (each one POST at a time, as a deploy tool with 8
-#     workers sends them), and as one PUT /v2/apps of all 1,000: from the first
-#     request until the last TASK_RUNNING;
+#   - 1,000 apps of one instance in one POST /v2/groups (a group holding all
+#     1,000, as the "POST -> all RUNNING" for 1,000 apps reads), as one
+#     PUT /v2/apps of all 1,000, POSTed to /v2/apps back to back by one client,
+#     and by 8 clients at once (each one POST at a time, as a deploy tool with 8
+#     workers sends them): from the first request until the last TASK_RUNNING;
 #   - GET /v2/apps latency (p50, p99) with the 1,000 apps running, without and
 #     with embed=apps.tasks.
 # Tasks are `sleep 600` process tasks, 0.01 cpus and 8 MB each. Between runs the
@@ -34,7 +35,7 @@ APPS=${BENCH_APPS:-1000}
 ROUNDS=${BENCH_ROUNDS:-3}
 GETS=${BENCH_GETS:-200}
 CLIENTS=${BENCH_CLIENTS:-8}
-STEPS=" ${BENCH_STEPS:-one many-post many-posts many-put get} "
+STEPS=" ${BENCH_STEPS:-one many-group many-post many-posts many-put get} "
 AGENTS=3
 RESOURCES="cpus:1000;mem:100000;disk:100000;ports:[31000-32999]"
 export RUST_BACKTRACE=0
@@ -156,6 +157,10 @@ remove_all
 if [[ $STEPS == *" one "* ]]; then
     log "one app of $INSTANCES instances, $ROUNDS rounds"
     deploy_rounds ONE one-app --id /mb/one --instances "$INSTANCES"
+fi
+if [[ $STEPS == *" many-group "* ]]; then
+    log "$APPS apps of one instance in one POST /v2/groups, $ROUNDS rounds"
+    deploy_rounds MANY_GROUP many-apps --group /mb/many --count "$APPS" --how group
 fi
 if [[ $STEPS == *" many-post "* ]]; then
     log "$APPS apps of one instance, POSTed back to back, $ROUNDS rounds"

@@ -7,10 +7,11 @@
 //!                     waits until N agents are active
 //! marathonbench one-app  --master ADDR --id /mb/one --instances 1000
 //!                     POST one app of N instances ─▶ every TASK_RUNNING seen
-//! marathonbench many-apps --master ADDR --group /mb/many --count 1000 --how post|put [--clients C]
+//! marathonbench many-apps --master ADDR --group /mb/many --count 1000 --how post|put|group [--clients C]
 //!                     N apps of one instance: N POSTs from C clients, each in a
-//!                     closed loop (one request at a time), or one PUT /v2/apps
-//!                     with all N ─▶ every TASK_RUNNING seen
+//!                     closed loop (one request at a time), one PUT /v2/apps
+//!                     with all N, or one POST /v2/groups of a group holding
+//!                     all N ─▶ every TASK_RUNNING seen
 //! marathonbench get-apps --master ADDR --count 200 [--embed apps.tasks]
 //!                     GET /v2/apps N times in a row; p50/p99 of the whole answer
 //! marathonbench remove --master ADDR --group /mb
@@ -82,7 +83,8 @@ enum Mode {
         #[arg(long, default_value_t = 1000)]
         count: usize,
         /// `post`: one POST /v2/apps per app, back to back; `put`: one
-        /// PUT /v2/apps with every app
+        /// PUT /v2/apps with every app; `group`: one POST /v2/groups of the
+        /// group with every app in it
         #[arg(long, default_value = "post")]
         how: How,
         /// With `post`: clients sending at once, each one request at a time
@@ -112,6 +114,7 @@ enum Mode {
 enum How {
     Post,
     Put,
+    Group,
 }
 
 /// Per instance: small enough for thousands on one agent.
@@ -171,7 +174,7 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
             timeout,
         } => {
             // A PUT is one request from one client, whatever `--clients` says.
-            let clients = if how == How::Put { 1 } else { clients.max(1) };
+            let clients = if how == How::Post { clients.max(1) } else { 1 };
             let timeout = Duration::from_secs_f64(timeout);
             many_apps(&api, &group, count, how, clients, timeout).await
         }
@@ -598,6 +601,13 @@ async fn many_apps(
                 .await?;
             latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
         }
+        How::Group => {
+            let apps: Vec<Value> = ids.iter().map(|id| app_json(id, 1)).collect();
+            let body = json!({ "id": group, "apps": apps });
+            api.send(reqwest::Method::POST, "/v2/groups", Some(&body))
+                .await?;
+            latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
+        }
     }
     let requests_done = t0.elapsed();
     let seen = wait_running(api, &prefix, count, &mut rx, t0 + timeout).await?;
@@ -609,7 +619,7 @@ async fn many_apps(
     let tl = timeline(api, &prefix, t0_wall).await?;
     Ok(json!({
         "mode": "many-apps",
-        "how": match how { How::Post => "post", How::Put => "put" },
+        "how": match how { How::Post => "post", How::Put => "put", How::Group => "group" },
         "clients": clients,
         "count": count,
         "requests_ms": ms(requests_done),
