@@ -7,52 +7,8 @@ cd "$(dirname "$0")/.."
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
-apt_install() {
-  # Install Debian packages that are missing; `apt-get update` only when needed.
-  local missing=()
-  for pkg in "$@"; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  log "installing ${missing[*]}"
-  local sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 || {
-    $sudo apt-get update -q >/dev/null
-    $sudo apt-get install -y -q "${missing[@]}" >/dev/null
-  }
-}
-
-docker_ready() {
-  # The docker containerizer's tests need a running engine and the local test
-  # image (no registry is assumed reachable: scripts/test-image.sh imports it).
-  apt_install docker.io busybox-static
-  if ! docker info >/dev/null 2>&1; then
-    local sudo="" dlog=/tmp/meso-test-dockerd.log
-    [ "$(id -u)" -ne 0 ] && sudo="sudo"
-    if [ -d /run/systemd/system ]; then
-      log "starting docker (systemd)"
-      $sudo systemctl start docker
-    else
-      # No init system (a container, a CI VM): run the daemon by hand, in its
-      # own session so that it outlives this script; its log stays for a look.
-      log "starting dockerd (log: $dlog)"
-      $sudo setsid nohup dockerd >"$dlog" 2>&1 </dev/null &
-    fi
-    local waited=0
-    until docker info >/dev/null 2>&1; do
-      if [ "$waited" -ge 30 ]; then
-        echo "error: the docker engine did not come up within 30 s; see $dlog" >&2
-        tail -n 20 "$dlog" >&2 2>/dev/null || true
-        exit 1
-      fi
-      sleep 1
-      waited=$((waited + 1))
-    done
-  fi
-  bash scripts/test-image.sh
-}
+# shellcheck source=scripts/ready.sh
+source scripts/ready.sh
 
 python_ready() {
   # The Marathon API is tested through the real Python client `marathon`.

@@ -76,21 +76,9 @@ busy_before() { # PREFIX
 }
 cpu_sample() { awk '/^cpu / { print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5 + $6, $9 }' /proc/stat; }
 
-# Installs the Debian packages that are missing, as scripts/test.sh does:
-# `apt-get update` only when the install fails without it.
-apt_install() { # PACKAGE...
-    local missing=() pkg sudo=""
-    for pkg in "$@"; do
-        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
-    done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    log "installing ${missing[*]} (Debian)"
-    [ "$(id -u)" = 0 ] || sudo=sudo
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 ||
-        { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q "${missing[@]}" >/dev/null; } ||
-        die "could not install ${missing[*]}"
-}
+# apt_install, docker_ready
+# shellcheck source=scripts/ready.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../ready.sh"
 
 start_master() { # [extra flags...]: one `meso master --preset ci` on free ports in $WORK/master;
     # sets MASTER_PID and MASTER (its HTTP address) once it has printed MESO_ID, its last line

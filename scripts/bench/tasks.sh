@@ -53,11 +53,8 @@ source "$ROOT/scripts/bench/lib.sh"
 # ------------------------------------------------------------------ prerequisites
 
 if [[ $STEPS == *" docker "* ]]; then
-    docker info >/dev/null 2>&1 || die "no Docker engine answers; run without the docker step: BENCH_STEPS=\"process fill\""
-    if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
-        [ "$IMAGE" = meso-test/busybox:latest ] || die "image $IMAGE is not here"
-        "$ROOT/scripts/test-image.sh"
-    fi
+    docker_ready || die "no Docker engine; run without the docker step: BENCH_STEPS=\"process fill\""
+    docker image inspect "$IMAGE" >/dev/null 2>&1 || die "image $IMAGE is not here"
 fi
 log "building meso and launchbench (release)"
 (cd "$ROOT" && cargo build --release --quiet --bin meso --example launchbench)
