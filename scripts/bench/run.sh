@@ -186,7 +186,8 @@ errors=$((${MESO_W1_ERRORS:-0} + ${MESO_W64_ERRORS:-0} + ${ETCD_W1_ERRORS:-0} + 
 Figures from \`scripts/bench/run.sh\`, which rewrites this file. Each benchmark runs a
 peer side by side on the same machine in the same run, because on a shared machine a
 ratio from one run means more than an absolute time. Run it yourself (as root, or with
-sudo for the one-time \`apt-get install etcd-server dnsperf nsd\`; with a Docker engine;
+sudo for the one-time \`apt-get install etcd-server dnsperf nsd docker.io\`, and to start
+dockerd when no Docker engine answers;
 about fifteen minutes):
 
     scripts/bench/run.sh
