@@ -173,7 +173,8 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
             clients,
             timeout,
         } => {
-            // A PUT is one request from one client, whatever `--clients` says.
+            // A PUT or a group's POST is one request from one client,
+            // whatever `--clients` says.
             let clients = if how == How::Post { clients.max(1) } else { 1 };
             let timeout = Duration::from_secs_f64(timeout);
             many_apps(&api, &group, count, how, clients, timeout).await
@@ -595,17 +596,15 @@ async fn many_apps(
                 latencies.extend(took);
             }
         }
-        How::Put => {
-            let all: Vec<Value> = ids.iter().map(|id| app_json(id, 1)).collect();
-            api.send(reqwest::Method::PUT, "/v2/apps", Some(&Value::Array(all)))
-                .await?;
-            latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
-        }
-        How::Group => {
+        How::Put | How::Group => {
             let apps: Vec<Value> = ids.iter().map(|id| app_json(id, 1)).collect();
-            let body = json!({ "id": group, "apps": apps });
-            api.send(reqwest::Method::POST, "/v2/groups", Some(&body))
-                .await?;
+            let (method, path, body) = if how == How::Put {
+                (reqwest::Method::PUT, "/v2/apps", Value::Array(apps))
+            } else {
+                let group = json!({ "id": group, "apps": apps });
+                (reqwest::Method::POST, "/v2/groups", group)
+            };
+            api.send(method, path, Some(&body)).await?;
             latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
         }
     }
