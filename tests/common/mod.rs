@@ -16,15 +16,19 @@
 
 pub mod dns;
 pub mod marathon;
+mod ports;
 
-use std::collections::{BTreeMap, BTreeSet};
+// Each test binary takes the ones it needs.
+#[allow(unused_imports)]
+pub use ports::{free_port, free_ports, loopback, loopback_ip};
+
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, mpsc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -45,32 +49,6 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 pub fn random_u64() -> u64 {
     let (hi, lo) = uuid::Uuid::new_v4().as_u64_pair();
     hi ^ lo ^ COUNTER.fetch_add(1, Ordering::Relaxed)
-}
-
-/// A fresh loopback address `127.X.Y.Z` (never 127.0.0.x) and a port base such
-/// that `base .. base + ports` are free on it.
-pub fn loopback(ports: u16) -> (String, u16) {
-    loop {
-        let r = random_u64();
-        let ip = format!(
-            "127.{}.{}.{}",
-            1 + (r % 254),
-            1 + ((r >> 8) % 254),
-            1 + ((r >> 16) % 254)
-        );
-        // Below the ephemeral range (32768-60999), so no outgoing connection
-        // can be holding one of them.
-        let base = 20_000 + ((r >> 24) % 10_000) as u16;
-        let free = (0..ports).all(|i| TcpListener::bind((ip.as_str(), base + i)).is_ok());
-        if free {
-            return (ip, base);
-        }
-    }
-}
-
-/// Just a fresh loopback IP, for processes that bind port 0.
-pub fn loopback_ip() -> String {
-    loopback(1).0
 }
 
 // ---------------------------------------------------------------- processes
@@ -967,40 +945,6 @@ pub fn docker_ready() {
         "these tests need a running dockerd and {TEST_IMAGE}: run scripts/test.sh \
          (or scripts/test-image.sh for the image)"
     );
-}
-
-/// A port free on every address now (docker publishes on 0.0.0.0; health
-/// checks probe 127.0.0.1), taken from the kernel's ephemeral range so that
-/// it never meets the fixed port bases other tests probe for.
-pub fn free_port() -> u16 {
-    free_ports(1)[0]
-}
-
-/// Every port [`free_ports`] has handed out in this test binary.
-static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
-
-/// `n` ports free on every address now, as [`free_port`], none of them ever
-/// handed out before in this test binary. The kernel gives a probed port
-/// back to the next `bind(0)` once the probe closes, so two tests running at
-/// once could both be handed it: the task that binds it first then answers
-/// the other test's health checks (which count that test's task healthy
-/// while it is still starting), and the other task's server dies on
-/// EADDRINUSE, exit status 1.
-pub fn free_ports(n: usize) -> Vec<u16> {
-    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
-    // Every probe stays bound until the end: the kernel never returns one
-    // port twice here, even one that is refused for being handed out.
-    let mut probes = Vec::new();
-    let mut ports = Vec::new();
-    while ports.len() < n {
-        let probe = TcpListener::bind("0.0.0.0:0").expect("bind a free port");
-        let port = probe.local_addr().expect("a bound address").port();
-        probes.push(probe);
-        if handed_out.insert(port) {
-            ports.push(port);
-        }
-    }
-    ports
 }
 
 // ---------------------------------------------------------------- a site
