@@ -4,7 +4,7 @@
 //! past the timeout and come back when they return; a master failover alone
 //! never makes an agent unreachable.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

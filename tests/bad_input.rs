@@ -2,7 +2,7 @@
 //! stderr, exits with a non-zero code, prints no `export` line, and changes
 //! nothing on disk. Run with the default log level (what a user sees).
 
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

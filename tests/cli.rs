@@ -2,7 +2,7 @@
 //! clusters (`meso up -d`, or `meso::testing::Cluster`), their output and
 //! their exit codes, error paths included.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

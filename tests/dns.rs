@@ -4,7 +4,7 @@
 //! its leader; other names go upstream; big answers truncate; bad packets get
 //! FORMERR or nothing, and never stop the server.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;

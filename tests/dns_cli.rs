@@ -1,7 +1,7 @@
 //! `meso dns lookup` as a user runs it: the real binary sending real DNS
 //! packets to a real master's responder, and its exit codes.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::net::UdpSocket;

@@ -2,7 +2,7 @@
 //! agent running a Marathon app: every endpoint, as Mesos-DNS clients read
 //! it, asked with `Accept: application/json` as those clients send it.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -8,7 +8,7 @@
 //! Task ids are unique per run, since container names (`meso-<task_id>`) are
 //! shared by every test on the engine.
 
-mod common;
+use crate::common;
 
 use std::net::Ipv4Addr;
 use std::path::Path;

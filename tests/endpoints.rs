@@ -2,7 +2,7 @@
 //! redirect, health, state, leader, metrics, forwarding of writes, the operator
 //! API and the errors for bad input.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! and under 1,000 concurrent writes with the leader killed mid-way, every
 //! acknowledged write is on all three masters afterwards.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};

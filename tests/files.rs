@@ -7,7 +7,7 @@
 //! the real binary with both roles behind one listener, so the composition with
 //! the master's relay is exercised as a user meets it.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};

@@ -7,7 +7,7 @@
 //! ephemeral range) as their agent's only port, since checks probe
 //! `127.0.0.1:<host port>`, shared by every test running in parallel.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

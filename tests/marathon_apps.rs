@@ -2,7 +2,7 @@
 //! running real processes: scaling, the deployment lock, versions and
 //! rollback, validation errors, deletes.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

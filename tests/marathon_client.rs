@@ -2,7 +2,7 @@
 //! drives meso's scheduler through every call it has that meso serves:
 //! tests/python/marathon_client.py, against a real master and agent.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

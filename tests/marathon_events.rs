@@ -3,7 +3,7 @@
 //! and HTTP callbacks (`/v2/eventSubscriptions`) POSTed to a receiver the
 //! test runs.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

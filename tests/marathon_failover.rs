@@ -4,7 +4,7 @@
 //! carries the same deployment to its end from the replicated state alone,
 //! and leaves alone every task the old leader had already brought up.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -3,7 +3,7 @@
 //! how the tasks are; a task that fails its checks is killed and replaced.
 //! Real master, agent, processes, containers and probes.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! lost: constraints over agents with attributes, and unreachableStrategy,
 //! with real agents, real processes and a real `kill -9`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //! `maximumOverCapacity` allows, and that the deployment ended with every
 //! instance new and healthy. Real master, agent, processes and probes.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

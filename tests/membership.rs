@@ -2,7 +2,7 @@
 //! `meso master --join`, then remove it with `meso members remove`, while a
 //! client keeps writing; every acknowledged write is on every member after.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -400,10 +400,14 @@ async fn a_new_agent_process_finds_and_waits_on_old_tasks() {
     // The agent after the restart; it exists first so that its guard cleans
     // up even when the helper's output makes no sense.
     let agent = Agent::new(cgroups::detect());
+    // The helper's name as the test binary lists it: its module path
+    // without the crate's name.
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    let helper = format!("{module}::helper_launch_then_exit");
     let output = std::process::Command::new(std::env::current_exe().expect("test binary"))
         .args([
             "--exact",
-            "helper_launch_then_exit",
+            helper.as_str(),
             "--nocapture",
             "--test-threads=1",
         ])

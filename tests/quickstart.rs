@@ -9,7 +9,7 @@
 //! :8053, so the dig line asks that address. Everything else, the example
 //! app included, runs unchanged in a fresh directory.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -4,7 +4,7 @@
 //! over HTTP before the task starts; and the sandbox's removal once the task
 //! has ended, while a running task's stays.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

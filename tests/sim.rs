@@ -3,7 +3,7 @@
 //! app of 200 instances runs on them, a kill reports KILLED, a task of
 //! `true` finishes, and a restarted fleet gets its agent ids back.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! One node: start, write through the API, stop, restart on the same data dir:
 //! the state is intact. For `meso master` and for `meso up`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! killed to the last grandchild, limited by cgroups, re-adopted after
 //! `kill -9` of the agent, carried through an agent's absence and return.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;
