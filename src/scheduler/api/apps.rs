@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::deploy::{Change, deploy};
-use super::json::{AppIndex, AppInfo, Embed, app_info, app_tasks, task_json};
+use super::json::{AppInfo, Embed, app_info, app_tasks, task_json};
 use super::{Ctx, Params, body_json, deployment_result, ok};
 use crate::api::error::ApiError;
 use crate::scheduler::app::{AppDefinition, PathId, merge};
@@ -79,7 +79,6 @@ pub async fn list(State(ctx): State<Ctx>, RawQuery(q): RawQuery) -> Result<Respo
     let id = params.get("id").map(str::to_lowercase);
     let embed = embed_of(&params, false);
     let registry = ctx.master.registry();
-    let index = AppIndex::of(&registry);
     let apps: Vec<AppInfo> = registry
         .marathon
         .apps
@@ -91,7 +90,7 @@ pub async fn list(State(ctx): State<Ctx>, RawQuery(q): RawQuery) -> Result<Respo
                 .is_none_or(|i| a.id.to_string().to_lowercase().contains(i.as_str()))
         })
         .filter(|a| selector.as_ref().is_none_or(|s| s.matches(&a.labels)))
-        .map(|a| index.info(a, &registry, embed))
+        .map(|a| AppInfo::of(a, &registry, embed))
         .collect();
     // Serialized straight to bytes: a thousand apps as JSON trees first
     // would cost as much again.
@@ -119,12 +118,11 @@ pub async fn get_path(
         }
         Target::GroupApps(group) => {
             let prefix = format!("{}/", group.trim_end_matches('/'));
-            let index = AppIndex::of(&registry);
             let apps: Vec<Value> = marathon
                 .apps
                 .iter()
                 .filter(|(id, _)| id.starts_with(&prefix))
-                .map(|(_, r)| index.app_info(r.current(), &registry, embed_of(&params, false)))
+                .map(|(_, r)| app_info(r.current(), &registry, embed_of(&params, false)))
                 .collect();
             Ok(ok(json!({ "*": apps })))
         }

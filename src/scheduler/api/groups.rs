@@ -11,7 +11,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::deploy::{Change, deploy};
-use super::json::{AppIndex, Embed};
+use super::json::{Embed, app_info};
 use super::{Ctx, Params, body_json, deployment_result, ok};
 use crate::api::error::ApiError;
 use crate::master::registry::Registry;
@@ -54,25 +54,19 @@ fn all_groups(registry: &Registry) -> BTreeSet<String> {
     groups
 }
 
-fn group_json(
-    registry: &Registry,
-    index: &AppIndex,
-    id: &str,
-    groups: &BTreeSet<String>,
-    embed: Embed,
-) -> Value {
+fn group_json(registry: &Registry, id: &str, groups: &BTreeSet<String>, embed: Embed) -> Value {
     let record = registry.marathon.groups.get(id);
     let apps: Vec<Value> = registry
         .marathon
         .apps
         .iter()
         .filter(|(app_id, _)| parent_of(app_id) == id)
-        .map(|(_, r)| index.app_info(r.current(), registry, embed))
+        .map(|(_, r)| app_info(r.current(), registry, embed))
         .collect();
     let children: Vec<Value> = groups
         .iter()
         .filter(|g| g.as_str() != "/" && parent_of(g) == id)
-        .map(|g| group_json(registry, index, g, groups, embed))
+        .map(|g| group_json(registry, g, groups, embed))
         .collect();
     let version = record
         .map(|r| r.version.clone())
@@ -119,8 +113,7 @@ async fn get(ctx: Ctx, id: String, q: Option<String>) -> Result<Response, ApiErr
     if !groups.contains(&id) {
         return Err(ApiError::not_found(format!("Group '{id}' does not exist")));
     }
-    let index = AppIndex::of(&registry);
-    Ok(ok(group_json(&registry, &index, &id, &groups, embed)))
+    Ok(ok(group_json(&registry, &id, &groups, embed)))
 }
 
 pub async fn create_root(

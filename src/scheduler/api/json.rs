@@ -2,8 +2,6 @@
 //! deployments, last failure) and its task JSON. Only keys the Python client
 //! `marathon` 0.13.0 accepts are emitted; nulls are left out.
 
-use std::collections::HashMap;
-
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -32,69 +30,9 @@ pub fn app_tasks<'a>(registry: &'a Registry, app_id: &str) -> Vec<&'a Task> {
     tasks
 }
 
-/// Every app's live tasks (oldest first), gathered in one pass over the
-/// registry: what an answer about many apps needs. Asking per app would scan
-/// every task once per app, O(apps × tasks). The running deployments are
-/// indexed by app in the Marathon state already.
-#[derive(Default)]
-pub struct AppIndex<'a> {
-    tasks: HashMap<&'a str, Vec<&'a Task>>,
-}
-
-impl<'a> AppIndex<'a> {
-    pub fn of(registry: &'a Registry) -> Self {
-        let mut index = Self::default();
-        for task in registry.tasks.values() {
-            if let Some(run) = &task.spec.run_spec {
-                index
-                    .tasks
-                    .entry(run.app_id.as_str())
-                    .or_default()
-                    .push(task);
-            }
-        }
-        for tasks in index.tasks.values_mut() {
-            tasks.sort_by(|a, b| a.staged_at.total_cmp(&b.staged_at));
-        }
-        index
-    }
-
-    /// The app's AppInfo, to serialize as it is (a listing of many apps
-    /// never builds a JSON tree of each).
-    pub fn info(
-        &self,
-        app: &'a AppDefinition,
-        registry: &'a Registry,
-        embed: Embed,
-    ) -> AppInfo<'a> {
-        let id = app.id.to_string();
-        let tasks = self.tasks.get(id.as_str()).map_or(&[][..], Vec::as_slice);
-        let deployments: Vec<&str> = registry
-            .marathon
-            .deployments
-            .of(&id)
-            .map(|d| d.id.as_str())
-            .collect();
-        AppInfo::of(app, registry, tasks, &deployments, embed)
-    }
-
-    /// The app's AppInfo as JSON.
-    pub fn app_info(&self, app: &'a AppDefinition, registry: &'a Registry, embed: Embed) -> Value {
-        self.info(app, registry, embed).to_json()
-    }
-}
-
-/// One app's AppInfo (a listing of many goes through [`AppIndex`]).
+/// An app's AppInfo as JSON.
 pub fn app_info(app: &AppDefinition, registry: &Registry, embed: Embed) -> Value {
-    let id = app.id.to_string();
-    let tasks = app_tasks(registry, &id);
-    let deployments: Vec<&str> = registry
-        .marathon
-        .deployments
-        .of(&id)
-        .map(|d| d.id.as_str())
-        .collect();
-    AppInfo::of(app, registry, &tasks, &deployments, embed).to_json()
+    AppInfo::of(app, registry, embed).to_json()
 }
 
 /// Marathon's AppInfo: the app's own JSON with the task counts, the running
@@ -123,14 +61,14 @@ struct DeploymentRef<'a> {
 }
 
 impl<'a> AppInfo<'a> {
-    fn of(
-        app: &'a AppDefinition,
-        registry: &Registry,
-        tasks: &[&Task],
-        deployments: &[&'a str],
-        embed: Embed,
-    ) -> Self {
+    /// The app's AppInfo, to serialize as it is (a listing of many apps
+    /// never builds a JSON tree of each). Its tasks and running deployments
+    /// come from the registry's and the Marathon state's indices by app, so
+    /// a listing of every app costs a lookup per app, not a pass over every
+    /// task.
+    pub fn of(app: &'a AppDefinition, registry: &'a Registry, embed: Embed) -> Self {
         let id = app.id.to_string();
+        let tasks = app_tasks(registry, &id);
         let running = tasks.iter().filter(|t| t.state == TaskState::Running);
         let (mut healthy, mut unhealthy) = (0, 0);
         if !app.health_checks.is_empty() {
@@ -152,7 +90,12 @@ impl<'a> AppInfo<'a> {
             tasks_running: running.count(),
             tasks_healthy: healthy,
             tasks_unhealthy: unhealthy,
-            deployments: deployments.iter().map(|id| DeploymentRef { id }).collect(),
+            deployments: registry
+                .marathon
+                .deployments
+                .of(&id)
+                .map(|d| DeploymentRef { id: &d.id })
+                .collect(),
             tasks: embed.tasks.then(|| {
                 tasks
                     .iter()
@@ -164,7 +107,7 @@ impl<'a> AppInfo<'a> {
                 .then(|| registry.marathon.last_failures.get(&id))
                 .flatten()
                 .map(failure_json),
-            readiness_check_results: embed.readiness.then(|| readiness_results(app, tasks)),
+            readiness_check_results: embed.readiness.then(|| readiness_results(app, &tasks)),
         }
     }
 
@@ -304,12 +247,11 @@ mod tests {
             want[k] = v;
         }
         assert_eq!(one, want);
-        let index = AppIndex::of(&registry);
-        let listed =
-            serde_json::to_vec(&index.info(&app, &registry, Embed::default())).expect("serializes");
+        let listed = serde_json::to_vec(&AppInfo::of(&app, &registry, Embed::default()))
+            .expect("serializes");
         let listed: Value = serde_json::from_slice(&listed).expect("JSON");
         assert_eq!(listed, one);
-        let embedded = index.app_info(
+        let embedded = app_info(
             &app,
             &registry,
             Embed {

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::json::{AppIndex, Embed};
+use super::json::{Embed, app_info};
 use super::{Ctx, Params, ok};
 use crate::api::error::{ApiError, propose_error};
 use crate::master::command::Command;
@@ -30,7 +30,6 @@ pub async fn list(State(ctx): State<Ctx>, RawQuery(q): RawQuery) -> Result<Respo
             *live.entry(run.app_id.as_str()).or_default() += 1;
         }
     }
-    let index = AppIndex::of(&registry);
     let mut queue = Vec::new();
     for (id, record) in &registry.marathon.apps {
         let app = record.current();
@@ -50,7 +49,7 @@ pub async fn list(State(ctx): State<Ctx>, RawQuery(q): RawQuery) -> Result<Respo
             .map(|s| json!({"reason": s.reason, "declined": s.declined, "processed": s.processed}))
             .collect();
         let mut item = json!({
-            "app": index.app_info(app, &registry, Embed::default()),
+            "app": app_info(app, &registry, Embed::default()),
             "count": missing,
             "delay": {"timeLeftSeconds": left.ceil() as u64, "overdue": left <= 0.0},
             "since": marathon_timestamp(since),
